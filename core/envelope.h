@@ -1,0 +1,31 @@
+/* The client envelope of PROTOCOL.md section 2: {type, ref, data} parsed from
+ * one text frame, with the checks cJSON does not make: U+0000 anywhere,
+ * duplicate keys at any depth, keys compared case-sensitively, ref a string or
+ * an integer below 2^53. Pure: no I/O, no registry. */
+#ifndef SB_ENVELOPE_H
+#define SB_ENVELOPE_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+typedef struct sb_envelope {
+    cJSON *root;       /* owned: sb_envelope_free */
+    const char *type;  /* borrowed from root */
+    const cJSON *ref;  /* borrowed; NULL when absent or invalid */
+    cJSON *data;       /* borrowed; an empty object is created when missing */
+} sb_envelope;
+
+/* Parse buf[0..len). On error, *code is "bad_json" or "bad_request" and *why a
+ * static one-line reason; env->ref is still set when the frame was an object
+ * with a valid ref (so the error can echo it), and env->root must be freed.
+ * -> SB_OK | SB_EPROTO */
+int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
+                      const char **why);
+void sb_envelope_free(sb_envelope *env);
+
+/* Parse any JSON text under the same rules (valid UTF-8, no U+0000, no
+ * duplicate keys at any depth). A new cJSON, or NULL with *why set. */
+cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why);
+
+#endif
