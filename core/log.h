@@ -11,7 +11,7 @@
 /* Lines below level are dropped. Default SB_LOG_INFO. */
 void sb_log_set_level(int level);
 int sb_log_get_level(void);
-/* "debug" | "info" | "warn" | "error" -> level. -> SB_OK | SB_EINVAL */
+/* "debug" | "info" | "warn" | "error" (any case) -> level. -> SB_OK | SB_EINVAL */
 int sb_log_level_parse(const char *s, int *level);
 /* Log one line; who is a plugin's name or NULL for the core. */
 void sb_log(int level, const char *fmt, ...) SB_PRINTF(2, 3);
