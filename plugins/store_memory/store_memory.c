@@ -1,0 +1,228 @@
+/* The `store_memory` plugin: the store slot kept in process memory, for tests
+ * and throwaway setups (nothing survives a restart). Each operation takes
+ * effect in the call, so a page that follows a put sees it, and completes on
+ * the next loop iteration through host->later, never inside the call. The
+ * inbox structure is store_memory_inbox.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <switchboard/plugin.h>
+
+#include "store_memory_inbox.h"
+
+enum store_memory_kind { STORE_MEMORY_PUT, STORE_MEMORY_REMOVE, STORE_MEMORY_PAGE };
+
+typedef struct store_memory_op store_memory_op;
+
+typedef struct store_memory {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+    store_memory_table *table;
+    store_memory_op *pending; /* completions not yet run; fini frees them */
+} store_memory;
+
+/* One operation waiting for its completion, holding references to the
+ * messages it hands out so they outlive any change made meanwhile. */
+struct store_memory_op {
+    store_memory_op *prev, *next;
+    store_memory *sm;
+    int kind;
+    int status;
+    sb_store_done_fn done;
+    sb_store_removed_fn removed;
+    sb_store_page_fn paged;
+    void *arg;
+    store_memory_msg **msgs;
+    sb_stored *stored; /* msgs as the callback sees them */
+    size_t n;
+    int more;
+};
+
+static void store_memory_op_free(store_memory_op *op)
+{
+    store_memory *sm = op->sm;
+    if (op->prev != NULL)
+        op->prev->next = op->next;
+    else if (sm->pending == op)
+        sm->pending = op->next;
+    if (op->next != NULL)
+        op->next->prev = op->prev;
+    for (size_t i = 0; i < op->n; i++)
+        store_memory_msg_unref(op->msgs[i]);
+    free(op->msgs);
+    free(op->stored);
+    free(op);
+}
+
+static void store_memory_complete_cb(void *arg)
+{
+    store_memory_op *op = arg;
+    switch (op->kind) {
+    case STORE_MEMORY_PUT:
+        op->done(op->arg, op->status);
+        break;
+    case STORE_MEMORY_REMOVE:
+        op->removed(op->arg, op->status, op->stored, op->n);
+        break;
+    default:
+        op->paged(op->arg, op->status, op->stored, op->n, op->more);
+        break;
+    }
+    store_memory_op_free(op);
+}
+
+/* A new op whose completion is already scheduled: scheduling first means a
+ * failure to schedule leaves the store untouched. NULL on ENOMEM. */
+static store_memory_op *store_memory_op_new(store_memory *sm, int kind, void *arg)
+{
+    store_memory_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return NULL;
+    op->sm = sm;
+    op->kind = kind;
+    op->arg = arg;
+    if (sm->host->later(sm->pc, store_memory_complete_cb, op) != SB_OK) {
+        free(op);
+        return NULL;
+    }
+    op->next = sm->pending;
+    if (sm->pending != NULL)
+        sm->pending->prev = op;
+    sm->pending = op;
+    return op;
+}
+
+/* Fill op->stored from op->msgs; on ENOMEM the op reports unavailable. */
+static void store_memory_op_expose(store_memory_op *op)
+{
+    if (op->n == 0)
+        return;
+    op->stored = malloc(op->n * sizeof(*op->stored));
+    if (op->stored == NULL) {
+        for (size_t i = 0; i < op->n; i++)
+            store_memory_msg_unref(op->msgs[i]);
+        op->n = 0;
+        op->more = 0;
+        op->status = SB_EUNAVAILABLE;
+        return;
+    }
+    for (size_t i = 0; i < op->n; i++) {
+        op->stored[i].id = op->msgs[i]->id;
+        op->stored[i].json = op->msgs[i]->json;
+        op->stored[i].len = op->msgs[i]->len;
+    }
+}
+
+static int store_memory_put(void *ud, const char *const *users, size_t n_users, const char *id,
+                            const char *json, size_t len, sb_store_done_fn done, void *arg)
+{
+    store_memory *sm = ud;
+    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PUT, arg);
+    if (op == NULL)
+        return SB_ENOMEM;
+    op->done = done;
+    op->status = store_memory_table_put(sm->table, users, n_users, id, json, len);
+    if (op->status == SB_ENOMEM) {
+        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory storing message %s", id);
+        op->status = SB_EUNAVAILABLE;
+    }
+    return SB_OK;
+}
+
+static int store_memory_remove(void *ud, const char *user, const char *const *ids, size_t n_ids,
+                               sb_store_removed_fn done, void *arg)
+{
+    store_memory *sm = ud;
+    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_REMOVE, arg);
+    if (op == NULL)
+        return SB_ENOMEM;
+    op->removed = done;
+    op->status = store_memory_table_remove(sm->table, user, ids, n_ids, &op->msgs, &op->n);
+    if (op->status == SB_ENOMEM) {
+        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory removing messages of %s", user);
+        op->status = SB_EUNAVAILABLE;
+    }
+    store_memory_op_expose(op);
+    return SB_OK;
+}
+
+static int store_memory_page(void *ud, const char *user, const char *after, size_t limit,
+                             sb_store_page_fn done, void *arg)
+{
+    store_memory *sm = ud;
+    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PAGE, arg);
+    if (op == NULL)
+        return SB_ENOMEM;
+    op->paged = done;
+    op->status =
+        store_memory_table_page(sm->table, user, after, limit, &op->msgs, &op->n, &op->more);
+    if (op->status == SB_ENOMEM) {
+        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory paging the inbox of %s", user);
+        op->status = SB_EUNAVAILABLE;
+    }
+    store_memory_op_expose(op);
+    return SB_OK;
+}
+
+static int store_memory_ready(void *ud, const char **why)
+{
+    (void)ud;
+    (void)why;
+    return 1; /* memory always answers */
+}
+
+static void store_memory_fini(void *userdata)
+{
+    store_memory *sm = userdata;
+    if (sm == NULL)
+        return;
+    /* Completions the loop never ran (shutdown): drop them without calling
+     * back, since their owners may be gone already. */
+    while (sm->pending != NULL)
+        store_memory_op_free(sm->pending);
+    store_memory_table_free(sm->table);
+    free(sm);
+}
+
+static int store_memory_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg,
+                             void **userdata)
+{
+    long max_inbox = 100000;
+    if (host->cfg_int(cfg, "max_inbox", 100000, 1, 1000000000L, &max_inbox) != SB_OK)
+        return SB_EINVAL;
+    store_memory *sm = calloc(1, sizeof(*sm));
+    if (sm == NULL)
+        return SB_ENOMEM;
+    sm->host = host;
+    sm->pc = pc;
+    sm->table = store_memory_table_new((size_t)max_inbox);
+    if (sm->table == NULL) {
+        free(sm);
+        return SB_ENOMEM;
+    }
+    sb_store store = {
+        SB_STORE_INIT,
+        .put = store_memory_put,
+        .remove = store_memory_remove,
+        .page = store_memory_page,
+        .ready = store_memory_ready,
+    };
+    int rc = host->register_store(pc, &store, sm);
+    if (rc != SB_OK) {
+        host->log(pc, SB_LOG_ERROR, "cannot fill the store slot (another store is on?): %d", rc);
+        store_memory_fini(sm);
+        return rc;
+    }
+    host->log(pc, SB_LOG_INFO, "in-memory inboxes, max_inbox = %ld; nothing survives a restart",
+              max_inbox);
+    *userdata = sm;
+    return SB_OK;
+}
+
+SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
+    SB_PLUGIN_INIT,
+    .name = "store_memory",
+    .version = "0.1.0",
+    .init = store_memory_init,
+    .fini = store_memory_fini,
+};
