@@ -3,13 +3,12 @@ path end to end, every error answer, and the HTTP mechanics the API relies on
 (keep-alive, pipelining, chunked bodies, Expect: 100-continue)."""
 import json
 import os
-import socket
 import time
 
 import pytest
 
-from conftest import (PLUGIN_DIR, closed_with, default_sections, read_response, recv,
-                      recv_type, request, no_frame, run, send)
+from conftest import (PLUGIN_DIR, closed_with, default_sections, no_frame, read_response,
+                      recv_type, request, run, send)
 
 KEY = "k"
 JSON_CT = "application/json"
