@@ -1,0 +1,101 @@
+/* Parsing and building for `read`. Repeated ids are dropped here so a store
+ * never sees the same id twice in one removal; sorting keeps that O(n log n)
+ * for the few thousand ids a frame can carry. */
+#include "read_ids.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int read_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int read_ids_parse(const cJSON *ids, size_t id_len, read_ids *out)
+{
+    if (!cJSON_IsArray(ids))
+        return READ_IDS_BAD;
+    size_t n = (size_t)cJSON_GetArraySize(ids);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, ids)
+    {
+        if (!cJSON_IsString(item))
+            return READ_IDS_BAD;
+    }
+    const char **list = NULL;
+    if (n > 0) {
+        list = malloc(n * sizeof(*list));
+        if (list == NULL)
+            return READ_IDS_NOMEM;
+    }
+    size_t k = 0;
+    cJSON_ArrayForEach(item, ids)
+    {
+        if (strlen(item->valuestring) == id_len)
+            list[k++] = item->valuestring;
+    }
+    if (k > 1) {
+        qsort(list, k, sizeof(*list), read_str_cmp);
+        size_t w = 1;
+        for (size_t i = 1; i < k; i++)
+            if (strcmp(list[i], list[w - 1]) != 0)
+                list[w++] = list[i];
+        k = w;
+    }
+    out->ids = list;
+    out->n = k;
+    return READ_IDS_OK;
+}
+
+void read_ids_free(read_ids *r)
+{
+    if (r == NULL)
+        return;
+    free(r->ids);
+    r->ids = NULL;
+    r->n = 0;
+}
+
+int read_sender_of(const char *json, size_t len, char *out, size_t out_len)
+{
+    cJSON *msg = cJSON_ParseWithLength(json, len);
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
+    int rc = -1;
+    if (cJSON_IsString(from) && strlen(from->valuestring) < out_len) {
+        strcpy(out, from->valuestring);
+        rc = 0;
+    }
+    cJSON_Delete(msg);
+    return rc;
+}
+
+cJSON *read_reply_new(const sb_stored *removed, size_t n)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON *ids = cJSON_AddArrayToObject(data, "ids");
+    if (ids == NULL)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *id = cJSON_CreateString(removed[i].id);
+        if (id == NULL || !cJSON_AddItemToArray(ids, id)) {
+            cJSON_Delete(id);
+            goto nomem;
+        }
+    }
+    return data;
+nomem:
+    cJSON_Delete(data);
+    return NULL;
+}
+
+cJSON *read_receipt_new(const char *id, const char *by)
+{
+    cJSON *data = cJSON_CreateObject();
+    if (data == NULL || cJSON_AddStringToObject(data, "id", id) == NULL ||
+        cJSON_AddStringToObject(data, "by", by) == NULL ||
+        cJSON_AddStringToObject(data, "status", "read") == NULL) {
+        cJSON_Delete(data);
+        return NULL;
+    }
+    return data;
+}

@@ -1,0 +1,121 @@
+/* Unit tests of the read plugin's logic: id list parsing (types, repeats,
+ * impossible lengths), the sender lookup, and the reply and receipt shapes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "read_ids.h"
+
+#define ID_A "01HF0000000000000000000000"
+#define ID_B "01HF0000000000000000000001"
+
+static char *print_delete(cJSON *j)
+{
+    assert_non_null(j);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return text;
+}
+
+static void test_read_ids_parse_rejects_non_arrays(void **state)
+{
+    (void)state;
+    read_ids r = {0};
+    assert_int_equal(read_ids_parse(NULL, 26, &r), READ_IDS_BAD);
+    cJSON *s = cJSON_CreateString(ID_A);
+    assert_int_equal(read_ids_parse(s, 26, &r), READ_IDS_BAD);
+    cJSON_Delete(s);
+    cJSON *mixed = cJSON_Parse("[\"" ID_A "\", 5]");
+    assert_int_equal(read_ids_parse(mixed, 26, &r), READ_IDS_BAD);
+    cJSON_Delete(mixed);
+    assert_null(r.ids);
+}
+
+static void test_read_ids_parse_empty(void **state)
+{
+    (void)state;
+    read_ids r = {0};
+    cJSON *a = cJSON_CreateArray();
+    assert_int_equal(read_ids_parse(a, 26, &r), READ_IDS_OK);
+    assert_int_equal(r.n, 0);
+    read_ids_free(&r);
+    cJSON_Delete(a);
+}
+
+static void test_read_ids_parse_drops_repeats_and_bad_lengths(void **state)
+{
+    (void)state;
+    read_ids r = {0};
+    cJSON *a = cJSON_Parse("[\"" ID_B "\", \"short\", \"" ID_A "\", \"" ID_B "\", \"\"]");
+    assert_int_equal(read_ids_parse(a, 26, &r), READ_IDS_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.ids[0], ID_A);
+    assert_string_equal(r.ids[1], ID_B);
+    read_ids_free(&r);
+    assert_null(r.ids);
+    cJSON_Delete(a);
+}
+
+static void test_read_sender_of_finds_from(void **state)
+{
+    (void)state;
+    char out[65];
+    const char *json = "{\"id\":\"x\",\"From\":\"eve\",\"from\":\"alice\",\"text\":\"hi\"}";
+    assert_int_equal(read_sender_of(json, strlen(json), out, sizeof(out)), 0);
+    assert_string_equal(out, "alice");
+}
+
+static void test_read_sender_of_missing_or_bad(void **state)
+{
+    (void)state;
+    char out[8];
+    const char *none = "{\"text\":\"hi\"}";
+    assert_int_equal(read_sender_of(none, strlen(none), out, sizeof(out)), -1);
+    const char *num = "{\"from\":5}";
+    assert_int_equal(read_sender_of(num, strlen(num), out, sizeof(out)), -1);
+    const char *junk = "{\"from\":";
+    assert_int_equal(read_sender_of(junk, strlen(junk), out, sizeof(out)), -1);
+    const char *longer = "{\"from\":\"abcdefgh\"}"; /* 8 chars do not fit 8 bytes */
+    assert_int_equal(read_sender_of(longer, strlen(longer), out, sizeof(out)), -1);
+    /* Only len bytes count: the sender is cut off here. */
+    const char *cut = "{\"from\":\"alice\"}";
+    assert_int_equal(read_sender_of(cut, 10, out, sizeof(out)), -1);
+}
+
+static void test_read_reply_new_lists_removed(void **state)
+{
+    (void)state;
+    sb_stored removed[] = {{ID_A, "{}", 2}, {ID_B, "{}", 2}};
+    char *text = print_delete(read_reply_new(removed, 2));
+    assert_string_equal(text, "{\"ids\":[\"" ID_A "\",\"" ID_B "\"]}");
+    free(text);
+    text = print_delete(read_reply_new(NULL, 0));
+    assert_string_equal(text, "{\"ids\":[]}");
+    free(text);
+}
+
+static void test_read_receipt_new_shape(void **state)
+{
+    (void)state;
+    char *text = print_delete(read_receipt_new(ID_A, "bob"));
+    assert_string_equal(text, "{\"id\":\"" ID_A "\",\"by\":\"bob\",\"status\":\"read\"}");
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_ids_parse_rejects_non_arrays),
+        cmocka_unit_test(test_read_ids_parse_empty),
+        cmocka_unit_test(test_read_ids_parse_drops_repeats_and_bad_lengths),
+        cmocka_unit_test(test_read_sender_of_finds_from),
+        cmocka_unit_test(test_read_sender_of_missing_or_bad),
+        cmocka_unit_test(test_read_reply_new_lists_removed),
+        cmocka_unit_test(test_read_receipt_new_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
