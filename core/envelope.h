@@ -19,7 +19,8 @@ typedef struct sb_envelope {
 /* Parse buf[0..len). On error, *code is "bad_json" or "bad_request" and *why a
  * static one-line reason; env->ref is still set when the frame was an object
  * with a valid ref (so the error can echo it), and env->root must be freed.
- * -> SB_OK | SB_EPROTO */
+ * Out of memory: SB_ENOMEM with *code "internal" (same handling).
+ * -> SB_OK | SB_EPROTO | SB_ENOMEM */
 int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
                       const char **why);
 void sb_envelope_free(sb_envelope *env);

@@ -1,0 +1,291 @@
+/* The client envelope (PROTOCOL.md section 2) and strict JSON parsing. cJSON
+ * alone would truncate a string at U+0000, keep the first of duplicate keys
+ * and accept trailing bytes, so the raw text is scanned before parsing and
+ * the tree is checked after. Pure: no I/O, no registry, no state but the
+ * buffer of the last formatted reason (per thread). */
+#include "envelope.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "switchboard/plugin.h"
+#include "utf8.h"
+
+#define WHY_NOT_JSON   "frame is not valid JSON"
+#define WHY_NOT_OBJECT "frame is not a JSON object"
+#define WHY_NOT_UTF8   "text is not valid UTF-8"
+#define WHY_NUL        "strings must not contain U+0000"
+#define WHY_TYPE       "type must be a non-empty string"
+#define WHY_REF        "ref must be a string or an integer below 2^53"
+#define WHY_DATA       "data must be an object"
+#define WHY_NOMEM      "out of memory"
+
+/* 2^53: the first integer a double cannot tell from its neighbour. */
+#define REF_LIMIT 9007199254740992.0
+
+enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2 };
+
+/* One pass over the raw text. SCAN_NUL: a string holds the escape \u0000
+ * (an escaped backslash followed by "u0000" is text, not a NUL). SCAN_BAD: a
+ * raw control byte inside a string, or outside one anything but JSON
+ * whitespace (cJSON would take any byte <= 32 as whitespace, NUL included). */
+static int scan_raw(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    int in_str = 0, nul = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (in_str) {
+            if (c == '"') {
+                in_str = 0;
+            } else if (c == '\\') {
+                if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+                    nul = 1;
+                i++; /* the escaped character never ends the string */
+            } else if (c < 0x20) {
+                return SCAN_BAD;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            return SCAN_BAD;
+        }
+    }
+    return nul ? SCAN_NUL : SCAN_OK;
+}
+
+static int json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* cJSON over exactly buf[0..len), nothing but whitespace after the value. */
+static cJSON *parse_whole(const char *buf, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root)
+        return NULL;
+    for (const char *p = end; p < buf + len; p++) {
+        if (!json_space(*p)) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+static _Thread_local char why_buf[160];
+
+/* "duplicate key \"k\"", the key cut to fit on a UTF-8 boundary and its
+ * control characters replaced, so the reason stays one printable line. */
+static const char *why_duplicate(const char *key)
+{
+    static const char head[] = "duplicate key \"";
+    size_t room = sizeof(why_buf) - sizeof(head) - 5; /* quote, "...", NUL */
+    size_t n = 0;
+    memcpy(why_buf, head, sizeof(head) - 1);
+    char *o = why_buf + sizeof(head) - 1;
+    const unsigned char *k = (const unsigned char *)key;
+    size_t klen = strlen(key);
+    int cut = 0;
+    if (klen > room) {
+        klen = room;
+        while (klen > 0 && (k[klen] & 0xC0) == 0x80)
+            klen--; /* do not split a multibyte character */
+        cut = 1;
+    }
+    for (; n < klen; n++)
+        *o++ = k[n] < 0x20 || k[n] == 0x7f ? '?' : (char)k[n];
+    if (cut) {
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return why_buf;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first duplicated key found in any object of the tree, or NULL.
+ * *nomem is set when a large object could not be checked. */
+static const char *find_duplicate(const cJSON *node, int *nomem)
+{
+    if (cJSON_IsObject(node)) {
+        size_t n = 0;
+        for (const cJSON *c = node->child; c; c = c->next)
+            n++;
+        if (n > 1 && n <= 8) {
+            /* Small objects, the common case: pairwise is cheapest. */
+            for (const cJSON *a = node->child; a; a = a->next) {
+                for (const cJSON *b = a->next; b; b = b->next) {
+                    if (strcmp(a->string, b->string) == 0)
+                        return a->string;
+                }
+            }
+        } else if (n > 8) {
+            /* Large objects: sort the names, so a 64 KiB frame of keys
+             * costs n log n, not n^2. */
+            const char **names = malloc(n * sizeof(*names));
+            if (!names) {
+                *nomem = 1;
+                return NULL;
+            }
+            size_t i = 0;
+            for (const cJSON *c = node->child; c; c = c->next)
+                names[i++] = c->string;
+            qsort(names, n, sizeof(*names), cmp_names);
+            const char *dup = NULL;
+            for (i = 1; i < n && !dup; i++) {
+                if (strcmp(names[i - 1], names[i]) == 0)
+                    dup = names[i];
+            }
+            free(names);
+            if (dup)
+                return dup;
+        }
+    }
+    if (cJSON_IsObject(node) || cJSON_IsArray(node)) {
+        /* cJSON caps nesting at CJSON_NESTING_LIMIT, which bounds recursion. */
+        for (const cJSON *c = node->child; c; c = c->next) {
+            const char *dup = find_duplicate(c, nomem);
+            if (dup || *nomem)
+                return dup;
+        }
+    }
+    return NULL;
+}
+
+static int ref_valid(const cJSON *ref)
+{
+    if (cJSON_IsString(ref))
+        return 1;
+    if (!cJSON_IsNumber(ref))
+        return 0;
+    double v = ref->valuedouble;
+    return isfinite(v) && v == floor(v) && fabs(v) < REF_LIMIT;
+}
+
+int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
+                      const char **why)
+{
+    memset(env, 0, sizeof(*env));
+    *code = "bad_json";
+    if (!buf || !sb_utf8_valid((const uint8_t *)buf, len)) {
+        *why = WHY_NOT_UTF8;
+        return SB_EPROTO;
+    }
+    int scan = scan_raw(buf, len);
+    if (scan == SCAN_BAD) {
+        *why = WHY_NOT_JSON;
+        return SB_EPROTO;
+    }
+    cJSON *root = parse_whole(buf, len);
+    if (!root) {
+        *why = WHY_NOT_JSON;
+        return SB_EPROTO;
+    }
+    env->root = root;
+    if (!cJSON_IsObject(root)) {
+        *why = WHY_NOT_OBJECT;
+        return SB_EPROTO;
+    }
+
+    /* From here on the frame is an object: the error is bad_request, and a
+     * valid ref is kept so the error can echo it. */
+    *code = "bad_request";
+    cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "ref");
+    if (ref && ref_valid(ref))
+        env->ref = ref;
+    cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (cJSON_IsString(type) && type->valuestring[0] != '\0')
+        env->type = type->valuestring;
+
+    if (scan == SCAN_NUL) {
+        *why = WHY_NUL;
+        return SB_EPROTO;
+    }
+    int nomem = 0;
+    const char *dup = find_duplicate(root, &nomem);
+    if (nomem) {
+        *code = "internal";
+        *why = WHY_NOMEM;
+        return SB_ENOMEM;
+    }
+    if (dup) {
+        *why = why_duplicate(dup);
+        return SB_EPROTO;
+    }
+    if (!env->type) {
+        *why = WHY_TYPE;
+        return SB_EPROTO;
+    }
+    if (ref && !env->ref) {
+        *why = WHY_REF;
+        return SB_EPROTO;
+    }
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (!data) {
+        data = cJSON_AddObjectToObject(root, "data");
+        if (!data) {
+            *code = "internal";
+            *why = WHY_NOMEM;
+            return SB_ENOMEM;
+        }
+    } else if (!cJSON_IsObject(data)) {
+        *why = WHY_DATA;
+        return SB_EPROTO;
+    }
+    env->data = data;
+    *code = NULL;
+    *why = NULL;
+    return SB_OK;
+}
+
+void sb_envelope_free(sb_envelope *env)
+{
+    if (!env)
+        return;
+    cJSON_Delete(env->root);
+    memset(env, 0, sizeof(*env));
+}
+
+cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
+{
+    if (!buf || !sb_utf8_valid((const uint8_t *)buf, len)) {
+        *why = WHY_NOT_UTF8;
+        return NULL;
+    }
+    int scan = scan_raw(buf, len);
+    if (scan == SCAN_BAD) {
+        *why = "text is not valid JSON";
+        return NULL;
+    }
+    if (scan == SCAN_NUL) {
+        *why = WHY_NUL;
+        return NULL;
+    }
+    cJSON *root = parse_whole(buf, len);
+    if (!root) {
+        *why = "text is not valid JSON";
+        return NULL;
+    }
+    int nomem = 0;
+    const char *dup = find_duplicate(root, &nomem);
+    if (dup || nomem) {
+        *why = nomem ? WHY_NOMEM : why_duplicate(dup);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    *why = NULL;
+    return root;
+}
