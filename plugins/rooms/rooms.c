@@ -1,0 +1,198 @@
+/* The `rooms` plugin: join, leave and publish (PROTOCOL.md 3, 5), with
+ * presence events to the other members, and an on_close hook that makes a
+ * closing connection leave its rooms. Membership itself is the core's
+ * registry; builders live in rooms_event.c. Publications are live only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <switchboard/plugin.h>
+
+#include "rooms_event.h"
+
+#define ROOMS_REASON_MAX 256
+
+typedef struct rooms_plugin {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+} rooms_plugin;
+
+/* Tell room's other members that user came or went. Failures cost only the
+ * event, so they are logged, not returned. */
+static void rooms_presence(rooms_plugin *rp, const char *room, const char *user, const char *event,
+                           uint64_t skip_conn)
+{
+    cJSON *p = rooms_presence_new(room, user, event);
+    if (p == NULL ||
+        rp->host->send_room(rp->pc, room, "presence", p, skip_conn, user, NULL) != SB_OK)
+        rp->host->log(rp->pc, SB_LOG_WARN, "presence %s of %s in %s not sent", event, user, room);
+    cJSON_Delete(p);
+}
+
+static const char *rooms_room_or_reply(rooms_plugin *rp, const sb_cmd *cmd)
+{
+    const char *room = rooms_arg(cmd->data, rp->host->room_valid);
+    if (room == NULL)
+        rp->host->reply_error(rp->pc, cmd, "bad_request",
+                              "room must be a string of 1 to 128 bytes without control characters");
+    return room;
+}
+
+static int rooms_join_cmd(void *ud, const sb_cmd *cmd)
+{
+    rooms_plugin *rp = ud;
+    const sb_host_api *host = rp->host;
+    const char *room = rooms_room_or_reply(rp, cmd);
+    if (room == NULL)
+        return SB_OK;
+    char reason[ROOMS_REASON_MAX] = "";
+    if (host->run_authorize(rp->pc, cmd->user, "join", room, cmd->data, reason, sizeof(reason)) ==
+        SB_HOOK_DENY) {
+        host->reply_error(rp->pc, cmd, "forbidden", reason[0] ? reason : "not allowed");
+        return SB_OK;
+    }
+    int user_was_in = 0;
+    int rc = host->room_join(rp->pc, cmd->conn_id, room, &user_was_in);
+    if (rc == SB_ECLOSED)
+        return SB_OK; /* gone meanwhile: nobody to answer */
+    if (rc != SB_OK)
+        return rc;
+    cJSON *data = rooms_join_reply_new(room, host->room_users_new(rp->pc, room));
+    if (data == NULL)
+        return SB_ENOMEM;
+    host->reply(rp->pc, cmd, "join", data);
+    cJSON_Delete(data);
+    /* A user already present through another connection is no news. */
+    if (!user_was_in)
+        rooms_presence(rp, room, cmd->user, "join", cmd->conn_id);
+    return SB_OK;
+}
+
+static int rooms_leave_cmd(void *ud, const sb_cmd *cmd)
+{
+    rooms_plugin *rp = ud;
+    const sb_host_api *host = rp->host;
+    const char *room = rooms_room_or_reply(rp, cmd);
+    if (room == NULL)
+        return SB_OK;
+    int user_still_in = 0;
+    /* SB_ENOTFOUND (never joined) still answers `leave`: leaving is idempotent. */
+    int rc = host->room_leave(rp->pc, cmd->conn_id, room, &user_still_in);
+    cJSON *data = rooms_leave_reply_new(room);
+    if (data == NULL)
+        return SB_ENOMEM;
+    host->reply(rp->pc, cmd, "leave", data);
+    cJSON_Delete(data);
+    if (rc == SB_OK && !user_still_in)
+        rooms_presence(rp, room, cmd->user, "leave", cmd->conn_id);
+    return SB_OK;
+}
+
+static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
+{
+    rooms_plugin *rp = ud;
+    const sb_host_api *host = rp->host;
+    const char *room = rooms_room_or_reply(rp, cmd);
+    if (room == NULL)
+        return SB_OK;
+    if (!host->room_has_conn(rp->pc, room, cmd->conn_id)) {
+        host->reply_error(rp->pc, cmd, "forbidden", "join the room before publishing to it");
+        return SB_OK;
+    }
+    char reason[ROOMS_REASON_MAX] = "";
+    if (host->run_authorize(rp->pc, cmd->user, "publish", room, cmd->data, reason,
+                            sizeof(reason)) == SB_HOOK_DENY) {
+        host->reply_error(rp->pc, cmd, "forbidden", reason[0] ? reason : "not allowed");
+        return SB_OK;
+    }
+    char id[SB_ID_LEN + 1];
+    host->id_new(rp->pc, id);
+    int64_t ts = host->now_ms();
+
+    /* Stamped before the filter so it sees the server's fields, and again
+     * after it so a filter cannot change them. */
+    cJSON *data = cJSON_Duplicate(cmd->data, 1);
+    if (data == NULL || rooms_stamp(&data, id, cmd->user, room, ts) != 0) {
+        cJSON_Delete(data);
+        return SB_ENOMEM;
+    }
+    sb_filter_msg fmsg = {.size = sizeof(fmsg),
+                          .type = "publish",
+                          .from = cmd->user,
+                          .to = NULL,
+                          .room = room,
+                          .id = id,
+                          .ts = ts};
+    reason[0] = '\0';
+    if (host->run_filter(rp->pc, &fmsg, &data, reason, sizeof(reason)) == SB_HOOK_DENY) {
+        host->reply_error(rp->pc, cmd, "filtered", reason[0] ? reason : "dropped by a filter");
+        cJSON_Delete(data);
+        return SB_OK;
+    }
+    cJSON *ack = NULL;
+    if (rooms_stamp(&data, id, cmd->user, room, ts) != 0 || (ack = rooms_ack_new(id, ts)) == NULL) {
+        cJSON_Delete(data);
+        return SB_ENOMEM;
+    }
+    host->reply(rp->pc, cmd, "ack", ack);
+    cJSON_Delete(ack);
+    int rc = host->send_room(rp->pc, room, "publish", data, cmd->conn_id, NULL, NULL);
+    if (rc != SB_OK)
+        host->log(rp->pc, SB_LOG_WARN, "publication %s to %s not sent: %d", id, room, rc);
+    cJSON_Delete(data);
+    return SB_OK;
+}
+
+/* A closing connection leaves each of its rooms here, while the registry still
+ * knows it, so the other members hear `leave` when it was the user's last
+ * connection in the room. (The core clears any membership left afterwards.) */
+static void rooms_on_close(void *ud, uint64_t conn_id, const char *user)
+{
+    rooms_plugin *rp = ud;
+    const sb_host_api *host = rp->host;
+    if (user == NULL)
+        return; /* never authenticated, so never joined */
+    cJSON *rooms = host->conn_rooms_new(rp->pc, conn_id);
+    const cJSON *room;
+    cJSON_ArrayForEach(room, rooms)
+    {
+        if (!cJSON_IsString(room))
+            continue;
+        int user_still_in = 0;
+        if (host->room_leave(rp->pc, conn_id, room->valuestring, &user_still_in) == SB_OK &&
+            !user_still_in)
+            rooms_presence(rp, room->valuestring, user, "leave", conn_id);
+    }
+    cJSON_Delete(rooms);
+}
+
+static int rooms_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg,
+                      void **userdata)
+{
+    (void)cfg;
+    rooms_plugin *rp = calloc(1, sizeof(*rp));
+    if (rp == NULL)
+        return SB_ENOMEM;
+    rp->host = host;
+    rp->pc = pc;
+    sb_hooks hooks = {SB_HOOKS_INIT, .on_close = rooms_on_close};
+    int rc;
+    if ((rc = host->register_command(pc, "join", rooms_join_cmd, rp)) != SB_OK ||
+        (rc = host->register_command(pc, "leave", rooms_leave_cmd, rp)) != SB_OK ||
+        (rc = host->register_command(pc, "publish", rooms_publish_cmd, rp)) != SB_OK ||
+        (rc = host->register_hooks(pc, &hooks, rp)) != SB_OK) {
+        host->log(pc, SB_LOG_ERROR, "cannot register the rooms commands and hook: %d", rc);
+        free(rp);
+        return rc;
+    }
+    *userdata = rp;
+    return SB_OK;
+}
+
+static void rooms_fini(void *userdata)
+{
+    free(userdata);
+}
+
+SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
+    SB_PLUGIN_INIT, .name = "rooms", .version = "0.1.0", .init = rooms_init, .fini = rooms_fini,
+};
