@@ -2,7 +2,8 @@
  * and throwaway setups (nothing survives a restart). Each operation takes
  * effect in the call, so a page that follows a put sees it, and completes on
  * the next loop iteration through host->later, never inside the call. The
- * inbox structure is store_memory_inbox.c. */
+ * inbox structure is store_memory_inbox.c. `simulate_outage` lets tests see
+ * how the rest of the server behaves when a store stops answering. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,17 @@
 
 enum store_memory_kind { STORE_MEMORY_PUT, STORE_MEMORY_REMOVE, STORE_MEMORY_PAGE };
 
+/* simulate_outage: no | done (operations complete with SB_EUNAVAILABLE) |
+ * call (the calls themselves return SB_EUNAVAILABLE). */
+enum store_memory_outage { STORE_MEMORY_UP, STORE_MEMORY_DOWN_DONE, STORE_MEMORY_DOWN_CALL };
+
 typedef struct store_memory_op store_memory_op;
 
 typedef struct store_memory {
     const sb_host_api *host;
     sb_plugin_ctx *pc;
     store_memory_table *table;
+    int outage;
     store_memory_op *pending; /* completions not yet run; fini frees them */
 } store_memory;
 
@@ -117,10 +123,16 @@ static int store_memory_put(void *ud, const char *const *users, size_t n_users, 
                             const char *json, size_t len, sb_store_done_fn done, void *arg)
 {
     store_memory *sm = ud;
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
     store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PUT, arg);
     if (op == NULL)
         return SB_ENOMEM;
     op->done = done;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
+        op->status = SB_EUNAVAILABLE;
+        return SB_OK;
+    }
     op->status = store_memory_table_put(sm->table, users, n_users, id, json, len);
     if (op->status == SB_ENOMEM) {
         sm->host->log(sm->pc, SB_LOG_WARN, "out of memory storing message %s", id);
@@ -133,10 +145,16 @@ static int store_memory_remove(void *ud, const char *user, const char *const *id
                                sb_store_removed_fn done, void *arg)
 {
     store_memory *sm = ud;
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
     store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_REMOVE, arg);
     if (op == NULL)
         return SB_ENOMEM;
     op->removed = done;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
+        op->status = SB_EUNAVAILABLE;
+        return SB_OK;
+    }
     op->status = store_memory_table_remove(sm->table, user, ids, n_ids, &op->msgs, &op->n);
     if (op->status == SB_ENOMEM) {
         sm->host->log(sm->pc, SB_LOG_WARN, "out of memory removing messages of %s", user);
@@ -150,10 +168,16 @@ static int store_memory_page(void *ud, const char *user, const char *after, size
                              sb_store_page_fn done, void *arg)
 {
     store_memory *sm = ud;
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
     store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PAGE, arg);
     if (op == NULL)
         return SB_ENOMEM;
     op->paged = done;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
+        op->status = SB_EUNAVAILABLE;
+        return SB_OK;
+    }
     op->status =
         store_memory_table_page(sm->table, user, after, limit, &op->msgs, &op->n, &op->more);
     if (op->status == SB_ENOMEM) {
@@ -166,9 +190,28 @@ static int store_memory_page(void *ud, const char *user, const char *after, size
 
 static int store_memory_ready(void *ud, const char **why)
 {
-    (void)ud;
-    (void)why;
+    store_memory *sm = ud;
+    if (sm->outage != STORE_MEMORY_UP) {
+        if (why != NULL)
+            *why = "store_memory: simulated outage";
+        return 0;
+    }
     return 1; /* memory always answers */
+}
+
+/* simulate_outage's value, or -1 (logged) when it is none of no|done|call. */
+static int store_memory_outage_cfg(const sb_host_api *host, sb_plugin_ctx *pc,
+                                   const sb_section *cfg)
+{
+    const char *v = host->cfg_string(cfg, "simulate_outage", "no");
+    if (strcmp(v, "no") == 0)
+        return STORE_MEMORY_UP;
+    if (strcmp(v, "done") == 0)
+        return STORE_MEMORY_DOWN_DONE;
+    if (strcmp(v, "call") == 0)
+        return STORE_MEMORY_DOWN_CALL;
+    host->log(pc, SB_LOG_ERROR, "simulate_outage = %s: expected no, done or call", v);
+    return -1;
 }
 
 static void store_memory_fini(void *userdata)
@@ -190,9 +233,13 @@ static int store_memory_init(const sb_host_api *host, sb_plugin_ctx *pc, const s
     long max_inbox = 100000;
     if (host->cfg_int(cfg, "max_inbox", 100000, 1, 1000000000L, &max_inbox) != SB_OK)
         return SB_EINVAL;
+    int outage = store_memory_outage_cfg(host, pc, cfg);
+    if (outage < 0)
+        return SB_EINVAL;
     store_memory *sm = calloc(1, sizeof(*sm));
     if (sm == NULL)
         return SB_ENOMEM;
+    sm->outage = outage;
     sm->host = host;
     sm->pc = pc;
     sm->table = store_memory_table_new((size_t)max_inbox);
@@ -215,6 +262,8 @@ static int store_memory_init(const sb_host_api *host, sb_plugin_ctx *pc, const s
     }
     host->log(pc, SB_LOG_INFO, "in-memory inboxes, max_inbox = %ld; nothing survives a restart",
               max_inbox);
+    if (outage != STORE_MEMORY_UP)
+        host->log(pc, SB_LOG_WARN, "simulating an outage: every operation fails (unavailable)");
     *userdata = sm;
     return SB_OK;
 }
