@@ -1,0 +1,33 @@
+/* sb-bench results: what a run measured (bench_result), the /proc readings of the server it
+ * watches, and the two ways of printing a result: a human table and --json. */
+#ifndef SB_BENCH_REPORT_H
+#define SB_BENCH_REPORT_H
+
+#include "bench.h"
+
+typedef struct bench_result {
+    double connect_s, window_s, store_s, drain_s;
+    uint64_t attempted, connected, ready, failed, closed, alive;
+    bench_reasons fail_reasons, close_reasons, error_codes;
+    uint64_t sent, acked, errors, delivered, expected, lost, lost_closed, dups;
+    uint64_t receipts, reads, other, sent_window, delivered_window;
+    int drain_timed_out;
+    bench_hist hist;
+    long rss_before_kb, rss_after_kb, rss_end_kb, rss_peak_kb, hwm_kb, self_rss_kb;
+    double cpu_pct;
+    const char *verdict; /* why the run failed, NULL when it did not */
+} bench_result;
+
+/* Resident set of pid in KiB (VmRSS), its peak (VmHWM), its user+system CPU in clock ticks.
+ * -> the value | -1 when /proc cannot tell */
+long bench_proc_rss_kb(int pid);
+long bench_proc_hwm_kb(int pid);
+long bench_proc_cpu_ticks(int pid);
+
+const char *bench_scenario_name(int sc);
+
+/* Print r as a table (stdout, or stderr under --json) and as JSON with --json.
+ * -> the exit status: 0 | 1 a loss the protocol forbids or a phase that did not finish */
+int bench_report(const bench *b, bench_result *r);
+
+#endif

@@ -1,0 +1,788 @@
+/* sb-bench: the switchboard load generator. Parses the command line, lays out who connects
+ * and who sends, runs one libev loop per worker thread, and steers the run through its phases
+ * (connect, run with warm-up and measure window, drain) from the main thread, which also samples
+ * the server's RSS and CPU from /proc. Loss and duplicates are counted here at the end, from
+ * every connection's bitsets, once the workers have stopped. */
+#include "bench.h"
+#include "bench_report.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: sb-bench [options]\n"
+    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws)\n"
+    "  --scenario NAME            idle | direct | fanout | broadcast | offline (default direct)\n"
+    "  --threads N                worker threads, one libev loop each (default 1)\n"
+    "  --connections N            connections (offline: offline users) (default 100)\n"
+    "  --senders N                sending connections (default: direct all, others 1)\n"
+    "  --rate R                   total msg/s, open loop; 0: as fast as acks allow (default 0)\n"
+    "  --window W                 unacked messages per sender (default 16; open loop 10000)\n"
+    "  --size B                   payload bytes per message (default 64)\n"
+    "  --duration S               measure window, seconds (default 10)\n"
+    "  --warmup S                 sending before the window, or idle settle time (default 2)\n"
+    "  --drain S                  wait for outstanding acks and deliveries (default 5)\n"
+    "  --ramp N                   connections opened per second (default 5000)\n"
+    "  --connect-timeout S        per-connection connect + handshake limit (default 10)\n"
+    "  --room-size M              fanout: members per room (default 10)\n"
+    "  --messages M               offline: messages stored per offline user (default 1000)\n"
+    "  --read-batch N             direct: ids per `read` command, 0: never read (default 32)\n"
+    "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
+    "  --server-pid PID           sample the server's RSS and CPU from /proc\n"
+    "  --prefix P                 user names are P<index> (default u)\n"
+    "  --json                     print the result as JSON on stdout\n"
+    "  --quiet                    no progress on stderr\n"
+    "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
+    "connected.\n";
+
+static int parse_url(bench_cfg *cfg, const char *url)
+{
+    if (strncmp(url, "ws://", 5) != 0)
+        return -1;
+    const char *h = url + 5;
+    const char *colon = strchr(h, ':');
+    const char *slash = strchr(h, '/');
+    if (!slash)
+        slash = h + strlen(h);
+    const char *hend = colon && colon < slash ? colon : slash;
+    if (hend == h || (size_t)(hend - h) >= sizeof(cfg->host))
+        return -1;
+    memcpy(cfg->host, h, (size_t)(hend - h));
+    cfg->host[hend - h] = 0;
+    cfg->port = 80;
+    if (colon && colon < slash) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (end != slash || p <= 0 || p > 65535)
+            return -1;
+        cfg->port = (int)p;
+    }
+    snprintf(cfg->path, sizeof(cfg->path), "%s", *slash ? slash : "/");
+    return 0;
+}
+
+static int parse_scenario(const char *s)
+{
+    static const char *names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *bench_scenario_name(int sc)
+{
+    static const char *names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
+    return sc >= 0 && sc < 5 ? names[sc] : "?";
+}
+
+static int parse_args(bench_cfg *cfg, int argc, char **argv)
+{
+    enum {
+        O_URL = 256,
+        O_SCEN,
+        O_THREADS,
+        O_CONNS,
+        O_SENDERS,
+        O_RATE,
+        O_WINDOW,
+        O_SIZE,
+        O_DUR,
+        O_WARM,
+        O_DRAIN,
+        O_RAMP,
+        O_CTO,
+        O_ROOM,
+        O_MSGS,
+        O_READ,
+        O_SRC,
+        O_PID,
+        O_PREFIX,
+        O_JSON,
+        O_QUIET,
+        O_HELP
+    };
+    static const struct option opts[] = {
+        {"url", 1, 0, O_URL},
+        {"scenario", 1, 0, O_SCEN},
+        {"threads", 1, 0, O_THREADS},
+        {"connections", 1, 0, O_CONNS},
+        {"senders", 1, 0, O_SENDERS},
+        {"rate", 1, 0, O_RATE},
+        {"window", 1, 0, O_WINDOW},
+        {"size", 1, 0, O_SIZE},
+        {"duration", 1, 0, O_DUR},
+        {"warmup", 1, 0, O_WARM},
+        {"drain", 1, 0, O_DRAIN},
+        {"ramp", 1, 0, O_RAMP},
+        {"connect-timeout", 1, 0, O_CTO},
+        {"room-size", 1, 0, O_ROOM},
+        {"messages", 1, 0, O_MSGS},
+        {"read-batch", 1, 0, O_READ},
+        {"src-addrs", 1, 0, O_SRC},
+        {"server-pid", 1, 0, O_PID},
+        {"prefix", 1, 0, O_PREFIX},
+        {"json", 0, 0, O_JSON},
+        {"quiet", 0, 0, O_QUIET},
+        {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    *cfg = (bench_cfg){
+        .scenario = SC_DIRECT,
+        .threads = 1,
+        .connections = 100,
+        .senders = UINT32_MAX,
+        .window = 0,
+        .size = 64,
+        .duration = 10,
+        .warmup = 2,
+        .drain = 5,
+        .ramp = 5000,
+        .connect_timeout = 10,
+        .room_size = 10,
+        .messages = 1000,
+        .read_batch = 32,
+        .src_addrs = UINT32_MAX,
+    };
+    parse_url(cfg, "ws://127.0.0.1:8080/ws");
+    snprintf(cfg->prefix, sizeof(cfg->prefix), "u");
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+        double v = optarg ? strtod(optarg, &end) : 0;
+        int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
+                      o != O_HELP;
+        if (numeric && (!end || *end || v < 0)) {
+            fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
+            return -1;
+        }
+        switch (o) {
+        case O_URL:
+            if (parse_url(cfg, optarg) < 0) {
+                fprintf(stderr, "sb-bench: bad --url %s (want ws://host:port/path)\n", optarg);
+                return -1;
+            }
+            break;
+        case O_SCEN:
+            cfg->scenario = parse_scenario(optarg);
+            if (cfg->scenario < 0) {
+                fprintf(stderr, "sb-bench: unknown scenario %s\n", optarg);
+                return -1;
+            }
+            break;
+        case O_THREADS:
+            cfg->threads = (int)v;
+            break;
+        case O_CONNS:
+            cfg->connections = (uint32_t)v;
+            break;
+        case O_SENDERS:
+            cfg->senders = (uint32_t)v;
+            break;
+        case O_RATE:
+            cfg->rate = v;
+            break;
+        case O_WINDOW:
+            cfg->window = (uint32_t)v;
+            break;
+        case O_SIZE:
+            cfg->size = (uint32_t)v;
+            break;
+        case O_DUR:
+            cfg->duration = v;
+            break;
+        case O_WARM:
+            cfg->warmup = v;
+            break;
+        case O_DRAIN:
+            cfg->drain = v;
+            break;
+        case O_RAMP:
+            cfg->ramp = v;
+            break;
+        case O_CTO:
+            cfg->connect_timeout = v;
+            break;
+        case O_ROOM:
+            cfg->room_size = (uint32_t)v;
+            break;
+        case O_MSGS:
+            cfg->messages = (uint64_t)v;
+            break;
+        case O_READ:
+            cfg->read_batch = (uint32_t)v;
+            break;
+        case O_SRC:
+            cfg->src_addrs = (uint32_t)v;
+            break;
+        case O_PID:
+            cfg->server_pid = (int)v;
+            break;
+        case O_PREFIX:
+            snprintf(cfg->prefix, sizeof(cfg->prefix), "%s", optarg);
+            break;
+        case O_JSON:
+            cfg->json = 1;
+            break;
+        case O_QUIET:
+            cfg->quiet = 1;
+            break;
+        case O_HELP:
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sb-bench: unexpected argument %s\n", argv[optind]);
+        return -1;
+    }
+    if (cfg->threads < 1 || cfg->threads > 64 || cfg->connections < 1 || cfg->room_size < 2 ||
+        cfg->ramp <= 0 || cfg->size > 1024 * 1024) {
+        fprintf(stderr, "sb-bench: out of range: threads 1..64, connections >= 1, room-size >= 2, "
+                        "ramp > 0, size <= 1 MiB\n");
+        return -1;
+    }
+    if (cfg->window == 0)
+        cfg->window = cfg->rate > 0 ? 10000 : 16;
+    if (cfg->senders == UINT32_MAX) {
+        switch (cfg->scenario) {
+        case SC_IDLE:
+            cfg->senders = 0;
+            break;
+        case SC_DIRECT:
+            cfg->senders = cfg->connections & ~1u;
+            break;
+        default:
+            cfg->senders = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Raise the soft open-file limit to the hard one; say so when it cannot hold the run. */
+static void raise_nofile(const bench_cfg *cfg, uint32_t nconns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nconns + 32 && !cfg->quiet)
+        fprintf(stderr, "sb-bench: open-file limit %llu < %u connections: expect EMFILE failures\n",
+                (unsigned long long)rl.rlim_cur, nconns);
+}
+
+/* Decide, for every connection, its worker, whether it sends and when it connects. */
+static int plan(bench *b)
+{
+    bench_cfg *cfg = &b->cfg;
+    uint32_t n = cfg->connections;
+    switch (cfg->scenario) {
+    case SC_IDLE:
+        cfg->senders = 0;
+        break;
+    case SC_DIRECT:
+        if (cfg->senders > (n & ~1u))
+            cfg->senders = n & ~1u;
+        break;
+    case SC_FANOUT:
+    case SC_BROADCAST:
+        if (cfg->senders > n)
+            cfg->senders = n;
+        break;
+    case SC_OFFLINE:
+        if (cfg->senders < 1)
+            cfg->senders = 1;
+        n += cfg->senders; /* the senders come after the offline users */
+        b->limit_per_sender = (cfg->connections * cfg->messages + cfg->senders - 1) / cfg->senders;
+        break;
+    }
+    b->nconns = n;
+    b->conns = calloc(n, sizeof(*b->conns));
+    if (!b->conns)
+        return -1;
+    uint32_t rooms = (cfg->connections + cfg->room_size - 1) / cfg->room_size;
+    for (uint32_t i = 0; i < n; i++) {
+        bench_conn *c = &b->conns[i];
+        c->idx = i;
+        c->fd = -1;
+        switch (cfg->scenario) {
+        case SC_DIRECT: {
+            /* even members of pairs first, then odd ones, so --senders N/2 is one way only */
+            uint32_t rank = (i % 2) * (n / 2) + i / 2;
+            c->sender = (i ^ 1u) < n && rank < cfg->senders;
+            break;
+        }
+        case SC_FANOUT: {
+            /* publisher j sits in room j % rooms, at offset j / rooms in it */
+            uint32_t room = i / cfg->room_size, off = i % cfg->room_size;
+            c->sender = off * rooms + room < cfg->senders;
+            break;
+        }
+        case SC_BROADCAST:
+            c->sender = i < cfg->senders;
+            break;
+        case SC_OFFLINE:
+            c->sender = i >= cfg->connections;
+            c->late = !c->sender;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void worker_tick(bench_worker *w);
+
+static void worker_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    worker_tick((bench_worker *)((char *)t - offsetof(bench_worker, tick)));
+}
+
+static void worker_wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)revents;
+    bench_worker *w = (bench_worker *)((char *)a - offsetof(bench_worker, wake));
+    if (atomic_load(&w->b->phase) == PH_STOP) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    worker_tick(w);
+}
+
+/* Open connections of this phase at the worker's share of --ramp, at most a bounded number
+ * in handshake at once so a slow server sees a queue, not a SYN flood. */
+static void worker_ramp(bench_worker *w, int late, double now)
+{
+    const bench_cfg *cfg = &w->b->cfg;
+    if (w->last_phase != (late ? PH_CONNECT_LATE : PH_CONNECT)) {
+        w->ramp_start = now;
+        w->ramp_done = 0;
+    }
+    double rate = cfg->ramp / cfg->threads;
+    uint64_t due = (uint64_t)((now - w->ramp_start) * rate) + 1;
+    uint32_t max_hs = 1024 / (uint32_t)cfg->threads + 16;
+    while (w->next_connect < w->nconns && w->ramp_done < due && w->handshaking < max_hs) {
+        bench_conn *c = w->conns[w->next_connect];
+        if (c->late != late)
+            break; /* the late ones come last in conns, for the next phase */
+        w->next_connect++;
+        w->ramp_done++;
+        bench_conn_start(w, c);
+    }
+}
+
+static void worker_send(bench_worker *w)
+{
+    const bench *b = w->b;
+    if (w->nsenders == 0)
+        return;
+    int64_t now = bench_now_ns(b);
+    int64_t start = atomic_load_explicit(&b->run_start_ns, memory_order_relaxed);
+    if (b->cfg.rate > 0) {
+        /* open loop: message k of this worker is due at start + k / rate whatever the server
+         * does, and carries that time, so a stall shows in latency (no coordinated omission) */
+        uint64_t due = (uint64_t)((double)(now - start) * w->rate / 1e9) + 1;
+        while (w->scheduled < due) {
+            bench_conn *c = NULL;
+            for (uint32_t k = 0; k < w->nsenders; k++) {
+                bench_conn *s = w->senders[(w->rr + k) % w->nsenders];
+                if (bench_conn_can_send(s)) {
+                    c = s;
+                    w->rr = (w->rr + k + 1) % w->nsenders;
+                    break;
+                }
+            }
+            if (!c)
+                break;
+            int64_t t = start + (int64_t)((double)w->scheduled * 1e9 / w->rate);
+            bench_conn_send_next(c, t);
+            w->scheduled++;
+        }
+    } else {
+        /* closed loop: acks refill the window; this tops up whoever could not refill */
+        for (uint32_t k = 0; k < w->nsenders; k++) {
+            bench_conn *s = w->senders[k];
+            while (bench_conn_can_send(s))
+                if (bench_conn_send_next(s, bench_now_ns(b)) < 0)
+                    break;
+        }
+    }
+}
+
+static void worker_tick(bench_worker *w)
+{
+    const bench *b = w->b;
+    int phase = atomic_load(&b->phase);
+    double now = ev_time();
+    w->ticks++;
+    if (phase == PH_CONNECT || phase == PH_CONNECT_LATE)
+        worker_ramp(w, phase == PH_CONNECT_LATE, now);
+    if (w->ticks % 100 == 0 && w->handshaking)
+        for (uint32_t i = 0; i < w->next_connect; i++)
+            bench_conn_check_timeout(w->conns[i], now);
+    if (phase == PH_RUN && (b->cfg.rate > 0 || w->last_phase != PH_RUN || w->ticks % 10 == 0))
+        worker_send(w);
+    if (b->cfg.read_batch && (w->ticks % 10 == 0 || phase == PH_DRAIN))
+        for (uint32_t i = 0; i < w->nconns; i++)
+            if (w->conns[i]->read_n)
+                bench_conn_flush_read(w->conns[i]);
+    w->last_phase = phase;
+    bench_worker_flush(w);
+}
+
+static void *worker_main(void *arg)
+{
+    bench_worker *w = arg;
+    ev_run(w->loop, 0);
+    return NULL;
+}
+
+static int workers_start(bench *b)
+{
+    const bench_cfg *cfg = &b->cfg;
+    b->workers = calloc((size_t)cfg->threads, sizeof(*b->workers));
+    if (!b->workers)
+        return -1;
+    for (int t = 0; t < cfg->threads; t++) {
+        bench_worker *w = &b->workers[t];
+        w->b = b;
+        w->id = t;
+        w->last_phase = -1;
+        w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(t + 1) ^ (uint64_t)time(NULL);
+        w->loop = ev_loop_new(EVFLAG_AUTO);
+        w->rbuf = malloc(BENCH_RBUF_SIZE);
+        w->sbuf_cap = cfg->size + 512;
+        w->sbuf = malloc(w->sbuf_cap);
+        w->conns = calloc(b->nconns / (uint32_t)cfg->threads + 1, sizeof(*w->conns));
+        w->senders = calloc(b->nconns / (uint32_t)cfg->threads + 1, sizeof(*w->senders));
+        if (!w->loop || !w->rbuf || !w->sbuf || !w->conns || !w->senders)
+            return -1;
+        bench_hist_init(&w->hist);
+    }
+    /* early connections first, late ones after: the ramp cursor walks conns in order */
+    for (int late = 0; late < 2; late++) {
+        for (uint32_t i = 0; i < b->nconns; i++) {
+            bench_conn *c = &b->conns[i];
+            if (c->late != late)
+                continue;
+            bench_worker *w = &b->workers[i % (uint32_t)cfg->threads];
+            c->w = w;
+            w->conns[w->nconns++] = c;
+            if (c->sender)
+                w->senders[w->nsenders++] = c;
+        }
+    }
+    for (int t = 0; t < cfg->threads; t++) {
+        bench_worker *w = &b->workers[t];
+        w->rate = cfg->senders ? cfg->rate * w->nsenders / cfg->senders : 0;
+        ev_timer_init(&w->tick, worker_tick_cb, 0.001, 0.001);
+        ev_timer_start(w->loop, &w->tick);
+        ev_async_init(&w->wake, worker_wake_cb);
+        ev_async_start(w->loop, &w->wake);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void set_phase(bench *b, int phase)
+{
+    atomic_store(&b->phase, phase);
+    for (int t = 0; t < b->cfg.threads; t++)
+        ev_async_send(b->workers[t].loop, &b->workers[t].wake);
+}
+
+static uint64_t sum(const bench *b, size_t off)
+{
+    uint64_t n = 0;
+    for (int t = 0; t < b->cfg.threads; t++)
+        n += atomic_load_explicit((_Atomic uint64_t *)((char *)&b->workers[t].c + off),
+                                  memory_order_relaxed);
+    return n;
+}
+#define SUM(b, field) sum((b), offsetof(bench_counters, field))
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef int (*until_fn)(const bench *b, uint64_t arg);
+
+/* Sleep up to `seconds` in 50 ms steps until done(b) holds, sampling the server's RSS peak
+ * and printing progress once a second. -> 1 done | 0 timed out */
+static int wait_until(bench *b, bench_result *r, double seconds, until_fn done, uint64_t arg,
+                      const char *what)
+{
+    double start = mono(), last_print = start;
+    for (;;) {
+        if (done && done(b, arg))
+            return 1;
+        double now = mono();
+        if (now - start >= seconds)
+            return done ? 0 : 1;
+        if (b->cfg.server_pid) {
+            long rss = bench_proc_rss_kb(b->cfg.server_pid);
+            if (rss > r->rss_peak_kb)
+                r->rss_peak_kb = rss;
+        }
+        if (!b->cfg.quiet && now - last_print >= 1) {
+            last_print = now;
+            fprintf(stderr,
+                    "  %-8s %5.1fs  conn %" PRIu64 "/%" PRIu64 " failed %" PRIu64 "  sent %" PRIu64
+                    " acked %" PRIu64 " delivered %" PRIu64 "/%" PRIu64 "\n",
+                    what, now - start, SUM(b, ready), SUM(b, attempted), SUM(b, failed),
+                    SUM(b, sent), SUM(b, acked), SUM(b, delivered), SUM(b, expected));
+        }
+        double left = seconds - (now - start);
+        double step = left < 0.05 ? left : 0.05;
+        struct timespec ts = {(time_t)step, (long)((step - floor(step)) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* every connection of the phase has become ready, failed, or ended */
+static int all_settled(const bench *b, uint64_t n)
+{
+    return SUM(b, ready) + SUM(b, failed) >= n;
+}
+
+static int all_acked(const bench *b, uint64_t total)
+{
+    uint64_t sent = SUM(b, sent);
+    return sent >= total && SUM(b, acked) + SUM(b, errors) >= sent;
+}
+
+static int all_delivered(const bench *b, uint64_t unused)
+{
+    (void)unused;
+    uint64_t sent = SUM(b, sent);
+    return SUM(b, acked) + SUM(b, errors) >= sent && SUM(b, delivered) >= SUM(b, expected);
+}
+
+/* After the workers stopped: what acked messages never reached a live receiver. */
+static void count_loss(const bench *b, bench_result *r)
+{
+    const bench_cfg *cfg = &b->cfg;
+    static const bench_bits none;
+    for (uint32_t s = 0; s < b->nconns; s++) {
+        const bench_conn *snd = &b->conns[s];
+        if (!snd->sender)
+            continue;
+        if (cfg->scenario == SC_DIRECT || cfg->scenario == SC_OFFLINE) {
+            for (uint64_t q = 0; q < snd->seq; q++) {
+                if (!bench_bits_test(&snd->acked_bits, q))
+                    continue;
+                const bench_conn *rc = &b->conns[bench_dest_of(b, s, q)];
+                const bench_bits *got = bench_inbox_find(&rc->inbox, s);
+                if (got && bench_bits_test(got, q))
+                    continue;
+                if (rc->state == CS_OPEN)
+                    r->lost++;
+                else
+                    r->lost_closed++;
+            }
+            continue;
+        }
+        uint32_t first = 0, end = b->nconns;
+        if (cfg->scenario == SC_FANOUT) {
+            first = bench_room_of(b, s) * cfg->room_size;
+            end = first + cfg->room_size < b->nconns ? first + cfg->room_size : b->nconns;
+        }
+        for (uint32_t m = first; m < end; m++) {
+            if (m == s)
+                continue;
+            const bench_conn *rc = &b->conns[m];
+            const bench_bits *got = bench_inbox_find(&rc->inbox, s);
+            uint64_t miss = bench_bits_missing(&snd->acked_bits, got ? got : &none);
+            if (rc->state == CS_OPEN)
+                r->lost += miss;
+            else
+                r->lost_closed += miss;
+        }
+    }
+}
+
+static void collect(const bench *b, bench_result *r)
+{
+    r->attempted = SUM(b, attempted);
+    r->connected = SUM(b, connected);
+    r->ready = SUM(b, ready);
+    r->failed = SUM(b, failed);
+    r->closed = SUM(b, closed);
+    r->sent = SUM(b, sent);
+    r->acked = SUM(b, acked);
+    r->errors = SUM(b, errors);
+    r->delivered = SUM(b, delivered);
+    r->expected = SUM(b, expected);
+    r->dups = SUM(b, dups);
+    r->receipts = SUM(b, receipts);
+    r->reads = SUM(b, reads_sent);
+    r->other = SUM(b, other_frames);
+    r->sent_window = SUM(b, sent_window);
+    r->delivered_window = SUM(b, delivered_window);
+    bench_hist_init(&r->hist);
+    for (int t = 0; t < b->cfg.threads; t++) {
+        const bench_worker *w = &b->workers[t];
+        bench_hist_merge(&r->hist, &w->hist);
+        for (int i = 0; i < w->reasons.n; i++)
+            bench_reasons_add(&r->fail_reasons, w->reasons.name[i], w->reasons.count[i]);
+        for (int i = 0; i < w->closes.n; i++)
+            bench_reasons_add(&r->close_reasons, w->closes.name[i], w->closes.count[i]);
+        for (int i = 0; i < w->errcodes.n; i++)
+            bench_reasons_add(&r->error_codes, w->errcodes.name[i], w->errcodes.count[i]);
+    }
+    for (uint32_t i = 0; i < b->nconns; i++)
+        r->alive += b->conns[i].state == CS_OPEN;
+    count_loss(b, r);
+}
+
+static void server_cpu_start(const bench *b, bench_result *r, double *t0, long *ticks0)
+{
+    (void)r;
+    *t0 = mono();
+    *ticks0 = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : 0;
+}
+
+static void server_cpu_end(const bench *b, bench_result *r, double t0, long ticks0)
+{
+    if (!b->cfg.server_pid)
+        return;
+    long ticks = bench_proc_cpu_ticks(b->cfg.server_pid);
+    double secs = mono() - t0;
+    if (ticks >= 0 && ticks0 >= 0 && secs > 0)
+        r->cpu_pct = 100.0 * (double)(ticks - ticks0) / (double)sysconf(_SC_CLK_TCK) / secs;
+}
+
+int main(int argc, char **argv)
+{
+    static bench b; /* big: every worker holds a histogram */
+    bench_result *r = calloc(1, sizeof(*r));
+    if (!r || parse_args(&b.cfg, argc, argv) < 0)
+        return 2;
+    bench_cfg *cfg = &b.cfg;
+    signal(SIGPIPE, SIG_IGN);
+    b.payload_fill = 'x';
+    clock_gettime(CLOCK_MONOTONIC, &b.epoch);
+    atomic_store(&b.window_start_ns, INT64_MAX);
+    atomic_store(&b.window_end_ns, INT64_MAX);
+    b.dst.sin_family = AF_INET;
+    b.dst.sin_port = htons((uint16_t)cfg->port);
+    const char *host = strcmp(cfg->host, "localhost") == 0 ? "127.0.0.1" : cfg->host;
+    if (inet_pton(AF_INET, host, &b.dst.sin_addr) != 1) {
+        fprintf(stderr, "sb-bench: host must be an IPv4 address or localhost: %s\n", cfg->host);
+        return 2;
+    }
+    if (plan(&b) < 0) {
+        fprintf(stderr, "sb-bench: out of memory for %u connections\n", b.nconns);
+        return 2;
+    }
+    /* one source address holds ~28k ephemeral ports towards one server port */
+    if (cfg->src_addrs == UINT32_MAX)
+        cfg->src_addrs = (ntohl(b.dst.sin_addr.s_addr) >> 24) == 127 ? b.nconns / 20000 + 1 : 0;
+    raise_nofile(cfg, b.nconns);
+    r->rss_peak_kb = 0;
+    if (cfg->server_pid) {
+        r->rss_before_kb = bench_proc_rss_kb(cfg->server_pid);
+        if (r->rss_before_kb < 0) {
+            fprintf(stderr, "sb-bench: cannot read /proc/%d/status\n", cfg->server_pid);
+            return 2;
+        }
+    }
+    if (workers_start(&b) < 0) {
+        fprintf(stderr, "sb-bench: cannot start workers\n");
+        return 2;
+    }
+    uint64_t early = 0;
+    for (uint32_t i = 0; i < b.nconns; i++)
+        early += !b.conns[i].late;
+
+    /* connect: wait for every connection to be ready or failed */
+    double t0 = mono();
+    double connect_limit = (double)early / cfg->ramp + cfg->connect_timeout + 5;
+    wait_until(&b, r, connect_limit, all_settled, early, "connect");
+    r->connect_s = mono() - t0;
+    if (SUM(&b, ready) == 0) {
+        set_phase(&b, PH_STOP);
+        for (int t = 0; t < cfg->threads; t++)
+            pthread_join(b.workers[t].thread, NULL);
+        collect(&b, r);
+        r->verdict = "nobody connected";
+        bench_report(&b, r);
+        return 3;
+    }
+
+    double tcpu;
+    long cpu0;
+    if (cfg->scenario == SC_IDLE) {
+        /* let the server hibernate idle connections, then measure memory and idle CPU */
+        wait_until(&b, r, cfg->warmup, NULL, 0, "settle");
+        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
+        server_cpu_start(&b, r, &tcpu, &cpu0);
+        wait_until(&b, r, cfg->duration, NULL, 0, "idle");
+        server_cpu_end(&b, r, tcpu, cpu0);
+        r->window_s = cfg->duration;
+    } else if (cfg->scenario == SC_OFFLINE) {
+        /* store M messages per offline user, then connect the users and time the drain */
+        uint64_t total = b.limit_per_sender * cfg->senders; /* >= N * M, spread evenly */
+        atomic_store(&b.run_start_ns, bench_now_ns(&b));
+        double ts = mono();
+        set_phase(&b, PH_RUN);
+        if (!wait_until(&b, r, cfg->duration, all_acked, total, "store"))
+            r->verdict = "store phase timed out";
+        r->store_s = mono() - ts;
+        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
+        double td = mono();
+        server_cpu_start(&b, r, &tcpu, &cpu0);
+        set_phase(&b, PH_CONNECT_LATE);
+        if (!wait_until(&b, r, cfg->drain, all_delivered, 0, "drain") && !r->verdict)
+            r->verdict = "drain timed out";
+        r->drain_s = mono() - td;
+        server_cpu_end(&b, r, tcpu, cpu0);
+        r->window_s = r->drain_s;
+    } else {
+        int64_t start = bench_now_ns(&b);
+        atomic_store(&b.window_start_ns, start + (int64_t)(cfg->warmup * 1e9));
+        atomic_store(&b.window_end_ns, start + (int64_t)((cfg->warmup + cfg->duration) * 1e9));
+        atomic_store(&b.run_start_ns, start);
+        set_phase(&b, PH_RUN);
+        wait_until(&b, r, cfg->warmup, NULL, 0, "warmup");
+        server_cpu_start(&b, r, &tcpu, &cpu0);
+        wait_until(&b, r, cfg->duration, NULL, 0, "run");
+        server_cpu_end(&b, r, tcpu, cpu0);
+        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
+        r->window_s = cfg->duration;
+        set_phase(&b, PH_DRAIN);
+        if (!wait_until(&b, r, cfg->drain, all_delivered, 0, "drain"))
+            r->drain_timed_out = 1;
+    }
+    if (cfg->server_pid) {
+        r->rss_end_kb = bench_proc_rss_kb(cfg->server_pid);
+        r->hwm_kb = bench_proc_hwm_kb(cfg->server_pid);
+    }
+    set_phase(&b, PH_STOP);
+    for (int t = 0; t < cfg->threads; t++)
+        pthread_join(b.workers[t].thread, NULL);
+    r->self_rss_kb = bench_proc_rss_kb(getpid());
+    collect(&b, r);
+    int rc = bench_report(&b, r);
+    return rc;
+}
