@@ -13,35 +13,35 @@ enum sb_sessions { SB_SESSIONS_MULTI = 0, SB_SESSIONS_REPLACE = 1 };
 
 /* A CIDR, for trusted_proxies and metrics_allow. */
 typedef struct sb_cidr {
-    int family;            /* AF_INET | AF_INET6 */
+    int family; /* AF_INET | AF_INET6 */
     unsigned char addr[16];
     int prefix;
 } sb_cidr;
 
 /* [server], every key of DESIGN.md with its default. */
 typedef struct sb_server_cfg {
-    char listen[128];           /* "0.0.0.0:8080", "[::]:8080", "[::1]:9000" */
-    char plugin_dir[4096];      /* resolved against the config file's directory */
-    long max_connections;       /* 100000 */
-    long max_message_bytes;     /* 65536 */
-    long max_outbound_bytes;    /* 1048576 */
-    long max_recipients;        /* 100 */
-    double ping_interval;       /* 30 s */
-    double idle_timeout;        /* 75 s */
-    double auth_timeout;        /* 10 s */
-    int sessions;               /* enum sb_sessions, multi */
-    double rate_limit;          /* 50 per second; 0: off */
-    long rate_burst;            /* 100 */
-    long max_header_bytes;      /* 8192 */
-    double header_timeout;      /* 10 s */
-    char **allowed_origins;     /* NULL-terminated; empty list: any origin */
-    int log_level;              /* SB_LOG_INFO */
-    sb_cidr *trusted_proxies;   /* n_trusted_proxies entries */
+    char listen[128];         /* "0.0.0.0:8080", "[::]:8080", "[::1]:9000" */
+    char plugin_dir[4096];    /* resolved against the config file's directory */
+    long max_connections;     /* 100000 */
+    long max_message_bytes;   /* 65536 */
+    long max_outbound_bytes;  /* 1048576 */
+    long max_recipients;      /* 100 */
+    double ping_interval;     /* 30 s */
+    double idle_timeout;      /* 75 s */
+    double auth_timeout;      /* 10 s */
+    int sessions;             /* enum sb_sessions, multi */
+    double rate_limit;        /* 50 per second; 0: off */
+    long rate_burst;          /* 100 */
+    long max_header_bytes;    /* 8192 */
+    double header_timeout;    /* 10 s */
+    char **allowed_origins;   /* NULL-terminated; empty list: any origin */
+    int log_level;            /* SB_LOG_INFO */
+    sb_cidr *trusted_proxies; /* n_trusted_proxies entries */
     size_t n_trusted_proxies;
-    sb_cidr *metrics_allow;     /* default 127.0.0.0/8 ::1 */
+    sb_cidr *metrics_allow; /* default 127.0.0.0/8 ::1 */
     size_t n_metrics_allow;
     long max_connections_per_ip; /* 0: no limit */
-    double shutdown_timeout;    /* 10 s */
+    double shutdown_timeout;     /* 10 s */
 } sb_server_cfg;
 
 typedef struct sb_config sb_config;
@@ -80,14 +80,13 @@ void sb_section_warn_unknown(const sb_section *s);
 
 /* The getters behind host->cfg_*; same contracts as in plugin.h. */
 const char *sb_section_string(const sb_section *s, const char *key, const char *def);
-int sb_section_int(const sb_section *s, const char *key, long def, long min, long max,
-                   long *out);
+int sb_section_int(const sb_section *s, const char *key, long def, long min, long max, long *out);
 int sb_section_bool(const sb_section *s, const char *key, int def, int *out);
 int sb_section_path(const sb_section *s, const char *key, const char *def, char *out,
                     size_t out_len);
 /* A number of seconds (may be fractional) in [min, max]. -> SB_OK | SB_EINVAL */
-int sb_section_seconds(const sb_section *s, const char *key, double def, double min,
-                       double max, double *out);
+int sb_section_seconds(const sb_section *s, const char *key, double def, double min, double max,
+                       double *out);
 
 /* Parse "a.b.c.d/n", "::1", "10.0.0.0/8" (no prefix: full length). -> SB_OK | SB_EINVAL */
 int sb_cidr_parse(const char *s, sb_cidr *out);

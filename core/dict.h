@@ -12,11 +12,11 @@ typedef struct sb_dict sb_dict;
 
 typedef struct sb_dict_iter {
     sb_dict *d;
-    size_t pos;    /* private */
-    void *entry;   /* private */
-    const char *key;  /* ro: string maps */
-    uint64_t ukey;    /* ro: uint64 maps */
-    void *val;        /* ro */
+    size_t pos;      /* private */
+    void *entry;     /* private */
+    const char *key; /* ro: string maps */
+    uint64_t ukey;   /* ro: uint64 maps */
+    void *val;       /* ro */
 } sb_dict_iter;
 
 /* A new empty map; NULL on ENOMEM. u64: keys are uint64_t, else strings. */

@@ -10,10 +10,10 @@
 #include <cjson/cJSON.h>
 
 typedef struct sb_envelope {
-    cJSON *root;       /* owned: sb_envelope_free */
-    const char *type;  /* borrowed from root */
-    const cJSON *ref;  /* borrowed; NULL when absent or invalid */
-    cJSON *data;       /* borrowed; an empty object is created when missing */
+    cJSON *root;      /* owned: sb_envelope_free */
+    const char *type; /* borrowed from root */
+    const cJSON *ref; /* borrowed; NULL when absent or invalid */
+    cJSON *data;      /* borrowed; an empty object is created when missing */
 } sb_envelope;
 
 /* Parse buf[0..len). On error, *code is "bad_json" or "bad_request" and *why a

@@ -1,0 +1,105 @@
+/* Backlog pacing. The next page is read only when the output queue is below
+ * half of max_outbound_bytes, so a 100k-message inbox costs at most a page
+ * plus that much memory and never trips the slow-consumer cut-off. A page
+ * completion carries the connection id, never a pointer. */
+#include "backlog.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hooks.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+#define BACKLOG_PAGE 64
+
+static void backlog_request(sb_conn *c);
+
+static void backlog_finish(sb_conn *c)
+{
+    c->in_backlog = 0;
+    c->backlog_busy = 0;
+    if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
+        sb_conn_close(c, 1011, "out of memory");
+        return;
+    }
+    sb_conn_want_write(c);
+}
+
+static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t n, int more)
+{
+    sb_conn *c = sb_conn_find((uint64_t)(uintptr_t)arg);
+    if (!c || c->dead || c->closing || !c->in_backlog)
+        return;
+    c->backlog_busy = 0;
+    if (status != SB_OK) {
+        sb_log(SB_LOG_ERROR, "conn %llu (%s): reading stored messages failed (%d)",
+               (unsigned long long)c->id, c->user, status);
+        backlog_finish(c);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sb_frame *f = sb_frame_envelope("message", NULL, msgs[i].json, msgs[i].len);
+        if (!f) {
+            sb_conn_close(c, 1011, "out of memory");
+            return;
+        }
+        sb_conn_send_backlog(c, f);
+        sb_frame_unref(f);
+        snprintf(c->backlog_after, sizeof(c->backlog_after), "%s", msgs[i].id);
+    }
+    sb_metrics_core.backlog_delivered += n;
+    if (!(more && n) && !c->backlog_dirty) {
+        backlog_finish(c);
+        return;
+    }
+    if (c->out.bytes < (size_t)sb_srv.cfg->max_outbound_bytes / 2)
+        backlog_request(c);
+    /* else: sb_backlog_on_drained asks for the next page */
+}
+
+static void backlog_request(sb_conn *c)
+{
+    void *ud;
+    const sb_store *st = sb_hooks_store(&ud);
+    if (c->backlog_busy)
+        return;
+    if (!st || !st->page) {
+        backlog_finish(c);
+        return;
+    }
+    c->backlog_busy = 1;
+    c->backlog_dirty = 0;
+    int rc = st->page(ud, c->user, c->backlog_after[0] ? c->backlog_after : NULL, BACKLOG_PAGE,
+                      backlog_page_cb, (void *)(uintptr_t)c->id);
+    if (rc != SB_OK) {
+        sb_log(SB_LOG_ERROR, "conn %llu (%s): store refused a page read (%d)",
+               (unsigned long long)c->id, c->user, rc);
+        backlog_finish(c);
+    }
+}
+
+void sb_backlog_start(sb_conn *c)
+{
+    void *ud;
+    if (!sb_hooks_store(&ud))
+        return;
+    c->in_backlog = 1;
+    c->backlog_after[0] = 0;
+    backlog_request(c);
+}
+
+void sb_backlog_mark_dirty(sb_conn *c)
+{
+    c->backlog_dirty = 1;
+    if (!c->backlog_busy && c->out.bytes < (size_t)sb_srv.cfg->max_outbound_bytes / 2)
+        backlog_request(c);
+}
+
+void sb_backlog_on_drained(sb_conn *c)
+{
+    if (c->in_backlog && !c->backlog_busy)
+        backlog_request(c);
+}

@@ -1,0 +1,158 @@
+/* Command dispatch. The order of checks is PROTOCOL.md section 2's: rate
+ * limit (every frame counts), envelope, authentication, command table, then
+ * the handler's own checks. Handlers borrow the parsed envelope; it is freed
+ * when they return. */
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dict.h"
+#include "envelope.h"
+#include "ids.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin_host.h"
+#include "server.h"
+
+typedef struct command {
+    sb_command_fn fn;
+    void *ud;
+    sb_plugin_ctx *owner;
+} command;
+
+static sb_dict *commands;
+
+int sb_dispatch_register(const char *type, sb_command_fn fn, void *ud, sb_plugin_ctx *owner)
+{
+    if (!commands && !(commands = sb_dict_new(0)))
+        return SB_ENOMEM;
+    if (!type || !*type || !fn)
+        return SB_EINVAL;
+    if (sb_dict_get(commands, type) || strcmp(type, "ping") == 0)
+        return SB_EEXIST;
+    command *cmd = malloc(sizeof(*cmd));
+    if (!cmd)
+        return SB_ENOMEM;
+    *cmd = (command){fn, ud, owner};
+    if (sb_dict_set(commands, type, cmd, NULL) != SB_OK) {
+        free(cmd);
+        return SB_ENOMEM;
+    }
+    return SB_OK;
+}
+
+void sb_dispatch_remove_owner(sb_plugin_ctx *owner)
+{
+    if (!commands)
+        return;
+    sb_dict_iter it;
+    for (sb_dict_iter_init(&it, commands); sb_dict_iter_next(&it);) {
+        command *cmd = it.val;
+        if (cmd->owner == owner) {
+            sb_dict_iter_del(&it);
+            free(cmd);
+        }
+    }
+}
+
+void sb_dispatch_free(void)
+{
+    if (commands)
+        sb_dict_free(commands, free);
+    commands = NULL;
+}
+
+int sb_dispatch_answer(uint64_t conn_id, const char *ref_json, const char *type, const cJSON *data)
+{
+    sb_conn *c = sb_conn_find(conn_id);
+    if (!c || c->dead || c->closing)
+        return SB_ECLOSED;
+    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
+    if (data && !json)
+        return SB_ENOMEM;
+    sb_frame *f = sb_frame_envelope(type, ref_json, json ? json : "{}", json ? strlen(json) : 2);
+    cJSON_free(json);
+    if (!f)
+        return SB_ENOMEM;
+    int rc = sb_conn_send(c, f);
+    sb_frame_unref(f);
+    return rc;
+}
+
+int sb_dispatch_error(uint64_t conn_id, const char *ref_json, const char *code, const char *message)
+{
+    cJSON *data = cJSON_CreateObject();
+    if (!data || !cJSON_AddStringToObject(data, "code", code) ||
+        !cJSON_AddStringToObject(data, "message", message ? message : code)) {
+        cJSON_Delete(data);
+        return SB_ENOMEM;
+    }
+    sb_metrics_core.errors++;
+    int rc = sb_dispatch_answer(conn_id, ref_json, "error", data);
+    cJSON_Delete(data);
+    return rc;
+}
+
+const struct sb_reply *sb_dispatch_cmd_reply(const sb_cmd *cmd)
+{
+    return cmd->host_private;
+}
+
+void sb_dispatch_text(sb_conn *c, const char *buf, size_t len)
+{
+    const sb_server_cfg *cfg = sb_srv.cfg;
+    if (cfg->rate_limit > 0 &&
+        !sb_ratelimit_take(&c->rl, cfg->rate_limit, (double)cfg->rate_burst, sb_now_ms())) {
+        sb_dispatch_error(c->id, NULL, "rate_limited", "over the command rate limit");
+        return;
+    }
+    sb_envelope env = {0};
+    const char *code = NULL, *why = NULL;
+    int rc = sb_envelope_parse(buf, len, &env, &code, &why);
+    char *ref_json = env.ref ? cJSON_PrintUnformatted(env.ref) : NULL;
+    struct sb_reply reply = {c->id, ref_json};
+    if (rc != SB_OK) {
+        sb_dispatch_error(c->id, ref_json, code, why);
+        goto out;
+    }
+    sb_metrics_core.commands++;
+    if (!c->user && strcmp(env.type, "auth") != 0 && strcmp(env.type, "ping") != 0) {
+        sb_dispatch_error(c->id, ref_json, "unauthenticated", "authenticate first");
+        goto out;
+    }
+    if (strcmp(env.type, "ping") == 0) {
+        cJSON *data = cJSON_CreateObject();
+        if (data && cJSON_AddNumberToObject(data, "ts", (double)sb_now_ms()))
+            sb_dispatch_answer(c->id, ref_json, "pong", data);
+        cJSON_Delete(data);
+        goto out;
+    }
+    command *cmd = commands ? sb_dict_get(commands, env.type) : NULL;
+    if (!cmd) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no enabled plugin handles \"%.100s\"", env.type);
+        sb_dispatch_error(c->id, ref_json, "unknown_type", msg);
+        goto out;
+    }
+    sb_cmd sc = {
+        .size = sizeof(sc),
+        .conn_id = c->id,
+        .user = c->user,
+        .type = env.type,
+        .ref = env.ref,
+        .data = env.data,
+        .pc = cmd->owner,
+        .host_private = &reply,
+    };
+    rc = cmd->fn(cmd->ud, &sc);
+    if (rc != SB_OK) {
+        sb_log(SB_LOG_ERROR, "plugin %s: command %s failed with %d", sb_plugin_name(cmd->owner),
+               env.type, rc);
+        sb_dispatch_error(c->id, ref_json, "internal", "internal error");
+    }
+out:
+    cJSON_free(ref_json);
+    sb_envelope_free(&env);
+}

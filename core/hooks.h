@@ -1,0 +1,39 @@
+/* Hook chains that plugins fill (on_connect, authenticate, authorize,
+ * filter, on_open, on_close) and the handshake identifier. Providers run in
+ * plugins.conf order; DENY ends a chain. The core knows nothing of Lua. */
+#ifndef SB_HOOKS_H
+#define SB_HOOKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "switchboard/plugin.h"
+
+int sb_hooks_add(const sb_hooks *hooks, void *ud, sb_plugin_ctx *owner);
+int sb_hooks_set_identify(sb_identify_fn fn, void *ud, sb_plugin_ctx *owner);
+void sb_hooks_remove_owner(sb_plugin_ctx *owner);
+void sb_hooks_free(void);
+
+/* SB_IDENT_* from the identifier, or -1 when none is registered. */
+int sb_hooks_identify(const sb_http_req *req, char user[SB_USER_MAX + 1], char *reason,
+                      size_t reason_len);
+int sb_hooks_on_connect(const sb_http_req *req, char *reason, size_t reason_len);
+int sb_hooks_authenticate(const char *token, const sb_http_req *req, char user[SB_USER_MAX + 1],
+                          char *reason, size_t reason_len);
+int sb_hooks_authorize(const char *user, const char *action, const char *target, const cJSON *data,
+                       char *reason, size_t reason_len);
+int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len);
+void sb_hooks_on_open(uint64_t conn_id, const char *user);
+void sb_hooks_on_close(uint64_t conn_id, const char *user);
+
+/* --- provider slots: one store, one bus --- */
+int sb_hooks_set_store(const sb_store *store, void *ud, sb_plugin_ctx *owner);
+int sb_hooks_set_bus(const sb_bus *bus, void *ud, sb_plugin_ctx *owner);
+/* The store's table and ud, or NULL. */
+const sb_store *sb_hooks_store(void **ud);
+const char *sb_hooks_store_owner(void);
+int sb_hooks_ready(const char **why);
+void sb_hooks_bus_publish(int route, const char *const *targets, size_t n, const char *envelope,
+                          size_t len, int direct);
+
+#endif

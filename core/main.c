@@ -1,0 +1,90 @@
+/* switchboard: parse the command line, load the config and the plugins,
+ * run the loop, and tear everything down in reverse. Exit codes: 0 after a
+ * clean shutdown, 1 when start-up fails, 2 for a bad command line or config. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "hooks.h"
+#include "http.h"
+#include "ids.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin_host.h"
+#include "registry.h"
+#include "server.h"
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: switchboard [-c FILE] [--help] [--version]\n"
+                 "  -c, --config FILE  configuration (default: plugins.conf)\n"
+                 "  -h, --help         this text\n"
+                 "  -V, --version      print the version and the plugin ABI\n"
+                 "Every key can be overridden as SWITCHBOARD_<SECTION>_<KEY>.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "plugins.conf";
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("switchboard %s (plugin ABI %d.%d)\n", SB_VERSION, SB_ABI_MAJOR, SB_ABI_MINOR);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    sb_config *config = NULL;
+    int rc = sb_config_load(path, environ, &config);
+    if (rc != SB_OK)
+        return 2; /* the loader said why */
+    sb_log_set_level(sb_config_server(config)->log_level);
+    sb_ids_init();
+    sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, path);
+
+    int code = 1;
+    if (sb_server_init(config) == SB_OK && sb_registry_init() == SB_OK) {
+        if (sb_plugins_load(config) == SB_OK)
+            code = sb_server_run();
+        else
+            sb_log(SB_LOG_ERROR, "start-up failed: see the plugin errors above");
+    }
+    sb_server_drain_later();
+    sb_plugins_unload();
+    sb_http_free_pending();
+    sb_http_routes_free();
+    sb_dispatch_free();
+    sb_hooks_free();
+    sb_registry_free();
+    sb_metrics_free();
+    sb_server_free();
+    sb_config_free(config);
+    if (code == 0)
+        sb_log(SB_LOG_INFO, "stopped");
+    return code;
+}

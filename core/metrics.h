@@ -1,0 +1,35 @@
+/* Metrics: the core's counters, plugin counters and gauges, rendered as
+ * Prometheus text on /metrics for the addresses in metrics_allow. */
+#ifndef SB_METRICS_H
+#define SB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+typedef struct sb_core_metrics {
+    uint64_t connections_total; /* WebSocket upgrades */
+    uint64_t http_requests, http_responses;
+    uint64_t frames_in, frames_out;
+    uint64_t commands, errors;
+    uint64_t slow_consumers;
+    uint64_t backlog_delivered;
+    uint64_t store_puts, store_removes, store_pages, store_failures;
+    uint64_t store_put_us_sum; /* completed puts' latency, microseconds */
+    uint64_t store_put_done;
+    long ws_contexts; /* live wslay contexts (not hibernated) */
+} sb_core_metrics;
+
+extern sb_core_metrics sb_metrics_core;
+
+struct sb_counter *sb_metrics_counter_new(const char *name, const char *help);
+void sb_metrics_counter_add(struct sb_counter *c, uint64_t n);
+int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *), void *arg);
+/* The page as a new string (free()), or NULL. */
+char *sb_metrics_render(size_t *len);
+int sb_metrics_allowed(const sb_conn *c);
+int sb_metrics_ready(const char **why);
+void sb_metrics_free(void);
+
+#endif

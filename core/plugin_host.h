@@ -1,0 +1,32 @@
+/* The plugin host: loads <plugin_dir>/<section>.so (or the section's path)
+ * for every enabled section, checks the ABI, calls init with the host API
+ * table, and fini in reverse order at shutdown. */
+#ifndef SB_PLUGIN_HOST_H
+#define SB_PLUGIN_HOST_H
+
+#include "config.h"
+#include "switchboard/plugin.h"
+
+struct sb_plugin_ctx {
+    char *name;
+    void *dl;
+    const sb_plugin *desc;
+    void *ud;
+    const sb_section *section;
+    int ready; /* init succeeded */
+};
+
+/* Load every enabled plugin. A failure of a non-optional plugin is logged
+ * with its name and reason. -> SB_OK | SB_EPLUGIN */
+int sb_plugins_load(sb_config *cfg);
+/* SIGHUP: each plugin's reload. */
+void sb_plugins_reload(void);
+/* fini in reverse load order. */
+void sb_plugins_unload(void);
+const char *sb_plugin_name(const sb_plugin_ctx *pc);
+/* Whether a plugin of that name is loaded. */
+int sb_plugin_loaded(const char *name);
+/* The table handed to init (host_api.c). */
+const sb_host_api *sb_host_api_table(void);
+
+#endif

@@ -1,0 +1,99 @@
+/* Routing: the fan-out paths. Events to connections still receiving their
+ * backlog are held behind it (conn.c); direct messages skip such
+ * connections altogether, because the backlog will read them from the store
+ * in order (backlog.c). */
+#include "route.h"
+
+#include <string.h>
+
+#include "backlog.h"
+#include "conn.h"
+#include "hooks.h"
+#include "registry.h"
+#include "server.h"
+
+sb_frame *sb_route_frame(const char *type, const cJSON *data, const char **text, size_t *len)
+{
+    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
+    if (data && !json)
+        return NULL;
+    sb_frame *f = sb_frame_envelope(type, NULL, json ? json : "{}", json ? strlen(json) : 2);
+    cJSON_free(json);
+    if (f && text) {
+        size_t h = f->data[1] == 126 ? 4 : f->data[1] == 127 ? 10 : 2;
+        *text = (const char *)f->data + h;
+        *len = f->len - h;
+    }
+    return f;
+}
+
+static size_t frame_payload_off(const sb_frame *f)
+{
+    return (f->data[1] & 0x7f) == 126 ? 4 : (f->data[1] & 0x7f) == 127 ? 10 : 2;
+}
+
+void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f, int direct)
+{
+    size_t off = frame_payload_off(f);
+    sb_hooks_bus_publish(route, targets, n, (const char *)f->data + off, f->len - off, direct);
+}
+
+static int deliver(sb_conn *c, sb_frame *f, int direct)
+{
+    if (c->closing || c->dead)
+        return 0;
+    if (direct && c->in_backlog) {
+        sb_backlog_mark_dirty(c);
+        return 0;
+    }
+    return sb_conn_send_event(c, f) == SB_OK;
+}
+
+int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
+                   size_t *delivered)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        sb_user *u = sb_registry_user(users[i]);
+        if (!u)
+            continue;
+        /* Closing connections stay in the array until the next tick, so
+         * the array does not change under this loop. */
+        for (size_t j = 0; j < u->n; j++)
+            if (u->conns[j]->id != skip_conn)
+                count += (size_t)deliver(u->conns[j], f, direct);
+    }
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}
+
+int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                  size_t *delivered)
+{
+    size_t count = 0;
+    sb_room *r = sb_registry_room(room);
+    if (r) {
+        sb_dict_iter it;
+        for (sb_dict_iter_init(&it, r->conns); sb_dict_iter_next(&it);) {
+            sb_conn *c = it.val;
+            if (c->id == skip_conn || (skip_user && c->user && strcmp(c->user, skip_user) == 0))
+                continue;
+            count += (size_t)deliver(c, f, 0);
+        }
+    }
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}
+
+int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered)
+{
+    size_t count = 0;
+    for (sb_conn *c = sb_registry_all(); c; c = c->all_next)
+        if (c->id != skip_conn)
+            count += (size_t)deliver(c, f, 0);
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}

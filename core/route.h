@@ -1,0 +1,26 @@
+/* Routing primitives: one envelope, serialized and framed once, queued by
+ * reference to every target connection on this node, then handed to the
+ * bus (when one is registered) for the other nodes. */
+#ifndef SB_ROUTE_H
+#define SB_ROUTE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+/* Frame {"type":type,"data":data}; also returns the envelope text's span
+ * inside the frame (for the bus). NULL on ENOMEM. */
+sb_frame *sb_route_frame(const char *type, const cJSON *data, const char **text, size_t *len);
+
+int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
+                   size_t *delivered);
+int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                  size_t *delivered);
+int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered);
+/* Hand an envelope to the bus, if any. */
+void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f,
+                     int direct);
+
+#endif

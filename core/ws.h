@@ -1,0 +1,17 @@
+/* WebSocket phase: wslay_event (server role) parses, validates and answers
+ * control frames; data frames go to dispatch.c. Idle connections hibernate:
+ * their wslay context is freed and rebuilt on the next readable event. */
+#ifndef SB_WS_H
+#define SB_WS_H
+
+#include "conn.h"
+
+void sb_ws_on_readable(sb_conn *c);
+/* Output drained: a chance to hibernate. */
+void sb_ws_on_drained(sb_conn *c);
+/* Free the wslay context if the connection is at a frame boundary and has
+ * been quiet; returns 1 when hibernated. */
+int sb_ws_hibernate(sb_conn *c);
+void sb_ws_free(sb_conn *c);
+
+#endif
