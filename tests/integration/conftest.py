@@ -16,7 +16,7 @@ import json
 import os
 import re
 import shutil
-import signal
+import signal as _signal
 import socket
 import subprocess
 import tempfile
@@ -132,7 +132,7 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
+    def stop(self, sig=_signal.SIGTERM, timeout=20):
         """Stop the server and return its exit code."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
