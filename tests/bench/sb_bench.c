@@ -387,6 +387,8 @@ static void worker_ramp(bench_worker *w, int late, double now)
     }
 }
 
+#define LATE_NS 2000000 /* two ticks */
+
 static void worker_send(bench_worker *w)
 {
     const bench *b = w->b;
@@ -396,7 +398,10 @@ static void worker_send(bench_worker *w)
     int64_t start = atomic_load_explicit(&b->run_start_ns, memory_order_relaxed);
     if (b->cfg.rate > 0) {
         /* open loop: message k of this worker is due at start + k / rate whatever the server
-         * does, and carries that time, so a stall shows in latency (no coordinated omission) */
+         * does. It carries the time it was sent, unless it is late by more than the tick
+         * granularity (1 ms timers, epoll's resolution): then a stall held it back (window or
+         * socket full) and it carries its due time, so the stall shows in latency instead of
+         * being omitted (no coordinated omission), while the timer's own jitter does not. */
         uint64_t due = (uint64_t)((double)(now - start) * w->rate / 1e9) + 1;
         while (w->scheduled < due) {
             bench_conn *c = NULL;
@@ -410,8 +415,8 @@ static void worker_send(bench_worker *w)
             }
             if (!c)
                 break;
-            int64_t t = start + (int64_t)((double)w->scheduled * 1e9 / w->rate);
-            bench_conn_send_next(c, t);
+            int64_t due_at = start + (int64_t)((double)w->scheduled * 1e9 / w->rate);
+            bench_conn_send_next(c, now - due_at <= LATE_NS ? now : due_at);
             w->scheduled++;
         }
     } else {
