@@ -1,0 +1,450 @@
+/* The hook calls over one loaded set of scripts (see lua_engine.h).
+ *
+ * Each script's function runs in its own sblua_vm_run, so each gets a whole
+ * instruction budget and a failure is pinned to one script. What a function
+ * returns is validated inside the protected call (a wrong type raises a Lua
+ * error there), so "returned a number" is handled exactly like a runtime
+ * error: logged with the script and line, then decided by on_error. */
+#include "lua_engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+enum sblua_kind { SBLUA_ON_CONNECT, SBLUA_AUTHENTICATE, SBLUA_AUTHORIZE, SBLUA_FILTER };
+
+static const char *const sblua_hook_names[] = {"on_connect", "authenticate", "authorize", "filter"};
+
+/* The reason given when a script refuses without saying why. */
+static const char *const sblua_default_reasons[] = {"refused by policy", "authentication failed",
+                                                    "forbidden by policy", "filtered by policy"};
+
+#define SBLUA_ERROR_REASON "policy script error"
+
+typedef struct sblua_script {
+    char *name;
+    int env_ref;
+} sblua_script;
+
+struct sblua_engine {
+    sblua_vm *vm;
+    int on_error;
+    sblua_script *scripts;
+    size_t n;
+};
+
+/* One hook call of one script: inputs, then what the script decided. */
+typedef struct sblua_call {
+    int kind;
+    const sblua_script *script;
+    const sb_http_req *req;
+    const char *token;
+    const char *user;
+    const char *action;
+    const char *target;
+    const cJSON *data;
+    const sb_filter_msg *msg;
+
+    int present; /* the script defines the function */
+    int verdict; /* SB_HOOK_ALLOW | SB_HOOK_DENY */
+    char reason[256];
+    char user_out[SB_USER_MAX + 1];
+    cJSON *out; /* filter: the new data; freed by the caller unless taken */
+} sblua_call;
+
+/* --- pushing arguments --------------------------------------------------------- */
+
+static void sblua_setfield_str(lua_State *L, const char *key, const char *v)
+{
+    if (!v)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* req: {method, path, query, ip, origin, user, headers = {lower-cased name = value}} */
+static void sblua_push_req(lua_State *L, const sb_http_req *req)
+{
+    lua_createtable(L, 0, 8);
+    if (!req)
+        return;
+    sblua_setfield_str(L, "method", req->method);
+    sblua_setfield_str(L, "path", req->path);
+    sblua_setfield_str(L, "query", req->query);
+    sblua_setfield_str(L, "ip", req->ip);
+    sblua_setfield_str(L, "origin", req->origin);
+    sblua_setfield_str(L, "user", req->user);
+    lua_createtable(L, 0, (int)req->n_headers);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const char *name = req->headers[i].name;
+        if (!name || !req->headers[i].value)
+            continue;
+        luaL_Buffer b;
+        char *p = luaL_buffinitsize(L, &b, strlen(name));
+        size_t n = strlen(name);
+        for (size_t k = 0; k < n; k++)
+            p[k] = (name[k] >= 'A' && name[k] <= 'Z') ? (char)(name[k] + 32) : name[k];
+        luaL_pushresultsize(&b, n);
+        lua_pushstring(L, req->headers[i].value);
+        lua_rawset(L, -3);
+    }
+    lua_setfield(L, -2, "headers");
+}
+
+static void sblua_push_msg(lua_State *L, const sb_filter_msg *m, const cJSON *data,
+                           const sblua_json_opts *o)
+{
+    lua_createtable(L, 0, 8);
+    sblua_setfield_str(L, "type", m->type);
+    sblua_setfield_str(L, "from", m->from);
+    if (m->to) {
+        sblua_json_push(L, m->to, o);
+        lua_setfield(L, -2, "to");
+    }
+    sblua_setfield_str(L, "room", m->room);
+    sblua_setfield_str(L, "id", m->id);
+    lua_pushinteger(L, (lua_Integer)m->ts);
+    lua_setfield(L, -2, "ts");
+    if (data)
+        sblua_json_push(L, data, o);
+    else
+        lua_newtable(L);
+    lua_setfield(L, -2, "data");
+}
+
+/* --- reading results ------------------------------------------------------------- */
+
+static int sblua_user_valid(const sblua_env *env, const char *s)
+{
+    if (env->user_valid)
+        return env->user_valid(s);
+    size_t n = strlen(s);
+    if (n == 0 || n > SB_USER_MAX || strcmp(s, "0") == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '@' || c == ':' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Raise "file:line: <hook> returned ..." naming where the function was defined. */
+static int sblua_bad_result(lua_State *L, sblua_call *c, const char *fmt, const char *arg)
+{
+    char what[160];
+    snprintf(what, sizeof what, fmt, arg);
+    return luaL_error(L, "%s: %s %s", c->script->name, sblua_hook_names[c->kind], what);
+}
+
+/* Copy the reason at idx (nil: the hook's default) into c->reason, cut at a
+ * UTF-8 boundary. */
+static void sblua_take_reason(lua_State *L, sblua_call *c, int idx, const sblua_env *env)
+{
+    const char *r = sblua_default_reasons[c->kind];
+    size_t n = strlen(r);
+    if (!lua_isnil(L, idx)) {
+        if (lua_type(L, idx) != LUA_TSTRING)
+            sblua_bad_result(L, c, "gave a %s as the reason (expected a string)",
+                             luaL_typename(L, idx));
+        r = lua_tolstring(L, idx, &n);
+        int ok = env->utf8_valid ? env->utf8_valid(r, n) : sblua_json_utf8_valid(r, n);
+        if (!ok || memchr(r, '\0', n))
+            sblua_bad_result(L, c, "gave a reason that is not valid UTF-8 text%s", "");
+    }
+    if (n >= sizeof c->reason) {
+        n = sizeof c->reason - 1;
+        while (n > 0 && ((unsigned char)r[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(c->reason, r, n);
+    c->reason[n] = '\0';
+}
+
+static void sblua_read_allow(lua_State *L, sblua_call *c, int r1, const sblua_env *env)
+{
+    if (lua_isnil(L, r1) || (lua_isboolean(L, r1) && lua_toboolean(L, r1))) {
+        c->verdict = SB_HOOK_ALLOW;
+    } else if (lua_isboolean(L, r1)) {
+        c->verdict = SB_HOOK_DENY;
+        sblua_take_reason(L, c, r1 + 1, env);
+    } else {
+        sblua_bad_result(L, c, "returned a %s (expected true, or false and a reason)",
+                         luaL_typename(L, r1));
+    }
+}
+
+static void sblua_read_user(lua_State *L, sblua_call *c, int r1, const sblua_env *env)
+{
+    if (lua_isnil(L, r1) || (lua_isboolean(L, r1) && !lua_toboolean(L, r1))) {
+        c->verdict = SB_HOOK_DENY;
+        sblua_take_reason(L, c, r1 + 1, env);
+        return;
+    }
+    if (lua_type(L, r1) != LUA_TSTRING)
+        sblua_bad_result(L, c, "returned a %s (expected a user name, or nil and a reason)",
+                         luaL_typename(L, r1));
+    size_t n;
+    const char *u = lua_tolstring(L, r1, &n);
+    if (n > SB_USER_MAX || memchr(u, '\0', n) || !sblua_user_valid(env, u))
+        sblua_bad_result(L, c, "returned an invalid user name \"%s\"", u);
+    memcpy(c->user_out, u, n + 1);
+    c->verdict = SB_HOOK_ALLOW;
+}
+
+static void sblua_read_filter(lua_State *L, sblua_call *c, int r1, const sblua_env *env,
+                              const sblua_json_opts *o)
+{
+    if (lua_isnil(L, r1) || (lua_isboolean(L, r1) && !lua_toboolean(L, r1))) {
+        c->verdict = SB_HOOK_DENY;
+        sblua_take_reason(L, c, r1 + 1, env);
+        return;
+    }
+    if (!lua_istable(L, r1))
+        sblua_bad_result(L, c, "returned a %s (expected the message table, or nil and a reason)",
+                         luaL_typename(L, r1));
+    lua_getfield(L, r1, "data");
+    if (!lua_istable(L, -1))
+        sblua_bad_result(L, c, "returned a message whose data is a %s (expected a table)",
+                         luaL_typename(L, -1));
+    sblua_json_to(L, -1, o, &c->out);
+    if (!cJSON_IsObject(c->out))
+        sblua_bad_result(L, c, "returned a message whose data is an array%s", "");
+    lua_pop(L, 1);
+    c->verdict = SB_HOOK_ALLOW;
+}
+
+typedef struct sblua_call_ctx {
+    sblua_engine *e;
+    sblua_call *c;
+} sblua_call_ctx;
+
+/* The protected part of one call: find the function, push the arguments,
+ * call it, read and check what it returned. */
+static int sblua_call_body(lua_State *L)
+{
+    sblua_call_ctx *x = lua_touserdata(L, 1);
+    sblua_call *c = x->c;
+    const sblua_env *env = sblua_vm_env(x->e->vm);
+    const sblua_json_opts *o = sblua_vm_json(x->e->vm);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->script->env_ref);
+    lua_pushstring(L, sblua_hook_names[c->kind]);
+    lua_rawget(L, -2);
+    if (lua_isnil(L, -1))
+        return 0;
+    if (!lua_isfunction(L, -1))
+        return sblua_bad_result(L, c, "is a %s, not a function", luaL_typename(L, -1));
+    c->present = 1;
+
+    int nargs = 0;
+    switch (c->kind) {
+    case SBLUA_ON_CONNECT:
+        sblua_push_req(L, c->req);
+        nargs = 1;
+        break;
+    case SBLUA_AUTHENTICATE:
+        lua_pushstring(L, c->token ? c->token : "");
+        sblua_push_req(L, c->req);
+        nargs = 2;
+        break;
+    case SBLUA_AUTHORIZE:
+        if (c->user)
+            lua_pushstring(L, c->user);
+        else
+            lua_pushnil(L);
+        lua_pushstring(L, c->action ? c->action : "");
+        if (c->target)
+            lua_pushstring(L, c->target);
+        else
+            lua_pushnil(L);
+        if (c->data)
+            sblua_json_push(L, c->data, o);
+        else
+            lua_newtable(L);
+        nargs = 4;
+        break;
+    default:
+        sblua_push_msg(L, c->msg, c->data, o);
+        nargs = 1;
+        break;
+    }
+    lua_call(L, nargs, 2);
+    int r1 = lua_gettop(L) - 1;
+    switch (c->kind) {
+    case SBLUA_ON_CONNECT:
+    case SBLUA_AUTHORIZE:
+        sblua_read_allow(L, c, r1, env);
+        break;
+    case SBLUA_AUTHENTICATE:
+        sblua_read_user(L, c, r1, env);
+        break;
+    default:
+        sblua_read_filter(L, c, r1, env, o);
+        break;
+    }
+    return 0;
+}
+
+/* --- running a hook over every script ---------------------------------------------- */
+
+static void sblua_copy_reason(const char *r, char *reason, size_t len)
+{
+    if (!reason || !len)
+        return;
+    snprintf(reason, len, "%s", r);
+}
+
+SB_PRINTF(3, 4)
+static void sblua_log(sblua_engine *e, int level, const char *fmt, ...)
+{
+    const sblua_env *env = sblua_vm_env(e->vm);
+    if (!env->log)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    env->log(env->ud, level, line);
+}
+
+/* Run c over every script. filter: *data is replaced by each script's output.
+ * authenticate: user is written on ALLOW. */
+static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *user, char *reason,
+                            size_t len)
+{
+    int result = SB_HOOK_PASS;
+    for (size_t i = 0; i < e->n; i++) {
+        char err[1024];
+        sblua_call_ctx x = {.e = e, .c = c};
+        c->script = &e->scripts[i];
+        c->present = 0;
+        c->verdict = SB_HOOK_PASS;
+        c->reason[0] = '\0';
+        c->user_out[0] = '\0';
+        c->out = NULL;
+        if (data)
+            c->data = *data;
+        int status = sblua_vm_run(e->vm, sblua_call_body, &x, err, sizeof err);
+        if (status != LUA_OK) {
+            cJSON_Delete(c->out);
+            c->out = NULL;
+            int allow = e->on_error == SBLUA_ON_ERROR_ALLOW;
+            sblua_log(e, SB_LOG_ERROR, "%s in %s failed, %s (on_error = %s): %s",
+                      sblua_hook_names[c->kind], c->script->name, allow ? "allowed" : "denied",
+                      allow ? "allow" : "deny", err);
+            if (!allow) {
+                sblua_copy_reason(SBLUA_ERROR_REASON, reason, len);
+                return SB_HOOK_DENY;
+            }
+            if (c->kind != SBLUA_AUTHENTICATE)
+                result = SB_HOOK_ALLOW;
+            continue;
+        }
+        if (!c->present)
+            continue;
+        if (c->verdict == SB_HOOK_DENY) {
+            sblua_copy_reason(c->reason, reason, len);
+            return SB_HOOK_DENY;
+        }
+        result = SB_HOOK_ALLOW;
+        if (c->kind == SBLUA_AUTHENTICATE) {
+            memcpy(user, c->user_out, sizeof c->user_out);
+            return SB_HOOK_ALLOW;
+        }
+        if (c->kind == SBLUA_FILTER && c->out) {
+            cJSON_Delete(*data);
+            *data = c->out;
+            c->out = NULL;
+        }
+    }
+    return result;
+}
+
+int sblua_engine_on_connect(sblua_engine *e, const sb_http_req *req, char *reason, size_t len)
+{
+    sblua_call c = {.kind = SBLUA_ON_CONNECT, .req = req};
+    return sblua_engine_run(e, &c, NULL, NULL, reason, len);
+}
+
+int sblua_engine_authenticate(sblua_engine *e, const char *token, const sb_http_req *req,
+                              char user[SB_USER_MAX + 1], char *reason, size_t len)
+{
+    sblua_call c = {.kind = SBLUA_AUTHENTICATE, .token = token, .req = req};
+    return sblua_engine_run(e, &c, NULL, user, reason, len);
+}
+
+int sblua_engine_authorize(sblua_engine *e, const char *user, const char *action,
+                           const char *target, const cJSON *data, char *reason, size_t len)
+{
+    sblua_call c = {
+        .kind = SBLUA_AUTHORIZE, .user = user, .action = action, .target = target, .data = data};
+    return sblua_engine_run(e, &c, NULL, NULL, reason, len);
+}
+
+int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, cJSON **data, char *reason,
+                        size_t len)
+{
+    sblua_call c = {.kind = SBLUA_FILTER, .msg = msg};
+    return sblua_engine_run(e, &c, data, NULL, reason, len);
+}
+
+/* --- loading --------------------------------------------------------------------- */
+
+sblua_engine *sblua_engine_new(const sblua_engine_cfg *cfg, const sblua_source *srcs, size_t n,
+                               char *err, size_t errlen)
+{
+    sblua_engine *e = calloc(1, sizeof *e);
+    if (!e || !(e->scripts = calloc(n ? n : 1, sizeof *e->scripts))) {
+        free(e);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->on_error = cfg->on_error;
+    e->vm = sblua_vm_new(&cfg->env, &cfg->limits, err, errlen);
+    if (!e->vm) {
+        free(e->scripts);
+        free(e);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char msg[1024];
+        e->scripts[i].name = strdup(srcs[i].name);
+        e->n = i + 1;
+        if (!e->scripts[i].name) {
+            snprintf(err, errlen, "out of memory");
+            sblua_engine_free(e);
+            return NULL;
+        }
+        int status = sblua_vm_load(e->vm, srcs[i].name, srcs[i].text, srcs[i].len,
+                                   &e->scripts[i].env_ref, msg, sizeof msg);
+        if (status != LUA_OK) {
+            snprintf(err, errlen, "cannot load %s: %s", srcs[i].name, msg);
+            sblua_engine_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+void sblua_engine_free(sblua_engine *e)
+{
+    if (!e)
+        return;
+    sblua_vm_free(e->vm);
+    for (size_t i = 0; i < e->n; i++)
+        free(e->scripts[i].name);
+    free(e->scripts);
+    free(e);
+}
+
+sblua_vm *sblua_engine_vm(sblua_engine *e)
+{
+    return e->vm;
+}
