@@ -28,10 +28,12 @@
 
 enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2 };
 
-/* One pass over the raw text. SCAN_NUL: a string holds the escape \u0000
- * (an escaped backslash followed by "u0000" is text, not a NUL). SCAN_BAD: a
- * raw control byte inside a string, or outside one anything but JSON
- * whitespace (cJSON would take any byte <= 32 as whitespace, NUL included). */
+/* One pass over the raw text. SCAN_NUL: a string holds U+0000, as the
+ * escape \u0000 (an escaped backslash followed by "u0000" is text, not a
+ * NUL) or as a raw byte. SCAN_BAD: outside strings, a control byte that is
+ * not JSON whitespace (cJSON would skip any byte <= 32, NUL included). Raw
+ * control bytes inside strings are let through as cJSON does: they survive
+ * parsing and come out escaped. */
 static int scan_raw(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
@@ -45,8 +47,8 @@ static int scan_raw(const char *buf, size_t len)
                 if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
                     nul = 1;
                 i++; /* the escaped character never ends the string */
-            } else if (c < 0x20) {
-                return SCAN_BAD;
+            } else if (c == 0) {
+                nul = 1;
             }
         } else if (c == '"') {
             in_str = 1;
