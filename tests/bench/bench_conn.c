@@ -490,7 +490,7 @@ void bench_conn_flush_read(bench_conn *c)
 static void conn_delivery(bench_conn *c, const bench_frame *f, int is_direct)
 {
     bench_worker *w = c->w;
-    if (!f->has_c || !f->has_s) {
+    if (!f->has_c || !f->has_s || f->c >= w->b->nconns) {
         count(&w->c.other_frames, 1);
         return;
     }
@@ -498,6 +498,7 @@ static void conn_delivery(bench_conn *c, const bench_frame *f, int is_direct)
     int was = bits ? bench_bits_set(bits, f->s) : -1;
     if (was == 1) {
         count(&w->c.dups, 1);
+
     } else {
         count(&w->c.delivered, 1);
         c->got++;

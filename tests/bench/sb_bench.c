@@ -39,7 +39,7 @@ static const char usage[] =
     "  --read-batch N             direct: ids per `read` command, 0: never read (default 32)\n"
     "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
     "  --server-pid PID           sample the server's RSS and CPU from /proc\n"
-    "  --prefix P                 user names are P<index> (default u)\n"
+    "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -155,7 +155,9 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         .src_addrs = UINT32_MAX,
     };
     parse_url(cfg, "ws://127.0.0.1:8080/ws");
-    snprintf(cfg->prefix, sizeof(cfg->prefix), "u");
+    /* users of earlier runs may have unread messages on a long-lived server: a new prefix per
+     * run keeps their backlog out of this run's counts */
+    snprintf(cfg->prefix, sizeof(cfg->prefix), "b%d.u", (int)getpid());
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;

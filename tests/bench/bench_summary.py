@@ -1,0 +1,124 @@
+"""Reads sb-bench --json results for scripts/bench: one-line summaries, the smoke checks
+(a run completed and its counts add up), single fields for the script's arithmetic, and the
+final tables (markdown) with peer ratios.
+
+    bench_summary.py line FILE LABEL       one line of figures
+    bench_summary.py check FILE            exit 1 and say why unless the counts add up
+    bench_summary.py field FILE a.b.c      print one value
+    bench_summary.py table MANIFEST        markdown table of every run in the manifest
+"""
+import json
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def get(doc, path, default=None):
+    for part in path.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return default
+        doc = doc[part]
+    return doc
+
+
+def reasons(d):
+    return ", ".join(f"{k}: {v}" for k, v in (d or {}).items())
+
+
+def headline(doc):
+    """The figure a scenario is judged by, with its unit, and a short details string."""
+    sc = doc["scenario"]
+    srv = doc.get("server", {})
+    lat = doc.get("latency_ms", {})
+    if sc == "idle":
+        per = srv.get("rss_per_conn_bytes")
+        fig = f"{per:.0f} B/conn" if per is not None else "n/a"
+        det = (f"{doc['connect']['ready']} idle conns, {doc['connect']['failed']} failed"
+               f"{' (' + reasons(doc['connect']['failures']) + ')' if doc['connect']['failed'] else ''}"
+               f", server cpu {srv.get('cpu_percent', 0):.2f} %")
+        return fig, det
+    if sc == "offline":
+        off = doc["offline"]
+        fig = f"{off['drain_per_s']:.0f} msg/s drain"
+        det = (f"{doc['messages']['acked']} stored in {off['store_s']:.2f} s, drained in "
+               f"{off['drain_s']:.2f} s, server peak rss {srv.get('rss_peak_kb', 0) / 1024:.1f} MiB")
+        return fig, det
+    tp = doc["throughput"]
+    fig = f"{tp['delivered_per_s']:.0f} deliveries/s"
+    det = (f"sent {tp['sent_per_s']:.0f}/s, latency p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} "
+           f"p99 {lat['p99']:.3f} p99.9 {lat['p99_9']:.3f} max {lat['max']:.3f} ms, "
+           f"server cpu {srv.get('cpu_percent', 0):.0f} %")
+    return fig, det
+
+
+def problems(doc):
+    """Why a run does not add up; empty when it does."""
+    out = []
+    if not doc.get("ok"):
+        out.append(doc.get("verdict", "not ok"))
+    c, m = doc["connect"], doc["messages"]
+    if c["failed"]:
+        out.append(f"{c['failed']} connections failed ({reasons(c['failures'])})")
+    if c["closed"]:
+        out.append(f"{c['closed']} connections closed ({reasons(c['closes'])})")
+    if doc["scenario"] != "idle":
+        if m["sent"] == 0:
+            out.append("nothing sent")
+        if m["errors"]:
+            out.append(f"{m['errors']} error replies ({reasons(m['error_codes'])})")
+        if m["acked"] != m["sent"]:
+            out.append(f"acked {m['acked']} != sent {m['sent']}")
+        if m["delivered"] != m["expected"]:
+            out.append(f"delivered {m['delivered']} != expected {m['expected']}")
+        if m["lost"]:
+            out.append(f"lost {m['lost']}")
+        if m["duplicated"]:
+            out.append(f"duplicated {m['duplicated']}")
+    elif c["ready"] == 0:
+        out.append("no connection")
+    return out
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "line":
+        doc = load(argv[2])
+        fig, det = headline(doc)
+        m = doc["messages"]
+        tail = ""
+        if doc["scenario"] != "idle":
+            tail = f" | sent {m['sent']} acked {m['acked']} delivered {m['delivered']} lost {m['lost']} dup {m['duplicated']}"
+            if m["errors"]:
+                tail += f" errors {m['errors']} ({reasons(m['error_codes'])})"
+        print(f"  {argv[3]:<28} {fig:>24}  {det}{tail}")
+        return 0
+    if cmd == "check":
+        bad = problems(load(argv[2]))
+        for p in bad:
+            print(f"    FAIL: {p}")
+        return 1 if bad else 0
+    if cmd == "field":
+        v = get(load(argv[2]), argv[3])
+        print(v if v is not None else "")
+        return 0
+    if cmd == "table":
+        print("| scenario | target | figure | details |")
+        print("|---|---|---|---|")
+        with open(argv[2]) as f:
+            for line in f:
+                label, target, path = line.rstrip("\n").split("\t")
+                try:
+                    fig, det = headline(load(path))
+                except (OSError, ValueError, KeyError) as e:
+                    fig, det = "failed", str(e)
+                print(f"| {label} | {target} | {fig} | {det} |")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
