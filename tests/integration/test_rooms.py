@@ -2,7 +2,7 @@
 members (once per user, not per connection), publish to members with the
 echo rules, leave on close, every error the rooms plugin answers, and the
 plugin switched off."""
-from conftest import no_frame, recv, request
+from conftest import closed_with, no_frame, recv, request
 from messaging_util import (assert_ack, drain, expect_error, expect_unknown, join, lua_sections,
                             needs_lua, recv_event, run, sections)
 
@@ -213,6 +213,23 @@ def test_rooms_abrupt_close_sends_leave(server):
         await recv_event(bob, "presence")
         alice.transport.abort()  # TCP reset, no close handshake
         assert await recv_event(bob, "presence") == presence("lobby", "alice", "leave")
+    run(go())
+
+
+def test_rooms_replaced_session_leaves_its_rooms(server):
+    srv = server(server_keys={"sessions": "replace"})
+
+    async def go():
+        bob = await srv.ws(client_id="bob")
+        old = await srv.ws(client_id="alice")
+        await join(bob, "lobby")
+        await join(old, "lobby")
+        await recv_event(bob, "presence")
+        new = await srv.ws(client_id="alice")
+        assert (await closed_with(old))[0] == 4001
+        assert await recv_event(bob, "presence") == presence("lobby", "alice", "leave")
+        assert await join(new, "lobby") == {"room": "lobby", "users": ["alice", "bob"]}
+        assert await recv_event(bob, "presence") == presence("lobby", "alice", "join")
     run(go())
 
 
