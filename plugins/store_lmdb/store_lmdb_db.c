@@ -74,7 +74,7 @@ int store_lmdb_db_stats(store_lmdb_db *db, MDB_txn *txn, store_lmdb_stats *out)
 
 void store_lmdb_db_publish(store_lmdb_db *db, const store_lmdb_stats *st)
 {
-    size_t used = st->used_pages, pct = used * 100 / db->map_pages;
+    size_t used = st->used_pages, pct = (used * 100 + db->map_pages / 2) / db->map_pages;
     atomic_store(&db->n_msgs, st->msgs);
     atomic_store(&db->n_users, st->users);
     atomic_store(&db->used_pages, used);
