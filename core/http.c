@@ -175,16 +175,18 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return hbuf_append(h, at, n);
 }
 
+/* Returning 1 or 2 here means "no body" / "upgrade" to http_parser; any
+ * other nonzero value is an error. */
 static int on_headers_complete(http_parser *p)
 {
     sb_http_conn *h = p->data;
     if (head_over_limit(p))
-        return 1;
+        return -1;
     /* A declared body over the limit is refused before it is read. */
     if (p->content_length != ULLONG_MAX &&
         p->content_length > (uint64_t)sb_srv.cfg->max_message_bytes) {
         h->error_status = 413;
-        return 1;
+        return -1;
     }
     h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
     return 0;
