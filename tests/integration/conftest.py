@@ -168,6 +168,7 @@ class Server:
             params["client_id"] = client_id
         qs = "&".join(f"{k}={v}" for k, v in params.items())
         url = self.url + path + ("?" + qs if qs else "")
+        kw.setdefault("close_timeout", 1)
         return await websockets.connect(url, extra_headers=headers, max_size=None,
                                         ping_interval=None, open_timeout=10, **kw)
 
