@@ -259,7 +259,6 @@ void store_lmdb_db_close(store_lmdb_db *db)
 /* --- page: a short read transaction, completed on the next iteration --- */
 
 typedef struct store_lmdb_page_req {
-    store_lmdb_db *db;
     sb_store_page_fn done;
     void *arg;
     int more;
@@ -384,7 +383,6 @@ int store_lmdb_db_page(void *ud, const char *user, const char *after, size_t lim
                       mdb_strerror(rc));
         return SB_EUNAVAILABLE;
     }
-    req->db = db;
     req->done = done;
     req->arg = arg;
     if (db->host->later(db->pc, store_lmdb_page_complete, req) != SB_OK) {

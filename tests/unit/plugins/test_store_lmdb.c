@@ -157,9 +157,19 @@ static sb_wakeup *fake_wakeup_new(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg)
     return w;
 }
 
+/* When closed, the writer thread blocks in wakeup_signal after its batch:
+ * a writer stuck on a slow disk, as the queue-full test needs. */
+static int fake_gate_closed, fake_gate_waiting;
+
 static void fake_wakeup_signal(sb_wakeup *w)
 {
     pthread_mutex_lock(&fake_mu);
+    while (fake_gate_closed) {
+        fake_gate_waiting = 1;
+        pthread_cond_broadcast(&fake_cv);
+        pthread_cond_wait(&fake_cv, &fake_mu);
+    }
+    fake_gate_waiting = 0;
     w->signaled = 1;
     pthread_cond_broadcast(&fake_cv);
     pthread_mutex_unlock(&fake_mu);
@@ -248,6 +258,7 @@ static void pump_until(const int *counter, int target)
 
 typedef struct result {
     int calls;
+    int seq; /* put: the order of completion */
     int status;
     size_t n;
     int more;
@@ -255,9 +266,12 @@ typedef struct result {
     char json[MAX_RESULT][2048];
 } result;
 
+static int g_seq;
+
 static void put_done(void *arg, int status)
 {
     result *r = arg;
+    r->seq = ++g_seq;
     r->status = status;
     r->calls++;
 }
@@ -296,9 +310,15 @@ static void make_id(int i, char out[SB_ID_LEN + 1])
     snprintf(out, SB_ID_LEN + 1, "%026d", i);
 }
 
+static const char *g_queue_limit; /* [store_lmdb] queue_limit for the next open */
+
 static int open_store(const char *path, const char *map_mb, const char *max_inbox)
 {
     sb_section s = {.n = 0};
+    if (g_queue_limit) {
+        s.keys[s.n] = "queue_limit";
+        s.vals[s.n++] = g_queue_limit;
+    }
     s.keys[s.n] = "path";
     s.vals[s.n++] = path;
     if (map_mb) {
@@ -389,6 +409,8 @@ static int store_setup(void **state)
     fake_log[0] = '\0';
     fake_n_later = 0;
     g_ud = NULL;
+    g_queue_limit = NULL;
+    fake_gate_closed = 0;
     return 0;
 }
 
@@ -855,6 +877,54 @@ static void test_store_fini_flushes_queued_writes(void **state)
     assert_true(gauge("store_lmdb_messages") == 50);
 }
 
+static void test_store_put_queue_full_unavailable(void **state)
+{
+    (void)state;
+    g_queue_limit = "2";
+    assert_int_equal(open_store("data", NULL, NULL), SB_OK);
+    static result rs[4];
+    memset(rs, 0, sizeof rs);
+    const char *user = "ivan";
+    char id[SB_ID_LEN + 1];
+    pthread_mutex_lock(&fake_mu);
+    fake_gate_closed = 1;
+    pthread_mutex_unlock(&fake_mu);
+    make_id(0, id);
+    assert_int_equal(fake_store.put(fake_store_ud, &user, 1, id, "{}", 2, put_done, &rs[0]), SB_OK);
+    /* Wait until the writer holds its first batch, stuck. */
+    pthread_mutex_lock(&fake_mu);
+    while (!fake_gate_waiting)
+        pthread_cond_wait(&fake_cv, &fake_mu);
+    pthread_mutex_unlock(&fake_mu);
+    for (int i = 1; i <= 2; i++) {
+        make_id(i, id);
+        assert_int_equal(fake_store.put(fake_store_ud, &user, 1, id, "{}", 2, put_done, &rs[i]),
+                         SB_OK);
+    }
+    make_id(3, id);
+    assert_int_equal(fake_store.put(fake_store_ud, &user, 1, id, "{}", 2, put_done, &rs[3]),
+                     SB_EUNAVAILABLE);
+    const char *ids[] = {id};
+    assert_int_equal(fake_store.remove(fake_store_ud, user, ids, 1, removed_done, &rs[3]),
+                     SB_EUNAVAILABLE);
+    assert_non_null(strstr(fake_log, "write queue full"));
+
+    pthread_mutex_lock(&fake_mu);
+    fake_gate_closed = 0;
+    pthread_cond_broadcast(&fake_cv);
+    pthread_mutex_unlock(&fake_mu);
+    for (int i = 0; i < 3; i++) {
+        pump_until(&rs[i].calls, 1);
+        assert_int_equal(rs[i].status, SB_OK);
+    }
+    assert_true(rs[0].seq < rs[1].seq && rs[1].seq < rs[2].seq); /* arrival order */
+    pump_once();
+    assert_int_equal(rs[3].calls, 0); /* refused at once: never called back */
+    assert_true(gauge("store_lmdb_messages") == 3);
+    make_id(4, id);
+    assert_int_equal(put1("ivan", 4, "{}"), SB_OK); /* room again */
+}
+
 static void test_store_rejects_bad_arguments(void **state)
 {
     (void)state;
@@ -983,6 +1053,7 @@ int main(void)
         T(test_store_map_full_refuses_put_keeps_remove),
         T(test_store_reopen_keeps_data),
         T(test_store_fini_flushes_queued_writes),
+        T(test_store_put_queue_full_unavailable),
         T(test_store_rejects_bad_arguments),
         T(test_store_gauges_report_map),
         T(test_init_second_server_same_path_fails),
