@@ -59,6 +59,25 @@ def raw_req(method, path, body=b"", key=KEY, extra=None):
             + "\r\n").encode() + body
 
 
+def run_clients(srv, body):
+    """Run body(connect), where connect(client_id) opens a WebSocket to srv; every
+    one is closed at the end, so the server's shutdown does not wait on clients
+    that no longer read."""
+    async def main():
+        conns = []
+
+        async def connect(client_id, **kw):
+            ws = await srv.ws(client_id=client_id, **kw)
+            conns.append(ws)
+            return ws
+        try:
+            await body(connect)
+        finally:
+            for ws in conns:
+                await ws.close()
+    run(main())
+
+
 def assert_stamped(data, id_, from_, **routing):
     assert data["id"] == id_
     assert data["from"] == from_
@@ -72,10 +91,10 @@ def assert_stamped(data, id_, from_, **routing):
 def test_message_reaches_online_user_on_every_connection(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        a1 = await srv.ws(client_id="alice")
-        a2 = await srv.ws(client_id="alice")
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        a1 = await connect("alice")
+        a2 = await connect("alice")
+        bob = await connect("bob")
         st, hdrs, body = api_call(srv, "POST", "/api/users/alice/messages",
                                   {"text": "hi", "n": 3, "nested": {"a": [1, 2]}})
         assert st == 202, body
@@ -89,70 +108,70 @@ def test_message_reaches_online_user_on_every_connection(server):
             assert data["text"] == "hi" and data["n"] == 3 and data["nested"] == {"a": [1, 2]}
             assert set(data) == {"id", "from", "to", "ts", "text", "n", "nested"}
         await no_frame(bob)
-    run(go())
+    run_clients(srv, go)
 
 
 def test_message_from_body_and_spoofed_fields_overwritten(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        bob = await connect("bob")
         st, _, body = api_call(srv, "POST", "/api/users/bob/messages",
                                {"from": "billing", "id": "x", "ts": 1, "to": "eve", "text": "t"})
         assert st == 202, body
         data = (await recv_type(bob, "message"))["data"]
         assert_stamped(data, body["id"], "billing", to="bob")
         assert data["text"] == "t"
-    run(go())
+    run_clients(srv, go)
 
 
 def test_message_percent_decoded_user(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        ws = await srv.ws(client_id="bob@example.com")
+    async def go(connect):
+        ws = await connect("bob@example.com")
         st, _, body = api_call(srv, "POST", "/api/users/bob%40example.com/messages", {"t": 1})
         assert st == 202, body
         data = (await recv_type(ws, "message"))["data"]
         assert_stamped(data, body["id"], "server", to="bob@example.com")
-    run(go())
+    run_clients(srv, go)
 
 
 def test_message_offline_user_gets_it_on_connect_until_read(server):
     srv = server(sections=api_sections())
 
-    async def go():
+    async def go(connect):
         ids = []
         for i in range(3):
             st, _, body = api_call(srv, "POST", "/api/users/carol/messages", {"i": i})
             assert st == 202, body
             ids.append(body["id"])
         assert ids == sorted(ids) and len(set(ids)) == 3
-        ws = await srv.ws(client_id="carol")
+        ws = await connect("carol")
         got = [(await recv_type(ws, "message"))["data"] for _ in range(3)]
         assert [d["id"] for d in got] == ids
         assert [d["i"] for d in got] == [0, 1, 2]
         assert all(d["from"] == "server" and d["to"] == "carol" for d in got)
         await ws.close()
         # Stored until read: a new connection gets them again; read removes them.
-        ws = await srv.ws(client_id="carol")
+        ws = await connect("carol")
         got = [(await recv_type(ws, "message"))["data"]["id"] for _ in range(3)]
         assert got == ids
         reply = await request(ws, "read", {"ids": ids}, ref=1)
         assert reply["type"] == "read" and sorted(reply["data"]["ids"]) == ids
         await ws.close()
-        ws = await srv.ws(client_id="carol")
+        ws = await connect("carol")
         await no_frame(ws, 0.5)
-    run(go())
+    run_clients(srv, go)
 
 
 def test_publish_reaches_room_members(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        alice = await srv.ws(client_id="alice")
-        bob = await srv.ws(client_id="bob")
-        out = await srv.ws(client_id="carol")
+    async def go(connect):
+        alice = await connect("alice")
+        bob = await connect("bob")
+        out = await connect("carol")
         for ws in (alice, bob):
             await send(ws, "join", {"room": "lobby"}, ref="j")
             assert (await recv_type(ws, "join"))["data"]["room"] == "lobby"
@@ -169,14 +188,14 @@ def test_publish_reaches_room_members(server):
         # Live only: an empty room delivers to nobody, and nothing is stored.
         st, _, body = api_call(srv, "POST", "/api/rooms/empty%20room/publish", {"x": 1})
         assert st == 202 and body["delivered"] == 0, body
-    run(go())
+    run_clients(srv, go)
 
 
 def test_broadcast_reaches_everyone(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        conns = [await srv.ws(client_id=u) for u in ("alice", "alice", "bob")]
+    async def go(connect):
+        conns = [await connect(u) for u in ("alice", "alice", "bob")]
         st, _, body = api_call(srv, "POST", "/api/broadcast", {"text": "maintenance at 5"})
         assert st == 202, body
         assert body["delivered"] == 3
@@ -186,18 +205,18 @@ def test_broadcast_reaches_everyone(server):
             assert data["text"] == "maintenance at 5"
             assert "to" not in data and "room" not in data
         # Not stored: a later connection gets nothing.
-        late = await srv.ws(client_id="dave")
+        late = await connect("dave")
         await no_frame(late, 0.5)
-    run(go())
+    run_clients(srv, go)
 
 
 def test_users_and_room_members(server):
     srv = server(sections=api_sections())
 
-    async def go():
+    async def go(connect):
         st, _, body = api_call(srv, "GET", "/api/users")
         assert (st, body) == (200, {"users": []})
-        conns = [await srv.ws(client_id=u) for u in ("bob", "alice", "alice")]
+        conns = [await connect(u) for u in ("bob", "alice", "alice")]
         for ws in conns[:2]:
             await send(ws, "join", {"room": "r 1"})
             await recv_type(ws, "join")
@@ -208,16 +227,16 @@ def test_users_and_room_members(server):
         assert (st, body) == (200, {"users": ["alice", "bob"]})
         st, _, body = api_call(srv, "GET", "/api/rooms/nobody/members")
         assert (st, body) == (200, {"users": []})
-    run(go())
+    run_clients(srv, go)
 
 
 def test_disconnect_closes_every_connection_with_1008(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        a1 = await srv.ws(client_id="alice")
-        a2 = await srv.ws(client_id="alice")
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        a1 = await connect("alice")
+        a2 = await connect("alice")
+        bob = await connect("bob")
         st, hdrs, body = api_call(srv, "POST", "/api/users/alice/disconnect")
         assert (st, body) == (200, {"closed": 2})
         assert hdrs["content-type"].startswith(JSON_CT)
@@ -239,7 +258,7 @@ def test_disconnect_closes_every_connection_with_1008(server):
         assert (st, body) == (200, {"closed": 1})
         code, reason = await closed_with(bob)
         assert (code, reason) == (1008, "revoked")
-    run(go())
+    run_clients(srv, go)
 
 
 # --- errors ---
@@ -330,8 +349,8 @@ def test_body_over_max_message_bytes_is_413(server):
     ok = json.dumps({"t": "x" * 900})
     assert api_call(srv, "POST", "/api/broadcast", ok)[0] == 202
     big = json.dumps({"t": "x" * 1100})
-    st, _, _ = api_call(srv, "POST", "/api/users/bob/messages", big)
-    assert st == 413
+    st, _, body = api_call(srv, "POST", "/api/users/bob/messages", big)
+    assert st == 413, body
 
 
 def test_inbox_full(server):
@@ -357,8 +376,8 @@ def test_filter_runs_on_api_messages(server, tmp_path):
         'end\n')
     srv = server(sections=api_sections(lua={"scripts": str(script)}))
 
-    async def go():
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        bob = await connect("bob")
         await send(bob, "join", {"room": "lobby"})
         await recv_type(bob, "join")
         for path in ("/api/users/bob/messages", "/api/rooms/lobby/publish", "/api/broadcast"):
@@ -376,11 +395,11 @@ def test_filter_runs_on_api_messages(server, tmp_path):
             assert msg["data"]["seen"] == type_
         # A filtered direct message was not stored.
         await bob.close()
-        again = await srv.ws(client_id="bob")
+        again = await connect("bob")
         data = (await recv_type(again, "message"))["data"]
         assert data["text"] == "ok"
         await no_frame(again)
-    run(go())
+    run_clients(srv, go)
 
 
 # --- HTTP mechanics ---
@@ -414,8 +433,8 @@ def test_keep_alive_1000_requests_on_one_connection(server):
 def test_pipelined_requests_answered_in_order(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        bob = await connect("bob")
         s = srv.raw()
         try:
             # A stored message (answered later, from the store completion)
@@ -436,14 +455,14 @@ def test_pipelined_requests_answered_in_order(server):
         m1 = (await recv_type(bob, "message"))["data"]
         m2 = (await recv_type(bob, "message"))["data"]
         assert (m1["id"], m1["n"], m2["id"], m2["n"]) == (id1, 1, id2, 2)
-    run(go())
+    run_clients(srv, go)
 
 
 def test_chunked_body(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        bob = await connect("bob")
         payload = json.dumps({"text": "chunked " * 50}).encode()
         parts = [payload[:7], payload[7:100], payload[100:]]
         body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
@@ -461,14 +480,14 @@ def test_chunked_body(server):
         data = (await recv_type(bob, "message"))["data"]
         assert data["id"] == json.loads(resp)["id"]
         assert data["text"] == "chunked " * 50
-    run(go())
+    run_clients(srv, go)
 
 
 def test_expect_100_continue(server):
     srv = server(sections=api_sections())
 
-    async def go():
-        bob = await srv.ws(client_id="bob")
+    async def go(connect):
+        bob = await connect("bob")
         body = json.dumps({"text": "after continue"}).encode()
         s = srv.raw()
         try:
@@ -488,7 +507,7 @@ def test_expect_100_continue(server):
         assert st == 202, resp
         data = (await recv_type(bob, "message"))["data"]
         assert (data["id"], data["text"]) == (json.loads(resp)["id"], "after continue")
-    run(go())
+    run_clients(srv, go)
 
 
 def test_api_not_loaded_without_section(server):
