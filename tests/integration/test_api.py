@@ -261,6 +261,28 @@ def test_disconnect_closes_every_connection_with_1008(server):
     run_clients(srv, go)
 
 
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(PLUGIN_DIR, "store_lmdb.so")),
+                    reason="store_lmdb plugin not built")
+def test_message_202_means_stored_with_lmdb(server, tmp_path):
+    """With store_lmdb the 202 comes after the commit: a crash right after it
+    loses nothing."""
+    sections = default_sections(store="store_lmdb")
+    sections["store_lmdb"] = {"map_size_mb": 16}
+    sections["api"] = {"api_key": KEY}
+    wd = str(tmp_path / "lmdb")
+    srv = server(sections=sections, workdir=wd)
+    ids = [api_call(srv, "POST", "/api/users/dora/messages", {"i": i})[2]["id"] for i in range(5)]
+    srv.kill()
+    srv = server(sections=sections, workdir=wd)
+
+    async def go(connect):
+        ws = await connect("dora")
+        got = [(await recv_type(ws, "message"))["data"] for _ in range(5)]
+        assert [d["id"] for d in got] == ids
+        assert [d["i"] for d in got] == list(range(5))
+    run_clients(srv, go)
+
 # --- errors ---
 
 def test_missing_or_wrong_key_is_401(server):
