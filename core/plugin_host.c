@@ -44,7 +44,11 @@ static int plugin_load(const sb_section *s, const char *plugin_dir, sb_plugin_ct
 {
     const char *name = sb_section_name(s);
     char path[PATH_MAX];
-    if (sb_section_get(s, "path")) {
+    /* DESIGN.md gives `path` two meanings: a section's module, and
+     * [store_lmdb]'s data directory. A value ending in ".so" is the module. */
+    const char *module = sb_section_get(s, "path");
+    size_t ml = module ? strlen(module) : 0;
+    if (ml > 3 && strcmp(module + ml - 3, ".so") == 0) {
         if (sb_section_path(s, "path", NULL, path, sizeof(path)) != SB_OK) {
             snprintf(why, why_len, "bad path");
             return SB_EINVAL;
