@@ -356,3 +356,21 @@ def test_broken_reload_keeps_previous_version_and_logs_why(server, tmp_path):
         await expect_error(alice, "join", {"room": "probe"}, "forbidden", "version three")
     run_closing(go())
     assert count_log(srv, "reloaded 1 script(s)") == 1
+
+
+def test_scripts_list_absolute_then_relative_on_continuation_line(server, tmp_path):
+    # The first entry absolute, the second relative to the config's directory
+    # and on an indented continuation line.
+    first = tmp_path / "elsewhere" / "first.lua"
+    first.parent.mkdir()
+    first.write_text('function authorize(u, a, t) if t == "one" then return false, "first" end end')
+    second = '''function authorize(u, a, t) if t == "two" then return false, "second" end end'''
+    srv = lua_server(server, tmp_path, [(str(first), None), ("rel/second.lua", second)],
+                     lua={"scripts": f"{first}\n  rel/second.lua"})
+
+    async def go():
+        alice = await connect(srv, "alice")
+        await expect_error(alice, "join", {"room": "one"}, "forbidden", "first")
+        await expect_error(alice, "join", {"room": "two"}, "forbidden", "second")
+    run_closing(go())
+    srv.wait_log(r"loaded 2 script\(s\) \(start\)")
