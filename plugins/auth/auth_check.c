@@ -8,24 +8,6 @@
 
 #include "auth.h"
 
-/* host->query_param, refusing a value with an escaped NUL: the decoded
- * string would end there ("alice%00junk" must not become "alice"). */
-static int auth_query_param(auth_state *st, const char *query, const char *name, char *out,
-                            size_t out_len)
-{
-    size_t nlen = strlen(name);
-    for (const char *p = query; p && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
-        size_t plen = strcspn(p, "&");
-        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            const char *v = p + nlen + 1, *end = p + plen;
-            for (const char *q = v; q + 2 < end; q++)
-                if (q[0] == '%' && q[1] == '0' && q[2] == '0')
-                    return SB_EINVAL;
-        }
-    }
-    return st->host->query_param(query, name, out, out_len);
-}
-
 static int auth_verify(auth_state *st, const char *token, const sb_http_req *req,
                        char user[SB_USER_MAX + 1], char *why, size_t why_len)
 {
@@ -74,7 +56,7 @@ static int auth_identify_client(auth_state *st, const sb_http_req *req, char use
 {
     const sb_host_api *h = st->host;
     char id[SB_USER_MAX + 2];
-    int rc = auth_query_param(st, req->query, "client_id", id, sizeof id);
+    int rc = h->query_param(req->query, "client_id", id, sizeof id);
     int absent = rc == SB_ENOTFOUND || (rc == SB_OK && id[0] == '\0');
     if (absent && st->conf.guests) {
         char gid[SB_ID_LEN + 1];
@@ -99,7 +81,7 @@ int auth_identify(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1], 
         return auth_identify_client(st, req, user, reason);
 
     char *token = st->token;
-    int rc = auth_query_param(st, req->query, st->conf.token_param, token, sizeof st->token);
+    int rc = st->host->query_param(req->query, st->conf.token_param, token, sizeof st->token);
     if (rc == SB_ENOTFOUND)
         return SB_IDENT_LATER; /* open unauthenticated: `auth` must follow */
     char why[200];

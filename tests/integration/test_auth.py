@@ -257,7 +257,8 @@ def test_static_handshake(server, tmp_path):
         assert await whoami(b) == "bob"  # client_id means nothing here
     run(go())
     for q in ("token=nope", "token=", "token=tok-alic", "token=TOK-ALICE",
-              "token=bad-line-without-user", "token=tok-x", "token=%zz"):
+              "token=bad-line-without-user", "token=tok-x", "token=%zz",
+              "token=tok-alice%00x", "token"):
         assert_401(srv, q, "invalid token")
 
 
