@@ -48,9 +48,10 @@ struct sb_http_conn {
     int last_value; /* the last header callback was a value */
     char *body;
     size_t body_len, body_cap;
-    int error_status; /* set by a callback: 431 or 413 */
-    int complete;     /* a whole request is parsed (parser paused) */
-    int stopped;      /* no more requests: a closing answer is queued */
+    int error_status;  /* set by a callback: 431 or 413 */
+    int complete;      /* a whole request is parsed (parser paused) */
+    int stopped;       /* no more requests: a closing answer is queued */
+    int want_continue; /* the head asked for "100 Continue" */
     ev_tstamp deadline;
     http_answer *ans_head, *ans_tail;
     size_t n_ans;
@@ -89,6 +90,7 @@ static void http_reset_request(sb_http_conn *h)
     h->body_len = 0;
     h->error_status = 0;
     h->complete = 0;
+    h->want_continue = 0;
 }
 
 /* --- parser callbacks: collect the request --- */
@@ -177,6 +179,18 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 /* Returning 1 or 2 here means "no body" / "upgrade" to http_parser; any
  * other nonzero value is an error. */
+/* Whether the request being parsed says "Expect: 100-continue". */
+static int http_expects_continue(const sb_http_conn *h)
+{
+    for (size_t i = 0; i < h->nhdr; i++) {
+        const http_hdr *hd = &h->hdr[i];
+        if (hd->nl == 6 && strncasecmp(h->hbuf + hd->no, "expect", 6) == 0 && hd->vl == 12 &&
+            strncasecmp(h->hbuf + hd->vo, "100-continue", 12) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     sb_http_conn *h = p->data;
@@ -189,6 +203,9 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
+    if (http_expects_continue(h) && !(p->flags & F_SKIPBODY) &&
+        (p->content_length != ULLONG_MAX || (p->flags & F_CHUNKED)))
+        h->want_continue = 1; /* sent by http_parse once the callbacks return */
     return 0;
 }
 
@@ -590,6 +607,20 @@ static void http_parse(sb_conn *c)
         size_t len = h->rlen - h->roff;
         size_t n = http_parser_execute(&h->parser, &settings, h->rbuf + h->roff, len);
         h->roff += n;
+        if (h->want_continue) {
+            /* Only when no earlier answer is pending: an interim answer must
+             * not overtake them. The client sends the body anyway after its
+             * own timeout otherwise. */
+            h->want_continue = 0;
+            if (h->n_ans == 0 && !h->complete) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                sb_frame *f = sb_frame_raw(cont, sizeof(cont) - 1);
+                if (f) {
+                    sb_conn_send(c, f);
+                    sb_frame_unref(f);
+                }
+            }
+        }
         enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
         if (h->complete) {
             http_parser_pause(&h->parser, 0);
