@@ -127,6 +127,11 @@ const sb_store *sb_hooks_store(void **ud)
     return &store.s;
 }
 
+int sb_hooks_owns_slot(const sb_plugin_ctx *pc)
+{
+    return pc && (store.owner == pc || bus.owner == pc);
+}
+
 const char *sb_hooks_store_owner(void)
 {
     return store.owner ? sb_plugin_name(store.owner) : NULL;

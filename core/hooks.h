@@ -32,6 +32,8 @@ int sb_hooks_set_bus(const sb_bus *bus, void *ud, sb_plugin_ctx *owner);
 /* The store's table and ud, or NULL. */
 const sb_store *sb_hooks_store(void **ud);
 const char *sb_hooks_store_owner(void);
+/* Whether pc fills the store or the bus slot. */
+int sb_hooks_owns_slot(const sb_plugin_ctx *pc);
 int sb_hooks_ready(const char **why);
 void sb_hooks_bus_publish(int route, const char *const *targets, size_t n, const char *envelope,
                           size_t len, int direct);

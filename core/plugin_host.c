@@ -167,14 +167,25 @@ void sb_plugins_reload(void)
     }
 }
 
+static void plugin_fini(sb_plugin_ctx *pc)
+{
+    if (pc->ready && pc->desc->fini)
+        pc->desc->fini(pc->ud);
+    pc->ready = 0;
+    plugin_forget(pc);
+}
+
+/* The store and the bus go first: their fini completes what is in flight,
+ * and those completions call into the command plugins, which must still be
+ * alive, wherever the sections stand in plugins.conf. Then reverse order. */
 void sb_plugins_unload(void)
 {
-    for (size_t i = n_plugins; i-- > 0;) {
-        sb_plugin_ctx *pc = plugins[i];
-        if (pc->desc->fini)
-            pc->desc->fini(pc->ud);
-        plugin_forget(pc);
-    }
+    for (size_t i = n_plugins; i-- > 0;)
+        if (sb_hooks_owns_slot(plugins[i]))
+            plugin_fini(plugins[i]);
+    for (size_t i = n_plugins; i-- > 0;)
+        if (plugins[i]->ready)
+            plugin_fini(plugins[i]);
     for (size_t i = 0; i < n_plugins; i++) {
         dlclose(plugins[i]->dl);
         free(plugins[i]->name);

@@ -21,7 +21,7 @@ struct sb_plugin_ctx {
 int sb_plugins_load(sb_config *cfg);
 /* SIGHUP: each plugin's reload. */
 void sb_plugins_reload(void);
-/* fini in reverse load order. */
+/* fini: the store and bus owners first, then reverse load order. */
 void sb_plugins_unload(void);
 const char *sb_plugin_name(const sb_plugin_ctx *pc);
 /* Whether a plugin of that name is loaded. */
