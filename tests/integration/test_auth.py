@@ -150,9 +150,10 @@ def claims(sub="alice", **kw):
 
 # --- mode none ---
 
-@pytest.mark.parametrize("query", [
+BAD_CLIENT_IDS = [
     None,                       # no query at all
     "other=1",                  # no client_id
+    "client_id",                # no value
     "client_id=",               # empty
     "client_id=0",              # "0"
     "client_id=" + "a" * 65,    # 65 bytes
@@ -160,12 +161,15 @@ def claims(sub="alice", **kw):
     "client_id=a/b",
     "client_id=a%2Fb",
     "client_id=%C3%A9t%C3%A9",  # non-ASCII
-    "client_id=a%00b",
+    "client_id=a%00b",          # would be cut to "a"
     "client_id=%zz",            # bad escape
-])
-def test_none_rejects_bad_client_id(server, query):
+]
+
+
+def test_none_rejects_bad_client_id(server):
     srv = server(sections=auth_sections(mode="none"))
-    assert_401(srv, query, "client_id")
+    for query in BAD_CLIENT_IDS:
+        assert_401(srv, query, "client_id")
 
 
 def test_none_accepts_client_id_rules(server):
