@@ -39,6 +39,7 @@ typedef struct bench_cfg {
     int server_pid;
     int json;
     int quiet;
+    int no_ping; /* idle: ready at the 101, no `ping` command */
     char prefix[32];
 } bench_cfg;
 
@@ -55,7 +56,7 @@ typedef struct bench_counters {
     _Atomic uint64_t attempted, connected, ready, failed, closed;
     _Atomic uint64_t sent, acked, errors, delivered, expected, dups, other_frames;
     _Atomic uint64_t sent_window, delivered_window; /* within the measure window */
-    _Atomic uint64_t reads_sent, receipts;
+    _Atomic uint64_t reads_sent, receipts, presence;
 } bench_counters;
 
 struct bench_worker;
@@ -70,11 +71,12 @@ typedef struct bench_conn {
     int fd;
     uint32_t idx;
     uint8_t state;
-    uint8_t ready;  /* pong (and for rooms: the join reply) seen */
-    uint8_t sender; /* sends in the run phase */
-    uint8_t late;   /* connects in PH_CONNECT_LATE (offline receivers) */
-    uint8_t dirty;  /* output queued since the last flush */
-    uint8_t failed; /* counted in `failed` */
+    uint8_t ready;            /* pong (and for rooms: the join reply) seen */
+    _Atomic int64_t ready_ns; /* when it became ready (bench_now_ns), 0: not yet */
+    uint8_t sender;           /* sends in the run phase */
+    uint8_t late;             /* connects in PH_CONNECT_LATE (offline receivers) */
+    uint8_t dirty;            /* output queued since the last flush */
+    uint8_t failed;           /* counted in `failed` */
     uint16_t close_code;
     double opened_at; /* ev_now of connect(), for the handshake timeout */
     /* handshake: the request first, then the response as it arrives */
@@ -143,6 +145,10 @@ typedef struct bench {
     struct sockaddr_in dst;
     bench_conn *conns;
     uint32_t nconns;
+    /* rooms and broadcast: receivers ready when sending started, the only ones expected to
+     * get every publication (a later joiner misses earlier ones by design) */
+    uint64_t *room_receivers;
+    uint64_t all_receivers;
     bench_worker *workers;
     char payload_fill; /* the payload is `size` copies of this */
 } bench;
@@ -171,6 +177,8 @@ void bench_conn_close(bench_conn *c);
 void bench_conn_fail(bench_conn *c, const char *reason);
 /* Handshake timeout check, called from the worker tick. */
 void bench_conn_check_timeout(bench_conn *c, double now);
+/* Whether receiver idx was ready when the run started (so it must get every publication). */
+int bench_counts_as_receiver(const bench *b, uint32_t idx);
 /* How many receivers an acked message of sender c is expected to reach. */
 uint64_t bench_fanout_of(const bench *b, uint32_t sender);
 /* The receiver of sender's message seq (direct/offline). */

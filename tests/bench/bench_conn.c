@@ -82,20 +82,21 @@ uint32_t bench_dest_of(const bench *b, uint32_t sender, uint64_t seq)
 
 uint64_t bench_fanout_of(const bench *b, uint32_t sender)
 {
+    /* a sender is ready (it sends), so it is among the receivers counted and hears no echo */
     switch (b->cfg.scenario) {
-    case SC_FANOUT: {
-        uint32_t room = bench_room_of(b, sender);
-        uint32_t first = room * b->cfg.room_size;
-        uint32_t end = first + b->cfg.room_size;
-        if (end > b->nconns)
-            end = b->nconns;
-        return end - first - 1;
-    }
+    case SC_FANOUT:
+        return b->room_receivers[bench_room_of(b, sender)] - 1;
     case SC_BROADCAST:
-        return b->nconns - 1;
+        return b->all_receivers - 1;
     default:
         return 1;
     }
+}
+
+int bench_counts_as_receiver(const bench *b, uint32_t idx)
+{
+    int64_t at = atomic_load_explicit(&b->conns[idx].ready_ns, memory_order_relaxed);
+    return at > 0 && at <= atomic_load_explicit(&b->run_start_ns, memory_order_relaxed);
 }
 
 /* --- wslay glue --- */
@@ -321,6 +322,7 @@ static void conn_mark_ready(bench_conn *c)
 {
     if (!c->ready) {
         c->ready = 1;
+        atomic_store_explicit(&c->ready_ns, bench_now_ns(c->w->b), memory_order_relaxed);
         count(&c->w->c.ready, 1);
     }
 }
@@ -399,8 +401,12 @@ static void conn_upgrade(bench_conn *c, size_t end)
     c->w->handshaking--;
     count(&c->w->c.connected, 1);
     ev_io_stop(c->w->loop, &c->wio);
-    /* a ping proves the connection is identified and served before it counts as ready */
-    conn_send_text(c, "{\"type\":\"ping\"}");
+    /* a ping proves the connection is identified and served before it counts as ready;
+     * --no-ping leaves an idle connection exactly as the handshake left it */
+    if (c->w->b->cfg.no_ping && c->w->b->cfg.scenario == SC_IDLE)
+        conn_mark_ready(c);
+    else
+        conn_send_text(c, "{\"type\":\"ping\"}");
     if (c->state != CS_OPEN)
         return;
     size_t rest = c->hs_len - end;
@@ -591,7 +597,9 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
         conn_error(c, buf, len, &f);
     } else if (bench_frame_is(&f, "receipt")) {
         count(&w->c.receipts, 1);
-    } else if (!bench_frame_is(&f, "read") && !bench_frame_is(&f, "presence")) {
+    } else if (bench_frame_is(&f, "presence")) {
+        count(&w->c.presence, 1);
+    } else if (!bench_frame_is(&f, "read")) {
         count(&w->c.other_frames, 1);
     }
 }

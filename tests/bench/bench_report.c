@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long status_field_kb(int pid, const char *field)
 {
@@ -26,6 +27,18 @@ static long status_field_kb(int pid, const char *field)
     }
     fclose(f);
     return kb;
+}
+
+double bench_proc_load(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
+    return load;
 }
 
 long bench_proc_rss_kb(int pid)
@@ -137,7 +150,8 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
                     (double)(r->rss_after_kb - r->rss_before_kb) * 1024 / (double)r->ready);
         fprintf(out, "  peak %.1f MiB  cpu %.1f %%\n", (double)r->rss_peak_kb / 1024, r->cpu_pct);
     }
-    fprintf(out, "  sb-bench    rss %.1f MiB\n", (double)r->self_rss_kb / 1024);
+    fprintf(out, "  sb-bench    rss %.1f MiB  (machine load %.2f -> %.2f)\n",
+            (double)r->self_rss_kb / 1024, r->load_start, r->load_end);
     fprintf(out, "  result      %s\n", r->verdict ? r->verdict : "ok");
 }
 
@@ -192,6 +206,7 @@ static void print_json(const bench *b, const bench_result *r)
     cJSON_AddNumberToObject(m, "undelivered_closed", (double)r->lost_closed);
     cJSON_AddNumberToObject(m, "duplicated", (double)r->dups);
     cJSON_AddNumberToObject(m, "receipts", (double)r->receipts);
+    cJSON_AddNumberToObject(m, "presence", (double)r->presence);
     cJSON_AddNumberToObject(m, "reads_sent", (double)r->reads);
     cJSON_AddNumberToObject(m, "other_frames", (double)r->other);
 
@@ -232,6 +247,10 @@ static void print_json(const bench *b, const bench_result *r)
                                         (double)r->ready);
     }
     cJSON_AddNumberToObject(j, "bench_rss_kb", (double)r->self_rss_kb);
+    cJSON *mc = cJSON_AddObjectToObject(j, "machine");
+    cJSON_AddNumberToObject(mc, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddNumberToObject(mc, "load_start", r->load_start);
+    cJSON_AddNumberToObject(mc, "load_end", r->load_end);
     cJSON_AddBoolToObject(j, "ok", r->verdict == NULL);
     if (r->verdict)
         cJSON_AddStringToObject(j, "verdict", r->verdict);

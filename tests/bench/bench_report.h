@@ -10,7 +10,8 @@ typedef struct bench_result {
     uint64_t attempted, connected, ready, failed, closed, alive;
     bench_reasons fail_reasons, close_reasons, error_codes;
     uint64_t sent, acked, errors, delivered, expected, lost, lost_closed, dups;
-    uint64_t receipts, reads, other, sent_window, delivered_window;
+    uint64_t receipts, presence, reads, other, sent_window, delivered_window;
+    double load_start, load_end; /* 1-minute load average of the machine */
     int drain_timed_out;
     bench_hist hist;
     long rss_before_kb, rss_after_kb, rss_end_kb, rss_peak_kb, hwm_kb, self_rss_kb;
@@ -23,6 +24,8 @@ typedef struct bench_result {
 long bench_proc_rss_kb(int pid);
 long bench_proc_hwm_kb(int pid);
 long bench_proc_cpu_ticks(int pid);
+/* The machine's 1-minute load average, -1 when unknown. */
+double bench_proc_load(void);
 
 const char *bench_scenario_name(int sc);
 

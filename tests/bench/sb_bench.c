@@ -40,6 +40,7 @@ static const char usage[] =
     "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
     "  --server-pid PID           sample the server's RSS and CPU from /proc\n"
     "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
+    "  --no-ping                  idle: count a connection ready at the 101, send nothing\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -110,7 +111,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         O_PREFIX,
         O_JSON,
         O_QUIET,
-        O_HELP
+        O_HELP,
+        O_NOPING
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},
@@ -135,6 +137,7 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET},
         {"help", 0, 0, O_HELP},
+        {"no-ping", 0, 0, O_NOPING},
         {0, 0, 0, 0},
     };
     *cfg = (bench_cfg){
@@ -163,7 +166,7 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
         int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
-                      o != O_HELP;
+                      o != O_HELP && o != O_NOPING;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -238,6 +241,9 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
             break;
         case O_QUIET:
             cfg->quiet = 1;
+            break;
+        case O_NOPING:
+            cfg->no_ping = 1;
             break;
         case O_HELP:
             fputs(usage, stdout);
@@ -585,6 +591,22 @@ static int all_delivered(const bench *b, uint64_t unused)
     return SUM(b, acked) + SUM(b, errors) >= sent && SUM(b, delivered) >= SUM(b, expected);
 }
 
+/* Before the run: how many receivers each room (and a broadcast) has, per run_start_ns. */
+static int count_receivers(bench *b)
+{
+    uint32_t rooms = (b->nconns + b->cfg.room_size - 1) / b->cfg.room_size;
+    b->room_receivers = calloc(rooms, sizeof(*b->room_receivers));
+    if (!b->room_receivers)
+        return -1;
+    for (uint32_t i = 0; i < b->nconns; i++) {
+        if (bench_counts_as_receiver(b, i)) {
+            b->room_receivers[bench_room_of(b, i)]++;
+            b->all_receivers++;
+        }
+    }
+    return 0;
+}
+
 /* After the workers stopped: what acked messages never reached a live receiver. */
 static void count_loss(const bench *b, bench_result *r)
 {
@@ -615,7 +637,7 @@ static void count_loss(const bench *b, bench_result *r)
             end = first + cfg->room_size < b->nconns ? first + cfg->room_size : b->nconns;
         }
         for (uint32_t m = first; m < end; m++) {
-            if (m == s)
+            if (m == s || !bench_counts_as_receiver(b, m))
                 continue;
             const bench_conn *rc = &b->conns[m];
             const bench_bits *got = bench_inbox_find(&rc->inbox, s);
@@ -642,6 +664,7 @@ static void collect(const bench *b, bench_result *r)
     r->expected = SUM(b, expected);
     r->dups = SUM(b, dups);
     r->receipts = SUM(b, receipts);
+    r->presence = SUM(b, presence);
     r->reads = SUM(b, reads_sent);
     r->other = SUM(b, other_frames);
     r->sent_window = SUM(b, sent_window);
@@ -706,6 +729,7 @@ int main(int argc, char **argv)
     if (cfg->src_addrs == UINT32_MAX)
         cfg->src_addrs = (ntohl(b.dst.sin_addr.s_addr) >> 24) == 127 ? b.nconns / 20000 + 1 : 0;
     raise_nofile(cfg, b.nconns);
+    r->load_start = bench_proc_load();
     r->rss_peak_kb = 0;
     if (cfg->server_pid) {
         r->rss_before_kb = bench_proc_rss_kb(cfg->server_pid);
@@ -723,9 +747,16 @@ int main(int argc, char **argv)
         early += !b.conns[i].late;
 
     /* connect: wait for every connection to be ready or failed */
+    /* joins in big rooms cost O(N^2) presence events: wait while connections keep becoming
+     * ready, and give up after connect_timeout seconds without progress */
     double t0 = mono();
-    double connect_limit = (double)early / cfg->ramp + cfg->connect_timeout + 5;
-    wait_until(&b, r, connect_limit, all_settled, early, "connect");
+    uint64_t progress = 0;
+    while (!wait_until(&b, r, cfg->connect_timeout, all_settled, early, "connect")) {
+        uint64_t now = SUM(&b, ready) + SUM(&b, failed) + SUM(&b, attempted);
+        if (now == progress)
+            break;
+        progress = now;
+    }
     r->connect_s = mono() - t0;
     if (SUM(&b, ready) == 0) {
         set_phase(&b, PH_STOP);
@@ -767,9 +798,13 @@ int main(int argc, char **argv)
         r->window_s = r->drain_s;
     } else {
         int64_t start = bench_now_ns(&b);
+        atomic_store(&b.run_start_ns, start);
+        if (count_receivers(&b) < 0) {
+            fprintf(stderr, "sb-bench: out of memory\n");
+            return 2;
+        }
         atomic_store(&b.window_start_ns, start + (int64_t)(cfg->warmup * 1e9));
         atomic_store(&b.window_end_ns, start + (int64_t)((cfg->warmup + cfg->duration) * 1e9));
-        atomic_store(&b.run_start_ns, start);
         set_phase(&b, PH_RUN);
         wait_until(&b, r, cfg->warmup, NULL, 0, "warmup");
         server_cpu_start(&b, r, &tcpu, &cpu0);
@@ -789,6 +824,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < cfg->threads; t++)
         pthread_join(b.workers[t].thread, NULL);
     r->self_rss_kb = bench_proc_rss_kb(getpid());
+    r->load_end = bench_proc_load();
     collect(&b, r);
     int rc = bench_report(&b, r);
     return rc;
