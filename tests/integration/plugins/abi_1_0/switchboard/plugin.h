@@ -1,0 +1,478 @@
+/* switchboard plugin SDK: the only header a plugin needs (plus cJSON).
+ *
+ * A plugin is a .so exporting one symbol, `sb_plugin_entry` (an sb_plugin).
+ * The host checks its ABI version, then calls init() with the host API table,
+ * through which the plugin registers commands, HTTP routes, hooks, a store or
+ * a bus, and reaches the routing primitives. Plugins never link against the
+ * server binary, and libev does not appear here: timers, fd watches and
+ * thread-safe wake-ups come through the table.
+ *
+ * ABI rules: every struct that crosses the boundary starts with `size`; the
+ * reader never touches a member past `size`. Members are appended only, under
+ * a "since 1.N" banner, in the commit that bumps SB_ABI_MINOR. The host loads a
+ * plugin when the majors match and the plugin's minor is <= the host's.
+ *
+ * Ownership, once for the whole header:
+ *  - Pointers passed to a function or callback are borrowed for that call.
+ *  - The host never keeps a plugin's cJSON; send_* serialize before returning.
+ *  - A cJSON handed to a plugin (command data, route bodies) is borrowed.
+ *  - A function whose name ends in _new returns something the caller frees
+ *    (cJSON: cJSON_Delete; memory: host->free). A _take argument is freed by
+ *    the callee, and the caller must not touch it afterwards.
+ *  - All calls are loop-thread only unless marked [any thread].
+ *  - A completion callback never runs inside the call that started it.
+ */
+#ifndef SWITCHBOARD_PLUGIN_H
+#define SWITCHBOARD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SB_ABI_MAJOR 1
+#define SB_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define SB_PRINTF(f, a)  __attribute__((format(printf, f, a)))
+#else
+#define SB_PLUGIN_EXPORT
+#define SB_PRINTF(f, a)
+#endif
+
+/* --- status codes ------------------------------------------------------- */
+
+/* 0 or negative, grouped by hundreds by who has to act. */
+enum sb_err {
+    SB_OK = 0,
+    SB_EAGAIN = -100,       /* retry later: socket full, queue full */
+    SB_EUNAVAILABLE = -101, /* the store or bus cannot take it now */
+    SB_EINBOX_FULL = -102,  /* a recipient's inbox is at max_inbox */
+    SB_EPROTO = -200,       /* the client broke PROTOCOL.md */
+    SB_EINVAL = -300,       /* the caller broke the contract */
+    SB_ENOTFOUND = -301,    /* no such connection, user, room, key */
+    SB_ECLOSED = -302,      /* the connection is gone: drop the work, do not retry */
+    SB_EEXIST = -303,       /* already registered */
+    SB_EPLUGIN = -400,      /* a plugin or a script failed */
+    SB_ENOMEM = -500,
+};
+
+/* Hook answers. DENY ends a chain; ALLOW and PASS let the next provider speak. */
+enum sb_hook_result { SB_HOOK_PASS = 0, SB_HOOK_ALLOW = 1, SB_HOOK_DENY = 2 };
+
+enum sb_log_level { SB_LOG_DEBUG = 0, SB_LOG_INFO = 1, SB_LOG_WARN = 2, SB_LOG_ERROR = 3 };
+
+/* Largest user id, room name and message id, in bytes, without the NUL. */
+#define SB_USER_MAX 64
+#define SB_ROOM_MAX 128
+#define SB_ID_LEN   26
+
+/* --- opaque handles ------------------------------------------------------ */
+
+typedef struct sb_plugin_ctx sb_plugin_ctx; /* one per loaded plugin, from init() */
+typedef struct sb_section sb_section;       /* a config section */
+typedef struct sb_reply sb_reply;           /* a held answer: connection id + ref */
+typedef struct sb_timer sb_timer;
+typedef struct sb_watch sb_watch;
+typedef struct sb_wakeup sb_wakeup;
+typedef struct sb_counter sb_counter;
+
+typedef void (*sb_cb_fn)(void *arg);
+
+/* --- what plugins are handed -------------------------------------------- */
+
+/* One WebSocket command, borrowed for the handler call. */
+typedef struct sb_cmd {
+    uint32_t size;      /* ro */
+    uint64_t conn_id;   /* ro: the connection that sent it */
+    const char *user;   /* ro: NULL before authentication */
+    const char *type;   /* ro */
+    const cJSON *ref;   /* ro: NULL when the client sent none */
+    const cJSON *data;  /* ro: an object, {} when missing */
+    sb_plugin_ctx *pc;  /* private */
+    void *host_private; /* private */
+} sb_cmd;
+
+typedef struct sb_header {
+    const char *name; /* ro: as sent */
+    const char *value;
+} sb_header;
+
+/* An HTTP request (a route call), or a WebSocket handshake (hooks). */
+typedef struct sb_http_req {
+    uint32_t size; /* ro */
+    uint64_t id;   /* ro: for http_respond; 0 in handshake hooks */
+    const char *method;
+    const char *path;  /* ro: without the query, not decoded */
+    const char *query; /* ro: after '?', not decoded; "" when none */
+    const sb_header *headers;
+    size_t n_headers;
+    const char *body; /* ro: NUL-terminated, dechunked; "" when none */
+    size_t body_len;
+    const char *ip;     /* ro: the client (X-Forwarded-For from trusted_proxies) */
+    const char *origin; /* ro: NULL when absent */
+    const char *user;   /* ro: handshake hooks: the identified user, or NULL */
+} sb_http_req;
+
+/* A message passed through the filter chain. */
+typedef struct sb_filter_msg {
+    uint32_t size;
+    const char *type; /* ro: message | publish | broadcast */
+    const char *from; /* ro */
+    const cJSON *to;  /* ro: message: the recipients as written; else NULL */
+    const char *room; /* ro: publish: the room; else NULL */
+    const char *id;   /* ro: the server id */
+    int64_t ts;       /* ro */
+} sb_filter_msg;
+
+/* --- plugin-provided tables ---------------------------------------------- */
+
+/* A command handler. Answer now with reply/reply_error, or hold the answer with
+ * reply_hold and answer later; return SB_OK either way. Another code makes the
+ * host answer `internal` and log it. */
+typedef int (*sb_command_fn)(void *ud, const sb_cmd *cmd);
+
+/* An HTTP route handler: answer with http_respond now or later (keep req->id);
+ * return SB_OK. Another code makes the host answer 500. */
+typedef int (*sb_route_fn)(void *ud, const sb_http_req *req);
+
+/* Hook providers; any member may be NULL. `reason` (out) must stay valid
+ * until the next call into the same provider. */
+typedef struct sb_hooks {
+    uint32_t size;
+    /* Handshake admission; DENY -> 403 with the reason. */
+    int (*on_connect)(void *ud, const sb_http_req *req, const char **reason);
+    /* Token -> user: ALLOW with user written (NUL-terminated, <= SB_USER_MAX),
+     * PASS (no opinion) or DENY. Used by [auth] mode = lua. */
+    int (*authenticate)(void *ud, const char *token, const sb_http_req *req,
+                        char user[SB_USER_MAX + 1], const char **reason);
+    /* action: message | publish | join | broadcast | list | members.
+     * target: the recipient (once per recipient), room, or NULL. */
+    int (*authorize)(void *ud, const char *user, const char *action, const char *target,
+                     const cJSON *data, const char **reason);
+    /* May change *data: edit it in place, or cJSON_Delete it and store a new
+     * object. DENY drops the message (error `filtered`). */
+    int (*filter)(void *ud, const sb_filter_msg *msg, cJSON **data, const char **reason);
+    /* A connection was authenticated (user known) / is closing. The registry
+     * still holds the closing connection, its user and rooms during on_close. */
+    void (*on_open)(void *ud, uint64_t conn_id, const char *user);
+    void (*on_close)(void *ud, uint64_t conn_id, const char *user);
+} sb_hooks;
+
+/* The answer of an identify call (the auth plugin's handshake check). */
+enum sb_ident { SB_IDENT_USER = 0, SB_IDENT_LATER = 1, SB_IDENT_REJECT = 2 };
+
+/* Identify the user of a WebSocket handshake: SB_IDENT_USER with user written,
+ * SB_IDENT_LATER (no credentials: open unauthenticated, `auth` must follow), or
+ * SB_IDENT_REJECT (-> 401 with *reason). Without an identifier the host uses
+ * the client_id rules of PROTOCOL.md section 1. */
+typedef int (*sb_identify_fn)(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1],
+                              const char **reason);
+
+/* A stored direct message as the store hands it back: borrowed for the callback. */
+typedef struct sb_stored {
+    const char *id;   /* SB_ID_LEN chars, NUL-terminated */
+    const char *json; /* the message's data object, serialized */
+    size_t len;
+} sb_stored;
+
+typedef void (*sb_store_done_fn)(void *arg, int status);
+/* status SB_OK: msgs[0..n) oldest first; `more` is nonzero when a later page may exist. */
+typedef void (*sb_store_page_fn)(void *arg, int status, const sb_stored *msgs, size_t n, int more);
+/* status SB_OK: the messages actually removed (unknown ids are left out). */
+typedef void (*sb_store_removed_fn)(void *arg, int status, const sb_stored *removed, size_t n);
+
+/* The store slot: inboxes of direct messages. Every operation completes
+ * through its callback, never inside the call. A call that returns an error
+ * does not call back. */
+typedef struct sb_store {
+    uint32_t size;
+    /* Store json under id in each users[i]'s inbox; done once, when durable.
+     * done status: SB_OK | SB_EUNAVAILABLE | SB_EINBOX_FULL.
+     * -> SB_OK | SB_EUNAVAILABLE (queue full) | SB_ENOMEM */
+    int (*put)(void *ud, const char *const *users, size_t n_users, const char *id, const char *json,
+               size_t len, sb_store_done_fn done, void *arg);
+    /* Remove ids from user's inbox; done gets the removed messages.
+     * -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
+    int (*remove)(void *ud, const char *user, const char *const *ids, size_t n_ids,
+                  sb_store_removed_fn done, void *arg);
+    /* Up to limit messages of user with id > after (after NULL: from the
+     * start), oldest first. -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
+    int (*page)(void *ud, const char *user, const char *after, size_t limit, sb_store_page_fn done,
+                void *arg);
+    /* Whether the store answers now; on no, *why says why. Synchronous. */
+    int (*ready)(void *ud, const char **why);
+} sb_store;
+
+/* Where a bus delivery goes. */
+enum sb_route { SB_ROUTE_USERS = 0, SB_ROUTE_ROOM = 1, SB_ROUTE_ALL = 2 };
+
+/* The bus slot: cross-node delivery. The host delivers to its own connections
+ * first, then hands the framed payload (the whole envelope as JSON text) to the
+ * bus, which calls host->deliver_local on the other nodes. */
+typedef struct sb_bus {
+    uint32_t size;
+    /* targets: the users (SB_ROUTE_USERS), one room, or none (SB_ROUTE_ALL).
+     * direct: nonzero for a stored direct message. -> SB_OK | SB_EUNAVAILABLE */
+    int (*publish)(void *ud, int route, const char *const *targets, size_t n_targets,
+                   const char *envelope, size_t len, int direct);
+    int (*ready)(void *ud, const char **why);
+} sb_bus;
+
+/* --- the host API table ----------------------------------------------------- */
+
+typedef struct sb_host_api {
+    uint32_t size; /* sizeof(sb_host_api) of the host */
+    uint16_t abi_major, abi_minor;
+    const char *version; /* the server's version string */
+
+    /* --- memory and logging --- */
+
+    /* Allocate memory that may be freed on the other side of the boundary. */
+    void *(*alloc)(size_t n);
+    /* Free memory from host->alloc or from a _new function that says so. */
+    void (*free)(void *p);
+    /* Log one line, prefixed with the plugin's name. [loop thread or any thread] */
+    void (*log)(sb_plugin_ctx *pc, int level, const char *fmt, ...) SB_PRINTF(3, 4);
+
+    /* --- configuration --- */
+
+    /* The value of key in section, or def when absent; the string belongs to
+     * the config. Marks the key known (unknown keys are warned after init). */
+    const char *(*cfg_string)(const sb_section *s, const char *key, const char *def);
+    /* An integer in [min, max], def when absent. A bad value is logged with
+     * file, line and key. -> SB_OK | SB_EINVAL */
+    int (*cfg_int)(const sb_section *s, const char *key, long def, long min, long max, long *out);
+    /* yes/no/true/false/on/off/1/0. -> SB_OK | SB_EINVAL (logged) */
+    int (*cfg_bool)(const sb_section *s, const char *key, int def, int *out);
+    /* A path value resolved against the config file's directory, written to
+     * out. -> SB_OK | SB_ENOTFOUND (absent and def NULL) | SB_EINVAL (too long) */
+    int (*cfg_path)(const sb_section *s, const char *key, const char *def, char *out,
+                    size_t out_len);
+    /* The [server] section, for shared limits such as max_recipients. */
+    const sb_section *(*cfg_server)(sb_plugin_ctx *pc);
+
+    /* --- registration --- */
+
+    /* Handle WebSocket frames of `type`. -> SB_OK | SB_EEXIST | SB_ENOMEM */
+    int (*register_command)(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud);
+    /* Handle HTTP requests whose path starts with prefix (longest prefix wins).
+     * -> SB_OK | SB_EEXIST | SB_ENOMEM */
+    int (*register_route)(sb_plugin_ctx *pc, const char *prefix, sb_route_fn fn, void *ud);
+    /* Add a hook provider; providers run in plugins.conf order. hooks is copied. */
+    int (*register_hooks)(sb_plugin_ctx *pc, const sb_hooks *hooks, void *ud);
+    /* Become the handshake identifier (one per server). -> SB_OK | SB_EEXIST */
+    int (*register_identify)(sb_plugin_ctx *pc, sb_identify_fn fn, void *ud);
+    /* Fill the store slot; store is copied. -> SB_OK | SB_EEXIST */
+    int (*register_store)(sb_plugin_ctx *pc, const sb_store *store, void *ud);
+    /* Fill the bus slot; bus is copied. -> SB_OK | SB_EEXIST */
+    int (*register_bus)(sb_plugin_ctx *pc, const sb_bus *bus, void *ud);
+
+    /* --- answering commands --- */
+
+    /* Answer cmd now with {type, ref, data}; data may be NULL ({}). -> SB_OK | SB_ECLOSED */
+    int (*reply)(sb_plugin_ctx *pc, const sb_cmd *cmd, const char *type, const cJSON *data);
+    /* Answer cmd now with an error {code, message}. -> SB_OK | SB_ECLOSED */
+    int (*reply_error)(sb_plugin_ctx *pc, const sb_cmd *cmd, const char *code, const char *message);
+    /* Keep cmd's answer for later; the handle must reach exactly one of
+     * reply_later, reply_later_error or reply_drop. NULL on ENOMEM. */
+    sb_reply *(*reply_hold)(sb_plugin_ctx *pc, const sb_cmd *cmd);
+    /* Answer a held command and free the handle; dropped if the connection is gone.
+     * -> SB_OK | SB_ECLOSED */
+    int (*reply_later)(sb_plugin_ctx *pc, sb_reply *r_take, const char *type, const cJSON *data);
+    int (*reply_later_error)(sb_plugin_ctx *pc, sb_reply *r_take, const char *code,
+                             const char *message);
+    /* Free a held answer without answering. */
+    void (*reply_drop)(sb_plugin_ctx *pc, sb_reply *r_take);
+    /* The connection a held answer goes to. */
+    uint64_t (*reply_conn)(const sb_reply *r);
+
+    /* --- HTTP --- */
+
+    /* Answer HTTP request id; headers is "Name: value\r\n"* or NULL; body is
+     * copied. Pipelined answers leave in request order. -> SB_OK | SB_ECLOSED */
+    int (*http_respond)(sb_plugin_ctx *pc, uint64_t req_id, int status, const char *content_type,
+                        const char *headers, const char *body, size_t body_len);
+    /* The value of header name (case-insensitive), or NULL. */
+    const char *(*http_header)(const sb_http_req *req, const char *name);
+    /* Percent-decode query parameter name into out (NUL-terminated).
+     * -> SB_OK | SB_ENOTFOUND | SB_EINVAL (too long or bad escape) */
+    int (*query_param)(const char *query, const char *name, char *out, size_t out_len);
+    /* Percent-decode s[0..len) into out. -> SB_OK | SB_EINVAL */
+    int (*url_decode)(const char *s, size_t len, char *out, size_t out_len);
+
+    /* --- connections and identity --- */
+
+    /* Whether s satisfies the client_id rules (1..64 of [A-Za-z0-9._@:-], not "0"). */
+    int (*user_valid)(const char *s);
+    /* Whether s is a valid room name (1..SB_ROOM_MAX bytes of UTF-8, no control chars). */
+    int (*room_valid)(const char *s);
+    /* Authenticate conn_id as user: registers it, applies sessions = replace,
+     * runs on_open hooks, starts the stored backlog (after this call returns).
+     * -> SB_OK | SB_ECLOSED | SB_EINVAL (bad user, or already another user) */
+    int (*conn_set_user)(sb_plugin_ctx *pc, uint64_t conn_id, const char *user);
+    /* The user of conn_id (borrowed, valid until the loop runs again), or NULL. */
+    const char *(*conn_user)(sb_plugin_ctx *pc, uint64_t conn_id);
+    /* When conn_id opened (epoch ms) and its handshake request's ip.
+     * -> SB_OK | SB_ECLOSED */
+    int (*conn_info)(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since_ms, const char **ip);
+    /* Close conn_id with a WebSocket close code and reason. -> SB_OK | SB_ECLOSED */
+    int (*conn_close)(sb_plugin_ctx *pc, uint64_t conn_id, int code, const char *reason);
+    /* Close every connection of user; *closed counts them. -> SB_OK */
+    int (*user_close)(sb_plugin_ctx *pc, const char *user, int code, const char *reason,
+                      size_t *closed);
+    /* Whether user has a connection on this node. */
+    int (*user_online)(sb_plugin_ctx *pc, const char *user);
+    /* A new array of the online users' names, sorted. Caller: cJSON_Delete. */
+    cJSON *(*users_new)(sb_plugin_ctx *pc);
+
+    /* --- rooms --- */
+
+    /* Add conn_id to room; *user_was_in: the user already had a connection in
+     * it (no presence due). -> SB_OK | SB_ECLOSED | SB_EINVAL | SB_ENOMEM */
+    int (*room_join)(sb_plugin_ctx *pc, uint64_t conn_id, const char *room, int *user_was_in);
+    /* Remove conn_id from room; *user_still_in: another of the user's
+     * connections is still in it. -> SB_OK | SB_ENOTFOUND (was not in it) */
+    int (*room_leave)(sb_plugin_ctx *pc, uint64_t conn_id, const char *room, int *user_still_in);
+    /* Whether conn_id has joined room. */
+    int (*room_has_conn)(sb_plugin_ctx *pc, const char *room, uint64_t conn_id);
+    /* A new sorted array of the users in room (empty when none). Caller: cJSON_Delete. */
+    cJSON *(*room_users_new)(sb_plugin_ctx *pc, const char *room);
+    /* A new sorted array of the rooms conn_id has joined. Caller: cJSON_Delete. */
+    cJSON *(*conn_rooms_new)(sb_plugin_ctx *pc, uint64_t conn_id);
+
+    /* --- routing: the core to clients; each serializes and frames once --- */
+
+    /* Send {type, data} (no ref) to one connection. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
+    int (*send_conn)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *data);
+    /* Send to every connection of each user but skip_conn (0: none).
+     * direct: a stored direct message; connections still receiving their
+     * backlog skip it (the backlog reaches it). Also handed to the bus.
+     * *delivered (may be NULL) counts local connections. -> SB_OK | SB_ENOMEM */
+    int (*send_users)(sb_plugin_ctx *pc, const char *const *users, size_t n_users, const char *type,
+                      const cJSON *data, uint64_t skip_conn, int direct, size_t *delivered);
+    /* Send to the connections in room but skip_conn and skip_user's (NULL: none). */
+    int (*send_room)(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
+                     uint64_t skip_conn, const char *skip_user, size_t *delivered);
+    /* Send to every authenticated connection but skip_conn. */
+    int (*send_all)(sb_plugin_ctx *pc, const char *type, const cJSON *data, uint64_t skip_conn,
+                    size_t *delivered);
+    /* For a bus: deliver an envelope from another node to this node's
+     * connections only. -> SB_OK | SB_EINVAL | SB_ENOMEM */
+    int (*deliver_local)(sb_plugin_ctx *pc, int route, const char *const *targets, size_t n_targets,
+                         const char *envelope, size_t len, int direct);
+
+    /* --- hook chains, for command plugins --- */
+
+    /* Run the authorize chain; DENY writes the reason into reason[0..len).
+     * -> SB_HOOK_ALLOW | SB_HOOK_DENY */
+    int (*run_authorize)(sb_plugin_ctx *pc, const char *user, const char *action,
+                         const char *target, const cJSON *data, char *reason, size_t reason_len);
+    /* Run the filter chain over *data (may be replaced, see sb_hooks.filter);
+     * the host restores the routing fields afterwards. -> SB_HOOK_ALLOW | SB_HOOK_DENY */
+    int (*run_filter)(sb_plugin_ctx *pc, const sb_filter_msg *msg, cJSON **data, char *reason,
+                      size_t reason_len);
+    /* Run the authenticate chain: the first provider naming a user wins.
+     * -> SB_HOOK_ALLOW (user written) | SB_HOOK_DENY */
+    int (*run_authenticate)(sb_plugin_ctx *pc, const char *token, const sb_http_req *req,
+                            char user[SB_USER_MAX + 1], char *reason, size_t reason_len);
+
+    /* --- store, through the slot --- */
+
+    /* The store slot's operations, or SB_EUNAVAILABLE when no store is registered. */
+    int (*store_put)(sb_plugin_ctx *pc, const char *const *users, size_t n_users, const char *id,
+                     const char *json, size_t len, sb_store_done_fn done, void *arg);
+    int (*store_remove)(sb_plugin_ctx *pc, const char *user, const char *const *ids, size_t n_ids,
+                        sb_store_removed_fn done, void *arg);
+    int (*store_page)(sb_plugin_ctx *pc, const char *user, const char *after, size_t limit,
+                      sb_store_page_fn done, void *arg);
+
+    /* --- ids and time --- */
+
+    /* Write a new id (SB_ID_LEN chars + NUL): unique, increasing as strings on this node. */
+    void (*id_new)(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1]);
+    /* Wall-clock time in Unix epoch milliseconds. [any thread] */
+    int64_t (*now_ms)(void);
+
+    /* --- loop services --- */
+
+    /* Call cb(arg) after `after` seconds, then every `repeat` (0: once). */
+    sb_timer *(*timer_new)(sb_plugin_ctx *pc, double after, double repeat, sb_cb_fn cb, void *arg);
+    /* Stop and free a timer (also a fired one-shot). NULL is ignored. */
+    void (*timer_free)(sb_timer *t);
+    /* Watch fd for events (SB_READ | SB_WRITE); cb(arg, revents). */
+    sb_watch *(*watch_new)(sb_plugin_ctx *pc, int fd, int events,
+                           void (*cb)(void *arg, int revents), void *arg);
+    /* Change the events watched (0 stops watching). -> SB_OK */
+    int (*watch_set)(sb_watch *w, int events);
+    void (*watch_free)(sb_watch *w);
+    /* A wake-up a plugin thread signals; cb(arg) runs on the loop thread. */
+    sb_wakeup *(*wakeup_new)(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg);
+    /* Wake the loop; several signals may fold into one cb. [any thread] */
+    void (*wakeup_signal)(sb_wakeup *w);
+    void (*wakeup_free)(sb_wakeup *w);
+    /* Call cb(arg) once on the next loop iteration, never inside this call.
+     * -> SB_OK | SB_ENOMEM */
+    int (*later)(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg);
+
+    /* --- metrics (Prometheus text on /metrics) --- */
+
+    /* A counter named name (prefixed "switchboard_"); the host frees it at exit. */
+    sb_counter *(*counter_new)(sb_plugin_ctx *pc, const char *name, const char *help);
+    void (*counter_add)(sb_counter *c, uint64_t n);
+    /* A gauge read from fn(arg) each time /metrics is served. -> SB_OK | SB_ENOMEM */
+    int (*gauge_fn)(sb_plugin_ctx *pc, const char *name, const char *help, double (*fn)(void *arg),
+                    void *arg);
+
+    /* --- JSON and text --- */
+
+    /* Parse buf[0..len) as PROTOCOL.md section 2 does: valid UTF-8, no U+0000,
+     * no duplicate keys. A new cJSON (caller: cJSON_Delete), or NULL with *why. */
+    cJSON *(*json_parse_new)(const char *buf, size_t len, const char **why);
+    /* Whether s[0..len) is valid UTF-8. */
+    int (*utf8_valid)(const char *s, size_t len);
+
+    /* since 1.1: new members go here */
+} sb_host_api;
+
+#define SB_READ  1
+#define SB_WRITE 2
+
+/* --- the plugin descriptor --------------------------------------------------- */
+
+typedef struct sb_plugin {
+    uint32_t size; /* sizeof(sb_plugin) as the plugin was built */
+    uint16_t abi_major, abi_minor;
+    const char *name;
+    const char *version;
+    /* Register everything; keep host and pc. *userdata comes back in fini and
+     * reload. A nonzero return fails the plugin (the reason logged by it). */
+    int (*init)(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg, void **userdata);
+    /* Release everything; called in reverse load order at shutdown. */
+    void (*fini)(void *userdata);
+    /* Optional (NULL): SIGHUP. -> SB_OK, or an error logged by the plugin. */
+    int (*reload)(void *userdata, const sb_section *cfg);
+    /* since 1.1: new members go here */
+} sb_plugin;
+
+#define SB_PLUGIN_INIT                                                                             \
+    .size = sizeof(sb_plugin), .abi_major = SB_ABI_MAJOR, .abi_minor = SB_ABI_MINOR
+#define SB_HOOKS_INIT .size = sizeof(sb_hooks)
+#define SB_STORE_INIT .size = sizeof(sb_store)
+#define SB_BUS_INIT   .size = sizeof(sb_bus)
+
+/* The one symbol a plugin exports:
+ *   SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = { SB_PLUGIN_INIT, .name = ..., };
+ */
+#define SB_PLUGIN_SYMBOL "sb_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SWITCHBOARD_PLUGIN_H */
