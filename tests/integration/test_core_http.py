@@ -224,14 +224,6 @@ def api_srv(server):
 
 API_AUTH = {"Authorization": "Bearer k", "Content-Type": "application/json"}
 
-# Core bug: on_headers_complete (core/http.c) returns 1 for a declared body
-# over max_message_bytes, which http-parser reads as "this message has no
-# body" (F_SKIPBODY), not as an error: the request reaches the route with an
-# empty body and the body bytes are then parsed as the next request.
-CONTENT_LENGTH_BUG = ("core/http.c on_headers_complete returns 1 (= skip body in http-parser) "
-                      "instead of -1 for Content-Length over max_message_bytes")
-
-
 def test_body_at_max_message_bytes_accepted(server):
     srv = api_srv(server)
     body = '{"text": "' + "a" * 980 + '"}'
@@ -241,7 +233,6 @@ def test_body_at_max_message_bytes_accepted(server):
     assert json.loads(rbody)["delivered"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=CONTENT_LENGTH_BUG)
 def test_content_length_over_max_message_bytes_413(server):
     srv = api_srv(server)
     # Refused from the head, before the body is sent.
