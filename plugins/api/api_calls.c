@@ -266,7 +266,8 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
     }
     put->api = api;
     put->req_id = req->id;
-    snprintf(put->user, sizeof(put->user), "%s", user);
+    /* user passed host->user_valid, so it fits (at most SB_USER_MAX bytes). */
+    snprintf(put->user, sizeof(put->user), "%.*s", SB_USER_MAX, user);
     memcpy(put->id, id, sizeof(put->id));
     put->data = msg;
     const char *users[1] = {put->user};
