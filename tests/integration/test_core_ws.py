@@ -277,10 +277,12 @@ def test_idle_timeout_4004_and_server_pings(server):
             assert int.from_bytes(payload[:2], "big") == 4004
             break
         closed_at = time.time() - start
-        assert 0.9 <= closed_at <= 1.8, closed_at
+        assert 0.9 <= closed_at <= 2.5, closed_at
         assert len(pings) >= 2, pings
+        # Every ping_interval (loose bounds: the machine may be loaded).
         gaps = [b - a for a, b in zip(pings, pings[1:])]
-        assert all(0.2 <= g <= 0.5 for g in gaps), pings
+        assert all(0.15 <= g <= 0.8 for g in gaps), pings
+        assert 0.2 <= sum(gaps) / len(gaps) <= 0.5, pings
         finish_close(s)
     finally:
         s.close()
