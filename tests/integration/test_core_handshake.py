@@ -242,3 +242,28 @@ class _Prefixed:
             out, self.prefix = self.prefix[:n], self.prefix[n:]
             return out
         return self.s.recv(n)
+
+
+def test_per_ip_limit_uses_forwarded_for_from_trusted_proxy(server):
+    srv = server(server_keys={"max_connections_per_ip": 1, "trusted_proxies": "127.0.0.0/8"})
+    a = accepted(srv.port, path="/ws?client_id=a", headers={"X-Forwarded-For": "203.0.113.1"})
+    b = accepted(srv.port, path="/ws?client_id=b",
+                 headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.2"})
+    try:
+        refused(srv.port, 503, path="/ws?client_id=c", headers={"X-Forwarded-For": "203.0.113.1"})
+        # The last hop counts, not what the client put first.
+        refused(srv.port, 503, path="/ws?client_id=c",
+                headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.2"})
+    finally:
+        a.close()
+        b.close()
+
+
+def test_forwarded_for_ignored_from_untrusted_peer(server):
+    srv = server(server_keys={"max_connections_per_ip": 1, "trusted_proxies": "10.0.0.0/8"})
+    a = accepted(srv.port, path="/ws?client_id=a", headers={"X-Forwarded-For": "203.0.113.1"})
+    try:
+        # Another claimed address, same real peer: still the same client.
+        refused(srv.port, 503, path="/ws?client_id=b", headers={"X-Forwarded-For": "203.0.113.7"})
+    finally:
+        a.close()

@@ -263,3 +263,45 @@ def test_chunked_body_over_max_message_bytes_413(server):
     finally:
         s.close()
     assert srv.http("GET", "/health")[0] == 200
+
+
+def test_many_pipelined_requests(server):
+    """More requests in one packet than the pipeline window (32): all answered, in order."""
+    srv = server(sections={})
+    s = connect(srv.port)
+    try:
+        paths = ["/health" if i % 3 else "/nope" for i in range(100)]
+        s.sendall(b"".join(req_bytes("GET", p) for p in paths))
+        buf = bytearray()
+        for i, p in enumerate(paths):
+            status, _, body = read_response(s, buf)
+            assert status == (200 if p == "/health" else 404), (i, status)
+            if p == "/health":
+                assert body == b"ok"
+    finally:
+        s.close()
+
+
+def test_head_arriving_byte_by_byte(server):
+    srv = server(sections={}, server_keys={"header_timeout": 5})
+    s = connect(srv.port)
+    try:
+        for b in req_bytes("GET", "/health", {"X-Long": "v" * 40}):
+            s.sendall(bytes([b]))
+            time.sleep(0.002)
+        status, _, body = read_response(s)
+        assert (status, body) == (200, b"ok")
+    finally:
+        s.close()
+
+
+def test_http_1_0_closes_after_answer(server):
+    srv = server(sections={})
+    s = connect(srv.port)
+    try:
+        s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        status, _, body = read_response(s)
+        assert (status, body) == (200, b"ok")
+        assert wait_eof(s, 5) is not None
+    finally:
+        s.close()
