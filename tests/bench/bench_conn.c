@@ -44,9 +44,12 @@ void bench_reasons_add(bench_reasons *r, const char *name, uint64_t n)
             return;
         }
     }
-    int i = r->n < BENCH_MAX_REASONS ? r->n++ : BENCH_MAX_REASONS - 1;
-    if (i == BENCH_MAX_REASONS - 1 && r->n == BENCH_MAX_REASONS && strcmp(r->name[i], name))
+    /* the last slot collects every reason that found no slot of its own */
+    int i = r->n < BENCH_MAX_REASONS - 1 ? r->n++ : BENCH_MAX_REASONS - 1;
+    if (i == BENCH_MAX_REASONS - 1) {
         name = "other";
+        r->n = BENCH_MAX_REASONS;
+    }
     snprintf(r->name[i], sizeof(r->name[i]), "%s", name);
     r->count[i] += n;
 }

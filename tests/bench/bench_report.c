@@ -150,8 +150,8 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
                     (double)(r->rss_after_kb - r->rss_before_kb) * 1024 / (double)r->ready);
         fprintf(out, "  peak %.1f MiB  cpu %.1f %%\n", (double)r->rss_peak_kb / 1024, r->cpu_pct);
     }
-    fprintf(out, "  sb-bench    rss %.1f MiB  (machine load %.2f -> %.2f)\n",
-            (double)r->self_rss_kb / 1024, r->load_start, r->load_end);
+    fprintf(out, "  sb-bench    rss %.1f MiB  cpu %.1f %%  (machine load %.2f -> %.2f)\n",
+            (double)r->self_rss_kb / 1024, r->self_cpu_pct, r->load_start, r->load_end);
     fprintf(out, "  result      %s\n", r->verdict ? r->verdict : "ok");
 }
 
@@ -247,6 +247,7 @@ static void print_json(const bench *b, const bench_result *r)
                                         (double)r->ready);
     }
     cJSON_AddNumberToObject(j, "bench_rss_kb", (double)r->self_rss_kb);
+    cJSON_AddNumberToObject(j, "bench_cpu_percent", r->self_cpu_pct);
     cJSON *mc = cJSON_AddObjectToObject(j, "machine");
     cJSON_AddNumberToObject(mc, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
     cJSON_AddNumberToObject(mc, "load_start", r->load_start);

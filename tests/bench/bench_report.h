@@ -15,8 +15,8 @@ typedef struct bench_result {
     int drain_timed_out;
     bench_hist hist;
     long rss_before_kb, rss_after_kb, rss_end_kb, rss_peak_kb, hwm_kb, self_rss_kb;
-    double cpu_pct;
-    const char *verdict; /* why the run failed, NULL when it did not */
+    double cpu_pct, self_cpu_pct; /* server's and sb-bench's CPU over the measured stretch */
+    const char *verdict;          /* why the run failed, NULL when it did not */
 } bench_result;
 
 /* Resident set of pid in KiB (VmRSS), its peak (VmHWM), its user+system CPU in clock ticks.

@@ -50,7 +50,7 @@ def headline(doc):
     fig = f"{tp['delivered_per_s']:.0f} deliveries/s"
     det = (f"sent {tp['sent_per_s']:.0f}/s, latency p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} "
            f"p99 {lat['p99']:.3f} p99.9 {lat['p99_9']:.3f} max {lat['max']:.3f} ms, "
-           f"server cpu {srv.get('cpu_percent', 0):.0f} %")
+           f"server cpu {srv.get('cpu_percent', 0):.0f} %, sb-bench cpu {doc.get('bench_cpu_percent', 0):.0f} %")
     return fig, det
 
 
@@ -93,6 +93,10 @@ def main(argv):
             tail = f" | sent {m['sent']} acked {m['acked']} delivered {m['delivered']} lost {m['lost']} dup {m['duplicated']}"
             if m["errors"]:
                 tail += f" errors {m['errors']} ({reasons(m['error_codes'])})"
+            if m["undelivered_closed"]:
+                tail += f" undelivered-to-closed {m['undelivered_closed']}"
+        if doc["connect"]["closed"]:
+            tail += f" | closed: {reasons(doc['connect']['closes'])}"
         print(f"  {argv[3]:<28} {fig:>24}  {det}{tail}")
         return 0
     if cmd == "check":

@@ -685,21 +685,37 @@ static void collect(const bench *b, bench_result *r)
     count_loss(b, r);
 }
 
-static void server_cpu_start(const bench *b, bench_result *r, double *t0, long *ticks0)
+/* CPU use over a stretch of the run: the server's from /proc, sb-bench's own (all threads),
+ * so a report shows when the load generator, not the server, was the limit. */
+typedef struct cpu_mark {
+    double t, self;
+    long server_ticks;
+} cpu_mark;
+
+static double self_cpu_s(void)
 {
-    (void)r;
-    *t0 = mono();
-    *ticks0 = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void server_cpu_end(const bench *b, bench_result *r, double t0, long ticks0)
+static void cpu_start(const bench *b, cpu_mark *m)
 {
-    if (!b->cfg.server_pid)
+    m->t = mono();
+    m->self = self_cpu_s();
+    m->server_ticks = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : -1;
+}
+
+static void cpu_end(const bench *b, bench_result *r, const cpu_mark *m)
+{
+    double secs = mono() - m->t;
+    if (secs <= 0)
         return;
-    long ticks = bench_proc_cpu_ticks(b->cfg.server_pid);
-    double secs = mono() - t0;
-    if (ticks >= 0 && ticks0 >= 0 && secs > 0)
-        r->cpu_pct = 100.0 * (double)(ticks - ticks0) / (double)sysconf(_SC_CLK_TCK) / secs;
+    r->self_cpu_pct = 100.0 * (self_cpu_s() - m->self) / secs;
+    long ticks = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : -1;
+    if (ticks >= 0 && m->server_ticks >= 0)
+        r->cpu_pct =
+            100.0 * (double)(ticks - m->server_ticks) / (double)sysconf(_SC_CLK_TCK) / secs;
 }
 
 int main(int argc, char **argv)
@@ -768,15 +784,14 @@ int main(int argc, char **argv)
         return 3;
     }
 
-    double tcpu;
-    long cpu0;
+    cpu_mark cpu;
     if (cfg->scenario == SC_IDLE) {
         /* let the server hibernate idle connections, then measure memory and idle CPU */
         wait_until(&b, r, cfg->warmup, NULL, 0, "settle");
         r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
-        server_cpu_start(&b, r, &tcpu, &cpu0);
+        cpu_start(&b, &cpu);
         wait_until(&b, r, cfg->duration, NULL, 0, "idle");
-        server_cpu_end(&b, r, tcpu, cpu0);
+        cpu_end(&b, r, &cpu);
         r->window_s = cfg->duration;
     } else if (cfg->scenario == SC_OFFLINE) {
         /* store M messages per offline user, then connect the users and time the drain */
@@ -789,12 +804,12 @@ int main(int argc, char **argv)
         r->store_s = mono() - ts;
         r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
         double td = mono();
-        server_cpu_start(&b, r, &tcpu, &cpu0);
+        cpu_start(&b, &cpu);
         set_phase(&b, PH_CONNECT_LATE);
         if (!wait_until(&b, r, cfg->drain, all_delivered, 0, "drain") && !r->verdict)
             r->verdict = "drain timed out";
         r->drain_s = mono() - td;
-        server_cpu_end(&b, r, tcpu, cpu0);
+        cpu_end(&b, r, &cpu);
         r->window_s = r->drain_s;
     } else {
         int64_t start = bench_now_ns(&b);
@@ -807,9 +822,9 @@ int main(int argc, char **argv)
         atomic_store(&b.window_end_ns, start + (int64_t)((cfg->warmup + cfg->duration) * 1e9));
         set_phase(&b, PH_RUN);
         wait_until(&b, r, cfg->warmup, NULL, 0, "warmup");
-        server_cpu_start(&b, r, &tcpu, &cpu0);
+        cpu_start(&b, &cpu);
         wait_until(&b, r, cfg->duration, NULL, 0, "run");
-        server_cpu_end(&b, r, tcpu, cpu0);
+        cpu_end(&b, r, &cpu);
         r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
         r->window_s = cfg->duration;
         set_phase(&b, PH_DRAIN);
