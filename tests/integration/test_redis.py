@@ -222,3 +222,31 @@ def test_redis_unreachable_at_start_fails_naming_url(server, redis):
     code = srv.proc.wait(15)
     assert code != 0
     assert url in srv.log(), srv.log()
+
+
+def test_redis_silent_server_watchdog_answers_unavailable(server, redis):
+    import signal
+    r = redis()
+    srv = server(sections=redis_sections(r))
+
+    async def go():
+        alice = await srv.ws(client_id="alice")
+        assert (await send_message(alice, "bob", 0))["type"] == "ack"
+        r.proc.send_signal(signal.SIGSTOP)  # connected but silent: only the watchdog sees it
+        try:
+            t0 = time.time()
+            reply = await send_message(alice, "bob", 1)
+            assert reply["type"] == "error" and reply["data"]["code"] == "unavailable", reply
+            assert time.time() - t0 < 6, "the watchdog took too long"
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        deadline = time.time() + 10
+        while True:
+            reply = await send_message(alice, "bob", 2)
+            if reply["type"] == "ack":
+                break
+            assert time.time() < deadline, reply
+            await asyncio.sleep(0.2)
+        await alice.close()
+    run(go(), timeout=30)
+    srv.wait_log(r"no reply for 3 s")
