@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, BUILD_DIR, SOURCE_DIR, default_sections, recv, request, run
+from conftest import BINARY, BUILD_DIR, SOURCE_DIR, default_sections, request, run
 
 FIXTURE_SRC = os.path.join(SOURCE_DIR, "tests", "integration", "plugins")
 FIXTURES = {

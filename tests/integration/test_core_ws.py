@@ -11,10 +11,8 @@ import socket
 import time
 
 import pytest
-import websockets
 
-from conftest import (frame, read_close, read_frame, recv, recv_type, request, run, send,
-                      ws_handshake_raw)
+from conftest import frame, read_close, read_frame, recv_type, request, run, ws_handshake_raw
 from core_util import wait_eof
 
 
