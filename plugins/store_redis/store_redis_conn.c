@@ -24,16 +24,20 @@ typedef struct store_redis_ev {
     redisAsyncContext *ac; /* NULL once hiredis cleaned up */
     sb_watch *w;
     int events;
+    int in_cb; /* inside our watch callback: freeing the watch must wait */
 } store_redis_ev;
 
 static void store_redis_ev_cb(void *arg, int revents)
 {
     store_redis_ev *e = arg;
-    /* A read may free the context (and clear e->ac through cleanup). */
+    e->in_cb = 1;
+    /* A read may free the context (and clear e->ac through cleanup); e itself
+     * stays valid until the deferred free. */
     if ((revents & SB_READ) && e->ac)
         redisAsyncHandleRead(e->ac);
     if ((revents & SB_WRITE) && e->ac)
         redisAsyncHandleWrite(e->ac);
+    e->in_cb = 0;
 }
 
 static void store_redis_ev_set(store_redis_ev *e, int events)
@@ -65,7 +69,7 @@ static void store_redis_ev_del_write(void *p)
     store_redis_ev_set(e, e->events & ~SB_WRITE);
 }
 
-/* Freed on the next iteration: cleanup may run inside the watch's own callback. */
+/* Frees the watch and the adapter. */
 static void store_redis_ev_free(void *p)
 {
     store_redis_ev *e = p;
@@ -78,8 +82,12 @@ static void store_redis_ev_cleanup(void *p)
     store_redis_ev *e = p;
     e->ac = NULL;
     e->host->watch_set(e->w, 0);
-    if (e->host->later(e->pc, store_redis_ev_free, e) != SB_OK)
-        store_redis_ev_free(e); /* no memory: the watch is stopped already */
+    /* Inside the watch's own callback, free on the next iteration; from a
+     * timer or fini (watchdog, shutdown), now. */
+    if (!e->in_cb)
+        store_redis_ev_free(e);
+    else if (e->host->later(e->pc, store_redis_ev_free, e) != SB_OK)
+        e->host->log(e->pc, SB_LOG_WARN, "out of memory: one watch leaked"); /* stopped */
 }
 
 static int store_redis_ev_attach(const sb_host_api *host, sb_plugin_ctx *pc, redisAsyncContext *ac)
