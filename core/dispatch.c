@@ -111,7 +111,14 @@ void sb_dispatch_text(sb_conn *c, const char *buf, size_t len)
     sb_envelope env = {0};
     const char *code = NULL, *why = NULL;
     int rc = sb_envelope_parse(buf, len, &env, &code, &why);
-    char *ref_json = env.ref ? cJSON_PrintUnformatted(env.ref) : NULL;
+    char *ref_json = NULL;
+    if (env.ref && cJSON_IsNumber(env.ref)) {
+        ref_json = cJSON_malloc(24);
+        if (ref_json)
+            snprintf(ref_json, 24, "%.0f", env.ref->valuedouble);
+    } else if (env.ref) {
+        ref_json = cJSON_PrintUnformatted(env.ref);
+    }
     struct sb_reply reply = {c->id, ref_json};
     if (rc != SB_OK) {
         sb_dispatch_error(c->id, ref_json, code, why);

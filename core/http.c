@@ -52,6 +52,7 @@ struct sb_http_conn {
     int complete;      /* a whole request is parsed (parser paused) */
     int stopped;       /* no more requests: a closing answer is queued */
     int want_continue; /* the head asked for "100 Continue" */
+    int in_msg;        /* a request has begun and is not complete */
     ev_tstamp deadline;
     http_answer *ans_head, *ans_tail;
     size_t n_ans;
@@ -124,6 +125,7 @@ static int head_over_limit(http_parser *p)
 
 static int on_message_begin(http_parser *p)
 {
+    ((sb_http_conn *)p->data)->in_msg = 1;
     http_reset_request(p->data);
     return 0;
 }
@@ -235,6 +237,7 @@ static int on_message_complete(http_parser *p)
 {
     sb_http_conn *h = p->data;
     h->complete = 1;
+    h->in_msg = 0;
     http_parser_pause(p, 1);
     return 0;
 }
@@ -281,7 +284,7 @@ static http_answer *http_answer_new(sb_conn *c, int close_after)
         return NULL;
     a->req_id = ++next_req_id;
     a->conn_id = c->id;
-    a->close = close_after;
+    a->close = close_after || sb_srv.shutting_down;
     if (sb_dict_uset(answers, a->req_id, a, NULL) != SB_OK) {
         free(a);
         return NULL;
@@ -641,6 +644,8 @@ static void http_parse(sb_conn *c)
                         }
                     }
                     sb_http_detach(c);
+                    if (c->pre)
+                        ev_feed_event(sb_srv.loop, &c->rio, EV_READ);
                     return;
                 }
                 h->stopped = 1;
@@ -651,7 +656,7 @@ static void http_parse(sb_conn *c)
             continue;
         }
         if (err != HPE_OK && err != HPE_PAUSED) {
-            if (h->error_status == 431)
+            if (h->error_status == 431 || err == HPE_HEADER_OVERFLOW)
                 http_fail(c, 431, "request head over max_header_bytes");
             else if (h->error_status == 413)
                 http_fail(c, 413, "request body over max_message_bytes");
@@ -720,6 +725,7 @@ int sb_http_attach(sb_conn *c)
         answers = sb_dict_new(1);
         if (!answers)
             return SB_ENOMEM;
+        http_parser_set_max_header_size((uint32_t)sb_srv.cfg->max_header_bytes);
         settings.on_message_begin = on_message_begin;
         settings.on_url = on_url;
         settings.on_header_field = on_header_field;
@@ -777,4 +783,10 @@ void sb_http_free_pending(void)
     }
     sb_dict_free(answers, NULL);
     answers = NULL;
+}
+
+int sb_http_idle(const sb_conn *c)
+{
+    const sb_http_conn *h = c->http;
+    return h && !h->in_msg && h->n_ans == 0 && h->roff == h->rlen;
 }

@@ -14,6 +14,8 @@
 
 int sb_http_attach(sb_conn *c);
 void sb_http_detach(sb_conn *c);
+/* No request in progress or waiting for its answer: safe to close at shutdown. */
+int sb_http_idle(const sb_conn *c);
 void sb_http_on_readable(sb_conn *c);
 /* The output queue drained: close if the last answer said so, read on. */
 void sb_http_on_drained(sb_conn *c);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "http.h"
 #include "log.h"
 #include "plugin_host.h"
 
@@ -170,6 +171,10 @@ static void server_shutdown(struct ev_loop *loop, const char *why)
         sb_conn *c = it.val;
         if (c->phase == SB_PHASE_WS)
             sb_conn_close(c, 1001, "server shutting down");
+        else if (sb_http_idle(c) && !c->busy) {
+            sb_dict_iter_del(&it); /* destroy's own delete finds nothing */
+            sb_conn_destroy(c);
+        }
     }
     /* HTTP connections finish their answers or time out with the rest. */
     ev_timer_init(&sb_srv.shutdown_timer, shutdown_timeout_cb, sb_srv.cfg->shutdown_timeout, 0.);

@@ -158,7 +158,7 @@ void sb_ws_on_readable(sb_conn *c)
         return;
     if (wslay_event_want_write(c->ws))
         wslay_event_send(c->ws);
-    if (rv != 0 || c->ws_eof) {
+    if (c->ws_eof || (rv != 0 && !c->ws_close_out)) {
         /* EOF, a socket error or no memory: nothing more can be said. */
         sb_conn_destroy(c);
         return;
@@ -171,6 +171,13 @@ void sb_ws_on_readable(sb_conn *c)
         /* wslay answered a close or refused a frame (1002/1007/1009). */
         c->closing = 1;
         sb_conn_rearm(c);
+    }
+    if (c->closing && !wslay_event_get_read_enabled(c->ws) &&
+        !wslay_event_get_close_received(c->ws)) {
+        /* wslay failed the connection and reads no more: the client's close
+         * can never be read, so stop watching (the linger timer ends it). */
+        ev_io_stop(sb_srv.loop, &c->rio);
+        return;
     }
     if (c->pre && !c->dead)
         ev_feed_event(sb_srv.loop, &c->rio, EV_READ); /* leftover bytes remain */

@@ -176,11 +176,7 @@ def test_ref_echoed(server):
 # cJSON_PrintUnformatted, which prints a double with "%1.15g" whenever its
 # loose compare_double() calls that close enough: integers near 2^53 come back
 # as 9.00719925474099e+15, a different number (and not an integer).
-REF_ECHO_BUG = ("core/dispatch.c: numeric ref echoed through cJSON_PrintUnformatted loses the "
-                "last digit near 2^53 (9007199254740991 -> 9.00719925474099e+15)")
 
-
-@pytest.mark.xfail(strict=True, reason=REF_ECHO_BUG)
 def test_ref_echoed_exactly_near_2_53(server):
     srv = server()
 

@@ -202,11 +202,7 @@ def test_refused_upgrade_then_fresh_client_served(server):
 # Core bug: http_parse (core/http.c) keeps the bytes behind the handshake in
 # c->pre and detaches, but nothing wakes the WebSocket reader: they are read
 # only when the client sends more.
-PRE_BYTES_BUG = ("core/http.c http_parse: frames sent in the same packet as the upgrade wait "
-                 "in c->pre until the socket is readable again (no ev_feed_event)")
 
-
-@pytest.mark.xfail(strict=True, reason=PRE_BYTES_BUG)
 def test_frames_after_upgrade_in_same_packet(server):
     """Bytes the client sends right behind the handshake are frames, not lost."""
     srv = server()

@@ -123,12 +123,7 @@ def test_pipelined_answers_in_order(server):
 # head_over_limit (core/http.c) reads a stale 0 for a head that arrives in one
 # read. Only a head still incomplete after a read is caught (the check after
 # the loop in http_parse).
-HEAD_LIMIT_BUG = ("core/http.c head_over_limit reads parser->nread, which http-parser 2.9.4 "
-                  "updates only when execute returns: a complete head over max_header_bytes "
-                  "in one read is served")
 
-
-@pytest.mark.xfail(strict=True, reason=HEAD_LIMIT_BUG)
 def test_head_over_max_header_bytes_431(server):
     srv = server(sections={}, server_keys={"max_header_bytes": 1024})
     # Under the limit is fine.

@@ -82,11 +82,7 @@ def test_second_signal_stops_at_once(server):
 # Core bug: server_shutdown (core/server.c) closes WebSockets only; an idle
 # keep-alive HTTP connection (a health checker, a push-API client) stays until
 # its header_timeout or shutdown_timeout, 10 s by default, and the exit waits.
-KEEPALIVE_BUG = ("core/server.c server_shutdown leaves idle keep-alive HTTP connections open: "
-                 "the exit waits for header_timeout/shutdown_timeout")
 
-
-@pytest.mark.xfail(strict=True, reason=KEEPALIVE_BUG)
 def test_idle_keep_alive_http_does_not_hold_shutdown(server):
     srv = server(server_keys={"header_timeout": 3, "shutdown_timeout": 3})
     s = connect(srv.port)

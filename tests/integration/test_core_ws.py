@@ -157,11 +157,7 @@ def test_bad_continuation_1002(server):
 # sb_ws_on_readable (core/ws.c) sends it through send_cb (rewritten to 1002)
 # but then destroys the connection at once because rv != 0, so the close frame
 # is never written.
-FRAME_LAYER_BUG = ("core/ws.c sb_ws_on_readable destroys the connection when wslay_event_recv "
-                   "returns nonzero after queueing its 1002 close: the close is never written")
 
-
-@pytest.mark.xfail(strict=True, reason=FRAME_LAYER_BUG)
 def test_frame_header_violation_1002(server):
     srv = server()
     abuse(srv, frame(9, b"p" * 126), 1002)  # control frame over 125 bytes
@@ -180,11 +176,7 @@ def server_cpu(srv):
 # (read_enabled = 0), but the core keeps its read watcher on: the client's
 # close frame leaves the socket readable and the loop spins until the close
 # linger (2 s) ends.
-SPIN_BUG = ("core/ws.c: after wslay's own close (read_enabled = 0) the read watcher stays on; "
-            "the client's close reply makes the loop spin at 100% CPU for CLOSE_LINGER")
 
-
-@pytest.mark.xfail(strict=True, reason=SPIN_BUG)
 def test_no_busy_loop_after_refused_frame(server):
     srv = server()
     for data in (frame(1, ping_json(1), rsv=4), frame(1, b"\xff")):

@@ -46,15 +46,8 @@ def exported_symbols(so):
     return {line.split()[-1] for line in out.stdout.splitlines() if line.strip()}
 
 
-# Build bug: switchboard-plugin.pc.in writes prefix=@CMAKE_INSTALL_PREFIX@,
-# the prefix at configure time (/usr/local), so after `cmake --install
-# --prefix <dir>` the installed .pc still sends the compiler to
-# /usr/local/include and the example cannot find switchboard/plugin.h.
-PC_PREFIX_BUG = ("switchboard-plugin.pc.in hard-codes the configure-time prefix: "
-                 "`cmake --install --prefix` installs a .pc pointing at /usr/local")
-
-
-@pytest.mark.xfail(strict=True, reason=PC_PREFIX_BUG)
+# The installed .pc derives its prefix from where it lies (${pcfiledir}), so
+# `cmake --install --prefix <dir>` needs no other help.
 def test_example_builds_from_installed_sdk(sdk, tmp_path):
     _, pc_dir = sdk
     build_example(tmp_path, pc_dir)
@@ -62,9 +55,7 @@ def test_example_builds_from_installed_sdk(sdk, tmp_path):
 
 def test_example_plugin_answers(server, sdk, tmp_path):
     prefix, pc_dir = sdk
-    # pkgconf's --define-prefix derives the prefix from where the .pc lies,
-    # which works around PC_PREFIX_BUG until the .pc is relocatable.
-    so = build_example(tmp_path, pc_dir, ["PKG_CONFIG=pkg-config --define-prefix"])
+    so = build_example(tmp_path, pc_dir)
     syms = exported_symbols(so)
     assert "sb_plugin_entry" in syms
     assert not [s for s in syms if s.startswith("hello")], syms  # helpers stay hidden
