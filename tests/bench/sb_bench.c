@@ -72,19 +72,20 @@ static int parse_url(bench_cfg *cfg, const char *url)
     return 0;
 }
 
+static const char *const scenario_names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
+#define N_SCENARIOS (int)(sizeof(scenario_names) / sizeof(scenario_names[0]))
+
 static int parse_scenario(const char *s)
 {
-    static const char *names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
-    for (int i = 0; i < 5; i++)
-        if (strcmp(s, names[i]) == 0)
+    for (int i = 0; i < N_SCENARIOS; i++)
+        if (strcmp(s, scenario_names[i]) == 0)
             return i;
     return -1;
 }
 
 const char *bench_scenario_name(int sc)
 {
-    static const char *names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
-    return sc >= 0 && sc < 5 ? names[sc] : "?";
+    return sc >= 0 && sc < N_SCENARIOS ? scenario_names[sc] : "?";
 }
 
 static int parse_args(bench_cfg *cfg, int argc, char **argv)
