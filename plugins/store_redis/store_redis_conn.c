@@ -184,7 +184,7 @@ static void store_redis_conn_on_pong(redisAsyncContext *ac, void *r, void *priv)
 static void store_redis_conn_watchdog(void *arg)
 {
     store_redis_conn *c = arg;
-    if (!c->ac || !c->up || c->subscriber)
+    if (!c->ac || !c->up || (c->flags & STORE_REDIS_CONN_SUBSCRIBER))
         return;
     int64_t now = c->host->now_ms();
     if (c->ping_sent_ms && now - c->ping_sent_ms >= STORE_REDIS_SILENT_MS) {
@@ -309,7 +309,7 @@ static int store_redis_conn_check(store_redis_conn *c)
         if (r)
             freeReplyObject(r);
     }
-    if (ok == SB_OK && !c->subscriber) {
+    if (ok == SB_OK && !(c->flags & STORE_REDIS_CONN_NO_AOF_WARN)) {
         r = redisCommand(rc, "CONFIG GET appendonly");
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[1]->type == REDIS_REPLY_STRING && strcmp(r->element[1]->str, "no") == 0)
@@ -325,13 +325,13 @@ static int store_redis_conn_check(store_redis_conn *c)
 }
 
 int store_redis_conn_open(store_redis_conn *c, const sb_host_api *host, sb_plugin_ctx *pc,
-                          const char *url, int wait, int subscriber)
+                          const char *url, int wait, int flags)
 {
     const char *why = NULL;
     c->host = host;
     c->pc = pc;
     c->url_text = url;
-    c->subscriber = subscriber;
+    c->flags = flags;
     c->backoff = STORE_REDIS_BACKOFF_MIN;
     if (store_redis_url_parse(url, &c->url, &why) != 0) {
         host->log(pc, SB_LOG_ERROR, "url %s: %s", url, why);

@@ -12,6 +12,11 @@
 
 typedef struct store_redis_conn store_redis_conn;
 
+/* open() flags. A subscribed context cannot take PING through hiredis' reply
+ * queue (replies arrive as messages), so it has no watchdog: keep-alive only. */
+#define STORE_REDIS_CONN_SUBSCRIBER  1
+#define STORE_REDIS_CONN_NO_AOF_WARN 2
+
 /* Called on the loop when the connection comes up (AUTH/SELECT sent) or is
  * lost; the owner re-subscribes or replays there. */
 typedef void (*store_redis_conn_event_fn)(void *arg, int up);
@@ -25,7 +30,7 @@ struct store_redis_conn {
     redisAsyncContext *ac; /* NULL while down */
     int up;                /* connected: commands go out */
     int stopping;          /* fini: no reconnect */
-    int subscriber;        /* a pub/sub context: no PING watchdog */
+    int flags;             /* STORE_REDIS_CONN_* */
     char why[160];         /* why not up, for ready() */
     sb_timer *retry;       /* pending reconnect */
     double backoff;        /* seconds before the next reconnect */
@@ -38,7 +43,7 @@ struct store_redis_conn {
 /* Resolve the host and, unless wait, check the server synchronously (AUTH,
  * SELECT, warn when AOF is off). -> SB_OK | SB_EUNAVAILABLE | SB_EINVAL (logged) */
 int store_redis_conn_open(store_redis_conn *c, const sb_host_api *host, sb_plugin_ctx *pc,
-                          const char *url, int wait, int subscriber);
+                          const char *url, int wait, int flags);
 /* Start the async connection (and its reconnects). -> SB_OK | SB_ENOMEM */
 int store_redis_conn_start(store_redis_conn *c);
 /* Send argv; fn(ac, reply, priv) runs from the loop, reply NULL when the
