@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "ws.h"
 
 #define FD_RESERVE   64 /* fds kept for the store, plugins, logs */
 #define ACCEPT_BATCH 64
@@ -300,8 +301,10 @@ int sb_server_init(sb_config *config)
 int sb_server_run(void)
 {
     ev_io_start(sb_srv.loop, &sb_srv.accept_io);
+    sb_ws_start_trim();
     sb_log(SB_LOG_INFO, "listening on %s (port %d)", sb_srv.cfg->listen, sb_srv.port);
     ev_run(sb_srv.loop, 0);
+    sb_ws_stop_trim();
     ev_timer_stop(sb_srv.loop, &shutdown_poll);
     ev_timer_stop(sb_srv.loop, &sb_srv.shutdown_timer);
     /* Whatever is left is dropped now (shutdown_timeout or a second signal). */

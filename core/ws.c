@@ -7,6 +7,7 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,9 @@
 #include "server.h"
 
 #define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
+
+static size_t hibernated; /* contexts freed since the last trim */
+static ev_timer trim_timer;
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                           void *user)
@@ -143,6 +147,7 @@ static int ws_ensure(sb_conn *c)
     c->ws_given = c->ws_framed = 0;
     c->ws_in_frame = c->ws_in_msg = 0;
     sb_metrics_core.ws_contexts++;
+    sb_conn_rearm(c); /* the timer now also owes a hibernation check */
     return SB_OK;
 }
 
@@ -191,7 +196,33 @@ int sb_ws_hibernate(sb_conn *c)
     wslay_event_context_free(c->ws);
     c->ws = NULL;
     sb_metrics_core.ws_contexts--;
+    hibernated++;
     return 1;
+}
+
+/* glibc keeps freed 4 KiB buffers in its heap, so hibernation alone does not
+ * lower RSS: after a batch, give the free pages back (at most once a second). */
+static void ws_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (hibernated >= 64)
+        malloc_trim(0);
+    hibernated = 0;
+}
+
+void sb_ws_start_trim(void)
+{
+    ev_timer_init(&trim_timer, ws_trim_cb, 1.0, 1.0);
+    ev_timer_start(sb_srv.loop, &trim_timer);
+    ev_unref(sb_srv.loop); /* never keeps the loop alive on its own */
+}
+
+void sb_ws_stop_trim(void)
+{
+    ev_ref(sb_srv.loop);
+    ev_timer_stop(sb_srv.loop, &trim_timer);
 }
 
 void sb_ws_on_drained(sb_conn *c)

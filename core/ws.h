@@ -13,5 +13,8 @@ void sb_ws_on_drained(sb_conn *c);
  * been quiet; returns 1 when hibernated. */
 int sb_ws_hibernate(sb_conn *c);
 void sb_ws_free(sb_conn *c);
+/* The periodic trim that returns hibernated connections' memory. */
+void sb_ws_start_trim(void);
+void sb_ws_stop_trim(void);
 
 #endif
