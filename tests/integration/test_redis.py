@@ -250,3 +250,14 @@ def test_redis_silent_server_watchdog_answers_unavailable(server, redis):
         await alice.close()
     run(go(), timeout=30)
     srv.wait_log(r"no reply for 3 s")
+
+
+def test_redis_warns_when_aof_is_off(server, redis):
+    r = redis()
+    assert r.command("CONFIG", "SET", "appendonly", "no") == "OK"
+    srv = server(sections=redis_sections(r))
+    srv.wait_log(r"WARN.*store_redis.*appendonly is no")
+    r.command("CONFIG", "SET", "appendonly", "yes")
+    srv2 = server(sections=redis_sections(r))
+    srv2.wait_log(r"store_redis.*prefix sb:")
+    assert "appendonly is no" not in srv2.log()
