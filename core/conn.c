@@ -91,8 +91,10 @@ static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
     if (sb_outq_push(q, sb_frame_ref(f)) != SB_OK)
         return SB_ENOMEM;
     sb_metrics_core.frames_out++;
+    /* Stored messages of the backlog are paced by draining: they never make
+     * a connection slow, so they are left out of the count. */
     if (c->phase == SB_PHASE_WS &&
-        c->out.bytes + c->held.bytes > (size_t)sb_srv.cfg->max_outbound_bytes) {
+        c->out.bytes - c->out.backlog + c->held.bytes > (size_t)sb_srv.cfg->max_outbound_bytes) {
         conn_slow_consumer(c);
         return SB_ECLOSED;
     }
@@ -115,6 +117,7 @@ int sb_conn_send_backlog(sb_conn *c, sb_frame *f)
     /* The backlog is paced by draining, so it never counts as slow. */
     if (c->dead || c->closing)
         return SB_ECLOSED;
+    f->flags |= SB_FRAME_BACKLOG; /* a frame of this connection's own */
     if (sb_outq_push(&c->out, sb_frame_ref(f)) != SB_OK)
         return SB_ENOMEM;
     sb_metrics_core.frames_out++;

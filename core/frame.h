@@ -14,7 +14,8 @@ typedef struct sb_frame {
     uint8_t data[];
 } sb_frame;
 
-#define SB_FRAME_CLOSE 1u /* a WebSocket close frame: nothing may follow it */
+#define SB_FRAME_CLOSE   1u /* a WebSocket close frame: nothing may follow it */
+#define SB_FRAME_BACKLOG 2u /* a stored message of the backlog: not counted as slow */
 
 /* A new frame (refs = 1) of opcode wrapping payload[0..len); NULL on ENOMEM. */
 sb_frame *sb_frame_ws(int opcode, const void *payload, size_t len);

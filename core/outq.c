@@ -35,11 +35,15 @@ int sb_outq_push(sb_outq *q, sb_frame *f)
     q->ring[(q->head + q->count) % q->cap] = f;
     q->count++;
     q->bytes += f->len;
+    if (f->flags & SB_FRAME_BACKLOG)
+        q->backlog += f->len;
     return SB_OK;
 }
 
 static void outq_pop(sb_outq *q)
 {
+    if (q->ring[q->head]->flags & SB_FRAME_BACKLOG)
+        q->backlog -= q->ring[q->head]->len;
     sb_frame_unref(q->ring[q->head]);
     q->head = (q->head + 1) % q->cap;
     q->count--;
@@ -97,6 +101,8 @@ void sb_outq_drop_unstarted(sb_outq *q)
     while (q->count > keep) {
         size_t last = (q->head + q->count - 1) % q->cap;
         q->bytes -= q->ring[last]->len;
+        if (q->ring[last]->flags & SB_FRAME_BACKLOG)
+            q->backlog -= q->ring[last]->len;
         sb_frame_unref(q->ring[last]);
         q->count--;
     }
@@ -112,6 +118,8 @@ int sb_outq_splice(sb_outq *dst, sb_outq *src)
         src->head = (src->head + 1) % src->cap;
         src->count--;
         src->bytes -= f->len;
+        if (f->flags & SB_FRAME_BACKLOG)
+            src->backlog -= f->len;
         if (sb_outq_push(dst, f) != SB_OK) {
             sb_outq_clear(src);
             return SB_ENOMEM;
@@ -127,5 +135,5 @@ void sb_outq_clear(sb_outq *q)
         sb_frame_unref(q->ring[(q->head + i) % q->cap]);
     free(q->ring);
     q->ring = NULL;
-    q->head = q->count = q->cap = q->off = q->bytes = 0;
+    q->head = q->count = q->cap = q->off = q->bytes = q->backlog = 0;
 }

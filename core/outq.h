@@ -11,8 +11,9 @@
 typedef struct sb_outq {
     sb_frame **ring;
     size_t head, count, cap;
-    size_t off;   /* bytes of ring[head] already written */
-    size_t bytes; /* unsent bytes */
+    size_t off;     /* bytes of ring[head] already written */
+    size_t bytes;   /* unsent bytes */
+    size_t backlog; /* bytes of SB_FRAME_BACKLOG frames not yet fully written */
 } sb_outq;
 
 /* Append a reference (the queue takes it). -> SB_OK | SB_ENOMEM */

@@ -153,6 +153,30 @@ static void test_outq_splice_moves_in_order(void **state)
     sb_outq_clear(&a);
 }
 
+static void test_outq_counts_backlog_bytes_apart(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    sb_outq q = {0};
+    sb_frame *stored = sb_frame_ws(1, "stored", 6);
+    stored->flags |= SB_FRAME_BACKLOG;
+    sb_outq_push(&q, stored);
+    sb_outq_push(&q, sb_frame_ws(1, "event", 5));
+    assert_int_equal(q.bytes, 8 + 7);
+    assert_int_equal(q.backlog, 8);
+    sb_outq_drop_unstarted(&q); /* nothing started: both go */
+    assert_int_equal(q.backlog, 0);
+    stored = sb_frame_ws(1, "stored", 6);
+    stored->flags |= SB_FRAME_BACKLOG;
+    sb_outq_push(&q, stored);
+    assert_int_equal(sb_outq_write(&q, p[1]), 0);
+    assert_int_equal(q.backlog, 0);
+    assert_int_equal(q.bytes, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_outq_write_resumes_partial_frame),
         cmocka_unit_test(test_outq_drop_unstarted_keeps_partial_head),
         cmocka_unit_test(test_outq_splice_moves_in_order),
+        cmocka_unit_test(test_outq_counts_backlog_bytes_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
