@@ -11,6 +11,7 @@
 #include "dict.h"
 #include "envelope.h"
 #include "ids.h"
+#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
@@ -69,11 +70,11 @@ int sb_dispatch_answer(uint64_t conn_id, const char *ref_json, const char *type,
     sb_conn *c = sb_conn_find(conn_id);
     if (!c || c->dead || c->closing)
         return SB_ECLOSED;
-    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
-    if (data && !json)
+    size_t n = 2;
+    const char *json = data ? sb_json_out(data, &n) : "{}";
+    if (!json)
         return SB_ENOMEM;
-    sb_frame *f = sb_frame_envelope(type, ref_json, json ? json : "{}", json ? strlen(json) : 2);
-    cJSON_free(json);
+    sb_frame *f = sb_frame_envelope(type, ref_json, json, n);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_conn_send(c, f);

@@ -12,6 +12,7 @@
 #include "hooks.h"
 #include "http.h"
 #include "ids.h"
+#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
     sb_hooks_free();
     sb_registry_free();
     sb_metrics_free();
+    sb_json_out_free();
     sb_server_free();
     sb_config_free(config);
     if (code == 0)

@@ -9,16 +9,17 @@
 #include "backlog.h"
 #include "conn.h"
 #include "hooks.h"
+#include "json_out.h"
 #include "registry.h"
 #include "server.h"
 
 sb_frame *sb_route_frame(const char *type, const cJSON *data, const char **text, size_t *len)
 {
-    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
-    if (data && !json)
+    size_t n = 2;
+    const char *json = data ? sb_json_out(data, &n) : "{}";
+    if (!json)
         return NULL;
-    sb_frame *f = sb_frame_envelope(type, NULL, json ? json : "{}", json ? strlen(json) : 2);
-    cJSON_free(json);
+    sb_frame *f = sb_frame_envelope(type, NULL, json, n);
     if (f && text) {
         size_t h = f->data[1] == 126 ? 4 : f->data[1] == 127 ? 10 : 2;
         *text = (const char *)f->data + h;
