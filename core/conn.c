@@ -114,15 +114,10 @@ int sb_conn_send_event(sb_conn *c, sb_frame *f)
 
 int sb_conn_send_backlog(sb_conn *c, sb_frame *f)
 {
-    /* The backlog is paced by draining, so it never counts as slow. */
-    if (c->dead || c->closing)
-        return SB_ECLOSED;
-    f->flags |= SB_FRAME_BACKLOG; /* a frame of this connection's own */
-    if (sb_outq_push(&c->out, sb_frame_ref(f)) != SB_OK)
-        return SB_ENOMEM;
-    sb_metrics_core.frames_out++;
-    sb_conn_want_write(c);
-    return SB_OK;
+    /* Paced by draining: conn_push leaves SB_FRAME_BACKLOG bytes out of the
+     * slow-consumer count. The frame is this connection's own. */
+    f->flags |= SB_FRAME_BACKLOG;
+    return conn_push(c, &c->out, f);
 }
 
 void sb_conn_close(sb_conn *c, int code, const char *reason)
@@ -274,7 +269,6 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         sb_http_on_drained(c);
     } else {
         sb_backlog_on_drained(c);
-        sb_ws_on_drained(c);
     }
     if (--c->busy == 0 && c->dead)
         sb_conn_destroy(c);

@@ -132,11 +132,6 @@ int sb_hooks_owns_slot(const sb_plugin_ctx *pc)
     return pc && (store.owner == pc || bus.owner == pc);
 }
 
-const char *sb_hooks_store_owner(void)
-{
-    return store.owner ? sb_plugin_name(store.owner) : NULL;
-}
-
 int sb_hooks_ready(const char **why)
 {
     if (store.owner && store.s.ready && !store.s.ready(store.ud, why))

@@ -31,7 +31,6 @@ int sb_hooks_set_store(const sb_store *store, void *ud, sb_plugin_ctx *owner);
 int sb_hooks_set_bus(const sb_bus *bus, void *ud, sb_plugin_ctx *owner);
 /* The store's table and ud, or NULL. */
 const sb_store *sb_hooks_store(void **ud);
-const char *sb_hooks_store_owner(void);
 /* Whether pc fills the store or the bus slot. */
 int sb_hooks_owns_slot(const sb_plugin_ctx *pc);
 int sb_hooks_ready(const char **why);

@@ -13,19 +13,13 @@
 #include "registry.h"
 #include "server.h"
 
-sb_frame *sb_route_frame(const char *type, const cJSON *data, const char **text, size_t *len)
+sb_frame *sb_route_frame(const char *type, const cJSON *data)
 {
     size_t n = 2;
     const char *json = data ? sb_json_out(data, &n) : "{}";
     if (!json)
         return NULL;
-    sb_frame *f = sb_frame_envelope(type, NULL, json, n);
-    if (f && text) {
-        size_t h = f->data[1] == 126 ? 4 : f->data[1] == 127 ? 10 : 2;
-        *text = (const char *)f->data + h;
-        *len = f->len - h;
-    }
-    return f;
+    return sb_frame_envelope(type, NULL, json, n);
 }
 
 static size_t frame_payload_off(const sb_frame *f)

@@ -10,9 +10,8 @@
 
 #include "frame.h"
 
-/* Frame {"type":type,"data":data}; also returns the envelope text's span
- * inside the frame (for the bus). NULL on ENOMEM. */
-sb_frame *sb_route_frame(const char *type, const cJSON *data, const char **text, size_t *len);
+/* Frame {"type":type,"data":data}. NULL on ENOMEM. */
+sb_frame *sb_route_frame(const char *type, const cJSON *data);
 
 int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
                    size_t *delivered);

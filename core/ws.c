@@ -225,12 +225,6 @@ void sb_ws_stop_trim(void)
     ev_timer_stop(sb_srv.loop, &trim_timer);
 }
 
-void sb_ws_on_drained(sb_conn *c)
-{
-    if (c->closing && c->ws && wslay_event_get_close_received(c->ws))
-        sb_conn_destroy(c);
-}
-
 void sb_ws_free(sb_conn *c)
 {
     if (c->ws) {

@@ -7,8 +7,6 @@
 #include "conn.h"
 
 void sb_ws_on_readable(sb_conn *c);
-/* Output drained: a chance to hibernate. */
-void sb_ws_on_drained(sb_conn *c);
 /* Free the wslay context if the connection is at a frame boundary and has
  * been quiet; returns 1 when hibernated. */
 int sb_ws_hibernate(sb_conn *c);
