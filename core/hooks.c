@@ -148,6 +148,34 @@ void sb_hooks_bus_publish(int route, const char *const *targets, size_t n, const
         bus.b.publish(bus.ud, route, targets, n, envelope, len, direct);
 }
 
+int sb_hooks_bus_has_membership(void)
+{
+    return bus.owner && bus.b.membership;
+}
+
+void sb_hooks_bus_membership(int event, const char *user, const char *room)
+{
+    if (bus.owner && bus.b.membership)
+        bus.b.membership(bus.ud, event, user, room);
+}
+
+int sb_hooks_bus_users(const char *room, sb_users_fn done, void *arg)
+{
+    if (!bus.owner || !bus.b.users)
+        return SB_ENOTFOUND;
+    return bus.b.users(bus.ud, room, done, arg);
+}
+
+const char *sb_hooks_slot_owner(const char *slot)
+{
+    sb_plugin_ctx *owner = NULL;
+    if (strcmp(slot, "store") == 0)
+        owner = store.owner;
+    else if (strcmp(slot, "bus") == 0)
+        owner = bus.owner;
+    return owner ? sb_plugin_name(owner) : NULL;
+}
+
 static void set_reason(char *out, size_t len, const char *why, const char *fallback)
 {
     if (out && len)

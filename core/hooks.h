@@ -36,5 +36,13 @@ int sb_hooks_owns_slot(const sb_plugin_ctx *pc);
 int sb_hooks_ready(const char **why);
 void sb_hooks_bus_publish(int route, const char *const *targets, size_t n, const char *envelope,
                           size_t len, int direct);
+/* Whether the bus takes membership calls (a 1.1 bus); then it also gets
+ * SB_ROUTE_REPLACE publications. */
+int sb_hooks_bus_has_membership(void);
+void sb_hooks_bus_membership(int event, const char *user, const char *room);
+/* The bus's users(); SB_ENOTFOUND when there is no such bus. */
+int sb_hooks_bus_users(const char *room, sb_users_fn done, void *arg);
+/* The name of the plugin filling "store" or "bus", or NULL. */
+const char *sb_hooks_slot_owner(const char *slot);
 
 #endif

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "ids.h"
 #include "log.h"
+#include "membership.h"
 #include "metrics.h"
 #include "names.h"
 #include "plugin_host.h"
@@ -263,6 +264,26 @@ static cJSON *h_room_users_new(sb_plugin_ctx *pc, const char *room)
     return sb_registry_room_users_json(room);
 }
 
+static cJSON *h_rooms_new(sb_plugin_ctx *pc)
+{
+    (void)pc;
+    return sb_registry_rooms_json();
+}
+
+static int h_users_query(sb_plugin_ctx *pc, const char *room, sb_users_fn done, void *arg)
+{
+    (void)pc;
+    if (!done || (room && !sb_room_valid(room)))
+        return SB_EINVAL;
+    return sb_membership_users_query(room, done, arg);
+}
+
+static const char *h_slot_owner(sb_plugin_ctx *pc, const char *slot)
+{
+    (void)pc;
+    return slot ? sb_hooks_slot_owner(slot) : NULL;
+}
+
 static cJSON *h_conn_rooms_new(sb_plugin_ctx *pc, uint64_t conn_id)
 {
     (void)pc;
@@ -325,10 +346,28 @@ static int h_send_all(sb_plugin_ctx *pc, const char *type, const cJSON *data, ui
     return rc;
 }
 
+/* SB_ROUTE_REPLACE carries no frame: the user's older connections close here. */
+static int deliver_replace(const char *const *targets, size_t n, const char *envelope, size_t len)
+{
+    char since[24];
+    char *end;
+    if (n != 1 || !targets[0] || len == 0 || len >= sizeof(since))
+        return SB_EINVAL;
+    memcpy(since, envelope, len);
+    since[len] = '\0';
+    long long ms = strtoll(since, &end, 10);
+    if (*end)
+        return SB_EINVAL;
+    sb_registry_replace_before(targets[0], (int64_t)ms);
+    return SB_OK;
+}
+
 static int h_deliver_local(sb_plugin_ctx *pc, int route, const char *const *targets, size_t n,
                            const char *envelope, size_t len, int direct)
 {
     (void)pc;
+    if (route == SB_ROUTE_REPLACE)
+        return deliver_replace(targets, n, envelope, len);
     sb_frame *f = sb_frame_ws(1, envelope, len);
     if (!f)
         return SB_ENOMEM;
@@ -669,6 +708,9 @@ static const sb_host_api host_api = {
     .wakeup_signal = h_wakeup_signal,
     .wakeup_free = h_wakeup_free,
     .later = h_later,
+    .users_query = h_users_query,
+    .rooms_new = h_rooms_new,
+    .slot_owner = h_slot_owner,
     .counter_new = h_counter_new,
     .counter_add = sb_metrics_counter_add,
     .gauge_fn = h_gauge_fn,

@@ -4,6 +4,8 @@
  * map of counts so presence knows the first join and the last leave. */
 #include "registry.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +97,7 @@ int sb_registry_set_user(sb_conn *c, const char *name)
     if (c->user)
         return strcmp(c->user, name) == 0 ? SB_OK : SB_EINVAL;
     sb_user *u = sb_dict_get(users, name);
+    int first = !u;
     if (!u) {
         u = calloc(1, sizeof(*u));
         if (!u || !(u->name = strdup(name)) || sb_dict_set(users, name, u, NULL) != SB_OK) {
@@ -121,10 +124,21 @@ int sb_registry_set_user(sb_conn *c, const char *name)
         all_head->all_prev = c;
     all_head = c;
 
-    if (sb_srv.cfg->sessions == SB_SESSIONS_REPLACE)
-        for (size_t i = 0; i < u->n; i++)
-            if (u->conns[i] != c)
+    if (first)
+        sb_hooks_bus_membership(SB_MEMBER_ONLINE, name, NULL);
+    if (sb_srv.cfg->sessions == SB_SESSIONS_REPLACE) {
+        /* Backwards: a close that fails destroys at once and swap-removes. */
+        for (size_t i = u->n; i-- > 0;)
+            if (i < u->n && u->conns[i] != c)
                 sb_conn_close(u->conns[i], 4001, "replaced by a newer session");
+        /* The other nodes close theirs too (connections opened before this one). */
+        if (sb_hooks_bus_has_membership()) {
+            char since[24];
+            int len = snprintf(since, sizeof(since), "%" PRId64, c->since_ms);
+            sb_hooks_bus_publish(SB_ROUTE_REPLACE, (const char *const *)&c->user, 1, since,
+                                 (size_t)len, 0);
+        }
+    }
     sb_log(SB_LOG_DEBUG, "conn %llu: authenticated as %s", (unsigned long long)c->id, name);
     sb_hooks_on_open(c->id, name);
     if (!c->dead && !c->closing)
@@ -142,6 +156,8 @@ static void room_remove_conn(sb_room *r, sb_conn *c, int *user_still_in)
         sb_dict_set(r->users, c->user, (void *)(intptr_t)(n - 1), NULL);
     if (user_still_in)
         *user_still_in = n > 1;
+    if (n <= 1)
+        sb_hooks_bus_membership(SB_MEMBER_LEAVE, c->user, r->name);
     if (sb_dict_count(r->conns) == 0) {
         sb_dict_del(rooms, r->name);
         room_free(r);
@@ -180,6 +196,7 @@ void sb_registry_detach(sb_conn *c)
         }
     }
     if (u->n == 0) {
+        sb_hooks_bus_membership(SB_MEMBER_OFFLINE, u->name, NULL);
         sb_dict_del(users, u->name);
         user_free(u);
     }
@@ -233,6 +250,8 @@ int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
     }
     c->rooms[c->n_rooms++] = r;
     *user_was_in = n > 0;
+    if (n == 0)
+        sb_hooks_bus_membership(SB_MEMBER_JOIN, c->user, r->name);
     return SB_OK;
 }
 
@@ -294,6 +313,11 @@ cJSON *sb_registry_users_json(void)
     return dict_keys_json(users);
 }
 
+cJSON *sb_registry_rooms_json(void)
+{
+    return dict_keys_json(rooms);
+}
+
 cJSON *sb_registry_room_users_json(const char *room)
 {
     sb_room *r = sb_dict_get(rooms, room);
@@ -310,4 +334,24 @@ cJSON *sb_registry_conn_rooms_json(const sb_conn *c)
     cJSON *arr = sorted_array(names, c->n_rooms);
     free(names);
     return arr;
+}
+
+void sb_registry_replace_before(const char *name, int64_t before_ms)
+{
+    sb_user *u = sb_dict_get(users, name);
+    if (!u)
+        return;
+    /* A close that fails destroys at once and may free u with its last conn. */
+    size_t n = u->n;
+    uint64_t *ids = malloc(n * sizeof(*ids));
+    if (!ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = u->conns[i]->id;
+    for (size_t i = 0; i < n; i++) {
+        sb_conn *c = sb_conn_find(ids[i]);
+        if (c && c->since_ms < before_ms)
+            sb_conn_close(c, 4001, "replaced by a newer session");
+    }
+    free(ids);
 }

@@ -45,6 +45,9 @@ int sb_registry_room_join(sb_conn *c, const char *room, int *user_was_in);
 int sb_registry_room_leave(sb_conn *c, const char *room, int *user_still_in);
 cJSON *sb_registry_users_json(void);
 cJSON *sb_registry_room_users_json(const char *room);
+cJSON *sb_registry_rooms_json(void);
+/* sessions = replace from another node: close name's connections opened before before_ms. */
+void sb_registry_replace_before(const char *name, int64_t before_ms);
 cJSON *sb_registry_conn_rooms_json(const sb_conn *c);
 
 #endif

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 0
+#define SB_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -210,7 +210,29 @@ typedef struct sb_store {
 } sb_store;
 
 /* Where a bus delivery goes. */
-enum sb_route { SB_ROUTE_USERS = 0, SB_ROUTE_ROOM = 1, SB_ROUTE_ALL = 2 };
+enum sb_route {
+    SB_ROUTE_USERS = 0,
+    SB_ROUTE_ROOM = 1,
+    SB_ROUTE_ALL = 2,
+    /* since 1.1: sessions = replace across nodes. targets[0] is the user, the
+     * envelope the new session's opening time (decimal epoch ms): the user's
+     * connections opened before it close with 4001. Only handed to a bus
+     * that has `membership`. */
+    SB_ROUTE_REPLACE = 3,
+};
+
+/* since 1.1: what a bus learns of this node's membership (sb_bus.membership). */
+enum sb_member_event {
+    SB_MEMBER_ONLINE = 0,  /* the user's first connection on this node authenticated */
+    SB_MEMBER_OFFLINE = 1, /* the user's last connection on this node closed */
+    SB_MEMBER_JOIN = 2,    /* the user's first connection on this node joined room */
+    SB_MEMBER_LEAVE = 3,   /* the user's last connection on this node left room */
+};
+
+/* since 1.1: a list of user names: users is a borrowed, sorted array of
+ * strings without duplicates (valid for the call); status SB_OK or
+ * SB_EUNAVAILABLE (then users holds what is known, possibly nothing). */
+typedef void (*sb_users_fn)(void *arg, int status, const cJSON *users);
 
 /* The bus slot: cross-node delivery. The host delivers to its own connections
  * first, then hands the framed payload (the whole envelope as JSON text) to the
@@ -222,6 +244,15 @@ typedef struct sb_bus {
     int (*publish)(void *ud, int route, const char *const *targets, size_t n_targets,
                    const char *envelope, size_t len, int direct);
     int (*ready)(void *ud, const char **why);
+    /* since 1.1 */
+    /* This node's membership changed (enum sb_member_event; room is NULL for
+     * ONLINE and OFFLINE). Called in the order things happen; the bus keeps
+     * the deployment's view from it. */
+    void (*membership)(void *ud, int event, const char *user, const char *room);
+    /* The users online on any node (room NULL) or in room on any node, as far
+     * as the bus knows; done once, never inside the call (the host merges
+     * its own view). -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
+    int (*users)(void *ud, const char *room, sb_users_fn done, void *arg);
 } sb_bus;
 
 /* --- the host API table ----------------------------------------------------- */
@@ -437,7 +468,22 @@ typedef struct sb_host_api {
     /* Whether s[0..len) is valid UTF-8. */
     int (*utf8_valid)(const char *s, size_t len);
 
-    /* since 1.1: new members go here */
+    /* since 1.1 */
+
+    /* The users online on any node (room NULL) or in room on any node: this
+     * node's registry merged with the bus's view (a bus with `users`);
+     * without such a bus, this node's. done once, never inside the call; on
+     * a bus failure status is SB_EUNAVAILABLE and users this node's view.
+     * -> SB_OK | SB_ENOMEM */
+    int (*users_query)(sb_plugin_ctx *pc, const char *room, sb_users_fn done, void *arg);
+    /* A new sorted array of the rooms with a connection on this node. Caller: cJSON_Delete. */
+    cJSON *(*rooms_new)(sb_plugin_ctx *pc);
+    /* The name of the plugin filling slot "store" or "bus", or NULL when
+     * empty. Plugins load in plugins.conf order: during init() only the
+     * earlier ones have registered. */
+    const char *(*slot_owner)(sb_plugin_ctx *pc, const char *slot);
+
+    /* since 1.2: new members go here */
 } sb_host_api;
 
 #define SB_READ  1
@@ -457,7 +503,7 @@ typedef struct sb_plugin {
     void (*fini)(void *userdata);
     /* Optional (NULL): SIGHUP. -> SB_OK, or an error logged by the plugin. */
     int (*reload)(void *userdata, const sb_section *cfg);
-    /* since 1.1: new members go here */
+    /* since 1.2: new members go here */
 } sb_plugin;
 
 #define SB_PLUGIN_INIT                                                                             \

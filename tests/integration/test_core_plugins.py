@@ -13,6 +13,9 @@ import pytest
 from conftest import BINARY, BUILD_DIR, SOURCE_DIR, default_sections, request, run
 
 FIXTURE_SRC = os.path.join(SOURCE_DIR, "tests", "integration", "plugins")
+# The server speaks the minor of the SDK header it was built with.
+with open(os.path.join(SOURCE_DIR, "include", "switchboard", "plugin.h")) as _h:
+    ABI_MINOR = re.search(r"#define SB_ABI_MINOR (\d+)", _h.read()).group(1)
 FIXTURES = {
     "probe": ("probe/probe.c", []),
     "bad_major": ("bad_abi/bad_abi.c", ["-DBAD_ABI_MAJOR=99", "-DBAD_ABI_MINOR=0"]),
@@ -85,8 +88,8 @@ async def ping_ok(srv, client_id="alice"):
 
 REFUSALS = {
     # fixture -> pattern the error line must match (after "plugin <section>: ")
-    "bad_major": r"ABI mismatch: plugin built for 99\.0, server speaks 1\.0",
-    "bad_minor": r"ABI mismatch: plugin built for 1\.99, server speaks 1\.0",
+    "bad_major": rf"ABI mismatch: plugin built for 99\.0, server speaks 1\.{ABI_MINOR}",
+    "bad_minor": rf"ABI mismatch: plugin built for 1\.99, server speaks 1\.{ABI_MINOR}",
     "no_entry": r"exports no sb_plugin_entry symbol",
     "init_fails": r"init failed",
 }
@@ -339,7 +342,7 @@ def test_env_override_bad_value_names_variable(server):
 def test_version_and_help():
     out = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0
-    assert re.fullmatch(r"switchboard \d+\.\d+\.\d+ \(plugin ABI 1\.0\)\n", out.stdout), out.stdout
+    assert re.fullmatch(rf"switchboard \d+\.\d+\.\d+ \(plugin ABI 1\.{ABI_MINOR}\)\n", out.stdout), out.stdout
     out2 = subprocess.run([BINARY, "-V"], capture_output=True, text=True, timeout=10)
     assert out2.returncode == 0 and out2.stdout == out.stdout
     out = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=10)
