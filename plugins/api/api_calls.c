@@ -340,17 +340,53 @@ static void api_live(api_state *api, const sb_http_req *req, const char *room)
     api_delivered(api, req->id, id, delivered);
 }
 
-/* GET /api/users and GET /api/rooms/{room}/members: 200 {"users": [...]}. */
-static void api_users(api_state *api, uint64_t req_id, const char *room)
+/* 200 {"users": users_take}. */
+static void api_users_respond(api_state *api, uint64_t req_id, cJSON *users_take)
 {
-    cJSON *users = room ? api->host->room_users_new(api->pc, room) : api->host->users_new(api->pc);
-    cJSON *body = users ? cJSON_CreateObject() : NULL;
-    if (!body || !cJSON_AddItemToObject(body, "users", users)) {
-        cJSON_Delete(users);
+    cJSON *body = users_take ? cJSON_CreateObject() : NULL;
+    if (!body || !cJSON_AddItemToObject(body, "users", users_take)) {
+        cJSON_Delete(users_take);
         cJSON_Delete(body);
         body = NULL; /* -> 500 */
     }
     api_respond_take(api, req_id, 200, NULL, body);
+}
+
+typedef struct api_users_pending {
+    api_state *api;
+    uint64_t req_id;
+} api_users_pending;
+
+static void api_users_answer(void *arg, int status, const cJSON *users)
+{
+    api_users_pending *p = arg;
+    if (status != SB_OK)
+        api_error(p->api, p->req_id, 503, "Retry-After: 1\r\n", "unavailable",
+                  "the other nodes cannot be asked now (bus down); retry later");
+    else
+        api_users_respond(p->api, p->req_id, cJSON_Duplicate(users, 1));
+    free(p);
+}
+
+/* GET /api/users and GET /api/rooms/{room}/members: 200 {"users": [...]},
+ * from this node's registry, or with a bus from every node (later). */
+static void api_users(api_state *api, uint64_t req_id, const char *room)
+{
+    const sb_host_api *host = api->host;
+    if (!host->slot_owner(api->pc, "bus")) {
+        api_users_respond(api, req_id,
+                          room ? host->room_users_new(api->pc, room) : host->users_new(api->pc));
+        return;
+    }
+    api_users_pending *p = malloc(sizeof(*p));
+    if (p) {
+        p->api = api;
+        p->req_id = req_id;
+    }
+    if (!p || host->users_query(api->pc, room, api_users_answer, p) != SB_OK) {
+        free(p);
+        api_respond_take(api, req_id, 500, NULL, NULL);
+    }
 }
 
 /* POST /api/users/{user}/disconnect: close every connection of user with 1008.

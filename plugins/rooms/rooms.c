@@ -2,6 +2,7 @@
  * presence events to the other members, and an on_close hook that makes a
  * closing connection leave its rooms. Membership itself is the core's
  * registry; builders live in rooms_event.c. Publications are live only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,57 @@ static const char *rooms_room_or_reply(rooms_plugin *rp, const sb_cmd *cmd)
     return room;
 }
 
+/* A join answered once the bus has said who else is in the room. */
+typedef struct rooms_join_pending {
+    rooms_plugin *rp;
+    sb_reply *reply;
+    char room[SB_ROOM_MAX + 1];
+} rooms_join_pending;
+
+static void rooms_join_answer(void *arg, int status, const cJSON *users)
+{
+    rooms_join_pending *p = arg;
+    /* The join itself succeeded on this node: with the bus down, this
+     * node's members (what users holds then) are still the best answer. */
+    (void)status;
+    cJSON *data = rooms_join_reply_new(p->room, cJSON_Duplicate(users, 1));
+    if (data)
+        p->rp->host->reply_later(p->rp->pc, p->reply, "join", data);
+    else
+        p->rp->host->reply_later_error(p->rp->pc, p->reply, "internal", "out of memory");
+    cJSON_Delete(data);
+    free(p);
+}
+
+/* Answer `join` {room, users}: this node's members at once, or every node's
+ * (through the bus) on a later iteration. */
+static int rooms_join_reply(rooms_plugin *rp, const sb_cmd *cmd, const char *room)
+{
+    const sb_host_api *host = rp->host;
+    if (!host->slot_owner(rp->pc, "bus")) {
+        cJSON *data = rooms_join_reply_new(room, host->room_users_new(rp->pc, room));
+        if (data == NULL)
+            return SB_ENOMEM;
+        host->reply(rp->pc, cmd, "join", data);
+        cJSON_Delete(data);
+        return SB_OK;
+    }
+    rooms_join_pending *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SB_ENOMEM;
+    p->rp = rp;
+    snprintf(p->room, sizeof(p->room), "%s", room);
+    if ((p->reply = host->reply_hold(rp->pc, cmd)) == NULL) {
+        free(p);
+        return SB_ENOMEM;
+    }
+    if (host->users_query(rp->pc, room, rooms_join_answer, p) != SB_OK) {
+        host->reply_later_error(rp->pc, p->reply, "internal", "out of memory");
+        free(p);
+    }
+    return SB_OK;
+}
+
 static int rooms_join_cmd(void *ud, const sb_cmd *cmd)
 {
     rooms_plugin *rp = ud;
@@ -56,11 +108,9 @@ static int rooms_join_cmd(void *ud, const sb_cmd *cmd)
         return SB_OK; /* gone meanwhile: nobody to answer */
     if (rc != SB_OK)
         return rc;
-    cJSON *data = rooms_join_reply_new(room, host->room_users_new(rp->pc, room));
-    if (data == NULL)
-        return SB_ENOMEM;
-    host->reply(rp->pc, cmd, "join", data);
-    cJSON_Delete(data);
+    rc = rooms_join_reply(rp, cmd, room);
+    if (rc != SB_OK)
+        return rc;
     /* A user already present through another connection is no news. */
     if (!user_was_in)
         rooms_presence(rp, room, cmd->user, "join", cmd->conn_id);

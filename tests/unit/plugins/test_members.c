@@ -23,6 +23,11 @@ static struct {
     char action[32];
     char target[256];
     int authorize_calls;
+    int bus;                /* slot_owner("bus") names a bus: lists go through users_query */
+    char query_room[160];   /* what users_query was asked, "(null)" for all users */
+    sb_users_fn query_done; /* its pending completion */
+    void *query_arg;
+    int held; /* reply_hold handles not yet answered */
 } fake;
 
 static int fake_reply(sb_plugin_ctx *pc, const sb_cmd *cmd, const char *type, const cJSON *data)
@@ -99,6 +104,55 @@ static int fake_conn_info(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since_ms
     return SB_OK;
 }
 
+static const char *fake_slot_owner(sb_plugin_ctx *pc, const char *slot)
+{
+    (void)pc;
+    return fake.bus && strcmp(slot, "bus") == 0 ? "bus_redis" : NULL;
+}
+
+static sb_reply *fake_reply_hold(sb_plugin_ctx *pc, const sb_cmd *cmd)
+{
+    (void)pc;
+    (void)cmd;
+    fake.held++;
+    return (sb_reply *)&fake;
+}
+
+static int fake_reply_later(sb_plugin_ctx *pc, sb_reply *r, const char *type, const cJSON *data)
+{
+    assert_ptr_equal(r, &fake);
+    fake.held--;
+    return fake_reply(pc, NULL, type, data);
+}
+
+static int fake_reply_later_error(sb_plugin_ctx *pc, sb_reply *r, const char *code,
+                                  const char *message)
+{
+    assert_ptr_equal(r, &fake);
+    fake.held--;
+    return fake_reply_error(pc, NULL, code, message);
+}
+
+static int fake_users_query(sb_plugin_ctx *pc, const char *room, sb_users_fn done, void *arg)
+{
+    (void)pc;
+    snprintf(fake.query_room, sizeof fake.query_room, "%s", room ? room : "(null)");
+    fake.query_done = done;
+    fake.query_arg = arg;
+    return SB_OK;
+}
+
+/* Complete the pending users_query as the host would, on a later iteration. */
+static void complete_query(int status, const char *users_json)
+{
+    assert_non_null(fake.query_done);
+    assert_string_equal(fake.type, ""); /* nothing answered inside the command */
+    cJSON *users = cJSON_Parse(users_json);
+    fake.query_done(fake.query_arg, status, users);
+    cJSON_Delete(users);
+    fake.query_done = NULL;
+}
+
 static int fake_room_valid(const char *s)
 {
     return s[0] != '\0' && strlen(s) <= SB_ROOM_MAX && !strchr(s, '\n');
@@ -114,6 +168,11 @@ static sb_host_api host = {
     .conn_rooms_new = fake_conn_rooms_new,
     .conn_info = fake_conn_info,
     .room_valid = fake_room_valid,
+    .slot_owner = fake_slot_owner,
+    .reply_hold = fake_reply_hold,
+    .reply_later = fake_reply_later,
+    .reply_later_error = fake_reply_later_error,
+    .users_query = fake_users_query,
 };
 
 static members_state st = {.host = &host};
@@ -211,6 +270,53 @@ static void test_members_members_forbidden(void **state)
     assert_string_equal(fake.msg, "no lists for you");
 }
 
+static void test_members_list_through_bus(void **state)
+{
+    (void)state;
+    fake.bus = 1;
+    call(members_list, "list", "{}", 7);
+    assert_string_equal(fake.query_room, "(null)");
+    complete_query(SB_OK, "[\"alice\",\"bob\",\"zoe\"]");
+    assert_string_equal(fake.type, "list");
+    assert_string_equal(fake.data, "{\"users\":[\"alice\",\"bob\",\"zoe\"]}");
+    assert_int_equal(fake.held, 0);
+}
+
+static void test_members_members_through_bus(void **state)
+{
+    (void)state;
+    fake.bus = 1;
+    call(members_members, "members", "{\"room\":\"lobby\"}", 7);
+    assert_string_equal(fake.query_room, "lobby");
+    complete_query(SB_OK, "[\"carol\",\"dave\"]");
+    assert_string_equal(fake.type, "members");
+    assert_string_equal(fake.data, "{\"room\":\"lobby\",\"users\":[\"carol\",\"dave\"]}");
+    assert_int_equal(fake.held, 0);
+}
+
+static void test_members_list_bus_down_is_unavailable(void **state)
+{
+    (void)state;
+    fake.bus = 1;
+    call(members_list, "list", "{}", 7);
+    complete_query(SB_EUNAVAILABLE, "[\"alice\"]");
+    assert_string_equal(fake.type, "error");
+    assert_string_equal(fake.code, "unavailable");
+    assert_null(fake.data);
+    assert_int_equal(fake.held, 0);
+}
+
+static void test_members_forbidden_list_asks_no_bus(void **state)
+{
+    (void)state;
+    fake.bus = 1;
+    fake.deny = 1;
+    call(members_list, "list", "{}", 7);
+    assert_string_equal(fake.code, "forbidden");
+    assert_null(fake.query_done);
+    assert_int_equal(fake.held, 0);
+}
+
 static void test_members_me_describes_connection(void **state)
 {
     (void)state;
@@ -243,6 +349,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_members_members_bad_room, members_setup,
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_members_forbidden, members_setup,
+                                        members_teardown),
+        cmocka_unit_test_setup_teardown(test_members_list_through_bus, members_setup,
+                                        members_teardown),
+        cmocka_unit_test_setup_teardown(test_members_members_through_bus, members_setup,
+                                        members_teardown),
+        cmocka_unit_test_setup_teardown(test_members_list_bus_down_is_unavailable, members_setup,
+                                        members_teardown),
+        cmocka_unit_test_setup_teardown(test_members_forbidden_list_asks_no_bus, members_setup,
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_me_describes_connection, members_setup,
                                         members_teardown),
