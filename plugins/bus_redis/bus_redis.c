@@ -1,18 +1,20 @@
 /* bus_redis: the bus slot over Redis pub/sub, so several switchboard nodes
  * sharing one Redis (and store_redis) deliver to each other's connections.
- * One context PUBLISHes on <prefix>bus (with the PING watchdog), another
- * SUBSCRIBEs and hands frames from other nodes to host->deliver_local. After
- * a re-subscribe the local users' inboxes are replayed (pub/sub is
- * at-most-once; ids let clients drop duplicates). */
+ * One context PUBLISHes on <prefix>bus (with the PING watchdog) and keeps
+ * the membership sets (bus_redis_members.c), another SUBSCRIBEs and hands
+ * frames from other nodes to host->deliver_local. After a re-subscribe the
+ * local users' inboxes are replayed (pub/sub is at-most-once; ids let
+ * clients drop duplicates). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bus_redis_frame.h"
+#include "bus_redis_members.h"
 #include "store_redis_conn.h"
 
-#define BUS_REDIS_VERSION     "1.0.0"
+#define BUS_REDIS_VERSION     "1.1.0"
 #define BUS_REDIS_PAGE        100
 #define BUS_REDIS_MAX_TARGETS 100000
 
@@ -26,6 +28,7 @@ typedef struct bus_redis {
     int ever_subscribed; /* a later subscribe is a re-subscribe: replay */
     int stopping;
     size_t replays; /* inbox replays in flight (fini waits for none: see below) */
+    bus_redis_members members;
 } bus_redis;
 
 /* --- publishing ------------------------------------------------------------ */
@@ -69,6 +72,27 @@ static int bus_redis_ready(void *ud, const char **why)
         return 0;
     }
     return 1;
+}
+
+/* --- membership across nodes ------------------------------------------------- */
+
+static void bus_redis_membership(void *ud, int event, const char *user, const char *room)
+{
+    bus_redis *b = ud;
+    bus_redis_members_event(&b->members, event, user, room);
+}
+
+static int bus_redis_users(void *ud, const char *room, sb_users_fn done, void *arg)
+{
+    bus_redis *b = ud;
+    return bus_redis_members_users(&b->members, room, done, arg);
+}
+
+static void bus_redis_pub_event(void *arg, int up)
+{
+    bus_redis *b = arg;
+    if (up)
+        bus_redis_members_resync(&b->members);
 }
 
 /* --- replay after a re-subscribe -------------------------------------------- */
@@ -200,6 +224,7 @@ static void bus_redis_fini(void *userdata)
     if (!b)
         return;
     b->stopping = 1;
+    bus_redis_members_stop(&b->members);
     store_redis_conn_close(&b->sub);
     store_redis_conn_close(&b->pub);
     /* Replays in flight hold b; store_redis (loaded first, finished after us)
@@ -232,7 +257,20 @@ static int bus_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_s
     const char *prefix = host->cfg_string(cfg, "prefix", "sb:");
     const char *node = host->cfg_string(cfg, "node_id", "");
     int wait = 0;
-    if (host->cfg_bool(cfg, "wait", 0, &wait) != SB_OK) {
+    long ttl = 5;
+    if (host->cfg_bool(cfg, "wait", 0, &wait) != SB_OK ||
+        host->cfg_int(cfg, "node_ttl", 5, 2, 3600, &ttl) != SB_OK) {
+        host->free(b);
+        return SB_EINVAL;
+    }
+    /* Inboxes must be shared: a message stored on one node is read through
+     * another. The store registers first (plugins.conf order). */
+    const char *store = host->slot_owner(pc, "store");
+    if (!store || strcmp(store, "store_redis") != 0) {
+        host->log(pc, SB_LOG_ERROR,
+                  "needs store_redis enabled and listed before it (inboxes must be shared by "
+                  "every node); the store slot is %s%s",
+                  store ? "held by " : "empty", store ? store : "");
         host->free(b);
         return SB_EINVAL;
     }
@@ -256,10 +294,15 @@ static int bus_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_s
     }
     b->sub.on_event = bus_redis_sub_event;
     b->sub.event_arg = b;
-    rc = store_redis_conn_start(&b->pub);
+    b->pub.on_event = bus_redis_pub_event;
+    b->pub.event_arg = b;
+    rc = bus_redis_members_start(&b->members, host, pc, &b->pub, prefix, b->node, ttl * 1000);
+    if (rc == SB_OK)
+        rc = store_redis_conn_start(&b->pub);
     if (rc == SB_OK)
         rc = store_redis_conn_start(&b->sub);
-    const sb_bus bus = {SB_BUS_INIT, .publish = bus_redis_publish, .ready = bus_redis_ready};
+    const sb_bus bus = {SB_BUS_INIT, .publish = bus_redis_publish, .ready = bus_redis_ready,
+                        .membership = bus_redis_membership, .users = bus_redis_users};
     if (rc == SB_OK) {
         rc = host->register_bus(pc, &bus, b);
         if (rc != SB_OK)
@@ -269,8 +312,8 @@ static int bus_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_s
         bus_redis_fini(b);
         return rc;
     }
-    host->log(pc, SB_LOG_INFO, "%s: channel %s, node %s (needs store_redis on the same Redis)", url,
-              b->channel, b->node);
+    host->log(pc, SB_LOG_INFO, "%s: channel %s, node %s, node_ttl %lds", url, b->channel, b->node,
+              ttl);
     *userdata = b;
     return SB_OK;
 }

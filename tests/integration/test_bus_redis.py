@@ -3,9 +3,10 @@ messages, room publications and broadcasts cross nodes exactly once, a message
 stored via one node is read via the other, and after Redis comes back the
 subscriber re-subscribes and replays local users' inboxes."""
 import asyncio
+import json
 import time
 
-from conftest import default_sections, recv, recv_type, request, run, no_frame
+from conftest import closed_with, default_sections, recv, recv_type, request, run, no_frame, send
 from redis_util import redis  # noqa: F401 (fixture)
 
 
@@ -40,6 +41,10 @@ def test_bus_redis_direct_message_crosses_nodes_once_and_reads_anywhere(server, 
         alice = await a.ws(client_id="alice")
         bob_b = await b.ws(client_id="bob")
         bob_a = await a.ws(client_id="bob")
+        # Let both backlogs (empty) finish: a message stored while B still
+        # pages bob's inbox reaches bob_b by the backlog and again by the bus
+        # (at-least-once; ids let clients drop it). Here we test the bus.
+        await asyncio.sleep(0.3)
         ack = await request(alice, "message", {"to": "bob", "text": "hi"}, ref=1)
         assert ack["type"] == "ack", ack
         want = {"type": "message", "data": {"id": ack["data"]["id"], "from": "alice", "to": "bob",
@@ -119,3 +124,193 @@ def test_bus_redis_resubscribe_replays_inbox_and_traffic_resumes(server, redis):
         await bob.close()
     run(go(), timeout=40)
     b.wait_log(r"re-subscribed: replaying the inboxes of 1 user")
+
+
+def api_sections(r, node):
+    s = node_sections(r, node)
+    s["api"] = {"api_key": "k"}
+    return s
+
+
+def get_users(srv, path="/api/users"):
+    status, _, body = srv.http("GET", path, headers={"Authorization": "Bearer k"})
+    return status, json.loads(body)
+
+
+async def users_of(ws, type_, data=None):
+    """The users of a list/members reply; events arriving meanwhile are skipped."""
+    await send(ws, type_, data or {}, ref="u")
+    while (reply := await recv(ws)).get("ref") != "u":
+        assert reply["type"] in ("presence", "message", "publish", "broadcast"), reply
+    assert reply["type"] == type_, reply
+    return reply["data"]["users"]
+
+
+async def users_become(ws, type_, data, want, within=2.0):
+    """A change made through another node reaches Redis on that node's own
+    connection: the view converges within milliseconds, not at once."""
+    deadline = time.time() + within
+    while (got := await users_of(ws, type_, data)) != want:
+        assert time.time() < deadline, f"{type_} {data}: {got} != {want}"
+        await asyncio.sleep(0.05)
+
+
+def test_bus_redis_list_members_and_join_see_every_node(server, redis):
+    r = redis()
+    a = server(sections=api_sections(r, "A"))
+    b = server(sections=api_sections(r, "B"))
+    for srv in (a, b):
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob = await b.ws(client_id="bob")
+        carol = await b.ws(client_id="carol")
+        await users_become(alice, "list", {}, ["alice", "bob", "carol"])
+        assert await users_of(bob, "list") == ["alice", "bob", "carol"]
+        join = await request(alice, "join", {"room": "lobby"}, ref="j")
+        assert join["data"] == {"room": "lobby", "users": ["alice"]}, join
+        await users_become(bob, "members", {"room": "lobby"}, ["alice"])
+        join = await request(bob, "join", {"room": "lobby"}, ref="j")
+        assert join["data"] == {"room": "lobby", "users": ["alice", "bob"]}, join
+        presence = await recv_type(alice, "presence")  # bob's join crossed to A
+        assert presence["data"] == {"room": "lobby", "user": "bob", "event": "join"}
+        await users_become(alice, "members", {"room": "lobby"}, ["alice", "bob"])
+        assert await users_of(carol, "members", {"room": "lobby"}) == ["alice", "bob"]
+        assert await users_of(carol, "members", {"room": "empty"}) == []
+        # The push API of either node answers for the deployment.
+        status, body = get_users(a)
+        assert status == 200 and body == {"users": ["alice", "bob", "carol"]}, body
+        status, body = get_users(a, "/api/rooms/lobby/members")
+        assert status == 200 and body == {"users": ["alice", "bob"]}, body
+        # me stays about the caller's own connection.
+        me = await request(bob, "me", ref="m")
+        assert me["data"]["user"] == "bob" and me["data"]["rooms"] == ["lobby"], me
+        # Leaving and closing update the other node's view.
+        await request(bob, "leave", {"room": "lobby"}, ref="l")
+        await users_become(alice, "members", {"room": "lobby"}, ["alice"])
+        await carol.close()
+        await users_become(alice, "list", {}, ["alice", "bob"])
+        await alice.close()
+        await bob.close()
+    run(go())
+    # Nothing left behind once everyone is gone.
+    deadline = time.time() + 2
+    while r.command("SMEMBERS", "sb:node:A:users") and time.time() < deadline:
+        time.sleep(0.05)
+    assert r.command("SMEMBERS", "sb:node:A:users") == []
+    assert r.command("SMEMBERS", "sb:node:B:rooms") == []
+
+
+def test_bus_redis_crashed_node_users_vanish_within_node_ttl(server, redis):
+    r = redis()
+    a = server(sections=node_sections(r, "A"))
+    sb = node_sections(r, "B")
+    sb["bus_redis"]["node_ttl"] = 2
+    b = server(sections=sb)
+    for srv in (a, b):
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob = await b.ws(client_id="bob")
+        assert (await request(bob, "join", {"room": "lobby"}, ref="j"))["type"] == "join"
+        await users_become(alice, "members", {"room": "lobby"}, ["bob"])
+        b.kill()
+        killed = time.time()
+        while "bob" in await users_of(alice, "list"):
+            assert time.time() - killed < 2 + 1, "bob still listed past node_ttl"
+            await asyncio.sleep(0.1)
+        assert await users_of(alice, "members", {"room": "lobby"}) == []
+        await alice.close()
+    run(go())
+    # A live node's heartbeat deletes the dead node's sets.
+    deadline = time.time() + 3
+    while r.command("EXISTS", "sb:node:B:users", "sb:node:B:room:lobby") and time.time() < deadline:
+        time.sleep(0.1)
+    assert r.command("EXISTS", "sb:node:B:users", "sb:node:B:room:lobby") == 0
+    assert r.command("ZRANGE", "sb:nodes", 0, -1) == ["A"]
+
+
+def test_bus_redis_restarted_node_replaces_its_stale_sets(server, redis):
+    r = redis()
+    a, b = two_nodes(server, r)
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob = await b.ws(client_id="bob")
+        await request(bob, "join", {"room": "lobby"}, ref="j")
+        b.kill()  # no chance to clean up
+        b.stopped = False
+        b.start()
+        deadline = time.time() + 10
+        while b.log().count("subscribed to sb:bus") < 2:
+            assert time.time() < deadline, b.log()[-3000:]
+            await asyncio.sleep(0.05)
+        # Restarted within node_ttl: its old sets are gone at once.
+        assert await users_of(alice, "list") == ["alice"]
+        assert await users_of(alice, "members", {"room": "lobby"}) == []
+        bob = await b.ws(client_id="bob")
+        await users_become(alice, "list", {}, ["alice", "bob"])
+        await alice.close()
+        await bob.close()
+    run(go())
+
+
+def test_bus_redis_sessions_replace_closes_the_other_nodes_session(server, redis):
+    r = redis()
+    nodes = []
+    for node in ("A", "B"):
+        srv = server(sections=node_sections(r, node), server_keys={"sessions": "replace"})
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+        nodes.append(srv)
+    a, b = nodes
+
+    async def go():
+        old = await a.ws(client_id="bob")
+        await asyncio.sleep(0.05)
+        new = await b.ws(client_id="bob")
+        code, _ = await closed_with(old)
+        assert code == 4001
+        assert (await request(new, "ping", ref="p"))["type"] == "pong"
+        await users_become(new, "list", {}, ["bob"])
+        await new.close()
+    run(go())
+
+
+def test_bus_redis_down_list_is_unavailable_join_still_answers(server, redis):
+    r = redis()
+    a, b = two_nodes(server, r)
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob = await b.ws(client_id="bob")
+        r.kill()
+        await asyncio.sleep(0.3)
+        reply = await request(alice, "list", ref="l")
+        assert reply["type"] == "error" and reply["data"]["code"] == "unavailable", reply
+        join = await request(alice, "join", {"room": "lobby"}, ref="j")
+        assert join["data"] == {"room": "lobby", "users": ["alice"]}, join
+        r.start()
+        deadline = time.time() + 10
+        while True:
+            reply = await request(alice, "list", ref="l")
+            if reply["type"] == "list" and reply["data"]["users"] == ["alice", "bob"]:
+                break
+            assert time.time() < deadline, reply
+            await asyncio.sleep(0.2)
+        # The resync put alice's room back too.
+        await users_become(bob, "members", {"room": "lobby"}, ["alice"])
+        await alice.close()
+        await bob.close()
+    run(go(), timeout=40)
+
+
+def test_bus_redis_without_store_redis_refuses_to_start(server, redis):
+    r = redis()
+    s = default_sections(store="store_memory")
+    s["bus_redis"] = {"url": r.url, "node_id": "A"}
+    srv = server(sections=s, start=False)
+    srv.start(wait=False)
+    assert srv.proc.wait(15) != 0
+    assert "needs store_redis" in srv.log() and "held by store_memory" in srv.log(), srv.log()

@@ -59,6 +59,14 @@ static void test_bus_redis_frame_roundtrip_room_and_all(void **state)
     assert_memory_equal(f.envelope, "{\"x\":1}", 7);
     bus_redis_frame_free(&f);
     free(buf);
+    const char *user[] = {"alice"};
+    buf = bus_redis_frame_new("n", SB_ROUTE_REPLACE, user, 1, "1732280000123", 13, 0, &len);
+    assert_int_equal(bus_redis_frame_parse(buf, len, &f, &why), 0);
+    assert_int_equal(f.route, SB_ROUTE_REPLACE);
+    assert_string_equal(f.targets[0], "alice");
+    assert_memory_equal(f.envelope, "1732280000123", 13);
+    bus_redis_frame_free(&f);
+    free(buf);
 }
 
 static void test_bus_redis_frame_parse_rejects_bad(void **state)
@@ -71,6 +79,8 @@ static void test_bus_redis_frame_parse_rejects_bad(void **state)
         "{\"node\":\"n\",\"route\":7,\"targets\":[],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":0,\"targets\":[1],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":1,\"targets\":[],\"direct\":false}\n{}",
+        "{\"node\":\"n\",\"route\":3,\"targets\":[\"a\",\"b\"],\"direct\":false}\n1",
+        "{\"node\":\"n\",\"route\":4,\"targets\":[],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":0,\"targets\":[],\"direct\":0}\n{}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
