@@ -43,7 +43,7 @@ int sb_outq_push(sb_outq *q, sb_frame *f)
 static void outq_pop(sb_outq *q)
 {
     if (q->ring[q->head]->flags & SB_FRAME_BACKLOG)
-        q->backlog -= q->ring[q->head]->len;
+        q->backlog -= q->ring[q->head]->len - q->off; /* the rest went with the writes */
     sb_frame_unref(q->ring[q->head]);
     q->head = (q->head + 1) % q->cap;
     q->count--;
@@ -85,6 +85,10 @@ int sb_outq_write(sb_outq *q, int fd)
                 left -= rest;
                 outq_pop(q);
             } else {
+                /* bytes counts what is unsent, so backlog must too: else
+                 * bytes - backlog underflows on a half-written stored message. */
+                if (f->flags & SB_FRAME_BACKLOG)
+                    q->backlog -= left;
                 q->off += left;
                 left = 0;
             }

@@ -177,6 +177,36 @@ static void test_outq_counts_backlog_bytes_apart(void **state)
     close(p[1]);
 }
 
+static void test_outq_backlog_counts_unsent_bytes_of_half_written_frame(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    assert_true(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096);
+    static char big[20000];
+    memset(big, 'x', sizeof big);
+    sb_outq q = {0};
+    sb_frame *stored = sb_frame_ws(1, big, sizeof big);
+    stored->flags |= SB_FRAME_BACKLOG;
+    sb_outq_push(&q, stored);
+    sb_outq_push(&q, sb_frame_ws(1, "event", 5));
+    assert_int_equal(sb_outq_write(&q, p[1]), 0);
+    assert_true(q.off > 0); /* half-written: the pipe took part of it */
+    /* What is unsent and not stored: the 7-byte event only. */
+    assert_int_equal(q.bytes - q.backlog, 7);
+    char sink[65536];
+    while (q.count) {
+        while (read(p[0], sink, sizeof sink) > 0) {
+        }
+        assert_int_equal(sb_outq_write(&q, p[1]), 0);
+        assert_true(q.bytes >= q.backlog);
+    }
+    assert_int_equal(q.backlog, 0);
+    assert_int_equal(q.bytes, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_outq_drop_unstarted_keeps_partial_head),
         cmocka_unit_test(test_outq_splice_moves_in_order),
         cmocka_unit_test(test_outq_counts_backlog_bytes_apart),
+        cmocka_unit_test(test_outq_backlog_counts_unsent_bytes_of_half_written_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
