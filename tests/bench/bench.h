@@ -20,10 +20,18 @@ enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE };
 /* Phases the main thread moves through; workers read `phase` on every tick. */
 enum bench_phase { PH_CONNECT, PH_RUN, PH_CONNECT_LATE, PH_DRAIN, PH_STOP };
 
-typedef struct bench_cfg {
+/* Several --url: the nodes of one cluster, clients spread over them (bench_node_of). */
+#define BENCH_MAX_NODES 8
+
+typedef struct bench_url {
     char host[64];
     int port;
     char path[256];
+} bench_url;
+
+typedef struct bench_cfg {
+    bench_url url[BENCH_MAX_NODES];
+    uint32_t nurls;
     int scenario;
     int threads;
     uint32_t connections; /* receivers for offline; everyone else */
@@ -36,7 +44,8 @@ typedef struct bench_cfg {
     uint64_t messages; /* offline: messages stored per offline user */
     uint32_t read_batch;
     uint32_t src_addrs;
-    int server_pid;
+    int server_pid[BENCH_MAX_NODES]; /* --server-pid, in the order given */
+    int npids;
     int json;
     int quiet;
     int no_ping; /* idle: ready at the 101, no `ping` command */
@@ -77,6 +86,7 @@ typedef struct bench_conn {
     uint8_t late;             /* connects in PH_CONNECT_LATE (offline receivers) */
     uint8_t dirty;            /* output queued since the last flush */
     uint8_t failed;           /* counted in `failed` */
+    uint8_t node;             /* index of the --url it connects to */
     uint16_t close_code;
     double opened_at; /* ev_now of connect(), for the handshake timeout */
     /* handshake: the request first, then the response as it arrives */
@@ -142,7 +152,7 @@ typedef struct bench {
     _Atomic int64_t run_start_ns, window_start_ns, window_end_ns;
     uint64_t limit_per_sender; /* offline: messages each sender sends, 0: no limit */
     struct timespec epoch;
-    struct sockaddr_in dst;
+    struct sockaddr_in dst[BENCH_MAX_NODES]; /* one per --url */
     bench_conn *conns;
     uint32_t nconns;
     /* rooms and broadcast: receivers ready when sending started, the only ones expected to
@@ -155,6 +165,25 @@ typedef struct bench {
 
 /* Monotonic nanoseconds since b->epoch: the `t` every message carries. */
 int64_t bench_now_ns(const bench *b);
+
+/* --- bench_plan.c: the run's layout, pure (unit-tested) --- */
+/* Parse ws://host[:port][/path] into u. -> 0 | -1 malformed */
+int bench_parse_url(bench_url *u, const char *url);
+/* Decide, for every connection, its node, whether it sends and when it connects; clamps
+ * cfg->senders to what the scenario allows. -> 0 | -1 out of memory */
+int bench_plan(bench *b);
+/* The node (index of --url) connection idx connects to: direct and the rest round-robin, so a
+ * direct pair (2k, 2k+1) always spans two nodes; fanout by offset in the room, so the first
+ * member (the publisher) is on the first node and each room is split evenly. */
+uint32_t bench_node_of(const bench *b, uint32_t idx);
+/* Whether receiver idx was ready when the run started (so it must get every publication). */
+int bench_counts_as_receiver(const bench *b, uint32_t idx);
+/* How many receivers an acked message of sender c is expected to reach. */
+uint64_t bench_fanout_of(const bench *b, uint32_t sender);
+/* The receiver of sender's message seq (direct/offline). */
+uint32_t bench_dest_of(const bench *b, uint32_t sender, uint64_t seq);
+/* The room of connection idx (fanout). */
+uint32_t bench_room_of(const bench *b, uint32_t idx);
 
 /* --- bench_conn.c --- */
 /* Start connecting c (socket, bind to its source address, non-blocking connect). */
@@ -177,15 +206,6 @@ void bench_conn_close(bench_conn *c);
 void bench_conn_fail(bench_conn *c, const char *reason);
 /* Handshake timeout check, called from the worker tick. */
 void bench_conn_check_timeout(bench_conn *c, double now);
-/* Whether receiver idx was ready when the run started (so it must get every publication). */
-int bench_counts_as_receiver(const bench *b, uint32_t idx);
-/* How many receivers an acked message of sender c is expected to reach. */
-uint64_t bench_fanout_of(const bench *b, uint32_t sender);
-/* The receiver of sender's message seq (direct/offline). */
-uint32_t bench_dest_of(const bench *b, uint32_t sender, uint64_t seq);
-/* The room of connection idx (fanout). */
-uint32_t bench_room_of(const bench *b, uint32_t idx);
-
 void bench_reasons_add(bench_reasons *r, const char *name, uint64_t n);
 
 #endif

@@ -66,42 +66,6 @@ static const char *errno_name(int e)
     return n ? n : "errno";
 }
 
-/* --- the run's layout: who sends to whom --- */
-
-uint32_t bench_room_of(const bench *b, uint32_t idx)
-{
-    return idx / b->cfg.room_size;
-}
-
-uint32_t bench_dest_of(const bench *b, uint32_t sender, uint64_t seq)
-{
-    if (b->cfg.scenario == SC_OFFLINE) {
-        /* sender j's seq-th message is message j*L+seq of all, spread round the receivers */
-        uint64_t j = sender - b->cfg.connections;
-        return (uint32_t)((j * b->limit_per_sender + seq) % b->cfg.connections);
-    }
-    return sender ^ 1u; /* direct: pairs (0,1), (2,3), ... */
-}
-
-uint64_t bench_fanout_of(const bench *b, uint32_t sender)
-{
-    /* a sender is ready (it sends), so it is among the receivers counted and hears no echo */
-    switch (b->cfg.scenario) {
-    case SC_FANOUT:
-        return b->room_receivers[bench_room_of(b, sender)] - 1;
-    case SC_BROADCAST:
-        return b->all_receivers - 1;
-    default:
-        return 1;
-    }
-}
-
-int bench_counts_as_receiver(const bench *b, uint32_t idx)
-{
-    int64_t at = atomic_load_explicit(&b->conns[idx].ready_ns, memory_order_relaxed);
-    return at > 0 && at <= atomic_load_explicit(&b->run_start_ns, memory_order_relaxed);
-}
-
 /* --- wslay glue --- */
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -275,7 +239,8 @@ void bench_conn_start(bench_worker *w, bench_conn *c)
     }
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
-    if (connect(fd, (struct sockaddr *)&b->dst, sizeof(b->dst)) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *dst = &b->dst[c->node];
+    if (connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) < 0 && errno != EINPROGRESS) {
         bench_conn_fail(c, errno_name(errno));
         return;
     }
@@ -286,6 +251,7 @@ void bench_conn_start(bench_worker *w, bench_conn *c)
 static int conn_build_request(bench_conn *c)
 {
     const bench_cfg *cfg = &c->w->b->cfg;
+    const bench_url *u = &cfg->url[c->node];
     unsigned char raw[16];
     char key[25];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
@@ -306,8 +272,8 @@ static int conn_build_request(bench_conn *c)
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n",
-                 cfg->path, strchr(cfg->path, '?') ? '&' : '?', cfg->prefix, c->idx, cfg->host,
-                 cfg->port, key);
+                 u->path, strchr(u->path, '?') ? '&' : '?', cfg->prefix, c->idx, u->host, u->port,
+                 key);
     if (n <= 0 || n >= HS_MAX)
         return -1;
     c->hs_len = (size_t)n;

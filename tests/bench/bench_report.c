@@ -96,8 +96,10 @@ static void print_reasons(FILE *out, const char *label, const bench_reasons *r)
 static void print_table(FILE *out, const bench *b, const bench_result *r)
 {
     const bench_cfg *c = &b->cfg;
-    fprintf(out, "sb-bench %s  ws://%s:%d%s  threads %d  connections %u  senders %u",
-            bench_scenario_name(c->scenario), c->host, c->port, c->path, c->threads, c->connections,
+    fprintf(out, "sb-bench %s ", bench_scenario_name(c->scenario));
+    for (uint32_t i = 0; i < c->nurls; i++)
+        fprintf(out, " ws://%s:%d%s", c->url[i].host, c->url[i].port, c->url[i].path);
+    fprintf(out, "  threads %d  connections %u  senders %u", c->threads, c->connections,
             c->senders);
     if (c->scenario != SC_IDLE) {
         if (c->rate > 0)
@@ -142,13 +144,15 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
                 ms(bench_hist_quantile(h, 0.99)), ms(bench_hist_quantile(h, 0.999)),
                 ms(h->total ? h->max : 0), h->total);
     }
-    if (c->server_pid) {
-        fprintf(out, "  server      pid %d  rss %.1f -> %.1f MiB", c->server_pid,
-                (double)r->rss_before_kb / 1024, (double)r->rss_after_kb / 1024);
-        if (c->scenario == SC_IDLE && r->ready)
+    for (int i = 0; i < r->nsrv; i++) {
+        const bench_server_stat *s = &r->srv[i];
+        fprintf(out, "  server      pid %d  rss %.1f -> %.1f MiB", s->pid,
+                (double)s->rss_before_kb / 1024, (double)s->rss_after_kb / 1024);
+        /* per connection only with one server: with several, each holds a share */
+        if (c->scenario == SC_IDLE && r->ready && r->nsrv == 1)
             fprintf(out, "  (%.0f B per connection)",
-                    (double)(r->rss_after_kb - r->rss_before_kb) * 1024 / (double)r->ready);
-        fprintf(out, "  peak %.1f MiB  cpu %.1f %%\n", (double)r->rss_peak_kb / 1024, r->cpu_pct);
+                    (double)(s->rss_after_kb - s->rss_before_kb) * 1024 / (double)r->ready);
+        fprintf(out, "  peak %.1f MiB  cpu %.1f %%\n", (double)s->rss_peak_kb / 1024, s->cpu_pct);
     }
     fprintf(out, "  sb-bench    rss %.1f MiB  cpu %.1f %%  (machine load %.2f -> %.2f)\n",
             (double)r->self_rss_kb / 1024, r->self_cpu_pct, r->load_start, r->load_end);
@@ -163,14 +167,37 @@ static cJSON *reasons_json(const bench_reasons *r)
     return o;
 }
 
+/* ready: connections to divide the RSS growth by, 0 when they are spread over servers */
+static cJSON *server_json(const bench_server_stat *s, uint64_t ready)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pid", s->pid);
+    cJSON_AddNumberToObject(o, "rss_before_kb", (double)s->rss_before_kb);
+    cJSON_AddNumberToObject(o, "rss_after_kb", (double)s->rss_after_kb);
+    cJSON_AddNumberToObject(o, "rss_end_kb", (double)s->rss_end_kb);
+    cJSON_AddNumberToObject(o, "rss_peak_kb", (double)s->rss_peak_kb);
+    cJSON_AddNumberToObject(o, "hwm_kb", (double)s->hwm_kb);
+    cJSON_AddNumberToObject(o, "cpu_percent", s->cpu_pct);
+    if (ready)
+        cJSON_AddNumberToObject(o, "rss_per_conn_bytes",
+                                (double)(s->rss_after_kb - s->rss_before_kb) * 1024 /
+                                    (double)ready);
+    return o;
+}
+
 static void print_json(const bench *b, const bench_result *r)
 {
     const bench_cfg *c = &b->cfg;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "scenario", bench_scenario_name(c->scenario));
     char url[400];
-    snprintf(url, sizeof(url), "ws://%s:%d%s", c->host, c->port, c->path);
-    cJSON_AddStringToObject(j, "url", url);
+    cJSON *urls = cJSON_AddArrayToObject(j, "urls");
+    for (uint32_t i = 0; i < c->nurls; i++) {
+        snprintf(url, sizeof(url), "ws://%s:%d%s", c->url[i].host, c->url[i].port, c->url[i].path);
+        if (i == 0)
+            cJSON_AddStringToObject(j, "url", url);
+        cJSON_AddItemToArray(urls, cJSON_CreateString(url));
+    }
     cJSON *p = cJSON_AddObjectToObject(j, "params");
     cJSON_AddNumberToObject(p, "threads", c->threads);
     cJSON_AddNumberToObject(p, "connections", c->connections);
@@ -232,19 +259,13 @@ static void print_json(const bench *b, const bench_result *r)
         cJSON_AddNumberToObject(o, "drain_s", r->drain_s);
         cJSON_AddNumberToObject(o, "drain_per_s", per_s(r->delivered, r->drain_s));
     }
-    if (c->server_pid) {
-        cJSON *s = cJSON_AddObjectToObject(j, "server");
-        cJSON_AddNumberToObject(s, "pid", c->server_pid);
-        cJSON_AddNumberToObject(s, "rss_before_kb", (double)r->rss_before_kb);
-        cJSON_AddNumberToObject(s, "rss_after_kb", (double)r->rss_after_kb);
-        cJSON_AddNumberToObject(s, "rss_end_kb", (double)r->rss_end_kb);
-        cJSON_AddNumberToObject(s, "rss_peak_kb", (double)r->rss_peak_kb);
-        cJSON_AddNumberToObject(s, "hwm_kb", (double)r->hwm_kb);
-        cJSON_AddNumberToObject(s, "cpu_percent", r->cpu_pct);
-        if (r->ready)
-            cJSON_AddNumberToObject(s, "rss_per_conn_bytes",
-                                    (double)(r->rss_after_kb - r->rss_before_kb) * 1024 /
-                                        (double)r->ready);
+    /* "server" is the first watched server (what single-node tools read), "servers" all */
+    cJSON *servers = r->nsrv ? cJSON_AddArrayToObject(j, "servers") : NULL;
+    for (int i = 0; i < r->nsrv; i++) {
+        cJSON *srv = server_json(&r->srv[i], r->nsrv == 1 ? r->ready : 0);
+        if (i == 0)
+            cJSON_AddItemToObject(j, "server", cJSON_Duplicate(srv, 1));
+        cJSON_AddItemToArray(servers, srv);
     }
     cJSON_AddNumberToObject(j, "bench_rss_kb", (double)r->self_rss_kb);
     cJSON_AddNumberToObject(j, "bench_cpu_percent", r->self_cpu_pct);

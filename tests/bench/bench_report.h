@@ -5,6 +5,13 @@
 
 #include "bench.h"
 
+/* What /proc said about one watched server (one --server-pid) over the run. */
+typedef struct bench_server_stat {
+    int pid;
+    long rss_before_kb, rss_after_kb, rss_end_kb, rss_peak_kb, hwm_kb;
+    double cpu_pct; /* over the measured stretch */
+} bench_server_stat;
+
 typedef struct bench_result {
     double connect_s, window_s, store_s, drain_s;
     uint64_t attempted, connected, ready, failed, closed, alive;
@@ -14,9 +21,11 @@ typedef struct bench_result {
     double load_start, load_end; /* 1-minute load average of the machine */
     int drain_timed_out;
     bench_hist hist;
-    long rss_before_kb, rss_after_kb, rss_end_kb, rss_peak_kb, hwm_kb, self_rss_kb;
-    double cpu_pct, self_cpu_pct; /* server's and sb-bench's CPU over the measured stretch */
-    const char *verdict;          /* why the run failed, NULL when it did not */
+    bench_server_stat srv[BENCH_MAX_NODES]; /* one per --server-pid, in order */
+    int nsrv;
+    long self_rss_kb;
+    double self_cpu_pct; /* sb-bench's CPU over the measured stretch */
+    const char *verdict; /* why the run failed, NULL when it did not */
 } bench_result;
 
 /* Resident set of pid in KiB (VmRSS), its peak (VmHWM), its user+system CPU in clock ticks.

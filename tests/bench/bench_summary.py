@@ -28,6 +28,12 @@ def reasons(d):
     return ", ".join(f"{k}: {v}" for k, v in (d or {}).items())
 
 
+def server_cpu(doc):
+    """CPU % of the watched server, or of each (`a/b/c`, in --server-pid order) when several."""
+    servers = doc.get("servers") or [doc.get("server", {})]
+    return "/".join(f"{s.get('cpu_percent', 0):.0f}" for s in servers)
+
+
 def headline(doc):
     """The figure a scenario is judged by, with its unit, and a short details string."""
     sc = doc["scenario"]
@@ -50,7 +56,7 @@ def headline(doc):
     fig = f"{tp['delivered_per_s']:.0f} deliveries/s"
     det = (f"sent {tp['sent_per_s']:.0f}/s, latency p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} "
            f"p99 {lat['p99']:.3f} p99.9 {lat['p99_9']:.3f} max {lat['max']:.3f} ms, "
-           f"server cpu {srv.get('cpu_percent', 0):.0f} %, sb-bench cpu {doc.get('bench_cpu_percent', 0):.0f} %")
+           f"server cpu {server_cpu(doc)} %, sb-bench cpu {doc.get('bench_cpu_percent', 0):.0f} %")
     return fig, det
 
 

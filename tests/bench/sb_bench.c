@@ -21,7 +21,10 @@
 
 static const char usage[] =
     "usage: sb-bench [options]\n"
-    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws)\n"
+    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws); repeat it\n"
+    "                             for the nodes of a cluster: clients spread round-robin, a\n"
+    "                             direct pair spans two nodes, a fanout room is split over all\n"
+    "                             with its publisher on the first (at most 8)\n"
     "  --scenario NAME            idle | direct | fanout | broadcast | offline (default direct)\n"
     "  --threads N                worker threads, one libev loop each (default 1)\n"
     "  --connections N            connections (offline: offline users) (default 100)\n"
@@ -38,39 +41,13 @@ static const char usage[] =
     "  --messages M               offline: messages stored per offline user (default 1000)\n"
     "  --read-batch N             direct: ids per `read` command, 0: never read (default 32)\n"
     "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
-    "  --server-pid PID           sample the server's RSS and CPU from /proc\n"
+    "  --server-pid PID           sample the server's RSS and CPU from /proc (repeatable)\n"
     "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
     "  --no-ping                  idle: count a connection ready at the 101, send nothing\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
     "connected.\n";
-
-static int parse_url(bench_cfg *cfg, const char *url)
-{
-    if (strncmp(url, "ws://", 5) != 0)
-        return -1;
-    const char *h = url + 5;
-    const char *colon = strchr(h, ':');
-    const char *slash = strchr(h, '/');
-    if (!slash)
-        slash = h + strlen(h);
-    const char *hend = colon && colon < slash ? colon : slash;
-    if (hend == h || (size_t)(hend - h) >= sizeof(cfg->host))
-        return -1;
-    memcpy(cfg->host, h, (size_t)(hend - h));
-    cfg->host[hend - h] = 0;
-    cfg->port = 80;
-    if (colon && colon < slash) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (end != slash || p <= 0 || p > 65535)
-            return -1;
-        cfg->port = (int)p;
-    }
-    snprintf(cfg->path, sizeof(cfg->path), "%s", *slash ? slash : "/");
-    return 0;
-}
 
 static const char *const scenario_names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
 #define N_SCENARIOS (int)(sizeof(scenario_names) / sizeof(scenario_names[0]))
@@ -158,7 +135,6 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         .read_batch = 32,
         .src_addrs = UINT32_MAX,
     };
-    parse_url(cfg, "ws://127.0.0.1:8080/ws");
     /* users of earlier runs may have unread messages on a long-lived server: a new prefix per
      * run keeps their backlog out of this run's counts */
     snprintf(cfg->prefix, sizeof(cfg->prefix), "b%d.u", (int)getpid());
@@ -174,7 +150,11 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         }
         switch (o) {
         case O_URL:
-            if (parse_url(cfg, optarg) < 0) {
+            if (cfg->nurls == BENCH_MAX_NODES) {
+                fprintf(stderr, "sb-bench: at most %d --url\n", BENCH_MAX_NODES);
+                return -1;
+            }
+            if (bench_parse_url(&cfg->url[cfg->nurls++], optarg) < 0) {
                 fprintf(stderr, "sb-bench: bad --url %s (want ws://host:port/path)\n", optarg);
                 return -1;
             }
@@ -232,7 +212,11 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
             cfg->src_addrs = (uint32_t)v;
             break;
         case O_PID:
-            cfg->server_pid = (int)v;
+            if (cfg->npids == BENCH_MAX_NODES || v < 1) {
+                fprintf(stderr, "sb-bench: at most %d --server-pid, each > 0\n", BENCH_MAX_NODES);
+                return -1;
+            }
+            cfg->server_pid[cfg->npids++] = (int)v;
             break;
         case O_PREFIX:
             snprintf(cfg->prefix, sizeof(cfg->prefix), "%s", optarg);
@@ -264,6 +248,10 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
                         "ramp > 0, size <= 1 MiB\n");
         return -1;
     }
+    if (cfg->nurls == 0) {
+        bench_parse_url(&cfg->url[0], "ws://127.0.0.1:8080/ws");
+        cfg->nurls = 1;
+    }
     if (cfg->window == 0)
         cfg->window = cfg->rate > 0 ? 10000 : 16;
     if (cfg->senders == UINT32_MAX) {
@@ -293,65 +281,6 @@ static void raise_nofile(const bench_cfg *cfg, uint32_t nconns)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nconns + 32 && !cfg->quiet)
         fprintf(stderr, "sb-bench: open-file limit %llu < %u connections: expect EMFILE failures\n",
                 (unsigned long long)rl.rlim_cur, nconns);
-}
-
-/* Decide, for every connection, its worker, whether it sends and when it connects. */
-static int plan(bench *b)
-{
-    bench_cfg *cfg = &b->cfg;
-    uint32_t n = cfg->connections;
-    switch (cfg->scenario) {
-    case SC_IDLE:
-        cfg->senders = 0;
-        break;
-    case SC_DIRECT:
-        if (cfg->senders > (n & ~1u))
-            cfg->senders = n & ~1u;
-        break;
-    case SC_FANOUT:
-    case SC_BROADCAST:
-        if (cfg->senders > n)
-            cfg->senders = n;
-        break;
-    case SC_OFFLINE:
-        if (cfg->senders < 1)
-            cfg->senders = 1;
-        n += cfg->senders; /* the senders come after the offline users */
-        b->limit_per_sender = (cfg->connections * cfg->messages + cfg->senders - 1) / cfg->senders;
-        break;
-    }
-    b->nconns = n;
-    b->conns = calloc(n, sizeof(*b->conns));
-    if (!b->conns)
-        return -1;
-    uint32_t rooms = (cfg->connections + cfg->room_size - 1) / cfg->room_size;
-    for (uint32_t i = 0; i < n; i++) {
-        bench_conn *c = &b->conns[i];
-        c->idx = i;
-        c->fd = -1;
-        switch (cfg->scenario) {
-        case SC_DIRECT: {
-            /* even members of pairs first, then odd ones, so --senders N/2 is one way only */
-            uint32_t rank = (i % 2) * (n / 2) + i / 2;
-            c->sender = (i ^ 1u) < n && rank < cfg->senders;
-            break;
-        }
-        case SC_FANOUT: {
-            /* publisher j sits in room j % rooms, at offset j / rooms in it */
-            uint32_t room = i / cfg->room_size, off = i % cfg->room_size;
-            c->sender = off * rooms + room < cfg->senders;
-            break;
-        }
-        case SC_BROADCAST:
-            c->sender = i < cfg->senders;
-            break;
-        case SC_OFFLINE:
-            c->sender = i >= cfg->connections;
-            c->late = !c->sender;
-            break;
-        }
-    }
-    return 0;
 }
 
 static void worker_tick(bench_worker *w);
@@ -553,10 +482,10 @@ static int wait_until(bench *b, bench_result *r, double seconds, until_fn done, 
         double now = mono();
         if (now - start >= seconds)
             return done ? 0 : 1;
-        if (b->cfg.server_pid) {
-            long rss = bench_proc_rss_kb(b->cfg.server_pid);
-            if (rss > r->rss_peak_kb)
-                r->rss_peak_kb = rss;
+        for (int i = 0; i < r->nsrv; i++) {
+            long rss = bench_proc_rss_kb(r->srv[i].pid);
+            if (rss > r->srv[i].rss_peak_kb)
+                r->srv[i].rss_peak_kb = rss;
         }
         if (!b->cfg.quiet && now - last_print >= 1) {
             last_print = now;
@@ -690,7 +619,7 @@ static void collect(const bench *b, bench_result *r)
  * so a report shows when the load generator, not the server, was the limit. */
 typedef struct cpu_mark {
     double t, self;
-    long server_ticks;
+    long server_ticks[BENCH_MAX_NODES];
 } cpu_mark;
 
 static double self_cpu_s(void)
@@ -700,24 +629,35 @@ static double self_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void cpu_start(const bench *b, cpu_mark *m)
+static void cpu_start(const bench_result *r, cpu_mark *m)
 {
     m->t = mono();
     m->self = self_cpu_s();
-    m->server_ticks = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : -1;
+    for (int i = 0; i < r->nsrv; i++)
+        m->server_ticks[i] = bench_proc_cpu_ticks(r->srv[i].pid);
 }
 
-static void cpu_end(const bench *b, bench_result *r, const cpu_mark *m)
+static void cpu_end(bench_result *r, const cpu_mark *m)
 {
     double secs = mono() - m->t;
     if (secs <= 0)
         return;
     r->self_cpu_pct = 100.0 * (self_cpu_s() - m->self) / secs;
-    long ticks = b->cfg.server_pid ? bench_proc_cpu_ticks(b->cfg.server_pid) : -1;
-    if (ticks >= 0 && m->server_ticks >= 0)
-        r->cpu_pct =
-            100.0 * (double)(ticks - m->server_ticks) / (double)sysconf(_SC_CLK_TCK) / secs;
+    for (int i = 0; i < r->nsrv; i++) {
+        long ticks = bench_proc_cpu_ticks(r->srv[i].pid);
+        if (ticks >= 0 && m->server_ticks[i] >= 0)
+            r->srv[i].cpu_pct =
+                100.0 * (double)(ticks - m->server_ticks[i]) / (double)sysconf(_SC_CLK_TCK) / secs;
+    }
 }
+
+/* Every watched server's RSS now, into the field at `off` of its bench_server_stat. */
+static void rss_now(bench_result *r, size_t off)
+{
+    for (int i = 0; i < r->nsrv; i++)
+        *(long *)((char *)&r->srv[i] + off) = bench_proc_rss_kb(r->srv[i].pid);
+}
+#define RSS_NOW(r, field) rss_now((r), offsetof(bench_server_stat, field))
 
 int main(int argc, char **argv)
 {
@@ -731,27 +671,31 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &b.epoch);
     atomic_store(&b.window_start_ns, INT64_MAX);
     atomic_store(&b.window_end_ns, INT64_MAX);
-    b.dst.sin_family = AF_INET;
-    b.dst.sin_port = htons((uint16_t)cfg->port);
-    const char *host = strcmp(cfg->host, "localhost") == 0 ? "127.0.0.1" : cfg->host;
-    if (inet_pton(AF_INET, host, &b.dst.sin_addr) != 1) {
-        fprintf(stderr, "sb-bench: host must be an IPv4 address or localhost: %s\n", cfg->host);
-        return 2;
+    for (uint32_t i = 0; i < cfg->nurls; i++) {
+        const bench_url *u = &cfg->url[i];
+        b.dst[i].sin_family = AF_INET;
+        b.dst[i].sin_port = htons((uint16_t)u->port);
+        const char *host = strcmp(u->host, "localhost") == 0 ? "127.0.0.1" : u->host;
+        if (inet_pton(AF_INET, host, &b.dst[i].sin_addr) != 1) {
+            fprintf(stderr, "sb-bench: host must be an IPv4 address or localhost: %s\n", u->host);
+            return 2;
+        }
     }
-    if (plan(&b) < 0) {
+    if (bench_plan(&b) < 0) {
         fprintf(stderr, "sb-bench: out of memory for %u connections\n", b.nconns);
         return 2;
     }
     /* one source address holds ~28k ephemeral ports towards one server port */
     if (cfg->src_addrs == UINT32_MAX)
-        cfg->src_addrs = (ntohl(b.dst.sin_addr.s_addr) >> 24) == 127 ? b.nconns / 20000 + 1 : 0;
+        cfg->src_addrs = (ntohl(b.dst[0].sin_addr.s_addr) >> 24) == 127 ? b.nconns / 20000 + 1 : 0;
     raise_nofile(cfg, b.nconns);
     r->load_start = bench_proc_load();
-    r->rss_peak_kb = 0;
-    if (cfg->server_pid) {
-        r->rss_before_kb = bench_proc_rss_kb(cfg->server_pid);
-        if (r->rss_before_kb < 0) {
-            fprintf(stderr, "sb-bench: cannot read /proc/%d/status\n", cfg->server_pid);
+    r->nsrv = cfg->npids;
+    for (int i = 0; i < r->nsrv; i++) {
+        r->srv[i].pid = cfg->server_pid[i];
+        r->srv[i].rss_before_kb = bench_proc_rss_kb(r->srv[i].pid);
+        if (r->srv[i].rss_before_kb < 0) {
+            fprintf(stderr, "sb-bench: cannot read /proc/%d/status\n", r->srv[i].pid);
             return 2;
         }
     }
@@ -789,10 +733,10 @@ int main(int argc, char **argv)
     if (cfg->scenario == SC_IDLE) {
         /* let the server hibernate idle connections, then measure memory and idle CPU */
         wait_until(&b, r, cfg->warmup, NULL, 0, "settle");
-        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
-        cpu_start(&b, &cpu);
+        RSS_NOW(r, rss_after_kb);
+        cpu_start(r, &cpu);
         wait_until(&b, r, cfg->duration, NULL, 0, "idle");
-        cpu_end(&b, r, &cpu);
+        cpu_end(r, &cpu);
         r->window_s = cfg->duration;
     } else if (cfg->scenario == SC_OFFLINE) {
         /* store M messages per offline user, then connect the users and time the drain */
@@ -803,14 +747,14 @@ int main(int argc, char **argv)
         if (!wait_until(&b, r, cfg->duration, all_acked, total, "store"))
             r->verdict = "store phase timed out";
         r->store_s = mono() - ts;
-        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
+        RSS_NOW(r, rss_after_kb);
         double td = mono();
-        cpu_start(&b, &cpu);
+        cpu_start(r, &cpu);
         set_phase(&b, PH_CONNECT_LATE);
         if (!wait_until(&b, r, cfg->drain, all_delivered, 0, "drain") && !r->verdict)
             r->verdict = "drain timed out";
         r->drain_s = mono() - td;
-        cpu_end(&b, r, &cpu);
+        cpu_end(r, &cpu);
         r->window_s = r->drain_s;
     } else {
         int64_t start = bench_now_ns(&b);
@@ -823,19 +767,18 @@ int main(int argc, char **argv)
         atomic_store(&b.window_end_ns, start + (int64_t)((cfg->warmup + cfg->duration) * 1e9));
         set_phase(&b, PH_RUN);
         wait_until(&b, r, cfg->warmup, NULL, 0, "warmup");
-        cpu_start(&b, &cpu);
+        cpu_start(r, &cpu);
         wait_until(&b, r, cfg->duration, NULL, 0, "run");
-        cpu_end(&b, r, &cpu);
-        r->rss_after_kb = cfg->server_pid ? bench_proc_rss_kb(cfg->server_pid) : 0;
+        cpu_end(r, &cpu);
+        RSS_NOW(r, rss_after_kb);
         r->window_s = cfg->duration;
         set_phase(&b, PH_DRAIN);
         if (!wait_until(&b, r, cfg->drain, all_delivered, 0, "drain"))
             r->drain_timed_out = 1;
     }
-    if (cfg->server_pid) {
-        r->rss_end_kb = bench_proc_rss_kb(cfg->server_pid);
-        r->hwm_kb = bench_proc_hwm_kb(cfg->server_pid);
-    }
+    RSS_NOW(r, rss_end_kb);
+    for (int i = 0; i < r->nsrv; i++)
+        r->srv[i].hwm_kb = bench_proc_hwm_kb(r->srv[i].pid);
     set_phase(&b, PH_STOP);
     for (int t = 0; t < cfg->threads; t++)
         pthread_join(b.workers[t].thread, NULL);

@@ -1,12 +1,15 @@
 /* Unit tests of sb-bench's pure parts: the log-linear histogram (bucket layout, percentiles,
- * merge), the bitsets loss and duplicates are counted from, and the frame field scanner. */
+ * merge), the bitsets loss and duplicates are counted from, the frame field scanner, and the
+ * run's layout (--url parsing, who sends to whom through which node). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdlib.h>
 
+#include "bench.h"
 #include "bench_hist.h"
 #include "bench_track.h"
 
@@ -206,6 +209,134 @@ static void test_scan_respects_length(void **state)
     assert_int_equal(bench_scan("{\"type\":\"ack", 12, &fr), -1);
 }
 
+static void test_parse_url_fields_and_defaults(void **state)
+{
+    (void)state;
+    bench_url u;
+    assert_int_equal(bench_parse_url(&u, "ws://127.0.0.1:8081/ws?x=1"), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 8081);
+    assert_string_equal(u.path, "/ws?x=1");
+    assert_int_equal(bench_parse_url(&u, "ws://localhost"), 0);
+    assert_string_equal(u.host, "localhost");
+    assert_int_equal(u.port, 80);
+    assert_string_equal(u.path, "/");
+}
+
+static void test_parse_url_rejects_malformed(void **state)
+{
+    (void)state;
+    bench_url u;
+    assert_int_equal(bench_parse_url(&u, "http://127.0.0.1:8080/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "ws://:8080/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "ws://h:0/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "ws://h:65536/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "ws://h:80x/ws"), -1);
+}
+
+/* A bench laid out by bench_plan for scenario sc over nurls nodes. */
+static bench *plan_of(int sc, uint32_t conns, uint32_t senders, uint32_t room, uint32_t nurls)
+{
+    bench *b = calloc(1, sizeof(*b));
+    assert_non_null(b);
+    b->cfg.scenario = sc;
+    b->cfg.connections = conns;
+    b->cfg.senders = senders;
+    b->cfg.room_size = room;
+    b->cfg.messages = 10;
+    b->cfg.nurls = nurls;
+    assert_int_equal(bench_plan(b), 0);
+    return b;
+}
+
+static void plan_free(bench *b)
+{
+    free(b->conns);
+    free(b);
+}
+
+static void test_plan_direct_pairs_span_nodes(void **state)
+{
+    (void)state;
+    for (uint32_t nurls = 2; nurls <= 3; nurls++) {
+        bench *b = plan_of(SC_DIRECT, 101, UINT32_MAX, 10, nurls);
+        assert_int_equal(b->cfg.senders, 100); /* the odd one out has no partner */
+        uint32_t senders = 0, per_node[3] = {0};
+        for (uint32_t i = 0; i < b->nconns; i++) {
+            const bench_conn *c = &b->conns[i];
+            assert_int_equal(c->node, bench_node_of(b, i));
+            assert_true(c->node < nurls);
+            per_node[c->node]++;
+            if (!c->sender)
+                continue;
+            senders++;
+            uint32_t to = bench_dest_of(b, i, 7);
+            assert_int_equal(to, i ^ 1u);
+            assert_int_not_equal(b->conns[to].node, c->node); /* every message crosses */
+        }
+        assert_int_equal(senders, 100);
+        assert_false(b->conns[100].sender);
+        for (uint32_t k = 0; k < nurls; k++) /* round-robin: shares differ by at most one */
+            assert_true(per_node[k] >= 101 / nurls && per_node[k] <= 101 / nurls + 1);
+        plan_free(b);
+    }
+}
+
+static void test_plan_fanout_publisher_on_first_node_room_split(void **state)
+{
+    (void)state;
+    /* an odd room size: counting from the room's start, not from 0, keeps every publisher on
+     * node 0 */
+    bench *b = plan_of(SC_FANOUT, 35, 3, 7, 2);
+    uint32_t publishers = 0;
+    for (uint32_t room = 0; room < 5; room++) {
+        uint32_t per_node[2] = {0};
+        for (uint32_t i = room * 7; i < room * 7 + 7; i++) {
+            assert_int_equal(bench_room_of(b, i), room);
+            per_node[b->conns[i].node]++;
+            if (b->conns[i].sender) {
+                publishers++;
+                assert_int_equal(i, room * 7); /* 3 senders, 5 rooms: the first member */
+                assert_int_equal(b->conns[i].node, 0);
+            }
+        }
+        assert_int_equal(per_node[0], 4);
+        assert_int_equal(per_node[1], 3);
+    }
+    assert_int_equal(publishers, 3);
+    plan_free(b);
+}
+
+static void test_plan_one_url_keeps_everyone_on_it(void **state)
+{
+    (void)state;
+    static const int scenarios[] = {SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE};
+    for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]); k++) {
+        bench *b = plan_of(scenarios[k], 20, UINT32_MAX, 5, 1);
+        for (uint32_t i = 0; i < b->nconns; i++)
+            assert_int_equal(b->conns[i].node, 0);
+        plan_free(b);
+    }
+}
+
+static void test_plan_offline_senders_follow_receivers(void **state)
+{
+    (void)state;
+    bench *b = plan_of(SC_OFFLINE, 3, 2, 10, 2);
+    assert_int_equal(b->nconns, 5);
+    assert_int_equal(b->limit_per_sender, 15); /* 3 users x 10 messages over 2 senders */
+    for (uint32_t i = 0; i < 3; i++)
+        assert_true(b->conns[i].late && !b->conns[i].sender);
+    for (uint32_t i = 3; i < 5; i++)
+        assert_true(!b->conns[i].late && b->conns[i].sender);
+    /* message j*L+seq of all goes round the receivers */
+    assert_int_equal(bench_dest_of(b, 3, 0), 0);
+    assert_int_equal(bench_dest_of(b, 3, 4), 1);
+    assert_int_equal(bench_dest_of(b, 4, 0), 0); /* 15 % 3 */
+    assert_int_equal(bench_dest_of(b, 4, 2), 2);
+    plan_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +353,12 @@ int main(void)
         cmocka_unit_test(test_scan_ack_with_spaces),
         cmocka_unit_test(test_scan_ignores_keys_inside_strings),
         cmocka_unit_test(test_scan_respects_length),
+        cmocka_unit_test(test_parse_url_fields_and_defaults),
+        cmocka_unit_test(test_parse_url_rejects_malformed),
+        cmocka_unit_test(test_plan_direct_pairs_span_nodes),
+        cmocka_unit_test(test_plan_fanout_publisher_on_first_node_room_split),
+        cmocka_unit_test(test_plan_one_url_keeps_everyone_on_it),
+        cmocka_unit_test(test_plan_offline_senders_follow_receivers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
