@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import SANITIZED, default_sections, recv, request, run, send
+from crash_util import collect, kill9_loses_no_acked
 
 ID_RE = re.compile(r"^[0-9A-Za-z]{26}$")
 
@@ -23,18 +24,6 @@ def lmdb_sections(path=None, **keys):
         body["path"] = path
     s["store_lmdb"] = body
     return s
-
-
-async def collect(ws, quiet=1.0):
-    """Every stored message that arrives until nothing has come for quiet seconds."""
-    out = []
-    while True:
-        try:
-            msg = await recv(ws, quiet)
-        except asyncio.TimeoutError:
-            return out
-        assert msg["type"] == "message" and "ref" not in msg, msg
-        out.append(msg["data"])
 
 
 async def reply_to(ws, ref, timeout=10):
@@ -149,48 +138,8 @@ def test_lmdb_restart_keeps_unread_in_order(server):
 def test_lmdb_crash_loses_no_acked_message(server, tmp_path, seed):
     # Three kill points: early, middle and late in the stream of acks.
     kill_after = random.Random(seed).randint(*[(20, 200), (300, 700), (800, 990)][seed - 1])
-    s = lmdb_sections(str(tmp_path / "data"))
-    keys = {"rate_limit": 0}
-    srv = server(sections=s, server_keys=keys)
-    acked = {}  # id -> n
-
-    async def crash():
-        alice = await srv.ws(client_id="alice", close_timeout=1)
-
-        async def sender():
-            for i in range(1000):
-                await send(alice, "message", {"to": "bob", "n": i}, ref=i)
-        task = asyncio.ensure_future(sender())
-        while len(acked) < kill_after:
-            reply = await recv(alice, 15)
-            assert reply["type"] == "ack", reply
-            acked[reply["data"]["id"]] = reply["ref"]
-        srv.kill()  # SIGKILL with writes still queued and in flight
-        alice.transport.abort()  # no close handshake with a dead server
-        try:
-            await asyncio.wait_for(task, 5)
-        except Exception:
-            pass
-    run(crash(), timeout=60)
-
-    srv2 = server(sections=s, server_keys=keys, workdir=srv.workdir)
-
-    async def deliver():
-        bob = await srv2.ws(client_id="bob")
-        got = await collect(bob, 1.0)
-        await bob.close()
-        return got
-    got = run(deliver(), timeout=60)
-    ids = [g["id"] for g in got]
-    assert len(ids) == len(set(ids)), "a message was delivered twice"
-    assert ids == sorted(ids), "not oldest first"
-    assert [g["n"] for g in got] == sorted(g["n"] for g in got)
-    by_id = {g["id"]: g for g in got}
-    missing = [i for i in acked if i not in by_id]
-    assert not missing, f"{len(missing)} acked message(s) lost, e.g. {missing[:3]}"
-    for i, n in acked.items():
-        assert by_id[i]["n"] == n and by_id[i]["from"] == "alice"
-    assert len(got) <= 1000
+    kill9_loses_no_acked(server, lmdb_sections(str(tmp_path / "data")), {"rate_limit": 0},
+                         total=1000, kill_after=kill_after)
 
 
 # --- a full map ---

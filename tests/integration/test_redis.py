@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from conftest import default_sections, recv, request, run, send
+from crash_util import collect, kill9_loses_no_acked
 from redis_util import redis  # noqa: F401 (fixture)
 
 
@@ -14,18 +15,6 @@ def redis_sections(r, **keys):
     s = default_sections(store="store_redis")
     s["store_redis"] = {"url": r.url, **keys}
     return s
-
-
-async def collect(ws, quiet=1.0):
-    """The stored messages that arrive until nothing has come for quiet seconds."""
-    out = []
-    while True:
-        try:
-            msg = await recv(ws, quiet)
-        except asyncio.TimeoutError:
-            return out
-        assert msg["type"] == "message" and "ref" not in msg, msg
-        out.append(msg["data"])
 
 
 async def drain(ws, quiet=0.3):
@@ -172,44 +161,8 @@ def test_redis_down_sends_unavailable_live_traffic_flows_then_recovers(server, r
 
 def test_redis_switchboard_kill9_keeps_acked(server, redis):
     r = redis()
-    s = redis_sections(r)
-    keys = {"rate_limit": 0}
-    srv = server(sections=s, server_keys=keys)
-    acked = {}
-
-    async def crash():
-        alice = await srv.ws(client_id="alice")
-
-        async def sender():
-            for i in range(400):
-                await send(alice, "message", {"to": "bob", "n": i}, ref=i)
-        task = asyncio.ensure_future(sender())
-        while len(acked) < 300:
-            reply = await recv(alice, 15)
-            assert reply["type"] == "ack", reply
-            acked[reply["data"]["id"]] = reply["ref"]
-        srv.kill()
-        alice.transport.abort()
-        try:
-            await asyncio.wait_for(task, 5)
-        except Exception:
-            pass
-    run(crash(), timeout=40)
-
-    srv2 = server(sections=s, server_keys=keys, workdir=srv.workdir)
-
-    async def deliver():
-        bob = await srv2.ws(client_id="bob")
-        got = await collect(bob, 1.0)
-        await bob.close()
-        return got
-    got = run(deliver(), timeout=40)
-    by_id = {g["id"]: g for g in got}
-    missing = [i for i in acked if i not in by_id]
-    assert not missing, f"{len(missing)} acked message(s) lost"
-    for i, n in acked.items():
-        assert by_id[i]["n"] == n
-    assert [g["n"] for g in got] == sorted(g["n"] for g in got)
+    kill9_loses_no_acked(server, redis_sections(r), {"rate_limit": 0}, total=400,
+                         kill_after=300, timeout=40)
 
 
 def test_redis_unreachable_at_start_fails_naming_url(server, redis):
