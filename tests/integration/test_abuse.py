@@ -255,7 +255,7 @@ def churn(srv, total, batch):
 
 
 def test_churn_without_close_frames(srv):
-    churn(srv, 2000, 200)
+    churn(srv, 10000, 500)
     deadline = time.time() + 10
     while metric(srv, "switchboard_connections") != 0:
         assert time.time() < deadline, "dropped connections still counted"
