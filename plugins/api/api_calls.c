@@ -73,7 +73,8 @@ static void api_store_error(api_state *api, uint64_t req_id, const char *user, i
         /* 507: the request was fine, the recipient's inbox has no room until
          * it reads; a distinct status lets a backend tell this from an outage. */
         snprintf(why, sizeof(why),
-                 "the inbox of %s is full (max_inbox); the message was not stored", user);
+                 "the inbox of %.*s is full (max_inbox); the message was not stored", SB_USER_MAX,
+                 user);
         api_error(api, req_id, 507, NULL, "inbox_full", why);
         return;
     }
