@@ -1,22 +1,22 @@
-/* HTTP/1.1 phase of a connection. Bytes are fed to libhttp-parser as they
- * arrive; the parser is paused at the end of each request so it is handled
- * outside the parser's callbacks. Every request gets a slot in the
+/* HTTP/1.1 phase of a connection. Bytes are fed to core/http_parse.c as they
+ * arrive; it stops at the end of each request so it is handled outside the
+ * parser's callbacks. Every request gets a slot in the
  * connection's answer list, in order; an answer leaves only when every
  * earlier one has, so asynchronous plugin routes keep pipelining correct. */
 #include "http.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include <http_parser.h>
+#include <http_parser.h> /* HTTP_STATUS_MAP */
 
 #include "dict.h"
 #include "handshake.h"
+#include "http_parse.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -32,27 +32,11 @@ typedef struct http_answer {
     struct http_answer *next;
 } http_answer;
 
-typedef struct http_hdr {
-    size_t no, nl, vo, vl; /* offsets into hbuf */
-} http_hdr;
-
 struct sb_http_conn {
-    http_parser parser;
+    sb_http_parse p; /* parser and the request being assembled */
     char *rbuf;
     size_t rlen, roff;
-    char *hbuf; /* url and header text of the request being parsed */
-    size_t hlen, hcap;
-    http_hdr *hdr;
-    size_t nhdr, caphdr;
-    size_t url_o, url_l;
-    int last_value; /* the last header callback was a value */
-    char *body;
-    size_t body_len, body_cap;
-    int error_status;  /* set by a callback: 431 or 413 */
-    int complete;      /* a whole request is parsed (parser paused) */
-    int stopped;       /* no more requests: a closing answer is queued */
-    int want_continue; /* the head asked for "100 Continue" */
-    int in_msg;        /* a request has begun and is not complete */
+    int stopped; /* no more requests: a closing answer is queued */
     ev_tstamp deadline;
     http_answer *ans_head, *ans_tail;
     size_t n_ans;
@@ -70,7 +54,6 @@ static http_route *routes;
 static size_t n_routes;
 static sb_dict *answers; /* req_id -> http_answer still unanswered */
 static uint64_t next_req_id;
-static http_parser_settings settings;
 
 static void http_parse(sb_conn *c);
 
@@ -80,166 +63,6 @@ ev_tstamp sb_http_deadline(sb_conn *c)
     if (!h || h->n_ans)
         return ev_now(sb_srv.loop) + 3600.0; /* waiting for our own answers */
     return h->deadline;
-}
-
-static void http_reset_request(sb_http_conn *h)
-{
-    h->hlen = 0;
-    h->nhdr = 0;
-    h->url_o = h->url_l = 0;
-    h->last_value = 0;
-    h->body_len = 0;
-    h->error_status = 0;
-    h->complete = 0;
-    h->want_continue = 0;
-}
-
-/* --- parser callbacks: collect the request --- */
-
-static int hbuf_append(sb_http_conn *h, const char *at, size_t n)
-{
-    if (h->hlen + n + 1 > h->hcap) {
-        size_t cap = h->hcap ? h->hcap : 512;
-        while (cap < h->hlen + n + 1)
-            cap *= 2;
-        char *b = realloc(h->hbuf, cap);
-        if (!b)
-            return -1;
-        h->hbuf = b;
-        h->hcap = cap;
-    }
-    memcpy(h->hbuf + h->hlen, at, n);
-    h->hlen += n;
-    return 0;
-}
-
-static int head_over_limit(http_parser *p)
-{
-    sb_http_conn *h = p->data;
-    if (p->nread > (uint32_t)sb_srv.cfg->max_header_bytes) {
-        h->error_status = 431;
-        return 1;
-    }
-    return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    ((sb_http_conn *)p->data)->in_msg = 1;
-    http_reset_request(p->data);
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-    sb_http_conn *h = p->data;
-    if (head_over_limit(p))
-        return 1;
-    if (h->url_l == 0)
-        h->url_o = h->hlen;
-    h->url_l += n;
-    return hbuf_append(h, at, n);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-    sb_http_conn *h = p->data;
-    if (head_over_limit(p))
-        return 1;
-    if (h->nhdr == 0 || h->last_value) {
-        if (h->nhdr == h->caphdr) {
-            size_t cap = h->caphdr ? h->caphdr * 2 : 16;
-            http_hdr *a = realloc(h->hdr, cap * sizeof(*a));
-            if (!a)
-                return 1;
-            h->hdr = a;
-            h->caphdr = cap;
-        }
-        h->hdr[h->nhdr++] = (http_hdr){.no = h->hlen, .nl = 0, .vo = 0, .vl = 0};
-        h->last_value = 0;
-    }
-    h->hdr[h->nhdr - 1].nl += n;
-    return hbuf_append(h, at, n);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-    sb_http_conn *h = p->data;
-    if (head_over_limit(p))
-        return 1;
-    if (h->nhdr == 0)
-        return 1;
-    http_hdr *hd = &h->hdr[h->nhdr - 1];
-    if (!h->last_value) {
-        hd->vo = h->hlen;
-        hd->vl = 0;
-        h->last_value = 1;
-    }
-    hd->vl += n;
-    return hbuf_append(h, at, n);
-}
-
-/* Returning 1 or 2 here means "no body" / "upgrade" to http_parser; any
- * other nonzero value is an error. */
-/* Whether the request being parsed says "Expect: 100-continue". */
-static int http_expects_continue(const sb_http_conn *h)
-{
-    for (size_t i = 0; i < h->nhdr; i++) {
-        const http_hdr *hd = &h->hdr[i];
-        if (hd->nl == 6 && strncasecmp(h->hbuf + hd->no, "expect", 6) == 0 && hd->vl == 12 &&
-            strncasecmp(h->hbuf + hd->vo, "100-continue", 12) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    sb_http_conn *h = p->data;
-    if (head_over_limit(p))
-        return -1;
-    /* A declared body over the limit is refused before it is read. */
-    if (p->content_length != ULLONG_MAX &&
-        p->content_length > (uint64_t)sb_srv.cfg->max_message_bytes) {
-        h->error_status = 413;
-        return -1;
-    }
-    h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
-    if (http_expects_continue(h) && !(p->flags & F_SKIPBODY) &&
-        (p->content_length != ULLONG_MAX || (p->flags & F_CHUNKED)))
-        h->want_continue = 1; /* sent by http_parse once the callbacks return */
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-    sb_http_conn *h = p->data;
-    if (h->body_len + n > (size_t)sb_srv.cfg->max_message_bytes) {
-        h->error_status = 413;
-        return 1;
-    }
-    if (h->body_len + n + 1 > h->body_cap) {
-        size_t cap = h->body_cap ? h->body_cap : 1024;
-        while (cap < h->body_len + n + 1)
-            cap *= 2;
-        char *b = realloc(h->body, cap);
-        if (!b)
-            return 1;
-        h->body = b;
-        h->body_cap = cap;
-    }
-    memcpy(h->body + h->body_len, at, n);
-    h->body_len += n;
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    sb_http_conn *h = p->data;
-    h->complete = 1;
-    h->in_msg = 0;
-    http_parser_pause(p, 1);
-    return 0;
 }
 
 /* --- answers, in request order --- */
@@ -496,92 +319,38 @@ static void builtin_get(sb_conn *c, const sb_http_req *req, const char *path)
 static void http_handle(sb_conn *c)
 {
     sb_http_conn *h = c->http;
-    http_parser *p = &h->parser;
-    int keep = http_should_keep_alive(p);
-    int upgrade = p->upgrade;
-
-    /* NUL-terminate url, names and values: copy into one block. */
-    size_t nh = h->nhdr;
-    sb_header *hv = calloc(nh ? nh : 1, sizeof(*hv));
-    char *text = malloc(h->hlen + nh * 2 + 2);
-    if (!hv || !text) {
-        free(hv);
-        free(text);
+    sb_http_parsed pr;
+    if (sb_http_parse_take(&h->p, &pr) != SB_OK) {
         http_fail(c, 503, "out of memory");
         return;
     }
-    char *w = text;
-    char *url = w;
-    memcpy(w, h->hbuf + h->url_o, h->url_l);
-    w += h->url_l;
-    *w++ = 0;
-    for (size_t i = 0; i < nh; i++) {
-        hv[i].name = w;
-        memcpy(w, h->hbuf + h->hdr[i].no, h->hdr[i].nl);
-        w += h->hdr[i].nl;
-        *w++ = 0;
-        hv[i].value = w;
-        memcpy(w, h->hbuf + h->hdr[i].vo, h->hdr[i].vl);
-        w += h->hdr[i].vl;
-        *w++ = 0;
-    }
-
-    /* Path and query; absolute-form targets are accepted too. */
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    char path[2048], query[4096];
-    path[0] = query[0] = 0;
-    int bad_url = http_parser_parse_url(url, strlen(url), upgrade && p->method == HTTP_CONNECT, &u);
-    if (!bad_url && (u.field_set & (1 << UF_PATH))) {
-        size_t n = u.field_data[UF_PATH].len;
-        if (n >= sizeof(path))
-            bad_url = 1;
-        else {
-            memcpy(path, url + u.field_data[UF_PATH].off, n);
-            path[n] = 0;
-        }
-    } else if (!bad_url) {
-        strcpy(path, "/");
-    }
-    if (!bad_url && (u.field_set & (1 << UF_QUERY))) {
-        size_t n = u.field_data[UF_QUERY].len;
-        if (n >= sizeof(query))
-            bad_url = 1;
-        else {
-            memcpy(query, url + u.field_data[UF_QUERY].off, n);
-            query[n] = 0;
-        }
-    }
-
-    http_answer *a = http_answer_new(c, !keep || upgrade);
+    http_answer *a = http_answer_new(c, !pr.keep_alive || pr.upgrade);
     if (!a) {
-        free(hv);
-        free(text);
+        sb_http_parsed_free(&pr);
         http_fail(c, 503, "out of memory");
         return;
     }
-    if (h->body)
-        h->body[h->body_len] = 0;
     sb_http_req req = {
         .size = sizeof(req),
         .id = a->req_id,
-        .method = http_method_str(p->method),
-        .path = path,
-        .query = query,
-        .headers = hv,
-        .n_headers = nh,
-        .body = h->body ? h->body : "",
-        .body_len = h->body_len,
+        .method = pr.method,
+        .path = pr.path,
+        .query = pr.query,
+        .headers = pr.headers,
+        .n_headers = pr.n_headers,
+        .body = pr.body,
+        .body_len = pr.body_len,
         .ip = c->ip,
     };
     req.origin = sb_http_header(&req, "Origin");
     sb_metrics_core.http_requests++;
 
-    if (bad_url) {
+    const char *path = pr.path;
+    if (pr.bad_url) {
         a->close = 1;
         sb_http_respond_text(a->req_id, 400, NULL, "malformed request target");
     } else if (strcmp(path, "/ws") == 0) {
-        sb_handshake(c, &req, upgrade);
+        sb_handshake(c, &req, pr.upgrade);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0 ||
                strcmp(path, "/metrics") == 0) {
         builtin_get(c, &req, path);
@@ -597,8 +366,7 @@ static void http_handle(sb_conn *c)
             }
         }
     }
-    free(hv);
-    free(text);
+    sb_http_parsed_free(&pr);
 }
 
 static void http_parse(sb_conn *c)
@@ -608,26 +376,24 @@ static void http_parse(sb_conn *c)
         if (h->n_ans >= HTTP_MAX_PIPELINE)
             return; /* resumed when an answer leaves */
         size_t len = h->rlen - h->roff;
-        size_t n = http_parser_execute(&h->parser, &settings, h->rbuf + h->roff, len);
-        h->roff += n;
-        if (h->want_continue) {
-            /* Only when no earlier answer is pending: an interim answer must
-             * not overtake them. The client sends the body anyway after its
-             * own timeout otherwise. */
-            h->want_continue = 0;
-            if (h->n_ans == 0 && !h->complete) {
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                sb_frame *f = sb_frame_raw(cont, sizeof(cont) - 1);
-                if (f) {
-                    sb_conn_send(c, f);
-                    sb_frame_unref(f);
-                }
+        sb_http_feed fr;
+        sb_http_parse_feed(&h->p, h->rbuf + h->roff, len, &fr);
+        h->roff += fr.used;
+        if (fr.head_done)
+            h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
+        /* Only when no earlier answer is pending: an interim answer must not
+         * overtake them. The client sends the body anyway after its own
+         * timeout otherwise. */
+        if (fr.want_continue && h->n_ans == 0 && fr.ev != SB_HTTP_REQUEST) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            sb_frame *f = sb_frame_raw(cont, sizeof(cont) - 1);
+            if (f) {
+                sb_conn_send(c, f);
+                sb_frame_unref(f);
             }
         }
-        enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
-        if (h->complete) {
-            http_parser_pause(&h->parser, 0);
-            int upgrade = h->parser.upgrade;
+        if (fr.ev == SB_HTTP_REQUEST) {
+            int upgrade = h->p.parser.upgrade;
             http_handle(c);
             if (c->dead)
                 return;
@@ -651,27 +417,18 @@ static void http_parse(sb_conn *c)
                 h->stopped = 1;
                 return;
             }
-            http_reset_request(h);
+            sb_http_parse_next(&h->p);
             h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
             continue;
         }
-        if (err != HPE_OK && err != HPE_PAUSED) {
-            if (h->error_status == 431 || err == HPE_HEADER_OVERFLOW)
-                http_fail(c, 431, "request head over max_header_bytes");
-            else if (h->error_status == 413)
-                http_fail(c, 413, "request body over max_message_bytes");
-            else {
-                char why[160];
-                snprintf(why, sizeof(why), "malformed request: %s", http_errno_description(err));
-                http_fail(c, 400, why);
-            }
+        if (fr.ev == SB_HTTP_FAILED) {
+            http_fail(c, fr.status, fr.why);
             return;
         }
-        if (n < len)
+        if (fr.used < len)
             return; /* should not happen without an error */
     }
-    if (!c->dead && c->http && !h->stopped &&
-        h->parser.nread > (uint32_t)sb_srv.cfg->max_header_bytes && h->parser.state != 0)
+    if (!c->dead && c->http && !h->stopped && sb_http_parse_head_over(&h->p))
         http_fail(c, 431, "request head over max_header_bytes");
 }
 
@@ -725,20 +482,12 @@ int sb_http_attach(sb_conn *c)
         answers = sb_dict_new(1);
         if (!answers)
             return SB_ENOMEM;
-        http_parser_set_max_header_size((uint32_t)sb_srv.cfg->max_header_bytes);
-        settings.on_message_begin = on_message_begin;
-        settings.on_url = on_url;
-        settings.on_header_field = on_header_field;
-        settings.on_header_value = on_header_value;
-        settings.on_headers_complete = on_headers_complete;
-        settings.on_body = on_body;
-        settings.on_message_complete = on_message_complete;
     }
     sb_http_conn *h = calloc(1, sizeof(*h));
     if (!h)
         return SB_ENOMEM;
-    http_parser_init(&h->parser, HTTP_REQUEST);
-    h->parser.data = h;
+    sb_http_parse_init(&h->p, (uint32_t)sb_srv.cfg->max_header_bytes,
+                       (size_t)sb_srv.cfg->max_message_bytes);
     h->deadline = ev_now(sb_srv.loop) + sb_srv.cfg->header_timeout;
     c->http = h;
     return SB_OK;
@@ -763,9 +512,7 @@ void sb_http_detach(sb_conn *c)
         a = n;
     }
     free(h->rbuf);
-    free(h->hbuf);
-    free(h->hdr);
-    free(h->body);
+    sb_http_parse_free(&h->p);
     free(h);
     c->http = NULL;
 }
@@ -788,5 +535,5 @@ void sb_http_free_pending(void)
 int sb_http_idle(const sb_conn *c)
 {
     const sb_http_conn *h = c->http;
-    return h && !h->in_msg && h->n_ans == 0 && h->roff == h->rlen;
+    return h && !h->p.in_msg && h->n_ans == 0 && h->roff == h->rlen;
 }
