@@ -101,9 +101,11 @@ static int sblua_json_max_depth(const sblua_json_opts *o)
 
 /* --- JSON -> Lua ---------------------------------------------------------- */
 
+/* depth counts arrays and objects only, as sblua_json_to and sb.json_decode
+ * do: a scalar inside 64 nested arrays is within the limit both ways. */
 static void sblua_json_push_at(lua_State *L, const cJSON *j, const sblua_json_opts *o, int depth)
 {
-    if (depth > sblua_json_max_depth(o))
+    if ((cJSON_IsArray(j) || cJSON_IsObject(j)) && depth > sblua_json_max_depth(o))
         luaL_error(L, "JSON nesting deeper than %d levels", sblua_json_max_depth(o));
     luaL_checkstack(L, 4, "JSON nesting");
     if (cJSON_IsFalse(j) || cJSON_IsTrue(j)) {

@@ -238,6 +238,16 @@ static void test_json_push_depth_limit(void **state)
     assert_raises(L, code, "JSON nesting deeper than 64 levels");
     snprintf(code, sizeof code, "assert(type(from_json('%s')) == 'table')", ok);
     assert_runs(L, code);
+    /* Scalars do not count: 64 arrays around a number come in, as they go out. */
+    char scalar[200];
+    memset(scalar, '[', 64);
+    scalar[64] = '7';
+    memset(scalar + 65, ']', 64);
+    scalar[129] = '\0';
+    snprintf(code, sizeof code,
+             "local t = from_json('%s') for i = 1, 64 do t = t[1] end assert(t == 7)", scalar);
+    assert_runs(L, code);
+    assert_runs(L, "local t = 7 for i = 1, 64 do t = {t} end; assert(#to_json(t) == 129)");
 }
 
 static void test_json_to_size_limit(void **state)
