@@ -37,7 +37,7 @@ int sb_hooks_ready(const char **why);
 void sb_hooks_bus_publish(int route, const char *const *targets, size_t n, const char *envelope,
                           size_t len, int direct);
 /* Whether the bus takes membership calls (a 1.1 bus); then it also gets
- * SB_ROUTE_REPLACE publications. */
+ * SB_ROUTE_CLOSE publications. */
 int sb_hooks_bus_has_membership(void);
 void sb_hooks_bus_membership(int event, const char *user, const char *room);
 /* The bus's users(); SB_ENOTFOUND when there is no such bus. */

@@ -202,14 +202,8 @@ static int h_user_close(sb_plugin_ctx *pc, const char *user, int code, const cha
                         size_t *closed)
 {
     (void)pc;
-    size_t n = 0;
-    sb_user *u = sb_registry_user(user);
-    for (size_t i = 0; u && i < u->n; i++) {
-        if (!u->conns[i]->closing && !u->conns[i]->dead) {
-            sb_conn_close(u->conns[i], code, reason);
-            n++;
-        }
-    }
+    size_t n = sb_registry_close_user(user, code, reason, 0);
+    sb_registry_close_elsewhere(user, code, reason, 0);
     if (closed)
         *closed = n;
     return SB_OK;
@@ -346,28 +340,34 @@ static int h_send_all(sb_plugin_ctx *pc, const char *type, const cJSON *data, ui
     return rc;
 }
 
-/* SB_ROUTE_REPLACE carries no frame: the user's older connections close here. */
-static int deliver_replace(const char *const *targets, size_t n, const char *envelope, size_t len)
+/* SB_ROUTE_CLOSE carries no frame: another node asks this one to close a
+ * user's connections (user_close, sessions = replace). */
+static int deliver_close(const char *const *targets, size_t n, const char *envelope, size_t len)
 {
-    char since[24];
-    char *end;
-    if (n != 1 || !targets[0] || len == 0 || len >= sizeof(since))
+    if (n != 1 || !targets[0])
         return SB_EINVAL;
-    memcpy(since, envelope, len);
-    since[len] = '\0';
-    long long ms = strtoll(since, &end, 10);
-    if (*end)
-        return SB_EINVAL;
-    sb_registry_replace_before(targets[0], (int64_t)ms);
-    return SB_OK;
+    cJSON *env = cJSON_ParseWithLength(envelope, len);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(env, "code");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(env, "reason");
+    const cJSON *before = cJSON_GetObjectItemCaseSensitive(env, "before");
+    int rc = SB_EINVAL;
+    /* The codes an application may send (RFC 6455 7.4), a reason that fits a close frame. */
+    if (cJSON_IsNumber(code) && code->valuedouble >= 1000 && code->valuedouble <= 4999 &&
+        cJSON_IsString(reason) && strlen(reason->valuestring) <= 123 && cJSON_IsNumber(before)) {
+        sb_registry_close_user(targets[0], code->valueint, reason->valuestring,
+                               (int64_t)before->valuedouble);
+        rc = SB_OK;
+    }
+    cJSON_Delete(env);
+    return rc;
 }
 
 static int h_deliver_local(sb_plugin_ctx *pc, int route, const char *const *targets, size_t n,
                            const char *envelope, size_t len, int direct)
 {
     (void)pc;
-    if (route == SB_ROUTE_REPLACE)
-        return deliver_replace(targets, n, envelope, len);
+    if (route == SB_ROUTE_CLOSE)
+        return deliver_close(targets, n, envelope, len);
     sb_frame *f = sb_frame_ws(1, envelope, len);
     if (!f)
         return SB_ENOMEM;

@@ -4,8 +4,6 @@
  * map of counts so presence knows the first join and the last leave. */
 #include "registry.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,12 +130,7 @@ int sb_registry_set_user(sb_conn *c, const char *name)
             if (i < u->n && u->conns[i] != c)
                 sb_conn_close(u->conns[i], 4001, "replaced by a newer session");
         /* The other nodes close theirs too (connections opened before this one). */
-        if (sb_hooks_bus_has_membership()) {
-            char since[24];
-            int len = snprintf(since, sizeof(since), "%" PRId64, c->since_ms);
-            sb_hooks_bus_publish(SB_ROUTE_REPLACE, (const char *const *)&c->user, 1, since,
-                                 (size_t)len, 0);
-        }
+        sb_registry_close_elsewhere(name, 4001, "replaced by a newer session", c->since_ms);
     }
     sb_log(SB_LOG_DEBUG, "conn %llu: authenticated as %s", (unsigned long long)c->id, name);
     sb_hooks_on_open(c->id, name);
@@ -336,22 +329,44 @@ cJSON *sb_registry_conn_rooms_json(const sb_conn *c)
     return arr;
 }
 
-void sb_registry_replace_before(const char *name, int64_t before_ms)
+size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms)
 {
     sb_user *u = sb_dict_get(users, name);
     if (!u)
-        return;
+        return 0;
     /* A close that fails destroys at once and may free u with its last conn. */
-    size_t n = u->n;
+    size_t n = u->n, closed = 0;
     uint64_t *ids = malloc(n * sizeof(*ids));
     if (!ids)
-        return;
+        return 0;
     for (size_t i = 0; i < n; i++)
         ids[i] = u->conns[i]->id;
     for (size_t i = 0; i < n; i++) {
         sb_conn *c = sb_conn_find(ids[i]);
-        if (c && c->since_ms < before_ms)
-            sb_conn_close(c, 4001, "replaced by a newer session");
+        if (c && !c->closing && !c->dead && (before_ms <= 0 || c->since_ms < before_ms)) {
+            sb_conn_close(c, code, reason);
+            closed++;
+        }
     }
     free(ids);
+    return closed;
+}
+
+void sb_registry_close_elsewhere(const char *name, int code, const char *reason, int64_t before_ms)
+{
+    if (!sb_hooks_bus_has_membership())
+        return;
+    cJSON *env = cJSON_CreateObject();
+    char *text = NULL;
+    if (env && cJSON_AddNumberToObject(env, "code", code) &&
+        cJSON_AddStringToObject(env, "reason", reason ? reason : "") &&
+        cJSON_AddNumberToObject(env, "before", (double)before_ms))
+        text = cJSON_PrintUnformatted(env);
+    cJSON_Delete(env);
+    if (!text) {
+        sb_log(SB_LOG_WARN, "%s: could not ask the other nodes to close its connections", name);
+        return;
+    }
+    sb_hooks_bus_publish(SB_ROUTE_CLOSE, &name, 1, text, strlen(text), 0);
+    cJSON_free(text);
 }

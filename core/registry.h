@@ -46,8 +46,11 @@ int sb_registry_room_leave(sb_conn *c, const char *room, int *user_still_in);
 cJSON *sb_registry_users_json(void);
 cJSON *sb_registry_room_users_json(const char *room);
 cJSON *sb_registry_rooms_json(void);
-/* sessions = replace from another node: close name's connections opened before before_ms. */
-void sb_registry_replace_before(const char *name, int64_t before_ms);
+/* Close name's connections on this node opened before before_ms (<= 0: all);
+ * returns how many. */
+size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms);
+/* Ask the other nodes (a bus with membership) to do the same: SB_ROUTE_CLOSE. */
+void sb_registry_close_elsewhere(const char *name, int code, const char *reason, int64_t before_ms);
 cJSON *sb_registry_conn_rooms_json(const sb_conn *c);
 
 #endif

@@ -214,11 +214,12 @@ enum sb_route {
     SB_ROUTE_USERS = 0,
     SB_ROUTE_ROOM = 1,
     SB_ROUTE_ALL = 2,
-    /* since 1.1: sessions = replace across nodes. targets[0] is the user, the
-     * envelope the new session's opening time (decimal epoch ms): the user's
-     * connections opened before it close with 4001. Only handed to a bus
-     * that has `membership`. */
-    SB_ROUTE_REPLACE = 3,
+    /* since 1.1: close a user's connections on every node (user_close,
+     * sessions = replace). targets[0] is the user, the envelope
+     * {"code":N,"reason":"...","before":ms}: connections opened before `before`
+     * (epoch ms; 0: all) close with code. Only handed to a bus that has
+     * `membership`. */
+    SB_ROUTE_CLOSE = 3,
 };
 
 /* since 1.1: what a bus learns of this node's membership (sb_bus.membership). */
@@ -354,7 +355,8 @@ typedef struct sb_host_api {
     int (*conn_info)(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since_ms, const char **ip);
     /* Close conn_id with a WebSocket close code and reason. -> SB_OK | SB_ECLOSED */
     int (*conn_close)(sb_plugin_ctx *pc, uint64_t conn_id, int code, const char *reason);
-    /* Close every connection of user; *closed counts them. -> SB_OK */
+    /* Close every connection of user; *closed counts this node's. With a bus
+     * that has `membership` (1.1), the other nodes close theirs too. -> SB_OK */
     int (*user_close)(sb_plugin_ctx *pc, const char *user, int code, const char *reason,
                       size_t *closed);
     /* Whether user has a connection on this node. */

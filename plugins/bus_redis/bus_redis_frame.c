@@ -69,7 +69,7 @@ int bus_redis_frame_parse(const char *buf, size_t len, bus_redis_frame *out, con
     out->node = node->valuestring;
     out->route = route->valueint;
     out->direct = cJSON_IsTrue(direct);
-    if (out->route < SB_ROUTE_USERS || out->route > SB_ROUTE_REPLACE) {
+    if (out->route < SB_ROUTE_USERS || out->route > SB_ROUTE_CLOSE) {
         *why = "unknown route";
         bus_redis_frame_free(out);
         return -1;
@@ -91,8 +91,8 @@ int bus_redis_frame_parse(const char *buf, size_t len, bus_redis_frame *out, con
         }
         out->targets[out->n_targets++] = t->valuestring;
     }
-    if ((out->route == SB_ROUTE_ROOM || out->route == SB_ROUTE_REPLACE) && out->n_targets != 1) {
-        *why = "a room or replace route needs one target";
+    if ((out->route == SB_ROUTE_ROOM || out->route == SB_ROUTE_CLOSE) && out->n_targets != 1) {
+        *why = "a room or close route needs one target";
         bus_redis_frame_free(out);
         return -1;
     }

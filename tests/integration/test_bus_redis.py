@@ -354,3 +354,26 @@ def test_bus_redis_message_behind_backlog_cursor_still_arrives(server, redis):
         await alice.close()
         await bob.close()
     run(go(), timeout=60)
+
+
+def test_bus_redis_api_disconnect_closes_the_user_on_every_node(server, redis):
+    r = redis()
+    a = server(sections=api_sections(r, "A"))
+    b = server(sections=api_sections(r, "B"))
+    for srv in (a, b):
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+
+    async def go():
+        bob_a = await a.ws(client_id="bob")
+        bob_b = await b.ws(client_id="bob")
+        carol = await b.ws(client_id="carol")
+        status, _, body = a.http("POST", "/api/users/bob/disconnect", body='{"reason":"revoked"}',
+                                 headers={"Authorization": "Bearer k",
+                                          "Content-Type": "application/json"})
+        assert status == 200 and json.loads(body) == {"closed": 1}, body  # this node's
+        for ws in (bob_a, bob_b):
+            code, reason = await closed_with(ws)
+            assert (code, reason) == (1008, "revoked")
+        assert (await request(carol, "ping", ref="p"))["type"] == "pong"  # others stay
+        await carol.close()
+    run(go())

@@ -60,9 +60,9 @@ static void test_bus_redis_frame_roundtrip_room_and_all(void **state)
     bus_redis_frame_free(&f);
     free(buf);
     const char *user[] = {"alice"};
-    buf = bus_redis_frame_new("n", SB_ROUTE_REPLACE, user, 1, "1732280000123", 13, 0, &len);
+    buf = bus_redis_frame_new("n", SB_ROUTE_CLOSE, user, 1, "1732280000123", 13, 0, &len);
     assert_int_equal(bus_redis_frame_parse(buf, len, &f, &why), 0);
-    assert_int_equal(f.route, SB_ROUTE_REPLACE);
+    assert_int_equal(f.route, SB_ROUTE_CLOSE);
     assert_string_equal(f.targets[0], "alice");
     assert_memory_equal(f.envelope, "1732280000123", 13);
     bus_redis_frame_free(&f);
