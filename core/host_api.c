@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "route.h"
 #include "server.h"
+#include "stamp.h"
 #include "utf8.h"
 
 /* --- memory, logging, config --- */
@@ -711,6 +712,7 @@ static const sb_host_api host_api = {
     .users_query = h_users_query,
     .rooms_new = h_rooms_new,
     .slot_owner = h_slot_owner,
+    .stamp = sb_stamp,
     .counter_new = h_counter_new,
     .counter_add = sb_metrics_counter_add,
     .gauge_fn = h_gauge_fn,

@@ -484,6 +484,13 @@ typedef struct sb_host_api {
      * empty. Plugins load in plugins.conf order: during init() only the
      * earlier ones have registered. */
     const char *(*slot_owner)(sb_plugin_ctx *pc, const char *slot);
+    /* Replace *data (an object; NULL or anything else counts as {}) with a new
+     * object {id, from, [to], [room], ts, then the old members in order}: a copy
+     * of to and room are added when not NULL; every old member named id, from,
+     * ts, or to / room when given, is dropped (all copies); the old value is
+     * freed, its members moved, not copied. -> SB_OK | SB_ENOMEM (*data unchanged) */
+    int (*stamp)(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
+                 int64_t ts);
 
     /* since 1.2: new members go here */
 } sb_host_api;

@@ -1,0 +1,20 @@
+/* The delivered form of a message: the server's routing fields over the
+ * client's. One function for every plugin (host->stamp), so message, rooms,
+ * broadcast and the push API write the same bytes. Pure cJSON, no server state. */
+#ifndef SB_STAMP_H
+#define SB_STAMP_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/* Replace *data (an object; NULL or any other value counts as {}) with a new
+ * object: id, from, to (a copy, when to is not NULL), room (when not NULL),
+ * ts, then *data's other members in their order. Every member named id, from,
+ * ts, or to / room when given, is dropped (all copies, case-sensitive); the
+ * others are moved, not copied, and the old value is freed.
+ * -> SB_OK | SB_ENOMEM (*data unchanged) */
+int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
+             int64_t ts);
+
+#endif

@@ -1,0 +1,207 @@
+/* Unit tests for core/stamp.c (host->stamp): the exact key order the message,
+ * rooms, broadcast and api plugins deliver, every copy of a stamped name
+ * dropped, to/room absent vs present, and non-object or NULL data. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stamp.h"
+#include "switchboard/plugin.h"
+
+/* Stamp data_json (NULL: a NULL *data) and return the result's text. */
+static char *stamp_text(const char *data_json, const char *to_json, const char *room, int64_t ts)
+{
+    cJSON *data = data_json != NULL ? cJSON_Parse(data_json) : NULL;
+    cJSON *to = to_json != NULL ? cJSON_Parse(to_json) : NULL;
+    if (data_json != NULL)
+        assert_non_null(data);
+    if (to_json != NULL)
+        assert_non_null(to);
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, room, ts), SB_OK);
+    assert_true(cJSON_IsObject(data));
+    cJSON_Delete(to);
+    char *text = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_stamp_direct_overrides_spoofed_fields(void **state)
+{
+    (void)state;
+    /* The message plugin's form; names are case-sensitive ("From" stays). */
+    char *text = stamp_text("{\"id\":\"fake\",\"text\":\"hi\",\"from\":\"mallory\",\"ts\":1,"
+                            "\"to\":\"eve\",\"From\":\"kept\",\"n\":[1,2]}",
+                            "\"bob\"", NULL, 1732280000123LL);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                              "\"ts\":1732280000123,\"text\":\"hi\",\"From\":\"kept\","
+                              "\"n\":[1,2]}");
+    free(text);
+}
+
+static void test_stamp_to_array_copied_as_written(void **state)
+{
+    (void)state;
+    cJSON *data = cJSON_Parse("{\"text\":\"x\"}");
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\",\"bob\"]");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 1732280000123LL), SB_OK);
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\",\"carol\","
+                              "\"bob\"],\"ts\":1732280000123,\"text\":\"x\"}");
+    free(text);
+    /* to is borrowed: still the caller's, unchanged. */
+    assert_ptr_not_equal(cJSON_GetObjectItemCaseSensitive(data, "to"), to);
+    text = cJSON_PrintUnformatted(to);
+    assert_string_equal(text, "[\"bob\",\"carol\",\"bob\"]");
+    free(text);
+    cJSON_Delete(to);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_room_keeps_client_to(void **state)
+{
+    (void)state;
+    /* The rooms plugin's form: room stamped, a client "to" is only payload. */
+    char *text = stamp_text("{\"room\":\"other\",\"text\":\"hi\",\"from\":\"mallory\",\"id\":\"x\","
+                            "\"ts\":1,\"to\":\"kept\"}",
+                            NULL, "lobby", 7);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7,"
+                              "\"text\":\"hi\",\"to\":\"kept\"}");
+    free(text);
+}
+
+static void test_stamp_neither_keeps_client_to_and_room(void **state)
+{
+    (void)state;
+    /* The broadcast form: id, from, ts only. */
+    char *text = stamp_text("{\"ts\":1,\"text\":\"hi\",\"id\":\"x\",\"from\":\"mallory\","
+                            "\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}",
+                            NULL, NULL, 1732280000123LL);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":1732280000123,"
+                              "\"text\":\"hi\",\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}");
+    free(text);
+}
+
+static void test_stamp_to_and_room_in_that_order(void **state)
+{
+    (void)state;
+    char *text = stamp_text("{\"room\":\"x\",\"a\":1,\"to\":\"y\"}", "\"bob\"", "lobby", 3);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                              "\"room\":\"lobby\",\"ts\":3,\"a\":1}");
+    free(text);
+}
+
+static void test_stamp_drops_every_copy_of_each_name(void **state)
+{
+    (void)state;
+    /* A filter's output can repeat keys the parser refuses from a client. */
+    const char *names[] = {"id", "from", "ts", "to", "room"};
+    cJSON *data = cJSON_CreateObject();
+    for (int copy = 0; copy < 3; copy++) {
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            assert_non_null(cJSON_AddStringToObject(data, names[i], "spoof"));
+        assert_non_null(cJSON_AddNumberToObject(data, "n", copy));
+    }
+    cJSON *to = cJSON_CreateString("bob");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, "lobby", 5), SB_OK);
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                              "\"room\":\"lobby\",\"ts\":5,\"n\":0,\"n\":1,\"n\":2}");
+    free(text);
+    cJSON_Delete(to);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_drops_member_without_key(void **state)
+{
+    (void)state;
+    cJSON *data = cJSON_CreateObject();
+    assert_non_null(cJSON_AddStringToObject(data, "a", "x"));
+    cJSON_AddItemToArray(data, cJSON_CreateNumber(9)); /* linked with no key */
+    assert_non_null(cJSON_AddStringToObject(data, "b", "y"));
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, NULL, 5), SB_OK);
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,\"a\":\"x\","
+                              "\"b\":\"y\"}");
+    free(text);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_moves_members_not_copies(void **state)
+{
+    (void)state;
+    cJSON *data = cJSON_Parse("{\"from\":\"x\",\"deep\":{\"k\":[1,{\"id\":2}]},\"s\":\"t\"}");
+    assert_non_null(data);
+    cJSON *deep = cJSON_GetObjectItemCaseSensitive(data, "deep");
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(data, "s");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, NULL, 5), SB_OK);
+    assert_ptr_equal(cJSON_GetObjectItemCaseSensitive(data, "deep"), deep);
+    assert_ptr_equal(cJSON_GetObjectItemCaseSensitive(data, "s"), s);
+    /* Nested members named like stamps are payload, untouched. */
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,"
+                              "\"deep\":{\"k\":[1,{\"id\":2}]},\"s\":\"t\"}");
+    free(text);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_non_object_data_counts_as_empty(void **state)
+{
+    (void)state;
+    const char *values[] = {"\"not an object\"", "3", "[{\"a\":1}]", "null", "true"};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char *text = stamp_text(values[i], "\"bob\"", NULL, 5);
+        assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5}");
+        free(text);
+    }
+}
+
+static void test_stamp_null_data_counts_as_empty(void **state)
+{
+    (void)state;
+    char *text = stamp_text(NULL, NULL, "lobby", 0);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":0}");
+    free(text);
+}
+
+static void test_stamp_twice_is_stable(void **state)
+{
+    (void)state;
+    /* The message plugin stamps before and after the filter chain: the second
+     * stamp undoes a filter's change to a stamped field, keeps the order. */
+    cJSON *data = cJSON_Parse("{\"text\":\"hi\",\"from\":\"x\"}");
+    cJSON *to = cJSON_CreateString("bob");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    cJSON_ReplaceItemInObjectCaseSensitive(data, "from", cJSON_CreateString("filtered"));
+    assert_non_null(cJSON_AddStringToObject(data, "extra", "e"));
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5,"
+                              "\"text\":\"hi\",\"extra\":\"e\"}");
+    free(text);
+    cJSON_Delete(data);
+    cJSON_Delete(to);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stamp_direct_overrides_spoofed_fields),
+        cmocka_unit_test(test_stamp_to_array_copied_as_written),
+        cmocka_unit_test(test_stamp_room_keeps_client_to),
+        cmocka_unit_test(test_stamp_neither_keeps_client_to_and_room),
+        cmocka_unit_test(test_stamp_to_and_room_in_that_order),
+        cmocka_unit_test(test_stamp_drops_every_copy_of_each_name),
+        cmocka_unit_test(test_stamp_drops_member_without_key),
+        cmocka_unit_test(test_stamp_moves_members_not_copies),
+        cmocka_unit_test(test_stamp_non_object_data_counts_as_empty),
+        cmocka_unit_test(test_stamp_null_data_counts_as_empty),
+        cmocka_unit_test(test_stamp_twice_is_stable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
