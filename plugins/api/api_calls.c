@@ -150,36 +150,6 @@ static int api_filter(api_state *api, uint64_t req_id, const sb_filter_msg *fm, 
     return 0;
 }
 
-/* A new object with the server's fields first (id, from, to|room, ts, the
- * order PROTOCOL.md shows), then the payload's other fields; a payload field
- * of the same name as a stamp is dropped (no spoofing). Consumes data_take.
- * NULL on ENOMEM. */
-static cJSON *api_stamp_take(cJSON *data_take, const char *id, const char *from, const char *to,
-                             const char *room, int64_t ts)
-{
-    cJSON *out = cJSON_CreateObject();
-    if (!out || !cJSON_AddStringToObject(out, "id", id) ||
-        !cJSON_AddStringToObject(out, "from", from) ||
-        (to && !cJSON_AddStringToObject(out, "to", to)) ||
-        (room && !cJSON_AddStringToObject(out, "room", room)) ||
-        !cJSON_AddNumberToObject(out, "ts", (double)ts)) {
-        cJSON_Delete(out);
-        cJSON_Delete(data_take);
-        return NULL;
-    }
-    while (data_take->child) {
-        cJSON *item = cJSON_DetachItemViaPointer(data_take, data_take->child);
-        const char *k = item->string;
-        int stamped = !k || strcmp(k, "id") == 0 || strcmp(k, "from") == 0 ||
-                      strcmp(k, "ts") == 0 || (to && strcmp(k, "to") == 0) ||
-                      (room && strcmp(k, "room") == 0);
-        if (stamped || !cJSON_AddItemToObject(out, k, item))
-            cJSON_Delete(item);
-    }
-    cJSON_Delete(data_take);
-    return out;
-}
-
 /* --- the calls --- */
 
 static void api_put_done(void *arg, int status)
@@ -249,15 +219,18 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
                         .id = id,
                         .ts = ts};
     int rc = api_filter(api, req->id, &fm, &body);
-    cJSON_Delete(to);
     if (rc != 0) {
+        cJSON_Delete(to);
         cJSON_Delete(body);
         return;
     }
 
     api_put *put = calloc(1, sizeof(*put));
-    cJSON *msg = api_stamp_take(body, id, from, user, NULL, ts);
-    char *json = msg ? cJSON_PrintUnformatted(msg) : NULL;
+    /* The server's fields first, the payload's after, none of them spoofed. */
+    rc = host->stamp(&body, id, from, to, NULL, ts);
+    cJSON_Delete(to);
+    cJSON *msg = body; /* stamped, or (ENOMEM) still the payload: freed below */
+    char *json = rc == SB_OK ? cJSON_PrintUnformatted(msg) : NULL;
     if (!put || !json) {
         free(put);
         cJSON_Delete(msg);
@@ -325,11 +298,12 @@ static void api_live(api_state *api, const sb_http_req *req, const char *room)
         cJSON_Delete(body);
         return;
     }
-    cJSON *msg = api_stamp_take(body, id, from, NULL, room, ts);
-    if (!msg) {
+    if (host->stamp(&body, id, from, NULL, room, ts) != SB_OK) {
+        cJSON_Delete(body);
         api_error(api, req->id, 500, NULL, "internal", "out of memory");
         return;
     }
+    cJSON *msg = body;
     int rc = room ? host->send_room(api->pc, room, type, msg, 0, NULL, &delivered)
                   : host->send_all(api->pc, type, msg, 0, &delivered);
     cJSON_Delete(msg);

@@ -1,12 +1,12 @@
 /* The `broadcast` plugin: one event to every authenticated connection
  * (PROTOCOL.md 3), the sender's other connections included, its sending
- * connection excluded. Live only: nothing is stored. Stamping is
- * broadcast_stamp.c. */
+ * connection excluded. Live only: nothing is stored. Stamping is the
+ * host's (host->stamp); the ack is broadcast_ack.c. */
 #include <stdlib.h>
 
 #include <switchboard/plugin.h>
 
-#include "broadcast_stamp.h"
+#include "broadcast_ack.h"
 
 #define BROADCAST_REASON_MAX 256
 
@@ -32,7 +32,7 @@ static int broadcast_cmd(void *ud, const sb_cmd *cmd)
     /* Stamped before the filter so it sees the server's fields, and again
      * after it so a filter cannot change them. */
     cJSON *data = cJSON_Duplicate(cmd->data, 1);
-    if (data == NULL || broadcast_stamp(&data, id, cmd->user, ts) != 0) {
+    if (data == NULL || host->stamp(&data, id, cmd->user, NULL, NULL, ts) != SB_OK) {
         cJSON_Delete(data);
         return SB_ENOMEM;
     }
@@ -50,7 +50,7 @@ static int broadcast_cmd(void *ud, const sb_cmd *cmd)
         return SB_OK;
     }
     cJSON *ack = NULL;
-    if (broadcast_stamp(&data, id, cmd->user, ts) != 0 ||
+    if (host->stamp(&data, id, cmd->user, NULL, NULL, ts) != SB_OK ||
         (ack = broadcast_ack_new(id, ts)) == NULL) {
         cJSON_Delete(data);
         return SB_ENOMEM;

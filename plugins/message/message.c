@@ -1,7 +1,7 @@
 /* The `message` plugin: direct messages to one user or several (PROTOCOL.md
  * 3-4). A message is authorized per recipient, filtered, stamped, stored in
  * every recipient's inbox, and only then acked and delivered live. Recipient
- * parsing is message_rcpts.c; stamping is message_stamp.c. */
+ * parsing is message_rcpts.c; stamping is the host's (host->stamp). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,6 @@
 #include <switchboard/plugin.h>
 
 #include "message_rcpts.h"
-#include "message_stamp.h"
 
 #define MESSAGE_REASON_MAX 256
 
@@ -159,7 +158,8 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
     /* The filter sees the server's id/from/ts, not what the client claimed;
      * stamping again afterwards undoes any change a filter made to them. */
     mput->data = cJSON_Duplicate(cmd->data, 1);
-    if (mput->data == NULL || message_stamp(&mput->data, mput->id, cmd->user, to, mput->ts) != 0) {
+    if (mput->data == NULL ||
+        host->stamp(&mput->data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
         message_put_free(mput);
         return SB_ENOMEM;
     }
@@ -176,7 +176,7 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
         message_put_free(mput);
         return SB_OK;
     }
-    if (message_stamp(&mput->data, mput->id, cmd->user, to, mput->ts) != 0) {
+    if (host->stamp(&mput->data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
         message_put_free(mput);
         return SB_ENOMEM;
     }

@@ -161,7 +161,7 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
     /* Stamped before the filter so it sees the server's fields, and again
      * after it so a filter cannot change them. */
     cJSON *data = cJSON_Duplicate(cmd->data, 1);
-    if (data == NULL || rooms_stamp(&data, id, cmd->user, room, ts) != 0) {
+    if (data == NULL || host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK) {
         cJSON_Delete(data);
         return SB_ENOMEM;
     }
@@ -179,7 +179,8 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
         return SB_OK;
     }
     cJSON *ack = NULL;
-    if (rooms_stamp(&data, id, cmd->user, room, ts) != 0 || (ack = rooms_ack_new(id, ts)) == NULL) {
+    if (host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK ||
+        (ack = rooms_ack_new(id, ts)) == NULL) {
         cJSON_Delete(data);
         return SB_ENOMEM;
     }

@@ -1,9 +1,6 @@
-/* Builders for the rooms plugin. Stamped members go first and every client
- * member with a stamped name is dropped (not only the first), so neither a
- * client nor a filter's output can spoof the sender or the room. */
+/* Builders for the rooms plugin: the replies and events it writes itself. A
+ * publication's stamped form is the host's (host->stamp). */
 #include "rooms_event.h"
-
-#include <string.h>
 
 const char *rooms_arg(const cJSON *data, int (*valid)(const char *))
 {
@@ -57,44 +54,4 @@ cJSON *rooms_ack_new(const char *id, int64_t ts)
         return NULL;
     }
     return ack;
-}
-
-static int rooms_is_stamped(const char *key)
-{
-    static const char *const stamped[] = {"id", "from", "room", "ts"};
-    if (key == NULL)
-        return 1;
-    for (size_t i = 0; i < sizeof(stamped) / sizeof(stamped[0]); i++)
-        if (strcmp(key, stamped[i]) == 0)
-            return 1;
-    return 0;
-}
-
-int rooms_stamp(cJSON **data, const char *id, const char *from, const char *room, int64_t ts)
-{
-    cJSON *out = cJSON_CreateObject();
-    if (out == NULL || cJSON_AddStringToObject(out, "id", id) == NULL ||
-        cJSON_AddStringToObject(out, "from", from) == NULL ||
-        cJSON_AddStringToObject(out, "room", room) == NULL ||
-        cJSON_AddNumberToObject(out, "ts", (double)ts) == NULL) {
-        cJSON_Delete(out);
-        return -1;
-    }
-    cJSON *old = *data;
-    if (cJSON_IsObject(old)) {
-        cJSON *item = old->child;
-        while (item != NULL) {
-            cJSON *next = item->next;
-            if (!rooms_is_stamped(item->string)) {
-                /* Objects and arrays share the child list: AddItemToArray
-                 * moves the member with its key, without copying it. */
-                cJSON_DetachItemViaPointer(old, item);
-                cJSON_AddItemToArray(out, item);
-            }
-            item = next;
-        }
-    }
-    cJSON_Delete(old);
-    *data = out;
-    return 0;
 }

@@ -1,6 +1,6 @@
 /* What the rooms plugin reads and writes: the room argument, the presence
- * event, the join/leave replies, and the stamped form of a publication. Pure
- * logic (no host calls), unit-tested on its own. */
+ * event, the join/leave replies and a publication's ack. Pure logic (no host
+ * calls), unit-tested on its own. */
 #ifndef ROOMS_EVENT_H
 #define ROOMS_EVENT_H
 
@@ -23,10 +23,5 @@ cJSON *rooms_leave_reply_new(const char *room);
 
 /* {id, ts}: the ack of a publication. NULL on ENOMEM. */
 cJSON *rooms_ack_new(const char *id, int64_t ts);
-
-/* Replace *data (an object; anything else counts as {}) with a new object: id,
- * from, room, ts, then *data's other members in their order, dropping every
- * member named id, from, room or ts. -> 0 | -1 on ENOMEM, *data untouched */
-int rooms_stamp(cJSON **data, const char *id, const char *from, const char *room, int64_t ts);
 
 #endif

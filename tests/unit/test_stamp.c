@@ -6,15 +6,26 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <cmocka.h>
 
 #include "stamp.h"
 #include "switchboard/plugin.h"
 
-/* Stamp data_json (NULL: a NULL *data) and return the result's text. */
-static char *stamp_text(const char *data_json, const char *to_json, const char *room, int64_t ts)
+/* Assert that j prints as want, then free j. */
+static void assert_json_delete(cJSON *j, const char *want)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    free(text);
+    cJSON_Delete(j);
+}
+
+/* Stamp data_json (NULL: a NULL *data) as alice's message 01ID and assert
+ * the result prints as want. */
+static void assert_stamped(const char *data_json, const char *to_json, const char *room, int64_t ts,
+                           const char *want)
 {
     cJSON *data = data_json != NULL ? cJSON_Parse(data_json) : NULL;
     cJSON *to = to_json != NULL ? cJSON_Parse(to_json) : NULL;
@@ -25,23 +36,19 @@ static char *stamp_text(const char *data_json, const char *to_json, const char *
     assert_int_equal(sb_stamp(&data, "01ID", "alice", to, room, ts), SB_OK);
     assert_true(cJSON_IsObject(data));
     cJSON_Delete(to);
-    char *text = cJSON_PrintUnformatted(data);
-    cJSON_Delete(data);
-    assert_non_null(text);
-    return text;
+    assert_json_delete(data, want);
 }
 
 static void test_stamp_direct_overrides_spoofed_fields(void **state)
 {
     (void)state;
     /* The message plugin's form; names are case-sensitive ("From" stays). */
-    char *text = stamp_text("{\"id\":\"fake\",\"text\":\"hi\",\"from\":\"mallory\",\"ts\":1,"
-                            "\"to\":\"eve\",\"From\":\"kept\",\"n\":[1,2]}",
-                            "\"bob\"", NULL, 1732280000123LL);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
-                              "\"ts\":1732280000123,\"text\":\"hi\",\"From\":\"kept\","
-                              "\"n\":[1,2]}");
-    free(text);
+    assert_stamped("{\"id\":\"fake\",\"text\":\"hi\",\"from\":\"mallory\",\"ts\":1,"
+                   "\"to\":\"eve\",\"From\":\"kept\",\"n\":[1,2]}",
+                   "\"bob\"", NULL, 1732280000123LL,
+                   "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                   "\"ts\":1732280000123,\"text\":\"hi\",\"From\":\"kept\","
+                   "\"n\":[1,2]}");
 }
 
 static void test_stamp_to_array_copied_as_written(void **state)
@@ -50,50 +57,41 @@ static void test_stamp_to_array_copied_as_written(void **state)
     cJSON *data = cJSON_Parse("{\"text\":\"x\"}");
     cJSON *to = cJSON_Parse("[\"bob\",\"carol\",\"bob\"]");
     assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 1732280000123LL), SB_OK);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\",\"carol\","
-                              "\"bob\"],\"ts\":1732280000123,\"text\":\"x\"}");
-    free(text);
-    /* to is borrowed: still the caller's, unchanged. */
+    /* to is borrowed: copied, still the caller's and unchanged. */
     assert_ptr_not_equal(cJSON_GetObjectItemCaseSensitive(data, "to"), to);
-    text = cJSON_PrintUnformatted(to);
-    assert_string_equal(text, "[\"bob\",\"carol\",\"bob\"]");
-    free(text);
-    cJSON_Delete(to);
-    cJSON_Delete(data);
+    assert_json_delete(to, "[\"bob\",\"carol\",\"bob\"]");
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\",\"carol\","
+                             "\"bob\"],\"ts\":1732280000123,\"text\":\"x\"}");
 }
 
 static void test_stamp_room_keeps_client_to(void **state)
 {
     (void)state;
     /* The rooms plugin's form: room stamped, a client "to" is only payload. */
-    char *text = stamp_text("{\"room\":\"other\",\"text\":\"hi\",\"from\":\"mallory\",\"id\":\"x\","
-                            "\"ts\":1,\"to\":\"kept\"}",
-                            NULL, "lobby", 7);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7,"
-                              "\"text\":\"hi\",\"to\":\"kept\"}");
-    free(text);
+    assert_stamped("{\"room\":\"other\",\"text\":\"hi\",\"from\":\"mallory\",\"id\":\"x\","
+                   "\"ts\":1,\"to\":\"kept\"}",
+                   NULL, "lobby", 7,
+                   "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7,"
+                   "\"text\":\"hi\",\"to\":\"kept\"}");
 }
 
 static void test_stamp_neither_keeps_client_to_and_room(void **state)
 {
     (void)state;
     /* The broadcast form: id, from, ts only. */
-    char *text = stamp_text("{\"ts\":1,\"text\":\"hi\",\"id\":\"x\",\"from\":\"mallory\","
-                            "\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}",
-                            NULL, NULL, 1732280000123LL);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":1732280000123,"
-                              "\"text\":\"hi\",\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}");
-    free(text);
+    assert_stamped("{\"ts\":1,\"text\":\"hi\",\"id\":\"x\",\"from\":\"mallory\","
+                   "\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}",
+                   NULL, NULL, 1732280000123LL,
+                   "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":1732280000123,"
+                   "\"text\":\"hi\",\"to\":\"kept\",\"room\":\"kept\",\"ID\":\"kept\"}");
 }
 
 static void test_stamp_to_and_room_in_that_order(void **state)
 {
     (void)state;
-    char *text = stamp_text("{\"room\":\"x\",\"a\":1,\"to\":\"y\"}", "\"bob\"", "lobby", 3);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
-                              "\"room\":\"lobby\",\"ts\":3,\"a\":1}");
-    free(text);
+    assert_stamped("{\"room\":\"x\",\"a\":1,\"to\":\"y\"}", "\"bob\"", "lobby", 3,
+                   "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                   "\"room\":\"lobby\",\"ts\":3,\"a\":1}");
 }
 
 static void test_stamp_drops_every_copy_of_each_name(void **state)
@@ -109,12 +107,9 @@ static void test_stamp_drops_every_copy_of_each_name(void **state)
     }
     cJSON *to = cJSON_CreateString("bob");
     assert_int_equal(sb_stamp(&data, "01ID", "alice", to, "lobby", 5), SB_OK);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
-                              "\"room\":\"lobby\",\"ts\":5,\"n\":0,\"n\":1,\"n\":2}");
-    free(text);
     cJSON_Delete(to);
-    cJSON_Delete(data);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
+                             "\"room\":\"lobby\",\"ts\":5,\"n\":0,\"n\":1,\"n\":2}");
 }
 
 static void test_stamp_drops_member_without_key(void **state)
@@ -125,11 +120,8 @@ static void test_stamp_drops_member_without_key(void **state)
     cJSON_AddItemToArray(data, cJSON_CreateNumber(9)); /* linked with no key */
     assert_non_null(cJSON_AddStringToObject(data, "b", "y"));
     assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, NULL, 5), SB_OK);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,\"a\":\"x\","
-                              "\"b\":\"y\"}");
-    free(text);
-    cJSON_Delete(data);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,\"a\":\"x\","
+                             "\"b\":\"y\"}");
 }
 
 static void test_stamp_moves_members_not_copies(void **state)
@@ -143,11 +135,8 @@ static void test_stamp_moves_members_not_copies(void **state)
     assert_ptr_equal(cJSON_GetObjectItemCaseSensitive(data, "deep"), deep);
     assert_ptr_equal(cJSON_GetObjectItemCaseSensitive(data, "s"), s);
     /* Nested members named like stamps are payload, untouched. */
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,"
-                              "\"deep\":{\"k\":[1,{\"id\":2}]},\"s\":\"t\"}");
-    free(text);
-    cJSON_Delete(data);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"ts\":5,"
+                             "\"deep\":{\"k\":[1,{\"id\":2}]},\"s\":\"t\"}");
 }
 
 static void test_stamp_non_object_data_counts_as_empty(void **state)
@@ -155,18 +144,16 @@ static void test_stamp_non_object_data_counts_as_empty(void **state)
     (void)state;
     const char *values[] = {"\"not an object\"", "3", "[{\"a\":1}]", "null", "true"};
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-        char *text = stamp_text(values[i], "\"bob\"", NULL, 5);
-        assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5}");
-        free(text);
+        assert_stamped(values[i], "\"bob\"", NULL, 5,
+                       "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5}");
     }
 }
 
 static void test_stamp_null_data_counts_as_empty(void **state)
 {
     (void)state;
-    char *text = stamp_text(NULL, NULL, "lobby", 0);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":0}");
-    free(text);
+    assert_stamped(NULL, NULL, "lobby", 0,
+                   "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":0}");
 }
 
 static void test_stamp_twice_is_stable(void **state)
@@ -180,11 +167,8 @@ static void test_stamp_twice_is_stable(void **state)
     cJSON_ReplaceItemInObjectCaseSensitive(data, "from", cJSON_CreateString("filtered"));
     assert_non_null(cJSON_AddStringToObject(data, "extra", "e"));
     assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5,"
-                              "\"text\":\"hi\",\"extra\":\"e\"}");
-    free(text);
-    cJSON_Delete(data);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5,"
+                             "\"text\":\"hi\",\"extra\":\"e\"}");
     cJSON_Delete(to);
 }
 

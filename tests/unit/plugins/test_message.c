@@ -1,6 +1,5 @@
 /* Unit tests of the message plugin's logic: recipient parsing (validation,
- * duplicates, max_recipients) and stamping (server fields override the
- * client's). */
+ * duplicates, max_recipients). Stamping is the host's: tests/unit/test_stamp.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +10,6 @@
 #include <cmocka.h>
 
 #include "message_rcpts.h"
-#include "message_stamp.h"
 
 /* The client_id rules of PROTOCOL.md 1, as host->user_valid applies them. */
 static int fake_user_valid(const char *s)
@@ -152,88 +150,6 @@ static void test_message_rcpts_parse_many_with_duplicates(void **state)
     cJSON_Delete(to);
 }
 
-static char *stamp_text(const char *data_json, const char *to_json)
-{
-    cJSON *data = cJSON_Parse(data_json);
-    cJSON *to = cJSON_Parse(to_json);
-    assert_non_null(data);
-    assert_non_null(to);
-    assert_int_equal(message_stamp(&data, "01ID", "alice", to, 1732280000123LL), 0);
-    cJSON_Delete(to);
-    char *text = cJSON_PrintUnformatted(data);
-    cJSON_Delete(data);
-    return text;
-}
-
-static void test_message_stamp_overrides_spoofed_fields(void **state)
-{
-    (void)state;
-    char *text = stamp_text("{\"id\":\"fake\",\"text\":\"hi\",\"from\":\"mallory\",\"ts\":1,"
-                            "\"to\":\"eve\",\"From\":\"kept\",\"n\":[1,2]}",
-                            "\"bob\"");
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\","
-                              "\"ts\":1732280000123,\"text\":\"hi\",\"From\":\"kept\","
-                              "\"n\":[1,2]}");
-    free(text);
-}
-
-static void test_message_stamp_to_array_as_written(void **state)
-{
-    (void)state;
-    char *text = stamp_text("{\"text\":\"x\"}", "[\"bob\",\"carol\",\"bob\"]");
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\",\"carol\","
-                              "\"bob\"],\"ts\":1732280000123,\"text\":\"x\"}");
-    free(text);
-}
-
-static void test_message_stamp_non_object_data(void **state)
-{
-    (void)state;
-    cJSON *data = cJSON_CreateString("not an object");
-    cJSON *to = cJSON_CreateString("bob");
-    assert_int_equal(message_stamp(&data, "01ID", "alice", to, 5), 0);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5}");
-    free(text);
-    cJSON_Delete(data);
-    cJSON_Delete(to);
-}
-
-static void test_message_stamp_drops_every_duplicate(void **state)
-{
-    (void)state;
-    /* A filter's output can repeat a key; neither copy may survive. */
-    cJSON *data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "from", "mallory");
-    cJSON_AddStringToObject(data, "text", "hi");
-    cJSON_AddStringToObject(data, "from", "eve");
-    cJSON *to = cJSON_CreateString("bob");
-    assert_int_equal(message_stamp(&data, "01ID", "alice", to, 5), 0);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(
-        text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5,\"text\":\"hi\"}");
-    free(text);
-    cJSON_Delete(data);
-    cJSON_Delete(to);
-}
-
-static void test_message_stamp_twice_is_stable(void **state)
-{
-    (void)state;
-    /* The plugin stamps before and after the filter chain. */
-    cJSON *data = cJSON_Parse("{\"text\":\"hi\",\"from\":\"x\"}");
-    cJSON *to = cJSON_CreateString("bob");
-    assert_int_equal(message_stamp(&data, "01ID", "alice", to, 5), 0);
-    cJSON_ReplaceItemInObjectCaseSensitive(data, "from", cJSON_CreateString("filtered"));
-    assert_int_equal(message_stamp(&data, "01ID", "alice", to, 5), 0);
-    char *text = cJSON_PrintUnformatted(data);
-    assert_string_equal(
-        text, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":\"bob\",\"ts\":5,\"text\":\"hi\"}");
-    free(text);
-    cJSON_Delete(data);
-    cJSON_Delete(to);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,11 +163,6 @@ int main(void)
         cmocka_unit_test(test_message_rcpts_parse_too_many),
         cmocka_unit_test(test_message_rcpts_parse_bad_wins_over_too_many),
         cmocka_unit_test(test_message_rcpts_parse_many_with_duplicates),
-        cmocka_unit_test(test_message_stamp_overrides_spoofed_fields),
-        cmocka_unit_test(test_message_stamp_to_array_as_written),
-        cmocka_unit_test(test_message_stamp_non_object_data),
-        cmocka_unit_test(test_message_stamp_drops_every_duplicate),
-        cmocka_unit_test(test_message_stamp_twice_is_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

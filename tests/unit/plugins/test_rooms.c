@@ -1,5 +1,5 @@
 /* Unit tests of the rooms plugin's builders: the room argument, presence,
- * join/leave replies, and stamping of publications. */
+ * join/leave replies and the ack. Stamping is the host's: tests/unit/test_stamp.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,37 +88,6 @@ static void test_rooms_leave_reply_and_ack_shape(void **state)
     free(text);
 }
 
-static void test_rooms_stamp_overrides_spoofed(void **state)
-{
-    (void)state;
-    cJSON *d = cJSON_Parse("{\"room\":\"other\",\"text\":\"hi\",\"from\":\"mallory\",\"id\":\"x\","
-                           "\"ts\":1,\"to\":\"kept\"}");
-    assert_int_equal(rooms_stamp(&d, "01ID", "alice", "lobby", 7), 0);
-    char *text = print_delete(d);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7,"
-                              "\"text\":\"hi\",\"to\":\"kept\"}");
-    free(text);
-}
-
-static void test_rooms_stamp_drops_duplicates_and_non_objects(void **state)
-{
-    (void)state;
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "from", "a");
-    cJSON_AddStringToObject(d, "from", "b");
-    cJSON_AddNumberToObject(d, "n", 1);
-    assert_int_equal(rooms_stamp(&d, "01ID", "alice", "lobby", 7), 0);
-    char *text = print_delete(d);
-    assert_string_equal(text,
-                        "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7,\"n\":1}");
-    free(text);
-    d = cJSON_CreateNumber(3);
-    assert_int_equal(rooms_stamp(&d, "01ID", "alice", "lobby", 7), 0);
-    text = print_delete(d);
-    assert_string_equal(text, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"lobby\",\"ts\":7}");
-    free(text);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,8 +96,6 @@ int main(void)
         cmocka_unit_test(test_rooms_presence_new_shape),
         cmocka_unit_test(test_rooms_join_reply_new_shape),
         cmocka_unit_test(test_rooms_leave_reply_and_ack_shape),
-        cmocka_unit_test(test_rooms_stamp_overrides_spoofed),
-        cmocka_unit_test(test_rooms_stamp_drops_duplicates_and_non_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
