@@ -57,8 +57,14 @@ static void members_done(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     bus_redis_members *m = priv;
     const redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        m->host->log(m->pc, SB_LOG_WARN, "membership update: %s", reply->str);
+    /* A lost update would leave this node's sets wrong until the next
+     * reconnect: the next heartbeat rewrites them instead. */
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        if (!m->resync_due)
+            m->host->log(m->pc, SB_LOG_WARN, "membership update: %s; rewriting this node's sets",
+                         reply->str);
+        m->resync_due = 1;
+    }
 }
 
 /* Send argv[0..argc) (NUL-terminated strings); failures are the reply's to log. */
@@ -82,7 +88,11 @@ static void members_heartbeat_send(bus_redis_members *m, int purge_own)
 
 static void members_heartbeat(void *arg)
 {
-    members_heartbeat_send(arg, 0);
+    bus_redis_members *m = arg;
+    if (m->resync_due && m->conn->up)
+        bus_redis_members_resync(m);
+    else
+        members_heartbeat_send(m, 0);
 }
 
 static void members_room_key(const bus_redis_members *m, const char *room, char *out, size_t len)
@@ -115,6 +125,7 @@ static void members_sadd_all(bus_redis_members *m, const char *key, const cJSON 
 
 void bus_redis_members_resync(bus_redis_members *m)
 {
+    m->resync_due = 0;
     members_heartbeat_send(m, 1);
     char key[sizeof m->base + 16 + SB_ROOM_MAX];
     snprintf(key, sizeof key, "%s:users", m->base);

@@ -18,6 +18,7 @@ typedef struct bus_redis_members {
     char node[160];
     long ttl_ms;
     sb_timer *heartbeat;
+    int resync_due; /* an update failed (e.g. LOADING after a restart): rewrite all */
 } bus_redis_members;
 
 /* Start the heartbeat. -> SB_OK | SB_ENOMEM */

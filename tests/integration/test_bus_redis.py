@@ -377,3 +377,23 @@ def test_bus_redis_api_disconnect_closes_the_user_on_every_node(server, redis):
         assert (await request(carol, "ping", ref="p"))["type"] == "pong"  # others stay
         await carol.close()
     run(go())
+
+
+def test_bus_redis_failed_membership_update_is_rewritten(server, redis):
+    """An update Redis refuses (here WRONGTYPE; after a restart, LOADING)
+    must not leave the node's sets wrong until its next reconnect."""
+    r = redis()
+    a, b = two_nodes(server, r)
+    r.command("SET", "sb:node:B:users", "not a set")
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob = await b.ws(client_id="bob")  # its SADD fails
+        # Until B rewrites its sets (next heartbeat, <= 1 s) the union itself
+        # fails on the bad key and list answers unavailable.
+        await asyncio.sleep(1.5)
+        await users_become(alice, "list", {}, ["alice", "bob"])
+        await alice.close()
+        await bob.close()
+    run(go())
+    b.wait_log(r"WRONGTYPE.*rewriting this node's sets")
