@@ -323,7 +323,9 @@ static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, co
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_room(room, f, skip_conn, skip_user, delivered);
-    sb_route_to_bus(SB_ROUTE_ROOM, &room, 1, f, 0);
+    const char *targets[2] = {room, skip_user};
+    size_t n = skip_user && sb_hooks_bus_has_membership() ? 2 : 1;
+    sb_route_to_bus(SB_ROUTE_ROOM, targets, n, f, 0);
     sb_frame_unref(f);
     return rc;
 }
@@ -375,8 +377,8 @@ static int h_deliver_local(sb_plugin_ctx *pc, int route, const char *const *targ
     int rc = SB_EINVAL;
     if (route == SB_ROUTE_USERS)
         rc = sb_route_users(targets, n, f, 0, direct, NULL);
-    else if (route == SB_ROUTE_ROOM && n == 1)
-        rc = sb_route_room(targets[0], f, 0, NULL, NULL);
+    else if (route == SB_ROUTE_ROOM && (n == 1 || n == 2))
+        rc = sb_route_room(targets[0], f, 0, n == 2 ? targets[1] : NULL, NULL);
     else if (route == SB_ROUTE_ALL)
         rc = sb_route_all(f, 0, NULL);
     sb_frame_unref(f);

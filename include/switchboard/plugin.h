@@ -212,6 +212,9 @@ typedef struct sb_store {
 /* Where a bus delivery goes. */
 enum sb_route {
     SB_ROUTE_USERS = 0,
+    /* targets[0] the room. since 1.1, to a bus with `membership`: a second
+     * target, when present, is a user whose connections are skipped (a
+     * user's own presence never reaches it, on any node). */
     SB_ROUTE_ROOM = 1,
     SB_ROUTE_ALL = 2,
     /* since 1.1: close a user's connections on every node (user_close,

@@ -91,8 +91,9 @@ int bus_redis_frame_parse(const char *buf, size_t len, bus_redis_frame *out, con
         }
         out->targets[out->n_targets++] = t->valuestring;
     }
-    if ((out->route == SB_ROUTE_ROOM || out->route == SB_ROUTE_CLOSE) && out->n_targets != 1) {
-        *why = "a room or close route needs one target";
+    if ((out->route == SB_ROUTE_ROOM && (out->n_targets < 1 || out->n_targets > 2)) ||
+        (out->route == SB_ROUTE_CLOSE && out->n_targets != 1)) {
+        *why = "a room route needs the room (and a user to skip), a close route the user";
         bus_redis_frame_free(out);
         return -1;
     }

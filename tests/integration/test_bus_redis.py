@@ -397,3 +397,29 @@ def test_bus_redis_failed_membership_update_is_rewritten(server, redis):
         await bob.close()
     run(go())
     b.wait_log(r"WRONGTYPE.*rewriting this node's sets")
+
+
+def test_bus_redis_own_presence_never_reaches_the_users_other_node(server, redis):
+    """PROTOCOL.md 3: presence goes to the other members' connections, not the
+    user's own, on any node."""
+    r = redis()
+    a, b = two_nodes(server, r)
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        bob_b = await b.ws(client_id="bob")
+        bob_a = await a.ws(client_id="bob")
+        await request(alice, "join", {"room": "lobby"}, ref="j")
+        await request(bob_b, "join", {"room": "lobby"}, ref="j")
+        got = await recv_type(alice, "presence")
+        assert got["data"] == {"room": "lobby", "user": "bob", "event": "join"}
+        await drain(bob_b)
+        await request(bob_a, "join", {"room": "lobby"}, ref="j")  # bob's first on A
+        await request(bob_a, "leave", {"room": "lobby"}, ref="l")
+        await no_frame(bob_b, 0.5)  # neither bob's join nor leave came back to him
+        await request(bob_b, "leave", {"room": "lobby"}, ref="l")
+        got = await recv_type(alice, "presence")
+        assert got["data"]["user"] == "bob"
+        for ws in (alice, bob_a, bob_b):
+            await ws.close()
+    run(go())

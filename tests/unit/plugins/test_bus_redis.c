@@ -80,6 +80,7 @@ static void test_bus_redis_frame_parse_rejects_bad(void **state)
         "{\"node\":\"n\",\"route\":0,\"targets\":[1],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":1,\"targets\":[],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":3,\"targets\":[\"a\",\"b\"],\"direct\":false}\n1",
+        "{\"node\":\"n\",\"route\":1,\"targets\":[\"r\",\"u\",\"v\"],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":4,\"targets\":[],\"direct\":false}\n{}",
         "{\"node\":\"n\",\"route\":0,\"targets\":[],\"direct\":0}\n{}",
     };
