@@ -1,19 +1,64 @@
 /* Backlog pacing. The next page is read only when the output queue is below
  * half of max_outbound_bytes, so a 100k-message inbox costs at most a page
  * plus that much memory and never trips the slow-consumer cut-off. A page
- * completion carries the connection id, never a pointer. */
+ * completion carries the connection id, never a pointer.
+ * The ids of the last messages sent are kept for a moment after the backlog
+ * ends: with a bus, a message stored just before a page read also arrives
+ * from another node just after, and that copy is dropped. */
 #include "backlog.h"
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hooks.h"
+#include "ids.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
 
 #define BACKLOG_PAGE 64
+#define SEEN_IDS     16   /* the newest messages: only those can race the bus */
+#define SEEN_GRACE   3000 /* ms after the backlog ends */
+
+typedef struct sb_backlog_seen {
+    int64_t until_ms; /* 0 while the backlog runs */
+    unsigned n, next;
+    char ids[SEEN_IDS][SB_ID_LEN + 1];
+} sb_backlog_seen;
+
+static void seen_add(sb_conn *c, const char *id)
+{
+    sb_backlog_seen *s = c->backlog_seen;
+    if (!s && !(s = c->backlog_seen = calloc(1, sizeof(*s))))
+        return; /* at worst a duplicate later */
+    snprintf(s->ids[s->next], sizeof(s->ids[0]), "%s", id);
+    s->next = (s->next + 1) % SEEN_IDS;
+    if (s->n < SEEN_IDS)
+        s->n++;
+}
+
+int sb_backlog_sent(sb_conn *c, const char *id)
+{
+    sb_backlog_seen *s = c->backlog_seen;
+    if (!s)
+        return 0;
+    if (s->until_ms && sb_now_ms() > s->until_ms) {
+        sb_backlog_free(c);
+        return 0;
+    }
+    for (unsigned i = 0; i < s->n; i++)
+        if (strcmp(s->ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+void sb_backlog_free(sb_conn *c)
+{
+    free(c->backlog_seen);
+    c->backlog_seen = NULL;
+}
 
 static void backlog_request(sb_conn *c);
 
@@ -21,6 +66,8 @@ static void backlog_finish(sb_conn *c)
 {
     c->in_backlog = 0;
     c->backlog_busy = 0;
+    if (c->backlog_seen)
+        c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
     if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
         sb_conn_close(c, 1011, "out of memory");
         return;
@@ -49,6 +96,7 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
         sb_conn_send_backlog(c, f);
         sb_frame_unref(f);
         snprintf(c->backlog_after, sizeof(c->backlog_after), "%s", msgs[i].id);
+        seen_add(c, msgs[i].id);
     }
     sb_metrics_core.backlog_delivered += n;
     if (!(more && n) && !c->backlog_dirty) {
@@ -88,6 +136,7 @@ void sb_backlog_start(sb_conn *c)
         return;
     c->in_backlog = 1;
     c->backlog_after[0] = 0;
+    sb_backlog_free(c);
     backlog_request(c);
 }
 

@@ -10,5 +10,9 @@
 void sb_backlog_start(sb_conn *c);
 void sb_backlog_mark_dirty(sb_conn *c);
 void sb_backlog_on_drained(sb_conn *c);
+/* Whether the backlog sent id to c lately (its last SB_BACKLOG_SEEN messages,
+ * until a grace period after it ended): a live copy of it is a duplicate. */
+int sb_backlog_sent(sb_conn *c, const char *id);
+void sb_backlog_free(sb_conn *c);
 
 #endif

@@ -292,6 +292,7 @@ void sb_conn_destroy(sb_conn *c)
     sb_ws_free(c);
     sb_outq_clear(&c->out);
     sb_outq_clear(&c->held);
+    sb_backlog_free(c);
     free(c->pre);
     free(c->user);
     free(c->rooms);

@@ -55,6 +55,7 @@ typedef struct sb_conn {
     sb_outq out;
     sb_outq held; /* events held behind the backlog */
     char backlog_after[SB_ID_LEN + 1];
+    struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
     char *user;
     sb_user *u;
     sb_room **rooms;

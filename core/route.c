@@ -61,6 +61,11 @@ static int deliver(sb_conn *c, sb_frame *f, direct_msg *direct)
 {
     if (c->closing || c->dead)
         return 0;
+    if (direct && c->backlog_seen) {
+        const char *id = direct_msg_id(direct);
+        if (id && sb_backlog_sent(c, id))
+            return 0; /* the backlog sent this one already */
+    }
     if (direct && c->in_backlog) {
         const char *id = c->backlog_after[0] ? direct_msg_id(direct) : NULL;
         if (!id || strcmp(id, c->backlog_after) >= 0) {
