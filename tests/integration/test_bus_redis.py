@@ -17,12 +17,13 @@ def node_sections(r, node):
     return s
 
 
-def two_nodes(server, r):
-    a = server(sections=node_sections(r, "A"))
-    b = server(sections=node_sections(r, "B"))
-    for srv in (a, b):
+def two_nodes(server, r, sections=None, server_keys=None):
+    """Nodes A and B on r, each subscribed; sections(r, node) builds their config."""
+    nodes = [server(sections=(sections or node_sections)(r, n), server_keys=server_keys)
+             for n in ("A", "B")]
+    for srv in nodes:
         srv.wait_log(r"bus_redis.*subscribed to sb:bus")
-    return a, b
+    return nodes
 
 
 async def drain(ws, quiet=0.3):
@@ -167,10 +168,7 @@ def test_bus_redis_resubscribe_replays_inbox_and_traffic_resumes(server, redis):
 
 def test_bus_redis_list_members_and_join_see_every_node(server, redis):
     r = redis()
-    a = server(sections=api_sections(r, "A"))
-    b = server(sections=api_sections(r, "B"))
-    for srv in (a, b):
-        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+    a, b = two_nodes(server, r, api_sections)
 
     async def go():
         alice = await a.ws(client_id="alice")
@@ -214,12 +212,13 @@ def test_bus_redis_list_members_and_join_see_every_node(server, redis):
 
 def test_bus_redis_crashed_node_users_vanish_within_node_ttl(server, redis):
     r = redis()
-    a = server(sections=node_sections(r, "A"))
-    sb = node_sections(r, "B")
-    sb["bus_redis"]["node_ttl"] = 2
-    b = server(sections=sb)
-    for srv in (a, b):
-        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+
+    def short_ttl_on_b(r, node):
+        s = node_sections(r, node)
+        if node == "B":
+            s["bus_redis"]["node_ttl"] = 2
+        return s
+    a, b = two_nodes(server, r, short_ttl_on_b)
 
     async def go():
         alice = await a.ws(client_id="alice")
@@ -269,12 +268,7 @@ def test_bus_redis_restarted_node_replaces_its_stale_sets(server, redis):
 
 def test_bus_redis_sessions_replace_closes_the_other_nodes_session(server, redis):
     r = redis()
-    nodes = []
-    for node in ("A", "B"):
-        srv = server(sections=node_sections(r, node), server_keys={"sessions": "replace"})
-        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
-        nodes.append(srv)
-    a, b = nodes
+    a, b = two_nodes(server, r, server_keys={"sessions": "replace"})
 
     async def go():
         old = await a.ws(client_id="bob")
@@ -368,10 +362,7 @@ def test_bus_redis_message_behind_backlog_cursor_still_arrives(server, redis):
 
 def test_bus_redis_api_disconnect_closes_the_user_on_every_node(server, redis):
     r = redis()
-    a = server(sections=api_sections(r, "A"))
-    b = server(sections=api_sections(r, "B"))
-    for srv in (a, b):
-        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+    a, b = two_nodes(server, r, api_sections)
 
     async def go():
         bob_a = await a.ws(client_id="bob")
