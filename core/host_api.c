@@ -203,7 +203,7 @@ static int h_user_close(sb_plugin_ctx *pc, const char *user, int code, const cha
                         size_t *closed)
 {
     (void)pc;
-    size_t n = sb_registry_close_user(user, code, reason, 0);
+    size_t n = sb_registry_close_user(user, code, reason, 0, 0);
     sb_registry_close_elsewhere(user, code, reason, 0);
     if (closed)
         *closed = n;
@@ -358,7 +358,7 @@ static int deliver_close(const char *const *targets, size_t n, const char *envel
     if (cJSON_IsNumber(code) && code->valuedouble >= 1000 && code->valuedouble <= 4999 &&
         cJSON_IsString(reason) && strlen(reason->valuestring) <= 123 && cJSON_IsNumber(before)) {
         sb_registry_close_user(targets[0], code->valueint, reason->valuestring,
-                               (int64_t)before->valuedouble);
+                               (int64_t)before->valuedouble, 0);
         rc = SB_OK;
     }
     cJSON_Delete(env);

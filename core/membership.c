@@ -18,11 +18,6 @@ typedef struct users_query {
     int status;
 } users_query;
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static size_t count_strings(const cJSON *arr)
 {
     size_t n = 0;
@@ -41,19 +36,7 @@ cJSON *sb_membership_merge_new(const cJSON *a, const cJSON *b)
     const cJSON *e;
     cJSON_ArrayForEach(e, a) if (cJSON_IsString(e)) names[n++] = e->valuestring;
     cJSON_ArrayForEach(e, b) if (cJSON_IsString(e)) names[n++] = e->valuestring;
-    qsort(names, n, sizeof(*names), name_cmp);
-    cJSON *out = cJSON_CreateArray();
-    for (size_t i = 0; out && i < n; i++) {
-        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
-            continue;
-        cJSON *s = cJSON_CreateString(names[i]);
-        if (!s) {
-            cJSON_Delete(out);
-            out = NULL;
-            break;
-        }
-        cJSON_AddItemToArray(out, s);
-    }
+    cJSON *out = sb_registry_names_json(names, n);
     free(names);
     return out;
 }

@@ -125,10 +125,7 @@ int sb_registry_set_user(sb_conn *c, const char *name)
     if (first)
         sb_hooks_bus_membership(SB_MEMBER_ONLINE, name, NULL);
     if (sb_srv.cfg->sessions == SB_SESSIONS_REPLACE) {
-        /* Backwards: a close that fails destroys at once and swap-removes. */
-        for (size_t i = u->n; i-- > 0;)
-            if (i < u->n && u->conns[i] != c)
-                sb_conn_close(u->conns[i], 4001, "replaced by a newer session");
+        sb_registry_close_user(name, 4001, "replaced by a newer session", 0, c->id);
         /* The other nodes close theirs too (connections opened before this one). */
         sb_registry_close_elsewhere(name, 4001, "replaced by a newer session", c->since_ms);
     }
@@ -268,12 +265,13 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* A sorted JSON array of the keys of d (or of names). */
-static cJSON *sorted_array(const char **names, size_t n)
+cJSON *sb_registry_names_json(const char **names, size_t n)
 {
     qsort(names, n, sizeof(*names), name_cmp);
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
+        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+            continue;
         cJSON *s = cJSON_CreateString(names[i]);
         if (!s) {
             cJSON_Delete(arr);
@@ -296,7 +294,7 @@ static cJSON *dict_keys_json(sb_dict *d)
         for (sb_dict_iter_init(&it, d); sb_dict_iter_next(&it);)
             names[i++] = it.key;
     }
-    cJSON *arr = sorted_array(names, i);
+    cJSON *arr = sb_registry_names_json(names, i);
     free(names);
     return arr;
 }
@@ -324,12 +322,13 @@ cJSON *sb_registry_conn_rooms_json(const sb_conn *c)
         return NULL;
     for (size_t i = 0; i < c->n_rooms; i++)
         names[i] = c->rooms[i]->name;
-    cJSON *arr = sorted_array(names, c->n_rooms);
+    cJSON *arr = sb_registry_names_json(names, c->n_rooms);
     free(names);
     return arr;
 }
 
-size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms)
+size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms,
+                              uint64_t skip_conn)
 {
     sb_user *u = sb_dict_get(users, name);
     if (!u)
@@ -343,7 +342,8 @@ size_t sb_registry_close_user(const char *name, int code, const char *reason, in
         ids[i] = u->conns[i]->id;
     for (size_t i = 0; i < n; i++) {
         sb_conn *c = sb_conn_find(ids[i]);
-        if (c && !c->closing && !c->dead && (before_ms <= 0 || c->since_ms < before_ms)) {
+        if (c && c->id != skip_conn && !c->closing && !c->dead &&
+            (before_ms <= 0 || c->since_ms < before_ms)) {
             sb_conn_close(c, code, reason);
             closed++;
         }
