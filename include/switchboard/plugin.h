@@ -233,9 +233,10 @@ enum sb_member_event {
     SB_MEMBER_LEAVE = 3,   /* the user's last connection on this node left room */
 };
 
-/* since 1.1: a list of user names: users is a borrowed, sorted array of
- * strings without duplicates (valid for the call); status SB_OK or
- * SB_EUNAVAILABLE (then users holds what is known, possibly nothing). */
+/* since 1.1: a list of user names: users is a borrowed array of strings
+ * (valid for the call), sorted and without duplicates when the host calls
+ * (host->users_query); status SB_OK or SB_EUNAVAILABLE (then users holds
+ * what is known, possibly nothing). */
 typedef void (*sb_users_fn)(void *arg, int status, const cJSON *users);
 
 /* The bus slot: cross-node delivery. The host delivers to its own connections
@@ -254,8 +255,9 @@ typedef struct sb_bus {
      * the deployment's view from it. */
     void (*membership)(void *ud, int event, const char *user, const char *room);
     /* The users online on any node (room NULL) or in room on any node, as far
-     * as the bus knows; done once, never inside the call (the host merges
-     * its own view). -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
+     * as the bus knows; done once, never inside the call. The names may come
+     * in any order and repeat: the host merges its own view, sorts and drops
+     * repeats. -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
     int (*users)(void *ud, const char *room, sb_users_fn done, void *arg);
 } sb_bus;
 

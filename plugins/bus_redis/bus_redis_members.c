@@ -177,36 +177,23 @@ typedef struct members_query {
     void *arg;
 } members_query;
 
-static int members_name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
+/* SUNION's answer, in its order: the host sorts when it merges. */
 static void members_users_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)ac;
     members_query *q = priv;
     const redisReply *reply = r;
     cJSON *users = cJSON_CreateArray();
-    const char **names = NULL;
-    int status = SB_EUNAVAILABLE;
-    if (users && reply && reply->type == REDIS_REPLY_ARRAY &&
-        (names = malloc((reply->elements + 1) * sizeof *names))) {
-        size_t n = 0;
-        for (size_t i = 0; i < reply->elements; i++)
-            if (reply->element[i]->type == REDIS_REPLY_STRING)
-                names[n++] = reply->element[i]->str;
-        qsort(names, n, sizeof *names, members_name_cmp);
-        status = SB_OK;
-        for (size_t i = 0; i < n && status == SB_OK; i++) {
-            cJSON *s = cJSON_CreateString(names[i]);
-            if (s)
-                cJSON_AddItemToArray(users, s);
-            else
-                status = SB_EUNAVAILABLE;
-        }
+    int status = users && reply && reply->type == REDIS_REPLY_ARRAY ? SB_OK : SB_EUNAVAILABLE;
+    for (size_t i = 0; status == SB_OK && i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        cJSON *s = cJSON_CreateString(reply->element[i]->str);
+        if (s)
+            cJSON_AddItemToArray(users, s);
+        else
+            status = SB_EUNAVAILABLE;
     }
-    free(names);
     if (status != SB_OK && users) {
         cJSON_Delete(users);
         users = cJSON_CreateArray();
