@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define MEMBERS_BATCH 512 /* names per SADD during a resync */
 
@@ -70,10 +69,7 @@ static void members_done(redisAsyncContext *ac, void *r, void *priv)
 /* Send argv[0..argc) (NUL-terminated strings); failures are the reply's to log. */
 static int members_cmd(bus_redis_members *m, int argc, const char **argv)
 {
-    size_t lens[8];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    return store_redis_conn_cmd(m->conn, members_done, m, argc, argv, lens);
+    return store_redis_conn_cmd(m->conn, members_done, m, argc, argv, NULL);
 }
 
 static void members_heartbeat_send(bus_redis_members *m, int purge_own)
@@ -104,7 +100,6 @@ static void members_room_key(const bus_redis_members *m, const char *room, char 
 static void members_sadd_all(bus_redis_members *m, const char *key, const cJSON *names)
 {
     const char *argv[2 + MEMBERS_BATCH];
-    size_t lens[2 + MEMBERS_BATCH];
     int argc = 2;
     argv[0] = "SADD";
     argv[1] = key;
@@ -115,9 +110,7 @@ static void members_sadd_all(bus_redis_members *m, const char *key, const cJSON 
         }
         e = e->next;
         if (argc == 2 + MEMBERS_BATCH || (!e && argc > 2)) {
-            for (int i = 0; i < argc; i++)
-                lens[i] = strlen(argv[i]);
-            store_redis_conn_cmd(m->conn, members_done, m, argc, argv, lens);
+            members_cmd(m, argc, argv);
             argc = 2;
         }
     }
@@ -218,10 +211,7 @@ int bus_redis_members_users(bus_redis_members *m, const char *room, sb_users_fn 
     q->done = done;
     q->arg = arg;
     const char *argv[] = {"EVAL", users_lua, "1", m->nodes_key, m->prefix, suffix};
-    size_t lens[6];
-    for (int i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    int rc = store_redis_conn_cmd(m->conn, members_users_reply, q, 6, argv, lens);
+    int rc = store_redis_conn_cmd(m->conn, members_users_reply, q, 6, argv, NULL);
     if (rc != SB_OK)
         free(q);
     return rc;

@@ -46,8 +46,9 @@ int store_redis_conn_open(store_redis_conn *c, const sb_host_api *host, sb_plugi
                           const char *url, int wait, int flags);
 /* Start the async connection (and its reconnects). -> SB_OK | SB_ENOMEM */
 int store_redis_conn_start(store_redis_conn *c);
-/* Send argv; fn(ac, reply, priv) runs from the loop, reply NULL when the
- * connection is lost. -> SB_OK | SB_EUNAVAILABLE (down: fn is not called) */
+/* Send argv (argvlen NULL: every argv is NUL-terminated, as hiredis allows);
+ * fn(ac, reply, priv) runs from the loop, reply NULL when the connection is
+ * lost. -> SB_OK | SB_EUNAVAILABLE (down: fn is not called) */
 int store_redis_conn_cmd(store_redis_conn *c, redisCallbackFn *fn, void *priv, int argc,
                          const char **argv, const size_t *argvlen);
 /* Drop the connection now: pending callbacks get NULL replies. */
