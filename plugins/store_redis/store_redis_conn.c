@@ -333,7 +333,7 @@ int store_redis_conn_open(store_redis_conn *c, const sb_host_api *host, sb_plugi
     c->url_text = url;
     c->flags = flags;
     c->backoff = STORE_REDIS_BACKOFF_MIN;
-    if (store_redis_url_parse(url, &c->url, &why) != 0) {
+    if (store_redis_url_parse(url, host->url_decode, &c->url, &why) != 0) {
         host->log(pc, SB_LOG_ERROR, "url %s: %s", url, why);
         return SB_EINVAL;
     }

@@ -1,44 +1,11 @@
 /* store_redis_url: the URL forms of the `url` key, parsed by hand because
  * hiredis 0.14 takes host/port or a socket path, not URLs. Credentials may be
- * percent-encoded (a password holding '@' or ':'). */
+ * percent-encoded (a password holding '@' or ':'), decoded by the caller's
+ * function (host->url_decode). */
 #include "store_redis_url.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static int store_redis_url_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode s[0..len) into out (NUL-terminated). -> 0 | -1 */
-static int store_redis_url_decode(const char *s, size_t len, char *out, size_t out_len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = store_redis_url_hex(s[i + 1]), lo = store_redis_url_hex(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0' || o + 1 >= out_len)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
 
 /* A decimal in [min, max] spanning s[0..len). -> 0 | -1 */
 static int store_redis_url_num(const char *s, size_t len, long min, long max, int *out)
@@ -58,7 +25,8 @@ static int store_redis_url_num(const char *s, size_t len, long min, long max, in
 }
 
 /* The query of a socket URL: db=N and password=P, '&'-separated. */
-static int store_redis_url_query(const char *q, store_redis_url *out, const char **why)
+static int store_redis_url_query(store_redis_url_decode_fn decode, const char *q,
+                                 store_redis_url *out, const char **why)
 {
     while (*q) {
         const char *end = strchr(q, '&');
@@ -69,7 +37,7 @@ static int store_redis_url_query(const char *q, store_redis_url *out, const char
                 return -1;
             }
         } else if (len >= 9 && strncmp(q, "password=", 9) == 0) {
-            if (store_redis_url_decode(q + 9, len - 9, out->pass, sizeof out->pass) != 0) {
+            if (decode(q + 9, len - 9, out->pass, sizeof out->pass) != 0) {
                 *why = "bad password";
                 return -1;
             }
@@ -82,7 +50,8 @@ static int store_redis_url_query(const char *q, store_redis_url *out, const char
     return 0;
 }
 
-static int store_redis_url_unix(const char *p, store_redis_url *out, const char **why)
+static int store_redis_url_unix(store_redis_url_decode_fn decode, const char *p,
+                                store_redis_url *out, const char **why)
 {
     const char *q = strchr(p, '?');
     size_t len = q ? (size_t)(q - p) : strlen(p);
@@ -90,15 +59,16 @@ static int store_redis_url_unix(const char *p, store_redis_url *out, const char 
         *why = "a socket path must be absolute";
         return -1;
     }
-    if (store_redis_url_decode(p, len, out->path, sizeof out->path) != 0) {
+    if (decode(p, len, out->path, sizeof out->path) != 0) {
         *why = "socket path too long or badly escaped";
         return -1;
     }
     out->is_unix = 1;
-    return q ? store_redis_url_query(q + 1, out, why) : 0;
+    return q ? store_redis_url_query(decode, q + 1, out, why) : 0;
 }
 
-static int store_redis_url_tcp(const char *p, store_redis_url *out, const char **why)
+static int store_redis_url_tcp(store_redis_url_decode_fn decode, const char *p,
+                               store_redis_url *out, const char **why)
 {
     const char *slash = strchr(p, '/');
     size_t auth_len = slash ? (size_t)(slash - p) : strlen(p);
@@ -111,12 +81,12 @@ static int store_redis_url_tcp(const char *p, store_redis_url *out, const char *
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         size_t ulen = colon ? (size_t)(colon - p) : (size_t)(at - p);
-        if (store_redis_url_decode(p, ulen, out->user, sizeof out->user) != 0) {
+        if (decode(p, ulen, out->user, sizeof out->user) != 0) {
             *why = "bad user name";
             return -1;
         }
-        if (colon && store_redis_url_decode(colon + 1, (size_t)(at - colon - 1), out->pass,
-                                            sizeof out->pass) != 0) {
+        if (colon &&
+            decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof out->pass) != 0) {
             *why = "bad password";
             return -1;
         }
@@ -168,7 +138,8 @@ static int store_redis_url_tcp(const char *p, store_redis_url *out, const char *
     return 0;
 }
 
-int store_redis_url_parse(const char *url, store_redis_url *out, const char **why)
+int store_redis_url_parse(const char *url, store_redis_url_decode_fn decode, store_redis_url *out,
+                          const char **why)
 {
     memset(out, 0, sizeof *out);
     out->port = 6379;
@@ -177,13 +148,13 @@ int store_redis_url_parse(const char *url, store_redis_url *out, const char **wh
         return -1;
     }
     if (strncmp(url, "redis://", 8) == 0)
-        return store_redis_url_tcp(url + 8, out, why);
+        return store_redis_url_tcp(decode, url + 8, out, why);
     if (strncmp(url, "redis+unix://", 13) == 0)
-        return store_redis_url_unix(url + 13, out, why);
+        return store_redis_url_unix(decode, url + 13, out, why);
     if (strncmp(url, "unix://", 7) == 0)
-        return store_redis_url_unix(url + 7, out, why);
+        return store_redis_url_unix(decode, url + 7, out, why);
     if (strncmp(url, "unix:", 5) == 0)
-        return store_redis_url_unix(url + 5, out, why);
+        return store_redis_url_unix(decode, url + 5, out, why);
     *why = "unknown scheme (redis://, unix: or redis+unix:// expected)";
     return -1;
 }

@@ -16,7 +16,13 @@ typedef struct store_redis_url {
     int db;         /* SELECT db; default 0 */
 } store_redis_url;
 
-/* Fill *out from url. -> 0, or -1 with *why set to a static reason. */
-int store_redis_url_parse(const char *url, store_redis_url *out, const char **why);
+/* Percent-decode s[0..len) into out, NUL-terminated; nonzero on a bad or
+ * short escape, %00 or no room (host->url_decode). */
+typedef int (*store_redis_url_decode_fn)(const char *s, size_t len, char *out, size_t out_len);
+
+/* Fill *out from url, credentials and paths decoded by decode. -> 0, or -1
+ * with *why set to a static reason. */
+int store_redis_url_parse(const char *url, store_redis_url_decode_fn decode, store_redis_url *out,
+                          const char **why);
 
 #endif

@@ -1,5 +1,6 @@
 /* Unit tests of store_redis_url_parse: every URL form of the `url` key and
- * the malformed ones it must refuse with a reason. */
+ * the malformed ones it must refuse with a reason. The decoder is the one the
+ * host hands the plugin (core/names.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "names.h"
 #include "store_redis_url.h"
 
 static void test_store_redis_url_parse_host_port_db(void **state)
@@ -15,7 +17,7 @@ static void test_store_redis_url_parse_host_port_db(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://127.0.0.1:6380/3", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://127.0.0.1:6380/3", sb_url_decode, &u, &why), 0);
     assert_int_equal(u.is_unix, 0);
     assert_string_equal(u.host, "127.0.0.1");
     assert_int_equal(u.port, 6380);
@@ -29,11 +31,11 @@ static void test_store_redis_url_parse_defaults(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://cache.local", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://cache.local", sb_url_decode, &u, &why), 0);
     assert_string_equal(u.host, "cache.local");
     assert_int_equal(u.port, 6379);
     assert_int_equal(u.db, 0);
-    assert_int_equal(store_redis_url_parse("redis://h/", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://h/", sb_url_decode, &u, &why), 0);
     assert_int_equal(u.db, 0);
 }
 
@@ -42,7 +44,8 @@ static void test_store_redis_url_parse_password(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://:s3cr%40t@10.0.0.1:7000/2", &u, &why), 0);
+    assert_int_equal(
+        store_redis_url_parse("redis://:s3cr%40t@10.0.0.1:7000/2", sb_url_decode, &u, &why), 0);
     assert_string_equal(u.pass, "s3cr@t");
     assert_string_equal(u.user, "");
     assert_string_equal(u.host, "10.0.0.1");
@@ -55,7 +58,7 @@ static void test_store_redis_url_parse_user_and_password(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://app:pw@h:1/0", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://app:pw@h:1/0", sb_url_decode, &u, &why), 0);
     assert_string_equal(u.user, "app");
     assert_string_equal(u.pass, "pw");
     assert_string_equal(u.host, "h");
@@ -66,7 +69,7 @@ static void test_store_redis_url_parse_lone_word_is_password(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://secret@h", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://secret@h", sb_url_decode, &u, &why), 0);
     assert_string_equal(u.pass, "secret");
     assert_string_equal(u.user, "");
 }
@@ -76,7 +79,7 @@ static void test_store_redis_url_parse_ipv6(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("redis://[::1]:6390/1", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis://[::1]:6390/1", sb_url_decode, &u, &why), 0);
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 6390);
     assert_int_equal(u.db, 1);
@@ -87,17 +90,19 @@ static void test_store_redis_url_parse_unix_forms(void **state)
     (void)state;
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse("unix:/run/redis/redis.sock", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("unix:/run/redis/redis.sock", sb_url_decode, &u, &why),
+                     0);
     assert_int_equal(u.is_unix, 1);
     assert_string_equal(u.path, "/run/redis/redis.sock");
     assert_int_equal(u.db, 0);
-    assert_int_equal(
-        store_redis_url_parse("redis+unix:///tmp/r.sock?db=4&password=p%26w", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("redis+unix:///tmp/r.sock?db=4&password=p%26w",
+                                           sb_url_decode, &u, &why),
+                     0);
     assert_int_equal(u.is_unix, 1);
     assert_string_equal(u.path, "/tmp/r.sock");
     assert_int_equal(u.db, 4);
     assert_string_equal(u.pass, "p&w");
-    assert_int_equal(store_redis_url_parse("unix:/tmp/s?db=9", &u, &why), 0);
+    assert_int_equal(store_redis_url_parse("unix:/tmp/s?db=9", sb_url_decode, &u, &why), 0);
     assert_int_equal(u.db, 9);
 }
 
@@ -122,7 +127,7 @@ static void test_store_redis_url_parse_rejects_bad(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         store_redis_url u;
         const char *why = NULL;
-        if (store_redis_url_parse(bad[i], &u, &why) != -1)
+        if (store_redis_url_parse(bad[i], sb_url_decode, &u, &why) != -1)
             fail_msg("accepted %s", bad[i]);
         assert_non_null(why);
     }
@@ -136,7 +141,7 @@ static void test_store_redis_url_parse_rejects_long_path(void **state)
     url[206] = '\0';
     store_redis_url u;
     const char *why = NULL;
-    assert_int_equal(store_redis_url_parse(url, &u, &why), -1);
+    assert_int_equal(store_redis_url_parse(url, sb_url_decode, &u, &why), -1);
     assert_non_null(why);
 }
 
