@@ -117,23 +117,6 @@ static void sblua_push_msg(lua_State *L, const sb_filter_msg *m, const cJSON *da
 
 /* --- reading results ------------------------------------------------------------- */
 
-static int sblua_user_valid(const sblua_env *env, const char *s)
-{
-    if (env->user_valid)
-        return env->user_valid(s);
-    size_t n = strlen(s);
-    if (n == 0 || n > SB_USER_MAX || strcmp(s, "0") == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '@' || c == ':' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
 /* Raise "file:line: <hook> returned ..." naming where the function was defined. */
 static int sblua_bad_result(lua_State *L, sblua_call *c, const char *fmt, const char *arg)
 {
@@ -153,8 +136,7 @@ static void sblua_take_reason(lua_State *L, sblua_call *c, int idx, const sblua_
             sblua_bad_result(L, c, "gave a %s as the reason (expected a string)",
                              luaL_typename(L, idx));
         r = lua_tolstring(L, idx, &n);
-        int ok = env->utf8_valid ? env->utf8_valid(r, n) : sblua_json_utf8_valid(r, n);
-        if (!ok || memchr(r, '\0', n))
+        if (!env->utf8_valid(r, n) || memchr(r, '\0', n))
             sblua_bad_result(L, c, "gave a reason that is not valid UTF-8 text%s", "");
     }
     if (n >= sizeof c->reason) {
@@ -191,7 +173,7 @@ static void sblua_read_user(lua_State *L, sblua_call *c, int r1, const sblua_env
                          luaL_typename(L, r1));
     size_t n;
     const char *u = lua_tolstring(L, r1, &n);
-    if (n > SB_USER_MAX || memchr(u, '\0', n) || !sblua_user_valid(env, u))
+    if (n > SB_USER_MAX || memchr(u, '\0', n) || !env->user_valid(u))
         sblua_bad_result(L, c, "returned an invalid user name \"%s\"", u);
     memcpy(c->user_out, u, n + 1);
     c->verdict = SB_HOOK_ALLOW;

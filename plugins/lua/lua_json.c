@@ -29,40 +29,6 @@ typedef struct sblua_conv {
     size_t path_len;
 } sblua_conv;
 
-int sblua_json_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t need;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            need = 1, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            need = 2, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            need = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= need)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (p[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 void sblua_json_setup(lua_State *L)
 {
     if (luaL_newmetatable(L, SBLUA_ARRAY_MT)) {
@@ -175,9 +141,7 @@ static void sblua_conv_check_string(sblua_conv *c, const char *s, size_t len)
 {
     if (memchr(s, '\0', len))
         sblua_conv_error(c, "string contains a NUL byte");
-    int ok = c->opts && c->opts->utf8_valid ? c->opts->utf8_valid(s, len)
-                                            : sblua_json_utf8_valid(s, len);
-    if (!ok)
+    if (!c->opts->utf8_valid(s, len))
         sblua_conv_error(c, "string is not valid UTF-8");
     sblua_conv_charge(c, len + 2);
 }

@@ -18,7 +18,7 @@
 typedef struct sblua_json_opts {
     int max_depth;    /* nesting levels allowed; SBLUA_JSON_MAX_DEPTH by default */
     size_t max_bytes; /* size budget of a Lua -> JSON result (strings + 8 per node); 0: 16 MiB */
-    /* Whether s[0..len) is valid UTF-8 (host->utf8_valid); NULL: the built-in check. */
+    /* Whether s[0..len) is valid UTF-8: host->utf8_valid (required). */
     int (*utf8_valid)(const char *s, size_t len);
 } sblua_json_opts;
 
@@ -47,8 +47,5 @@ void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts);
  * path of the bad value (e.g. `data.items[3]`).
  * [may raise: memory, depth, size, type, UTF-8] */
 void sblua_json_to(lua_State *L, int idx, const sblua_json_opts *opts, cJSON **slot);
-
-/* The built-in UTF-8 check (no overlongs, no surrogates, <= U+10FFFF). */
-int sblua_json_utf8_valid(const char *s, size_t len);
 
 #endif

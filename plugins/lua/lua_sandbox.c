@@ -397,8 +397,7 @@ static int sblua_sb_json_decode(lua_State *L)
     sblua_vm *vm = sblua_vm_of(L);
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    int ok = vm->json.utf8_valid ? vm->json.utf8_valid(s, len) : sblua_json_utf8_valid(s, len);
-    if (!ok) {
+    if (!vm->json.utf8_valid(s, len)) {
         luaL_pushfail(L);
         lua_pushliteral(L, "not valid UTF-8");
         return 2;

@@ -23,9 +23,9 @@ typedef struct sblua_env {
     int64_t (*now_ms)(void);
     /* The [lua] section's value of key, or NULL (host->cfg_string). */
     const char *(*config)(void *ud, const char *key);
-    /* Whether s[0..len) is valid UTF-8 (host->utf8_valid); NULL: built in. */
+    /* Whether s[0..len) is valid UTF-8: host->utf8_valid (required). */
     int (*utf8_valid)(const char *s, size_t len);
-    /* Whether s is a valid user name (host->user_valid); NULL: built in. */
+    /* Whether s is a valid user name: host->user_valid (required by the engine). */
     int (*user_valid)(const char *s);
 } sblua_env;
 

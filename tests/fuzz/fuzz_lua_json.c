@@ -31,6 +31,7 @@
 #include "envelope.h"
 #include "lua_json.h"
 #include "lua_sandbox.h"
+#include "utf8.h"
 
 #define FUZZ_INSTRUCTIONS 20000
 #define FUZZ_MEMORY       (256u << 10)
@@ -51,7 +52,13 @@ static void fuzz_log(void *ud, int level, const char *msg)
     (void)msg;
 }
 
-static const sblua_env fuzz_env = {.log = fuzz_log};
+/* host->utf8_valid, as the plugin gets it. */
+static int fuzz_utf8_valid(const char *s, size_t len)
+{
+    return sb_utf8_valid((const uint8_t *)s, len);
+}
+
+static const sblua_env fuzz_env = {.log = fuzz_log, .utf8_valid = fuzz_utf8_valid};
 
 /* Drop the library functions that loop in C without counting instructions. */
 static int fuzz_strip(lua_State *L)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "lua_engine.h"
+#include "lua_host_checks.h"
 
 static char fake_log[16384];
 
@@ -31,7 +32,9 @@ static sblua_engine *engine_with(int on_error, const char *const *srcs, size_t n
     for (size_t i = 0; i < n; i++)
         s[i] = (sblua_source){.name = names[i], .text = srcs[i], .len = strlen(srcs[i])};
     sblua_engine_cfg cfg = {
-        .env = {.log = fake_env_log},
+        .env = {.log = fake_env_log,
+                .utf8_valid = lua_host_utf8_valid,
+                .user_valid = sb_user_valid},
         .limits = {.instructions = 100000, .memory = 8u << 20},
         .on_error = on_error,
     };

@@ -14,9 +14,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "lua_host_checks.h"
 #include "lua_json.h"
 
-static sblua_json_opts test_opts = {.max_depth = SBLUA_JSON_MAX_DEPTH, .max_bytes = 1 << 20};
+static sblua_json_opts test_opts = {
+    .max_depth = SBLUA_JSON_MAX_DEPTH, .max_bytes = 1 << 20, .utf8_valid = lua_host_utf8_valid};
 
 /* A box whose __gc frees a cJSON tree, so a raising conversion leaks nothing. */
 static int test_box_gc(lua_State *L)
@@ -285,12 +287,12 @@ static void test_json_to_refuses_unconvertible_values(void **state)
 static void test_json_utf8_valid_rules(void **state)
 {
     (void)state;
-    assert_true(sblua_json_utf8_valid("abc", 3));
-    assert_true(sblua_json_utf8_valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
-    assert_false(sblua_json_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
-    assert_false(sblua_json_utf8_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(sblua_json_utf8_valid("\xe2\x82", 2));         /* truncated */
-    assert_false(sblua_json_utf8_valid("\x80", 1));
+    assert_true(lua_host_utf8_valid("abc", 3));
+    assert_true(lua_host_utf8_valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+    assert_false(lua_host_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    assert_false(lua_host_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(lua_host_utf8_valid("\xe2\x82", 2));         /* truncated */
+    assert_false(lua_host_utf8_valid("\x80", 1));
 }
 
 int main(void)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <lauxlib.h>
 
+#include "lua_host_checks.h"
 #include "lua_sandbox.h"
 
 /* --- a fake env: collects log lines, fixed clock, one config key --------------- */
@@ -40,7 +41,11 @@ static const char *fake_config(void *ud, const char *key)
     return strcmp(key, "staff") == 0 ? "alice bob" : NULL;
 }
 
-static const sblua_env fake_env = {.log = fake_env_log, .now_ms = fake_now, .config = fake_config};
+static const sblua_env fake_env = {.log = fake_env_log,
+                                   .now_ms = fake_now,
+                                   .config = fake_config,
+                                   .utf8_valid = lua_host_utf8_valid,
+                                   .user_valid = sb_user_valid};
 
 typedef struct fixture {
     sblua_vm *vm;
