@@ -115,10 +115,11 @@ static int store_lmdb_apply_put(store_lmdb_db *db, MDB_txn *txn, store_lmdb_op *
 }
 
 /* Remove each id that exists, keeping a copy of its json for the caller
- * (the read plugin needs `from` for receipts). -> 0 or an error */
+ * (the read plugin needs `from` for receipts), then lower the user's count
+ * once. -> 0 or an error */
 static int store_lmdb_apply_remove(store_lmdb_db *db, MDB_txn *txn, store_lmdb_op *op)
 {
-    uint64_t count;
+    size_t before = op->n_removed;
     for (size_t i = 0; i < op->n_ids; i++) {
         char kb[STORE_LMDB_KEY_MAX];
         MDB_val k = {.mv_size = store_lmdb_key_encode(op->user, op->ids[i], kb), .mv_data = kb};
@@ -135,15 +136,16 @@ static int store_lmdb_apply_remove(store_lmdb_db *db, MDB_txn *txn, store_lmdb_o
         json[v.mv_size] = '\0';
         op->removed[op->n_removed++] =
             (sb_stored){.id = op->ids[i], .json = json, .len = v.mv_size};
-        rc = mdb_del(txn, db->msgs, &k, NULL);
-        if (rc == 0)
-            rc = store_lmdb_count_get(db, txn, op->user, &count);
-        if (rc == 0)
-            rc = store_lmdb_count_set(db, txn, op->user, count > 0 ? count - 1 : 0);
-        if (rc != 0)
+        if ((rc = mdb_del(txn, db->msgs, &k, NULL)) != 0)
             return rc;
     }
-    return 0;
+    uint64_t gone = op->n_removed - before, count;
+    if (gone == 0)
+        return 0;
+    int rc = store_lmdb_count_get(db, txn, op->user, &count);
+    if (rc == 0)
+        rc = store_lmdb_count_set(db, txn, op->user, count > gone ? count - gone : 0);
+    return rc;
 }
 
 /* Count one more commit in meta. LMDB reuses a page only two transactions
