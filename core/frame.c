@@ -16,7 +16,7 @@ sb_frame *sb_frame_alloc(size_t len)
     return f;
 }
 
-static size_t ws_header_len(size_t len)
+size_t sb_frame_ws_header_len(size_t len)
 {
     return len < 126 ? 2 : len < 65536 ? 4 : 10;
 }
@@ -39,7 +39,7 @@ static void ws_header_write(uint8_t *p, int opcode, size_t len)
 
 sb_frame *sb_frame_ws(int opcode, const void *payload, size_t len)
 {
-    size_t h = ws_header_len(len);
+    size_t h = sb_frame_ws_header_len(len);
     sb_frame *f = sb_frame_alloc(h + len);
     if (!f)
         return NULL;
@@ -92,7 +92,7 @@ sb_frame *sb_frame_envelope(const char *type, const char *ref_json, const char *
     size_t payload = sizeof(p1) - 1 + tl +
                      (ref_json ? sizeof(p2) - 1 + rl + sizeof(p3) - 1 : sizeof(p3b) - 1) +
                      data_len + 1;
-    size_t h = ws_header_len(payload);
+    size_t h = sb_frame_ws_header_len(payload);
     sb_frame *f = sb_frame_alloc(h + payload);
     if (!f)
         return NULL;

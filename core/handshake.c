@@ -107,7 +107,8 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
         return;
     }
     const char *key = sb_http_header(req, "Sec-WebSocket-Key");
-    if (!key || !sb_wskey_valid(key, strlen(key))) {
+    size_t key_len = key ? strlen(key) : 0;
+    if (!key || !sb_wskey_valid(key, key_len)) {
         sb_http_respond_text(id, 400, NULL, "missing or invalid Sec-WebSocket-Key");
         return;
     }
@@ -134,8 +135,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
         return;
     }
 
-    sb_http_req hreq = *req;
-    hreq.ip = c->ip;
+    sb_http_req hreq = *req; /* ip: c->ip already, trusted proxies applied */
     char user[SB_USER_MAX + 1] = "";
     int ident = sb_hooks_identify(&hreq, user, why, sizeof(why));
     if (ident < 0) {
@@ -159,7 +159,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
     }
 
     char accept[29];
-    if (sb_wskey_accept(key, strlen(key), accept) != SB_OK) {
+    if (sb_wskey_accept(key, key_len, accept) != SB_OK) {
         sb_http_respond_text(id, 400, NULL, "invalid Sec-WebSocket-Key");
         return;
     }

@@ -99,7 +99,7 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
     sb_conn *c = user;
     uint64_t pl = arg->payload_length;
     c->ws_in_frame = 1;
-    c->ws_frame_len = 2 + (pl >= 65536 ? 8 : pl >= 126 ? 2 : 0) + 4 + pl;
+    c->ws_frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* + the client's mask */
     if (arg->opcode < 8) /* data or continuation: is a message still open? */
         c->ws_in_msg = !arg->fin;
     c->last_rx = ev_now(sb_srv.loop);
