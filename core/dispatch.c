@@ -11,10 +11,10 @@
 #include "dict.h"
 #include "envelope.h"
 #include "ids.h"
-#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
+#include "route.h"
 #include "server.h"
 
 typedef struct command {
@@ -70,11 +70,7 @@ int sb_dispatch_answer(uint64_t conn_id, const char *ref_json, const char *type,
     sb_conn *c = sb_conn_find(conn_id);
     if (!c || c->dead || c->closing)
         return SB_ECLOSED;
-    size_t n = 2;
-    const char *json = data ? sb_json_out(data, &n) : "{}";
-    if (!json)
-        return SB_ENOMEM;
-    sb_frame *f = sb_frame_envelope(type, ref_json, json, n);
+    sb_frame *f = sb_route_frame(type, ref_json, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_conn_send(c, f);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "switchboard/plugin.h"
 #include "utf8.h"
 
@@ -113,11 +114,6 @@ static const char *why_duplicate(const char *key)
     return why_buf;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The first duplicated key found in any object of the tree, or NULL.
  * *nomem is set when a large object could not be checked. */
 static const char *find_duplicate(const cJSON *node, int *nomem)
@@ -145,7 +141,7 @@ static const char *find_duplicate(const cJSON *node, int *nomem)
             size_t i = 0;
             for (const cJSON *c = node->child; c; c = c->next)
                 names[i++] = c->string;
-            qsort(names, n, sizeof(*names), cmp_names);
+            qsort(names, n, sizeof(*names), sb_names_cmp);
             const char *dup = NULL;
             for (i = 1; i < n && !dup; i++) {
                 if (strcmp(names[i - 1], names[i]) == 0)

@@ -21,6 +21,14 @@ size_t sb_frame_ws_header_len(size_t len)
     return len < 126 ? 2 : len < 65536 ? 4 : 10;
 }
 
+const char *sb_frame_payload(const sb_frame *f, size_t *len)
+{
+    size_t len7 = f->data[1] & 0x7f;
+    size_t off = len7 == 126 ? 4 : len7 == 127 ? 10 : 2;
+    *len = f->len - off;
+    return (const char *)f->data + off;
+}
+
 static void ws_header_write(uint8_t *p, int opcode, size_t len)
 {
     p[0] = (uint8_t)(0x80 | (opcode & 0x0f));

@@ -21,6 +21,8 @@ typedef struct sb_frame {
 sb_frame *sb_frame_ws(int opcode, const void *payload, size_t len);
 /* Bytes of an unmasked WebSocket frame header for a payload of len. */
 size_t sb_frame_ws_header_len(size_t len);
+/* The payload of a frame built here, and its length. */
+const char *sb_frame_payload(const sb_frame *f, size_t *len);
 /* A close frame with code and reason (truncated to fit 125 bytes). */
 sb_frame *sb_frame_ws_close(int code, const char *reason);
 /* A new frame (refs = 1) holding bytes as they are (HTTP answers). */

@@ -294,7 +294,7 @@ static int h_send_conn(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, co
     sb_conn *c = live_conn(conn_id);
     if (!c)
         return SB_ECLOSED;
-    sb_frame *f = sb_route_frame(type, data);
+    sb_frame *f = sb_route_frame(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_conn_send_event(c, f);
@@ -306,7 +306,7 @@ static int h_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n, c
                         const cJSON *data, uint64_t skip_conn, int direct, size_t *delivered)
 {
     (void)pc;
-    sb_frame *f = sb_route_frame(type, data);
+    sb_frame *f = sb_route_frame(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
@@ -319,7 +319,7 @@ static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, co
                        uint64_t skip_conn, const char *skip_user, size_t *delivered)
 {
     (void)pc;
-    sb_frame *f = sb_route_frame(type, data);
+    sb_frame *f = sb_route_frame(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_room(room, f, skip_conn, skip_user, delivered);
@@ -334,7 +334,7 @@ static int h_send_all(sb_plugin_ctx *pc, const char *type, const cJSON *data, ui
                       size_t *delivered)
 {
     (void)pc;
-    sb_frame *f = sb_route_frame(type, data);
+    sb_frame *f = sb_route_frame(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_all(f, skip_conn, delivered);

@@ -10,6 +10,7 @@
 #include "backlog.h"
 #include "hooks.h"
 #include "log.h"
+#include "names.h"
 #include "server.h"
 
 static sb_dict *users; /* name -> sb_user */
@@ -260,14 +261,9 @@ int sb_registry_room_leave(sb_conn *c, const char *name, int *user_still_in)
     return SB_OK;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 cJSON *sb_registry_names_json(const char **names, size_t n)
 {
-    qsort(names, n, sizeof(*names), name_cmp);
+    qsort(names, n, sizeof(*names), sb_names_cmp);
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
         if (i > 0 && strcmp(names[i], names[i - 1]) == 0)

@@ -14,24 +14,20 @@
 #include "registry.h"
 #include "server.h"
 
-sb_frame *sb_route_frame(const char *type, const cJSON *data)
+sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data)
 {
     size_t n = 2;
     const char *json = data ? sb_json_out(data, &n) : "{}";
     if (!json)
         return NULL;
-    return sb_frame_envelope(type, NULL, json, n);
-}
-
-static size_t frame_payload_off(const sb_frame *f)
-{
-    return (f->data[1] & 0x7f) == 126 ? 4 : (f->data[1] & 0x7f) == 127 ? 10 : 2;
+    return sb_frame_envelope(type, ref_json, json, n);
 }
 
 void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f, int direct)
 {
-    size_t off = frame_payload_off(f);
-    sb_hooks_bus_publish(route, targets, n, (const char *)f->data + off, f->len - off, direct);
+    size_t len;
+    const char *envelope = sb_frame_payload(f, &len);
+    sb_hooks_bus_publish(route, targets, n, envelope, len, direct);
 }
 
 /* A direct message's id, read from its frame only when a connection in
@@ -46,8 +42,9 @@ static const char *direct_msg_id(direct_msg *d)
 {
     if (!d->parsed) {
         d->parsed = 1;
-        size_t off = frame_payload_off(d->f);
-        cJSON *env = cJSON_ParseWithLength((const char *)d->f->data + off, d->f->len - off);
+        size_t len;
+        const char *envelope = sb_frame_payload(d->f, &len);
+        cJSON *env = cJSON_ParseWithLength(envelope, len);
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(env, "data");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
         if (cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
