@@ -51,19 +51,38 @@ void sb_registry_free(void)
     all_head = NULL;
 }
 
+/* Counts (connections per ip, per user in a room) live in dicts as the
+ * value itself; a count that drops to 0 removes its key. Returns the count
+ * before the change; *rc (may be NULL) gets the dict's answer. */
+static long count_get(sb_dict *d, const char *key)
+{
+    return (long)(intptr_t)sb_dict_get(d, key);
+}
+
+static long count_add(sb_dict *d, const char *key, long delta, int *rc)
+{
+    long n = count_get(d, key);
+    int r = SB_OK;
+    if (n + delta <= 0)
+        sb_dict_del(d, key);
+    else
+        r = sb_dict_set(d, key, (void *)(intptr_t)(n + delta), NULL);
+    if (rc)
+        *rc = r;
+    return n;
+}
+
 void sb_registry_ws_open(sb_conn *c)
 {
     sb_srv.n_ws++;
-    if (sb_srv.per_ip) {
-        long n = (long)(intptr_t)sb_dict_get(sb_srv.per_ip, c->ip);
-        sb_dict_set(sb_srv.per_ip, c->ip, (void *)(intptr_t)(n + 1), NULL);
-    }
+    if (sb_srv.per_ip)
+        count_add(sb_srv.per_ip, c->ip, 1, NULL);
     c->counted_ip = 1;
 }
 
 long sb_registry_ip_count(const char *ip)
 {
-    return sb_srv.per_ip ? (long)(intptr_t)sb_dict_get(sb_srv.per_ip, ip) : 0;
+    return sb_srv.per_ip ? count_get(sb_srv.per_ip, ip) : 0;
 }
 
 sb_user *sb_registry_user(const char *name)
@@ -140,11 +159,7 @@ int sb_registry_set_user(sb_conn *c, const char *name)
 static void room_remove_conn(sb_room *r, sb_conn *c, int *user_still_in)
 {
     sb_dict_udel(r->conns, c->id);
-    long n = (long)(intptr_t)sb_dict_get(r->users, c->user);
-    if (n <= 1)
-        sb_dict_del(r->users, c->user);
-    else
-        sb_dict_set(r->users, c->user, (void *)(intptr_t)(n - 1), NULL);
+    long n = count_add(r->users, c->user, -1, NULL);
     if (user_still_in)
         *user_still_in = n > 1;
     if (n <= 1)
@@ -163,13 +178,8 @@ void sb_registry_detach(sb_conn *c)
     if (c->phase == SB_PHASE_WS && c->counted_ip) {
         sb_srv.n_ws--;
         c->counted_ip = 0;
-        if (sb_srv.per_ip) {
-            long n = (long)(intptr_t)sb_dict_get(sb_srv.per_ip, c->ip);
-            if (n <= 1)
-                sb_dict_del(sb_srv.per_ip, c->ip);
-            else
-                sb_dict_set(sb_srv.per_ip, c->ip, (void *)(intptr_t)(n - 1), NULL);
-        }
+        if (sb_srv.per_ip)
+            count_add(sb_srv.per_ip, c->ip, -1, NULL);
     }
     if (!c->user)
         return;
@@ -233,9 +243,9 @@ int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
         c->rooms = a;
         c->cap_rooms = cap;
     }
-    long n = (long)(intptr_t)sb_dict_get(r->users, c->user);
-    if (sb_dict_uset(r->conns, c->id, c, NULL) != SB_OK ||
-        sb_dict_set(r->users, c->user, (void *)(intptr_t)(n + 1), NULL) != SB_OK) {
+    int rc = sb_dict_uset(r->conns, c->id, c, NULL);
+    long n = rc == SB_OK ? count_add(r->users, c->user, 1, &rc) : 0;
+    if (rc != SB_OK) {
         sb_dict_udel(r->conns, c->id);
         return SB_ENOMEM;
     }
