@@ -16,6 +16,7 @@
 #include <wslay/wslay.h>
 
 #include "envelope.h"
+#include "frame.h"
 #include "switchboard/plugin.h"
 #include "utf8.h"
 
@@ -66,7 +67,7 @@ static void frame_start_cb(wslay_event_context_ptr ctx,
     wsconn *c = u;
     uint64_t pl = arg->payload_length;
     c->in_frame = 1;
-    c->frame_len = 2 + (pl >= 65536 ? 8 : pl >= 126 ? 2 : 0) + 4 + pl;
+    c->frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* as ws.c counts it */
     if (arg->opcode < 8)
         c->in_msg = !arg->fin;
 }
