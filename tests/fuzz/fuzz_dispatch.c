@@ -19,7 +19,6 @@
  * it received, and a closed client reconnects, so inputs start alike; the
  * store's max_inbox is small so inboxes of offline users stay small. */
 #include <ev.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,27 +268,18 @@ static int fuzz_connect_done(fuzz_client *cl)
 
 /* --- frames ---------------------------------------------------------------- */
 
-/* Whether answers echo ref: PROTOCOL.md section 2 (a string, or an integer
- * of magnitude below 2^53). */
-static int fuzz_ref_echoed(const cJSON *ref)
-{
-    if (cJSON_IsString(ref))
-        return 1;
-    double v = ref->valuedouble;
-    return cJSON_IsNumber(ref) && isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0;
-}
-
 /* Hand one text message to the core as ws.c's message callback does. */
 static void fuzz_dispatch(fuzz_client *cl, const char *buf, size_t len)
 {
     sb_conn *c = fuzz_conn(cl);
     if (!c)
         return;
-    const char *why = NULL;
-    cJSON *j = sb_json_parse_strict(buf, len, &why);
-    cl->ref = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "ref") : NULL;
-    if (cl->ref && !fuzz_ref_echoed(cl->ref))
-        cl->ref = NULL; /* refused with bad_request, which cannot echo it */
+    /* The ref the answers must echo is the one the core's own envelope
+     * parser finds (NULL when absent or not echoable, PROTOCOL.md 2). */
+    sb_envelope env;
+    const char *code = NULL, *why = NULL;
+    sb_envelope_parse(buf, len, &env, &code, &why);
+    cl->ref = env.ref;
     cl->answers = 0;
     if (trace)
         fprintf(stderr, "%s -> %.*s\n", cl->user, (int)len, buf);
@@ -304,7 +294,7 @@ static void fuzz_dispatch(fuzz_client *cl, const char *buf, size_t len)
         abort();
     }
     cl->ref = NULL;
-    cJSON_Delete(j);
+    sb_envelope_free(&env);
 }
 
 /* Dispatch the command {"type":type,"data":data} (data is consumed). */
