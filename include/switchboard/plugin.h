@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 1
+#define SB_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -117,6 +117,12 @@ typedef struct sb_http_req {
     const char *ip;     /* ro: the client (X-Forwarded-For from trusted_proxies) */
     const char *origin; /* ro: NULL when absent */
     const char *user;   /* ro: handshake hooks: the identified user, or NULL */
+    /* since 1.2 */
+    /* ro: identify: a credential an endpoint read from the handshake (its own
+     * token parameter), or NULL. When set, an identifier checks it instead of
+     * reading its own parameter: as a token, or in auth mode none as the
+     * client_id (same rules). */
+    const char *token;
 } sb_http_req;
 
 /* A message passed through the filter chain. */
@@ -260,6 +266,60 @@ typedef struct sb_bus {
      * repeats. -> SB_OK | SB_EUNAVAILABLE | SB_ENOMEM */
     int (*users)(void *ud, const char *room, sb_users_fn done, void *arg);
 } sb_bus;
+
+/* --- since 1.2: WebSocket endpoints and their codecs ----------------------- */
+
+/* An endpoint is a WebSocket path with a codec: `decode` turns one incoming
+ * text frame into native commands (host->submit), `encode` turns a native
+ * reply or event into this dialect's frame. Everything between (auth, hooks,
+ * rate limit, routing, store, bus, metrics) is the native path. The native
+ * protocol is the core's own endpoint ([server] ws_path, default /ws). */
+
+/* The endpoint needs a user at the handshake: SB_IDENT_LATER answers 401. */
+#define SB_ENDPOINT_NEED_USER 1u
+/* A new connection of a user closes the user's older connections on this
+ * endpoint (this node) with 4001, whatever [server] sessions says. */
+#define SB_ENDPOINT_REPLACE 2u
+
+/* What encode is asked to turn into a frame. Borrowed for the call. */
+typedef struct sb_encode_in {
+    uint32_t size;     /* ro */
+    uint64_t conn_id;  /* ro: the connection it is encoded for (the first of a fan-out) */
+    const char *user;  /* ro: the recipient user of a direct message (every connection of
+                        * that user on this endpoint gets the same frame), else NULL */
+    int reply;         /* ro: nonzero: the answer to a submitted command (per connection) */
+    const char *type;  /* ro: the native type: a reply (ack, error, join, ...) or an event
+                        * (message, publish, broadcast, presence, receipt) */
+    const cJSON *ref;  /* ro: a reply: the ref given to submit (NULL: none); events: NULL */
+    const cJSON *data; /* ro: the native data object */
+} sb_encode_in;
+
+typedef struct sb_endpoint {
+    uint32_t size;
+    const char *path; /* the request path it answers, exactly ("/messaging"); copied */
+    uint32_t flags;   /* SB_ENDPOINT_* */
+    /* Optional (NULL: the server's identifier, as for the native endpoint).
+     * Same contract as sb_identify_fn; it may call host->identify. */
+    sb_identify_fn identify;
+    /* One text frame (valid UTF-8, at most max_message_bytes) from conn_id,
+     * whose user is `user` (NULL before authentication). Call host->submit
+     * once per native command, now or later. Return SB_OK, or SB_EPROTO with
+     * *code ("bad_json" | "bad_request") and *why (static or valid until the
+     * next call): the host then encodes an `error` reply without ref. */
+    int (*decode)(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
+                  const char **code, const char **why);
+    /* A native reply or event -> *out (allocated with host->alloc; the host
+     * takes it) of *out_len bytes, sent as one text frame; *out NULL: nothing
+     * is sent to this endpoint's connections. For an event the result is
+     * built once per fan-out and shared by every connection of this endpoint
+     * (of one user, for a direct message). -> SB_OK | SB_ENOMEM (not sent) */
+    int (*encode)(void *ud, const sb_encode_in *in, char **out, size_t *out_len);
+    /* Optional: the stored direct message `id` (data.id of a `message` event)
+     * was queued to conn_id of user, live or from the backlog. */
+    void (*delivered)(void *ud, uint64_t conn_id, const char *user, const char *id);
+} sb_endpoint;
+
+#define SB_ENDPOINT_INIT .size = sizeof(sb_endpoint)
 
 /* --- the host API table ----------------------------------------------------- */
 
@@ -498,7 +558,27 @@ typedef struct sb_host_api {
     int (*stamp)(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
                  int64_t ts);
 
-    /* since 1.2: new members go here */
+    /* since 1.2 */
+
+    /* Serve a WebSocket endpoint (see sb_endpoint); ep is copied, ud handed
+     * back to its functions. Register once per path. -> SB_OK | SB_EEXIST
+     * (the path is taken: logged with both owners) | SB_EINVAL | SB_ENOMEM */
+    int (*register_endpoint)(sb_plugin_ctx *pc, const sb_endpoint *ep, void *ud);
+    /* Run one native command for conn_id as if its client had sent
+     * {type, ref, data} on the native endpoint: the authentication check,
+     * the command table, the handler. Replies go to the connection's encode
+     * with a copy of ref (borrowed here; NULL: none); data (borrowed; NULL:
+     * {}) must be an object. The frame's rate limit was taken before decode.
+     * -> SB_OK | SB_ECLOSED | SB_EINVAL */
+    int (*submit)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                  const cJSON *data);
+    /* Run the server's handshake identifier (the auth plugin's, or the
+     * client_id rules when none is registered) on req; for an endpoint's
+     * identify that adds to it. -> SB_IDENT_USER | SB_IDENT_LATER | SB_IDENT_REJECT */
+    int (*identify)(sb_plugin_ctx *pc, const sb_http_req *req, char user[SB_USER_MAX + 1],
+                    const char **reason);
+
+    /* since 1.3: new members go here */
 } sb_host_api;
 
 #define SB_READ  1
