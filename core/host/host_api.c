@@ -21,7 +21,7 @@
 #include "plugin_host.h"
 #include "registry.h"
 #include "route.h"
-#include "server.h"
+#include "runtime.h"
 #include "stamp.h"
 #include "utf8.h"
 

@@ -17,7 +17,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 #include "wskey.h"
 
 /* Whether the comma-separated header value has token (case-insensitive). */

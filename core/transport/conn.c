@@ -17,7 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 #include "ws.h"
 
 #define CLOSE_LINGER    2.0 /* seconds to wait for the client's close after ours */

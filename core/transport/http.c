@@ -20,7 +20,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 
 #define HTTP_MAX_PIPELINE 32
 #define HTTP_READ_CHUNK   16384

@@ -16,7 +16,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 
 #define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
 
