@@ -12,6 +12,7 @@
 #include "handshake.h"
 #include "hooks.h"
 #include "http.h"
+#include "http_routes.h"
 #include "ids.h"
 #include "json_out.h"
 #include "log.h"

@@ -93,7 +93,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char ip[INET6_ADDRSTRLEN];
         peer_ip(&ss, ip, sizeof(ip));
-        sb_conn_new(fd, ip);
+        sb_conn_new(fd, ip, &sb_http_phase);
     }
 }
 
