@@ -108,3 +108,26 @@ def test_the_header_points_into_docs():
     assert "PROTOCOL.md" not in header
     for m in re.finditer(r"docs/([a-z-]+\.md)", header):
         assert os.path.exists(os.path.join(SOURCE_DIR, "docs", m.group(1))), m.group(0)
+
+
+def test_install_ships_docs_man_page_and_demo(tmp_path):
+    from conftest import BUILD_DIR
+    out = subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for rel in ("share/man/man8/switchboard.8", "share/doc/switchboard/protocol.md",
+                "share/doc/switchboard/plugin-sdk.md", "share/doc/switchboard/configuration.md",
+                "share/doc/switchboard/operations.md", "share/doc/switchboard/design.md",
+                "share/doc/switchboard/img/architecture.png", "share/doc/switchboard/README.md",
+                "share/switchboard/web/index.html", "share/switchboard/web/app.js"):
+        assert (tmp_path / rel).is_file(), rel
+    assert not (tmp_path / "share/doc/switchboard/switchboard.8").exists()
+    # The man page is well-formed roff (groff comes with man-db where man is installed).
+    groff = subprocess.run(["sh", "-c", "command -v groff"], capture_output=True, text=True)
+    if groff.returncode == 0:
+        page = subprocess.run(["groff", "-man", "-Tutf8", "-ww",
+                               str(tmp_path / "share/man/man8/switchboard.8")],
+                              capture_output=True, text=True, timeout=60)
+        plain = re.sub(r".\x08", "", page.stdout)  # overstrike bold and underline
+        assert page.returncode == 0 and "SYNOPSIS" in plain and "SIGHUP" in plain, page.stderr
+        assert not page.stderr.strip(), page.stderr
