@@ -131,3 +131,23 @@ def test_install_ships_docs_man_page_and_demo(tmp_path):
         plain = re.sub(r".\x08", "", page.stdout)  # overstrike bold and underline
         assert page.returncode == 0 and "SYNOPSIS" in plain and "SIGHUP" in plain, page.stderr
         assert not page.stderr.strip(), page.stderr
+
+
+def test_pictures_regenerate_from_their_sources(tmp_path):
+    """docs/img/architecture.png comes from docs/architecture.dot, docs/img/bench.png from
+    tests/bench/peers.tsv: both scripts run (graphviz and gnuplot come with scripts/deps)."""
+    import shutil
+    import pytest
+    if not shutil.which("dot") or not shutil.which("gnuplot"):
+        pytest.skip("graphviz or gnuplot missing (scripts/deps installs them)")
+    png = tmp_path / "bench.png"
+    out = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "bench-chart"),
+                          os.path.join(SOURCE_DIR, "tests", "bench", "peers.tsv"), str(png)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    arch = tmp_path / "arch.png"
+    out = subprocess.run(["dot", "-Tpng", os.path.join(SOURCE_DIR, "docs", "architecture.dot"),
+                          "-o", str(arch)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert arch.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
