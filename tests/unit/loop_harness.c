@@ -47,15 +47,15 @@ void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 char *__real_strdup(const char *s);
 
-static int fail_armed, fail_all_after;
-static long fail_nth, fail_seen, fail_fired;
+static int fail_armed;
+static long fail_nth, fail_count, fail_seen, fail_fired;
 
 static int alloc_fails(void)
 {
     if (!fail_armed)
         return 0;
     long k = fail_seen++;
-    if (k == fail_nth || (fail_all_after && k > fail_nth)) {
+    if (k >= fail_nth && (fail_count < 0 || k < fail_nth + fail_count)) {
         fail_fired++;
         return 1;
     }
@@ -82,10 +82,10 @@ char *__wrap_strdup(const char *s)
     return alloc_fails() ? NULL : __real_strdup(s);
 }
 
-void harness_fail_alloc(long nth, int all_after)
+void harness_fail_alloc(long nth, long count)
 {
     fail_nth = nth;
-    fail_all_after = all_after;
+    fail_count = count;
     fail_seen = fail_fired = 0;
     fail_armed = 1;
 }

@@ -98,10 +98,10 @@ void harness_expect_nothing(harness_client *cl);
 
 /* --- allocation failure ---------------------------------------------------- */
 
-/* Fail the nth allocation from now (0: the next); with all_after, every one
- * after it too. Counts malloc, calloc, realloc and strdup of the core (and
- * of the test, which therefore allocates nothing while armed). */
-void harness_fail_alloc(long nth, int all_after);
+/* Fail count allocations from the nth from now on (nth 0: the next; count
+ * -1: every one from there). Counts malloc, calloc, realloc and strdup of
+ * the core (and of the test, which therefore allocates nothing while armed). */
+void harness_fail_alloc(long nth, long count);
 /* Disarm; -> the number of allocations that failed. */
 long harness_fail_off(void);
 

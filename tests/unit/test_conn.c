@@ -91,7 +91,7 @@ static void test_conn_new_enomem_closes_socket(void **state)
     for (long nth = 0;; nth++) {
         int sv[2];
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         sb_conn *c = sb_conn_new(sv[0], "127.0.0.1");
         long failed = harness_fail_off();
         if (failed == 0) {

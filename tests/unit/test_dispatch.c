@@ -345,7 +345,7 @@ static void test_dispatch_register_enomem(void **state)
 {
     (void)state;
     for (long nth = 0;; nth++) {
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         int rc = sb_dispatch_register("extra", cmd_echo, NULL, harness_pc, 0);
         if (harness_fail_off() == 0) {
             assert_int_equal(rc, SB_OK);

@@ -401,7 +401,7 @@ static void test_hooks_add_enomem(void **state)
     (void)state;
     add_providers(1);
     sb_hooks h = {SB_HOOKS_INIT, .authorize = authorize};
-    harness_fail_alloc(0, 0);
+    harness_fail_alloc(0, 1);
     assert_int_equal(sb_hooks_add(&h, (void *)1, &ctx[1]), SB_ENOMEM);
     harness_fail_off();
     char reason[64];

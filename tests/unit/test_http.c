@@ -304,7 +304,7 @@ static void test_http_upgrade_http10_505(void **state)
 static int route_respond_enomem(void *ud, const sb_http_req *req)
 {
     (void)ud;
-    harness_fail_alloc(0, 0);
+    harness_fail_alloc(0, 1);
     int rc = harness_host->http_respond(harness_pc, req->id, 200, NULL, NULL, "big", 3);
     assert_true(harness_fail_off() > 0);
     return rc;
@@ -336,7 +336,7 @@ static void test_http_on_readable_enomem_sweep(void **state)
     for (long nth = 0;; nth++) {
         harness_client *cl = harness_connect();
         harness_write(cl, req, sizeof(req) - 1);
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         for (int i = 0; i < 20; i++) /* the harness allocates nothing here */
             ev_run(sb_srv.loop, EVRUN_NOWAIT);
         long failed = harness_fail_off();

@@ -195,7 +195,7 @@ static void test_registry_set_user_enomem_then_retry(void **state)
     (void)state;
     for (long nth = 0;; nth++) {
         sb_conn *c = anonymous();
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         int rc = sb_registry_set_user(c, "bob");
         if (harness_fail_off() == 0) {
             assert_int_equal(rc, SB_OK);
@@ -220,7 +220,7 @@ static void test_registry_set_user_enomem_leaves_nothing(void **state)
     for (long nth = 0;; nth++) {
         sb_conn *c = anonymous();
         events[0] = 0;
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         int rc = sb_registry_set_user(c, "bob");
         if (harness_fail_off() == 0) {
             assert_int_equal(rc, SB_OK);
@@ -291,7 +291,7 @@ static void test_registry_room_join_enomem_then_retry(void **state)
     assert_int_equal(sb_registry_set_user(c, "bob"), SB_OK);
     for (long nth = 0;; nth++) {
         int was_in = -1;
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         int rc = sb_registry_room_join(c, "r1", &was_in);
         if (harness_fail_off() == 0) {
             assert_int_equal(rc, SB_OK);
@@ -317,7 +317,7 @@ static void test_registry_room_join_enomem_leaves_nothing(void **state)
     assert_int_equal(sb_registry_set_user(c, "bob"), SB_OK);
     for (long nth = 0;; nth++) {
         int was_in = -1;
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         int rc = sb_registry_room_join(c, "r1", &was_in);
         if (harness_fail_off() == 0) {
             assert_int_equal(rc, SB_OK);

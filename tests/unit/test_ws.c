@@ -270,7 +270,7 @@ static void test_ws_on_readable_enomem_sweep(void **state)
     for (long nth = 0;; nth++) {
         harness_client *cl = alice();
         harness_send_text(cl, "{\"type\":\"echo\",\"ref\":5}");
-        harness_fail_alloc(nth, 0);
+        harness_fail_alloc(nth, 1);
         for (int i = 0; i < 20; i++) /* the harness allocates nothing here */
             ev_run(sb_srv.loop, EVRUN_NOWAIT);
         long failed = harness_fail_off();
