@@ -51,6 +51,12 @@ static int conn_gone(void *arg)
     return sb_conn_find(*(uint64_t *)arg) == NULL;
 }
 
+static int detached(void *arg)
+{
+    sb_conn *c = sb_conn_find(*(uint64_t *)arg);
+    return !c || c->detached;
+}
+
 static int hibernated(void *arg)
 {
     sb_conn *c = sb_conn_find(*(uint64_t *)arg);
@@ -172,9 +178,15 @@ static void test_ws_on_readable_close_answered(void **state)
                        "bye",
                        5);
     harness_expect_close(cl, 1000, NULL);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
-    assert_true(harness_wait_eof(cl));
+    assert_true(harness_wait_eof(cl)); /* our side is shut after the close */
+    sb_conn *c = harness_conn(cl);
+    assert_non_null(c);
+    assert_true(c->closing);
+    /* The socket stays until the client hangs up or the linger (2 s) ends. */
+    assert_true(harness_run_until(detached, &cl->conn_id));
     assert_int_equal(sb_srv.n_ws, 0);
+    harness_hangup(cl);
+    assert_true(harness_run_until(conn_gone, &cl->conn_id));
 }
 
 static void test_ws_on_readable_close_one_byte_1002(void **state)
