@@ -103,7 +103,7 @@ static int conn_gone(void *arg)
 
 /* --- routes -------------------------------------------------------------------- */
 
-static void test_http_health_keep_alive(void **state)
+static void test_http_on_readable_health_keep_alive(void **state)
 {
     (void)state;
     harness_client *cl = harness_connect();
@@ -116,14 +116,14 @@ static void test_http_health_keep_alive(void **state)
     assert_true(harness_run_until(conn_gone, &cl->conn_id));
 }
 
-static void test_http_unknown_path_404(void **state)
+static void test_http_on_readable_unknown_path_404(void **state)
 {
     (void)state;
     harness_client *cl = harness_connect();
     exchange(cl, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", NOT_FOUND, 0);
 }
 
-static void test_http_health_post_405(void **state)
+static void test_http_on_readable_health_post_405(void **state)
 {
     (void)state;
     harness_client *cl = harness_connect();
@@ -134,7 +134,7 @@ static void test_http_health_post_405(void **state)
         0);
 }
 
-static void test_http_route_body_and_failure(void **state)
+static void test_http_on_readable_route_body_and_failure(void **state)
 {
     (void)state;
     harness_client *cl = harness_connect();
@@ -154,7 +154,7 @@ static void test_http_route_body_and_failure(void **state)
 
 /* Three requests in one write; the first answers last (a later call): the
  * answers still leave in request order. */
-static void test_http_pipelined_answers_in_order(void **state)
+static void test_http_respond_pipelined_in_order(void **state)
 {
     (void)state;
     harness_client *cl = harness_connect();
@@ -180,7 +180,7 @@ static void test_http_respond_conn_gone_eclosed(void **state)
     assert_int_equal(slow_rc, SB_ECLOSED);
 }
 
-static void test_http_head_over_limit_431(void **state)
+static void test_http_on_readable_head_over_limit_431(void **state)
 {
     (void)state;
     harness_stop();
@@ -199,7 +199,7 @@ static void test_http_head_over_limit_431(void **state)
              1);
 }
 
-static void test_http_health_without_version_400(void **state)
+static void test_http_on_readable_no_version_400(void **state)
 {
     (void)state;
     KNOWN_BUG("GET /health without an HTTP version is answered 200");
@@ -361,14 +361,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, http_setup, http_teardown)
-        T(test_http_health_keep_alive),
-        T(test_http_unknown_path_404),
-        T(test_http_health_post_405),
-        T(test_http_route_body_and_failure),
-        T(test_http_pipelined_answers_in_order),
+        T(test_http_on_readable_health_keep_alive),
+        T(test_http_on_readable_unknown_path_404),
+        T(test_http_on_readable_health_post_405),
+        T(test_http_on_readable_route_body_and_failure),
+        T(test_http_respond_pipelined_in_order),
         T(test_http_respond_conn_gone_eclosed),
-        T(test_http_head_over_limit_431),
-        T(test_http_health_without_version_400),
+        T(test_http_on_readable_head_over_limit_431),
+        T(test_http_on_readable_no_version_400),
         T(test_http_upgrade_switches_protocols),
         T(test_http_upgrade_refusals),
         T(test_http_upgrade_behind_request_400),
