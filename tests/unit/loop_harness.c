@@ -1,5 +1,5 @@
-/* The loop harness (see loop_harness.h): start-up and shutdown in main.c's
- * order, socketpair clients, the server-frame reader, and the wrapped
+/* The loop harness (see loop_harness.h): start-up and shutdown through
+ * sb_core_init/sb_core_free as main.c, socketpair clients, the server-frame reader, and the wrapped
  * allocator. */
 #include "loop_harness.h"
 
@@ -12,17 +12,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "dispatch.h"
-#include "endpoint.h"
-#include "hooks.h"
-#include "http.h"
-#include "ids.h"
-#include "json_out.h"
-#include "log.h"
+#include "core.h"
 #include "metrics.h"
 #include "plugin_host.h"
-#include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 #define HARNESS_CLIENTS 32
 #define HARNESS_WAIT    3.0 /* seconds a wait may take before it gives up */
@@ -115,12 +108,10 @@ int harness_start(const char *server_keys)
     int rc = sb_config_load(path, no_env, &config);
     unlink(path);
     assert_int_equal(rc, SB_OK);
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_ids_init();
     memset(&sb_metrics_core, 0, sizeof(sb_metrics_core));
-    assert_int_equal(sb_server_init(config), SB_OK);
-    assert_int_equal(sb_registry_init(), SB_OK);
-    assert_int_equal(sb_endpoint_init(sb_config_server(config)->ws_path), SB_OK);
+    /* main.c's start-up: no plugin sections, so no plugin is loaded; the
+     * fakes register through the host table afterwards. */
+    assert_int_equal(sb_core_init(config), SB_OK);
     harness_host = sb_host_api_table();
     return 0;
 }
@@ -145,18 +136,7 @@ void harness_stop(void)
         c->busy = 0;
         sb_conn_destroy(c);
     }
-    /* main.c's order. */
-    sb_server_drain_later();
-    sb_plugins_unload();
-    sb_http_free_pending();
-    sb_http_routes_free();
-    sb_dispatch_free();
-    sb_endpoint_free();
-    sb_hooks_free();
-    sb_registry_free();
-    sb_metrics_free();
-    sb_json_out_free();
-    sb_server_free();
+    sb_core_free(); /* main.c's order */
     sb_config_free(config);
     config = NULL;
 }

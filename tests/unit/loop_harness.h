@@ -47,11 +47,11 @@ typedef struct harness_client {
 extern const sb_host_api *harness_host;
 extern sb_plugin_ctx *harness_pc;
 
-/* Start the core as main.c does, from an INI whose [server] section holds
+/* Start the core as main.c does (sb_core_init), from an INI whose [server] section holds
  * server_keys (lines "key = value\n", may be NULL) after the harness's own
  * (listen on 127.0.0.1:0, log_level = error). -> 0 */
 int harness_start(const char *server_keys);
-/* Close every client, destroy every connection, free the core in main.c's order. */
+/* Close every client, destroy every connection, free the core (sb_core_free). */
 void harness_stop(void);
 
 /* Run the loop until cond(arg) holds (checked before each pass) or 3 s

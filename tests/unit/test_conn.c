@@ -14,7 +14,7 @@
 #include "frame.h"
 #include "metrics.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 static int conn_setup(void **state)
 {

@@ -10,7 +10,7 @@
 #include "loop_harness.h"
 
 #include "http.h"
-#include "server.h"
+#include "runtime.h"
 
 #define HEALTH_OK                                                                                  \
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nok"

@@ -9,7 +9,7 @@
 #include "loop_harness.h"
 
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 /* What a bus with membership was told, "online bob;join bob r1;...". */
 static char events[1024];

@@ -12,7 +12,7 @@
 
 #include "registry.h"
 #include "route.h"
-#include "server.h"
+#include "runtime.h"
 
 /* --- a fake store: inboxes in an array, pages completed by host->later ---- */
 

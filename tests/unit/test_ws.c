@@ -10,7 +10,7 @@
 #include "loop_harness.h"
 
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 #include "ws.h"
 
 static int cmd_echo(void *ud, const sb_cmd *cmd)
