@@ -233,9 +233,9 @@ static void test_hooks_filter_output_feeds_next(void **state)
     cJSON *data = cJSON_Parse("{\"text\":\"hi\"}");
     char reason[64];
     assert_int_equal(sb_hooks_filter(&msg, &data, reason, sizeof(reason)), SB_HOOK_ALLOW);
-    char *s = cJSON_PrintUnformatted(data);
-    assert_string_equal(s, "{\"n\":3}");
-    cJSON_free(s);
+    /* (The routing fields the host may restore after the chain aside.) */
+    assert_null(cJSON_GetObjectItem(data, "text"));
+    assert_int_equal(cJSON_GetObjectItem(data, "n")->valuedouble, 3);
     cJSON_Delete(data);
     assert_string_equal(trace, "p0 p1 p2 ");
 }
