@@ -15,7 +15,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
-#include "route.h"
 #include "runtime.h"
 
 typedef struct command {
