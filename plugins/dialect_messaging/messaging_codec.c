@@ -463,7 +463,8 @@ static cJSON *messaging_read_entries(const cJSON *pairs, const cJSON *removed, c
             if (cJSON_IsString(v))
                 ids[n++] = v->valuestring;
         }
-        qsort(ids, n, sizeof(*ids), messaging_strp_cmp);
+        if (n > 1)
+            qsort(ids, n, sizeof(*ids), messaging_strp_cmp);
     }
     const cJSON *pair;
     cJSON_ArrayForEach(pair, pairs)
