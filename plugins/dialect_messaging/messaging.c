@@ -162,5 +162,5 @@ static void messaging_fini(void *userdata)
 
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
     SB_PLUGIN_INIT,         .name = "dialect_messaging", .version = "0.1.0",
-    .init = messaging_init, .fini = messaging_fini,
+    .init = messaging_init, .fini = messaging_fini,      .flags = SB_PLUGIN_NEEDS_STORE,
 };
