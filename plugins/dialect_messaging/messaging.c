@@ -72,20 +72,11 @@ static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, siz
         return SB_ENOMEM;
     if (frame == NULL)
         return SB_OK;
-    char *text = cJSON_PrintUnformatted(frame);
+    /* The host's printer (exact integers); its string is the host's memory,
+     * which the host frees as it frees host->alloc's. */
+    *out = mp->host->json_print_new(frame, out_len);
     cJSON_Delete(frame);
-    if (text == NULL)
-        return SB_ENOMEM;
-    size_t n = strlen(text);
-    *out = mp->host->alloc(n + 1);
-    if (*out == NULL) {
-        free(text);
-        return SB_ENOMEM;
-    }
-    memcpy(*out, text, n + 1);
-    *out_len = n;
-    free(text);
-    return SB_OK;
+    return *out != NULL ? SB_OK : SB_ENOMEM;
 }
 
 /* Register one endpoint per path of the space-separated list. */

@@ -61,13 +61,61 @@ static int messaging_add_copy(cJSON *obj, const char *name, const cJSON *v)
     return 0;
 }
 
-/* {id?, code, message, section?}. NULL on ENOMEM. */
-static cJSON *messaging_error_new(const cJSON *id, const char *code, const char *message,
+/* An id as written, as it travels in a ref. The host prints refs with
+ * cJSON's printer, which rounds integers of 16 digits, so a number travels as
+ * its text in a one-element array (["11"]) and a string as itself.
+ * NULL on ENOMEM. */
+static cJSON *messaging_idref_new(const cJSON *id)
+{
+    char text[MESSAGING_ID_MAX + 1];
+    if (!cJSON_IsNumber(id) || messaging_id_text(id, text) != 0)
+        return cJSON_Duplicate(id, 1);
+    cJSON *a = cJSON_CreateArray();
+    cJSON *t = cJSON_CreateString(text);
+    if (a == NULL || t == NULL || !cJSON_AddItemToArray(a, t)) {
+        cJSON_Delete(t);
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* The id as written, back from its ref form. NULL on ENOMEM. */
+static cJSON *messaging_idref_value(const cJSON *r)
+{
+    if (cJSON_IsArray(r) && cJSON_IsString(r->child))
+        return cJSON_CreateNumber(strtod(r->child->valuestring, NULL));
+    return cJSON_Duplicate(r, 1);
+}
+
+/* The text of an id in its ref form. -> 0 | -1 */
+static int messaging_idref_text(const cJSON *r, char out[MESSAGING_ID_MAX + 1])
+{
+    return messaging_id_text(cJSON_IsArray(r) ? r->child : r, out);
+}
+
+/* Add the id as written of ref form r to obj under name. -> 0 | -1 */
+static int messaging_add_idref_value(cJSON *obj, const char *name, const cJSON *r)
+{
+    cJSON *v = messaging_idref_value(r);
+    if (v == NULL || !cJSON_AddItemToObject(obj, name, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* {id?, code, message, section?}, taking id (NULL: no id). NULL on ENOMEM. */
+static cJSON *messaging_error_new(cJSON *id_take, const char *code, const char *message,
                                   const char *section)
 {
     cJSON *e = cJSON_CreateObject();
-    if (e == NULL || (id != NULL && messaging_add_copy(e, "id", id) != 0) ||
-        cJSON_AddStringToObject(e, "code", code) == NULL ||
+    if (e == NULL || (id_take != NULL && !cJSON_AddItemToObject(e, "id", id_take))) {
+        cJSON_Delete(id_take);
+        cJSON_Delete(e);
+        return NULL;
+    }
+    if (cJSON_AddStringToObject(e, "code", code) == NULL ||
         cJSON_AddStringToObject(e, "message", message) == NULL ||
         (section != NULL && cJSON_AddStringToObject(e, "section", section) == NULL)) {
         cJSON_Delete(e);
@@ -76,13 +124,17 @@ static cJSON *messaging_error_new(const cJSON *id, const char *code, const char 
     return e;
 }
 
-/* Append an error entry to plan->errors. -> MESSAGING_OK | MESSAGING_NOMEM */
+/* Append an error entry about the item whose id is id (NULL: none) to
+ * plan->errors. -> MESSAGING_OK | MESSAGING_NOMEM */
 static int messaging_refuse(messaging_plan *plan, const cJSON *id, const char *code,
                             const char *message, const char *section)
 {
     if (plan->errors == NULL && (plan->errors = cJSON_CreateArray()) == NULL)
         return MESSAGING_NOMEM;
-    cJSON *e = messaging_error_new(id, code, message, section);
+    cJSON *idr = id != NULL ? messaging_idref_new(id) : NULL;
+    if (id != NULL && idr == NULL)
+        return MESSAGING_NOMEM;
+    cJSON *e = messaging_error_new(idr, code, message, section);
     if (e == NULL || !cJSON_AddItemToArray(plan->errors, e)) {
         cJSON_Delete(e);
         return MESSAGING_NOMEM;
@@ -164,8 +216,11 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
 
     cJSON *entry = cJSON_CreateObject();
     cJSON *ref = entry != NULL ? cJSON_AddObjectToObject(entry, "ref") : NULL;
-    if (ref == NULL || messaging_add_copy(ref, "send", id) != 0)
+    cJSON *idr = ref != NULL ? messaging_idref_new(id) : NULL;
+    if (idr == NULL || !cJSON_AddItemToObject(ref, "send", idr)) {
+        cJSON_Delete(idr);
         goto fail;
+    }
     cJSON *data = messaging_item_data(item, rid);
     if (data == NULL || !cJSON_AddItemToObject(entry, "data", data)) {
         cJSON_Delete(data);
@@ -197,8 +252,13 @@ static int messaging_decode_read(const cJSON *item, messaging_plan *plan)
                                 "sid must be a string (1-256 bytes) or an integer", "read");
 
     cJSON *r = cJSON_CreateObject();
-    if (r == NULL || cJSON_AddStringToObject(r, "id", id) == NULL ||
-        messaging_add_copy(r, "as", idv) != 0 ||
+    cJSON *as = r != NULL ? messaging_idref_new(idv) : NULL;
+    if (as == NULL || !cJSON_AddItemToObject(r, "as", as)) {
+        cJSON_Delete(as);
+        cJSON_Delete(r);
+        return MESSAGING_NOMEM;
+    }
+    if (cJSON_AddStringToObject(r, "id", id) == NULL ||
         (sidv != NULL && cJSON_AddStringToObject(r, "sid", sid) == NULL) ||
         (plan->reads == NULL && (plan->reads = cJSON_CreateArray()) == NULL) ||
         !cJSON_AddItemToArray(plan->reads, r)) {
@@ -472,7 +532,7 @@ static cJSON *messaging_read_entries(const cJSON *pairs, const cJSON *removed, c
         const cJSON *as = cJSON_GetArrayItem(pair, 0);
         const cJSON *sv = cJSON_GetArrayItem(pair, 1);
         char text[MESSAGING_ID_MAX + 1];
-        if (messaging_id_text(as, text) != 0 || !cJSON_IsString(sv))
+        if (messaging_idref_text(as, text) != 0 || !cJSON_IsString(sv))
             continue;
         if (removed != NULL &&
             (n == 0 || bsearch(&sv->valuestring, ids, n, sizeof(*ids), messaging_strp_cmp) == NULL))
@@ -481,11 +541,13 @@ static cJSON *messaging_read_entries(const cJSON *pairs, const cJSON *removed, c
             continue;
         cJSON *e;
         if (error != NULL) {
-            e = messaging_error_new(as, messaging_str(error, "code", "internal"),
-                                    messaging_str(error, "message", ""), "read");
+            cJSON *v = messaging_idref_value(as);
+            e = v != NULL ? messaging_error_new(v, messaging_str(error, "code", "internal"),
+                                                messaging_str(error, "message", ""), "read")
+                          : NULL;
         } else {
             e = cJSON_CreateObject();
-            if (e != NULL && messaging_add_copy(e, "id", as) != 0) {
+            if (e != NULL && messaging_add_idref_value(e, "id", as) != 0) {
                 cJSON_Delete(e);
                 e = NULL;
             }
@@ -515,6 +577,24 @@ static cJSON *messaging_list_frame(const char *name, cJSON *list_take)
     return frame;
 }
 
+/* A copy of error entries with their ids back from the ref form. NULL on ENOMEM. */
+static cJSON *messaging_errors_values(const cJSON *errors)
+{
+    cJSON *out = cJSON_Duplicate(errors, 1);
+    cJSON *e;
+    cJSON_ArrayForEach(e, out)
+    {
+        cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        cJSON *v = id != NULL ? messaging_idref_value(id) : NULL;
+        if (id != NULL && (v == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(e, "id", v))) {
+            cJSON_Delete(v);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSON *data,
                                   cJSON **out)
 {
@@ -525,16 +605,18 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
     if (strcmp(type, "error") == 0) {
         const char *code = messaging_str(data, "code", "internal");
         const char *message = messaging_str(data, "message", "");
-        if (send != NULL)
-            *out =
-                messaging_section_new("errors", messaging_error_new(send, code, message, "send"));
-        else if (cJSON_IsArray(read))
+        if (send != NULL) {
+            cJSON *v = messaging_idref_value(send);
+            *out = v != NULL ? messaging_section_new("errors",
+                                                     messaging_error_new(v, code, message, "send"))
+                             : NULL;
+        } else if (cJSON_IsArray(read))
             *out = messaging_list_frame("errors", messaging_read_entries(read, NULL, data));
         else
             *out = messaging_section_new("errors", messaging_error_new(NULL, code, message, NULL));
     } else if (strcmp(type, "ack") == 0 && send != NULL) {
         cJSON *item = cJSON_CreateObject();
-        if (item != NULL && messaging_add_copy(item, "id", send) != 0) {
+        if (item != NULL && messaging_add_idref_value(item, "id", send) != 0) {
             cJSON_Delete(item);
             item = NULL;
         }
@@ -547,7 +629,7 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
         *out = messaging_list_frame("read", messaging_read_entries(read, ids, NULL));
         cJSON_Delete(empty);
     } else if (strcmp(type, "pong") == 0 && cJSON_IsArray(errors)) {
-        *out = messaging_list_frame("errors", cJSON_Duplicate(errors, 1));
+        *out = messaging_list_frame("errors", messaging_errors_values(errors));
     } else {
         return MESSAGING_OK; /* nothing a 001 client would understand */
     }

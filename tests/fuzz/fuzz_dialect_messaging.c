@@ -24,6 +24,7 @@
 #include <switchboard/plugin.h>
 
 #include "envelope.h"
+#include "json_out.h"
 #include "names.h"
 #include "utf8.h"
 
@@ -105,6 +106,19 @@ static int fuzz_register_endpoint(sb_plugin_ctx *pc, const sb_endpoint *ep, void
 static cJSON *fuzz_json_parse_new(const char *buf, size_t len, const char **why)
 {
     return sb_json_parse_strict(buf, len, why);
+}
+
+/* host->json_print_new: the core's printer, copied as the host does. */
+static char *fuzz_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
 }
 
 static const char *fuzz_conn_user(sb_plugin_ctx *pc, uint64_t conn_id)
@@ -319,6 +333,7 @@ static sb_host_api host = {
     .register_endpoint = fuzz_register_endpoint,
     .submit = fuzz_submit,
     .json_parse_new = fuzz_json_parse_new,
+    .json_print_new = fuzz_json_print_new,
     .user_valid = sb_user_valid,
     .conn_user = fuzz_conn_user,
     .store_page = fuzz_store_page,

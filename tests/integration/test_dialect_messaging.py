@@ -228,6 +228,24 @@ def test_ids_compared_as_text(server):
     run(go())
 
 
+def test_large_integer_ids_stay_exact(server):
+    srv = server(sections=msg_sections())
+    big = 9007199254740991  # 2^53 - 1: cJSON's own printer would round it
+
+    async def go():
+        c21 = await m_ws(srv, 21)
+        c31 = await m_ws(srv, 31)
+        item = {"id": big, "sid": 21, "rid": 31, "n": big - 2, "f": 0.1}
+        await m_send(c21, send=[item], read=[{"id": big - 1}])
+        assert await m_recv(c31) == {"messages": [item]}
+        assert await m_section(c21, "sent") == [{"id": big}]
+        await m_send(c31, read=[{"id": big}])
+        assert await m_section(c31, "read") == [{"id": big}]
+        await c21.close()
+        await c31.close()
+    run(go())
+
+
 def test_repeated_id_and_same_id_from_two_senders(server):
     srv = server(sections=msg_sections())
 
