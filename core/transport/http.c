@@ -1,4 +1,4 @@
-/* HTTP/1.1 phase of a connection. Bytes are fed to core/http_parse.c as they
+/* HTTP/1.1 phase of a connection. Bytes are fed to core/transport/http_parse.c as they
  * arrive; it stops at the end of each request so it is handled outside the
  * parser's callbacks. Every request gets a slot in the connection's answer
  * list, in order; an answer leaves only when every earlier one has, so

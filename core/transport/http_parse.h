@@ -3,7 +3,7 @@
  * max_message_bytes -> 413), pauses at each request's end so pipelined
  * requests come out one at a time, and assembles each request into
  * NUL-terminated method, path, query, headers and body. No connection, loop
- * or server state: core/http.c drives it, and so does tests/fuzz. */
+ * or server state: core/transport/http.c drives it, and so does tests/fuzz. */
 #ifndef SB_HTTP_PARSE_H
 #define SB_HTTP_PARSE_H
 

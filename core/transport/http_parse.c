@@ -1,4 +1,4 @@
-/* Bytes to HTTP requests for core/http.c: libhttp-parser callbacks collect
+/* Bytes to HTTP requests for core/transport/http.c: libhttp-parser callbacks collect
  * the url, headers and body of one request into buffers owned here, with the
  * limits checked as the bytes arrive; the parser pauses at each request's
  * end so the caller handles it outside the callbacks. */
