@@ -146,6 +146,30 @@ def test_client_id_missing_empty_zero_or_bad_is_401(server):
     assert handshake_status(srv, "/messaging?client_id=1452")[0] == 101
 
 
+def test_static_tokens_identify_and_sid_is_the_tokens_user(server, tmp_path):
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("tok-21 21\ntok-31 31\n")
+    s = msg_sections()
+    s["auth"] = {"mode": "static", "tokens_file": str(tokens)}
+    srv = server(sections=s)
+    for q in ("", "?client_id=21", "?token=nope", "?token="):
+        assert handshake_status(srv, "/messaging" + q)[0] == 401, q
+
+    async def go():
+        c21 = await websockets.connect(f"{srv.url}/messaging?token=tok-21", ping_interval=None,
+                                       close_timeout=1)
+        c31 = await websockets.connect(f"{srv.url}/messaging?token=tok-31&client_id=21",
+                                       ping_interval=None, close_timeout=1)
+        await m_send(c21, send=[{"id": 1, "sid": 21, "rid": 31}])
+        assert await m_recv(c31) == {"messages": [{"id": 1, "sid": 21, "rid": 31}]}
+        await m_send(c31, send=[{"id": 2, "sid": 21, "rid": 31}])  # client_id meant nothing
+        err = await m_section(c31, "errors")
+        assert err[0]["message"] == "sid 21 is not your client_id 31", err
+        await c21.close()
+        await c31.close()
+    run(go())
+
+
 # --- delivery, storage and read -------------------------------------------------
 
 
