@@ -68,6 +68,17 @@ static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, siz
     cJSON *frame = NULL;
     *out = NULL;
     *out_len = 0;
+    if (in->reply && strcmp(in->type, "ack") == 0) {
+        char buf[64]; /* {"sent":[{"id":N}]}, N below 2^53 */
+        int n = messaging_ack_text(in->ref, buf, sizeof(buf));
+        if (n > 0) {
+            if ((*out = mp->host->alloc((size_t)n + 1)) == NULL)
+                return SB_ENOMEM;
+            memcpy(*out, buf, (size_t)n + 1);
+            *out_len = (size_t)n;
+            return SB_OK;
+        }
+    }
     if (messaging_encode(in->reply, in->type, in->ref, in->data, in->user, &frame) != MESSAGING_OK)
         return SB_ENOMEM;
     if (frame == NULL)

@@ -50,17 +50,6 @@ void messaging_plan_free(messaging_plan *plan)
 
 /* --- decoding ------------------------------------------------------------- */
 
-/* Add a copy of v to obj under name. -> 0 | -1 */
-static int messaging_add_copy(cJSON *obj, const char *name, const cJSON *v)
-{
-    cJSON *c = cJSON_Duplicate(v, 1);
-    if (c == NULL || !cJSON_AddItemToObject(obj, name, c)) {
-        cJSON_Delete(c);
-        return -1;
-    }
-    return 0;
-}
-
 /* An id as written, as it travels in a ref. The host prints refs with
  * cJSON's printer, which rounds integers of 16 digits, so a number travels as
  * its text in a one-element array (["11"]) and a string as itself.
@@ -344,7 +333,15 @@ void messaging_shown_id(const cJSON *data, const char *server_id, char out[MESSA
     snprintf(out, MESSAGING_ID_MAX + 1, "%s", server_id);
 }
 
-/* The item a 001 sender wrote, rebuilt from native data. NULL on ENOMEM. */
+/* Add v to obj under name as a reference: the event's frame is printed while
+ * the native data lives, so its values need no copy. -> 0 | -1 */
+static int messaging_add_ref(cJSON *obj, const char *name, const cJSON *v)
+{
+    return cJSON_AddItemReferenceToObject(obj, name, (cJSON *)v) ? 0 : -1;
+}
+
+/* The item a 001 sender wrote, rebuilt from native data (references into it:
+ * valid while data is). NULL on ENOMEM. */
 static cJSON *messaging_item_written(const cJSON *data)
 {
     cJSON *item = cJSON_CreateObject();
@@ -362,13 +359,13 @@ static cJSON *messaging_item_written(const cJSON *data)
             extra = c;
             continue;
         }
-        if (messaging_add_copy(item, strcmp(name, MESSAGING_MSG_ID) == 0 ? "id" : name, c) != 0)
+        if (messaging_add_ref(item, strcmp(name, MESSAGING_MSG_ID) == 0 ? "id" : name, c) != 0)
             goto fail;
     }
     if (extra != NULL) {
         cJSON_ArrayForEach(c, extra)
         {
-            if (messaging_add_copy(item, c->string, c) != 0)
+            if (messaging_add_ref(item, c->string, c) != 0)
                 goto fail;
         }
     }
@@ -379,7 +376,8 @@ fail:
 }
 
 /* A native message as 001 shows it: {id: server id, sid: from, rid: the
- * recipient, then the other members (ts included)}. NULL on ENOMEM. */
+ * recipient, then the other members (ts included)}, referring into data.
+ * NULL on ENOMEM. */
 static cJSON *messaging_item_native(const cJSON *data, const char *user)
 {
     cJSON *item = cJSON_CreateObject();
@@ -389,11 +387,11 @@ static cJSON *messaging_item_native(const cJSON *data, const char *user)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(data, "from");
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(data, "to");
-    if ((id != NULL && messaging_add_copy(item, "id", id) != 0) ||
-        (from != NULL && messaging_add_copy(item, "sid", from) != 0))
+    if ((id != NULL && messaging_add_ref(item, "id", id) != 0) ||
+        (from != NULL && messaging_add_ref(item, "sid", from) != 0))
         goto fail;
     if (user != NULL ? cJSON_AddStringToObject(item, "rid", user) == NULL
-                     : (to != NULL && messaging_add_copy(item, "rid", to) != 0))
+                     : (to != NULL && messaging_add_ref(item, "rid", to) != 0))
         goto fail;
     cJSON_ArrayForEach(c, data)
     {
@@ -401,7 +399,7 @@ static cJSON *messaging_item_native(const cJSON *data, const char *user)
         if (strcmp(name, "id") == 0 || strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
             strcmp(name, "sid") == 0 || strcmp(name, "rid") == 0)
             continue;
-        if (messaging_add_copy(item, name, c) != 0)
+        if (messaging_add_ref(item, name, c) != 0)
             goto fail;
     }
     return item;
@@ -634,6 +632,19 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
         return MESSAGING_OK; /* nothing a 001 client would understand */
     }
     return *out != NULL ? MESSAGING_OK : MESSAGING_NOMEM;
+}
+
+int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
+{
+    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
+    if (!cJSON_IsArray(send) || !cJSON_IsString(send->child))
+        return -1;
+    const char *digits = send->child->valuestring;
+    size_t n = strspn(digits, "-0123456789");
+    if (n == 0 || digits[n] != '\0')
+        return -1;
+    int len = snprintf(buf, cap, "{\"sent\":[{\"id\":%s}]}", digits);
+    return len > 0 && (size_t)len < cap ? len : -1;
 }
 
 int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,

@@ -59,8 +59,14 @@ int messaging_read_match(const cJSON *reads, const char *server_id, const char *
 
 /* The frame for a native reply (reply nonzero, with the ref messaging.c gave
  * it) or event, for recipient user (a direct message's, else NULL); *out NULL
- * when 001 clients get nothing for it. -> MESSAGING_OK | MESSAGING_NOMEM */
+ * when 001 clients get nothing for it. An event's frame refers into data:
+ * print it before data goes. -> MESSAGING_OK | MESSAGING_NOMEM */
 int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
                      const char *user, cJSON **out);
+
+/* The `sent` frame of an ack whose ref names a numeric id (the common case),
+ * written to buf without building a tree. -> its length | -1 (another ref:
+ * use messaging_encode) */
+int messaging_ack_text(const cJSON *ref, char *buf, size_t cap);
 
 #endif

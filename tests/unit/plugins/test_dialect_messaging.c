@@ -384,6 +384,24 @@ static void test_messaging_encode_ack_and_error_of_send(void **state)
     free(t);
 }
 
+static void test_messaging_ack_text_numeric_ids_only(void **state)
+{
+    (void)state;
+    char buf[64];
+    cJSON *ref = cJSON_Parse("{\"send\":[\"-9007199254740991\"]}");
+    assert_int_equal(messaging_ack_text(ref, buf, sizeof(buf)), 35);
+    assert_string_equal(buf, "{\"sent\":[{\"id\":-9007199254740991}]}");
+    assert_int_equal(messaging_ack_text(ref, buf, 20), -1);
+    cJSON_Delete(ref);
+    const char *others[] = {"{\"send\":\"11\"}", "{\"send\":[\"1x\"]}", "{\"send\":[\"\"]}",
+                            "{\"read\":[]}", "null"};
+    for (size_t i = 0; i < 5; i++) {
+        ref = cJSON_Parse(others[i]);
+        assert_int_equal(messaging_ack_text(ref, buf, sizeof(buf)), -1);
+        cJSON_Delete(ref);
+    }
+}
+
 static void test_messaging_encode_frame_error_and_local_errors(void **state)
 {
     (void)state;
@@ -498,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_messaging_encode_spoofed_sid_shown_native),
         cmocka_unit_test(test_messaging_encode_other_events_dropped),
         cmocka_unit_test(test_messaging_encode_ack_and_error_of_send),
+        cmocka_unit_test(test_messaging_ack_text_numeric_ids_only),
         cmocka_unit_test(test_messaging_encode_frame_error_and_local_errors),
         cmocka_unit_test(test_messaging_encode_read_reply),
         cmocka_unit_test(test_messaging_big_integer_ids_survive_the_ref),
