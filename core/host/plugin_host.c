@@ -14,6 +14,7 @@
 #include "endpoint.h"
 #include "hooks.h"
 #include "http.h"
+#include "http_routes.h"
 #include "log.h"
 
 static sb_plugin_ctx **plugins;

@@ -16,7 +16,7 @@
 #include "metrics.h"
 #include "plugin_host.h"
 #include "route.h"
-#include "server.h"
+#include "runtime.h"
 
 typedef struct command {
     sb_command_fn fn;
