@@ -29,6 +29,9 @@ typedef struct bench_url {
     char path[256];
 } bench_url;
 
+/* The protocol sb-bench's clients speak (--dialect). */
+enum { BENCH_NATIVE = 0, BENCH_MESSAGING = 1 };
+
 typedef struct bench_cfg {
     bench_url url[BENCH_MAX_NODES];
     uint32_t nurls;
@@ -49,6 +52,7 @@ typedef struct bench_cfg {
     int json;
     int quiet;
     int no_ping; /* idle: ready at the 101, no `ping` command */
+    int dialect; /* BENCH_NATIVE | BENCH_MESSAGING (seed 001 clients, direct only) */
     char prefix[32];
 } bench_cfg;
 

@@ -374,6 +374,8 @@ static void conn_upgrade(bench_conn *c, size_t end)
      * --no-ping leaves an idle connection exactly as the handshake left it */
     if (c->w->b->cfg.no_ping && c->w->b->cfg.scenario == SC_IDLE)
         conn_mark_ready(c);
+    else if (c->w->b->cfg.dialect == BENCH_MESSAGING) /* 001 has no ping: a read answers */
+        conn_send_text(c, "{\"read\":[{\"id\":\"ready\"}]}");
     else
         conn_send_text(c, "{\"type\":\"ping\"}");
     if (c->state != CS_OPEN)
@@ -509,7 +511,9 @@ static void conn_settled(bench_conn *c)
 static void conn_error(bench_conn *c, const char *buf, size_t len, const bench_frame *f)
 {
     cJSON *j = cJSON_ParseWithLength(buf, len);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    const cJSON *data = c->w->b->cfg.dialect == BENCH_MESSAGING
+                            ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "errors"), 0)
+                            : cJSON_GetObjectItemCaseSensitive(j, "data");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(data, "code");
     char name[32];
     snprintf(name, sizeof(name), "%s", cJSON_IsString(code) ? code->valuestring : "?");
@@ -535,11 +539,13 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
     const char *buf = (const char *)arg->msg;
     size_t len = arg->msg_length;
     bench_frame f;
-    if (bench_scan(buf, len, &f) < 0) {
+    const bench *b = w->b;
+    int scanned = b->cfg.dialect == BENCH_MESSAGING ? bench_scan_messaging(buf, len, &f)
+                                                    : bench_scan(buf, len, &f);
+    if (scanned < 0) {
         count(&w->c.other_frames, 1);
         return;
     }
-    const bench *b = w->b;
     if (bench_frame_is(&f, "message")) {
         conn_delivery(c, &f, 1);
     } else if (bench_frame_is(&f, "publish") || bench_frame_is(&f, "broadcast")) {
@@ -568,6 +574,8 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
         count(&w->c.receipts, 1);
     } else if (bench_frame_is(&f, "presence")) {
         count(&w->c.presence, 1);
+    } else if (bench_frame_is(&f, "read") && b->cfg.dialect == BENCH_MESSAGING) {
+        conn_mark_ready(c);
     } else if (!bench_frame_is(&f, "read")) {
         count(&w->c.other_frames, 1);
     }
@@ -595,21 +603,33 @@ int bench_conn_send_next(bench_conn *c, int64_t t_ns)
         n = snprintf(m, cap, "{\"type\":\"broadcast\",\"ref\":%" PRIu64 ",\"data\":{", seq);
         break;
     default:
-        n = snprintf(m, cap,
-                     "{\"type\":\"message\",\"ref\":%" PRIu64 ",\"data\":{\"to\":\"%s%" PRIu32 "\"",
-                     seq, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
+        if (b->cfg.dialect == BENCH_MESSAGING)
+            n = snprintf(m, cap,
+                         "{\"send\":[{\"id\":%" PRIu64 ",\"sid\":\"%s%" PRIu32
+                         "\",\"rid\":\"%s%" PRIu32 "\"",
+                         seq, b->cfg.prefix, c->idx, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
+        else
+            n = snprintf(m, cap,
+                         "{\"type\":\"message\",\"ref\":%" PRIu64 ",\"data\":{\"to\":\"%s%" PRIu32
+                         "\"",
+                         seq, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
         break;
     }
     int first = b->cfg.scenario == SC_BROADCAST;
     n += snprintf(m + n, cap - (size_t)n,
                   "%s\"t\":%" PRId64 ",\"c\":%" PRIu32 ",\"s\":%" PRIu64 ",\"p\":\"",
                   first ? "" : ",", t_ns, c->idx, seq);
-    if ((size_t)n + b->cfg.size + 4 > cap)
+    if ((size_t)n + b->cfg.size + 5 > cap)
         return -1;
     memset(m + n, b->payload_fill, b->cfg.size);
     n += (int)b->cfg.size;
-    memcpy(m + n, "\"}}", 3);
-    n += 3;
+    if (b->cfg.dialect == BENCH_MESSAGING) {
+        memcpy(m + n, "\"}]}", 4);
+        n += 4;
+    } else {
+        memcpy(m + n, "\"}}", 3);
+        n += 3;
+    }
     if (bench_conn_queue(c, m, (size_t)n) < 0) {
         conn_lost(c, "queue failed");
         return -1;

@@ -165,6 +165,33 @@ int bench_scan(const char *buf, size_t len, bench_frame *f)
     return 0;
 }
 
+int bench_scan_messaging(const char *buf, size_t len, bench_frame *f)
+{
+    static const struct {
+        const char *head, *type;
+    } sections[] = {{"{\"messages\":", "message"},
+                    {"{\"sent\":", "ack"},
+                    {"{\"errors\":", "error"},
+                    {"{\"read\":", "read"}};
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        size_t n = strlen(sections[i].head);
+        if (len >= n && memcmp(buf, sections[i].head, n) == 0) {
+            f->type = sections[i].type;
+            f->type_len = strlen(f->type);
+            break;
+        }
+    }
+    if (!f->type)
+        return -1;
+    if (f->type[0] == 'a' || f->type[0] == 'e')
+        f->has_ref = scan_uint(buf, len, "\"id\"", &f->ref);
+    f->has_t = scan_uint(buf, len, "\"t\"", &f->t);
+    f->has_c = scan_uint(buf, len, "\"c\"", &f->c);
+    f->has_s = scan_uint(buf, len, "\"s\"", &f->s);
+    return 0;
+}
+
 int bench_frame_is(const bench_frame *f, const char *s)
 {
     size_t n = strlen(s);

@@ -44,6 +44,8 @@ static const char usage[] =
     "  --server-pid PID           sample the server's RSS and CPU from /proc (repeatable)\n"
     "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
     "  --no-ping                  idle: count a connection ready at the 101, send nothing\n"
+    "  --dialect D                native | messaging: seed 001 clients of dialect_messaging\n"
+    "                             (--url ws://HOST:PORT/messaging; direct only, no reads)\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -90,7 +92,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         O_JSON,
         O_QUIET,
         O_HELP,
-        O_NOPING
+        O_NOPING,
+        O_DIALECT
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},
@@ -116,6 +119,7 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         {"quiet", 0, 0, O_QUIET},
         {"help", 0, 0, O_HELP},
         {"no-ping", 0, 0, O_NOPING},
+        {"dialect", 1, 0, O_DIALECT},
         {0, 0, 0, 0},
     };
     *cfg = (bench_cfg){
@@ -142,8 +146,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
-        int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
-                      o != O_HELP && o != O_NOPING;
+        int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_DIALECT && o != O_JSON &&
+                      o != O_QUIET && o != O_HELP && o != O_NOPING;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -230,6 +234,16 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         case O_NOPING:
             cfg->no_ping = 1;
             break;
+        case O_DIALECT:
+            if (strcmp(optarg, "native") == 0) {
+                cfg->dialect = BENCH_NATIVE;
+            } else if (strcmp(optarg, "messaging") == 0) {
+                cfg->dialect = BENCH_MESSAGING;
+            } else {
+                fprintf(stderr, "sb-bench: --dialect native | messaging\n");
+                return -1;
+            }
+            break;
         case O_HELP:
             fputs(usage, stdout);
             exit(0);
@@ -247,6 +261,13 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "sb-bench: out of range: threads 1..64, connections >= 1, room-size >= 2, "
                         "ramp > 0, size <= 1 MiB\n");
         return -1;
+    }
+    if (cfg->dialect == BENCH_MESSAGING) {
+        if (cfg->scenario != SC_DIRECT) {
+            fprintf(stderr, "sb-bench: --dialect messaging runs the direct scenario only\n");
+            return -1;
+        }
+        cfg->read_batch = 0; /* a 001 read names client ids: not modelled */
     }
     if (cfg->nurls == 0) {
         bench_parse_url(&cfg->url[0], "ws://127.0.0.1:8080/ws");
