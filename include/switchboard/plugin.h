@@ -598,7 +598,15 @@ typedef struct sb_plugin {
     void (*fini)(void *userdata);
     /* Optional (NULL): SIGHUP. -> SB_OK, or an error logged by the plugin. */
     int (*reload)(void *userdata, const sb_section *cfg);
-    /* since 1.2: new members go here */
+    /* since 1.2 */
+    /* Optional (NULL): shutdown has begun (SIGTERM/SIGINT). Called on the loop
+     * once when it begins, then every 20 ms while the loop still runs; the
+     * server ends the loop when its own connections are gone and every drain
+     * returns 0, or when shutdown_timeout passes. A plugin serving its own
+     * sockets stops accepting on the first call and returns nonzero while
+     * calls it has taken are still in flight. fini follows after the loop. */
+    int (*drain)(void *userdata);
+    /* since 1.3: new members go here */
 } sb_plugin;
 
 #define SB_PLUGIN_INIT                                                                             \
