@@ -212,6 +212,23 @@ static int grpc_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
     return SB_OK;
 }
 
+/* Shutdown began: stop accepting, GOAWAY to every connection (the streams
+ * already taken finish), and keep the loop running while any is open. */
+static int grpc_drain(void *userdata)
+{
+    grpc_state *st = userdata;
+    if (!st->draining) {
+        st->draining = 1;
+        grpc_close_listener(st);
+        st->host->log(st->pc, SB_LOG_INFO, "shutdown: GOAWAY to %zu connection(s)", st->n_conns);
+        for (grpc_conn *c = st->conns, *next; c; c = next) {
+            next = grpc_conn_next(c);
+            grpc_conn_goaway(c); /* may free c */
+        }
+    }
+    return st->n_conns > 0 || st->pending > 0;
+}
+
 static void grpc_fini(void *userdata)
 {
     grpc_state *st = userdata;
@@ -230,5 +247,6 @@ static void grpc_fini(void *userdata)
 }
 
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
-    SB_PLUGIN_INIT, .name = "grpc", .version = "0.1.0", .init = grpc_init, .fini = grpc_fini,
+    SB_PLUGIN_INIT,    .name = "grpc",    .version = "0.1.0",
+    .init = grpc_init, .fini = grpc_fini, .drain = grpc_drain,
 };

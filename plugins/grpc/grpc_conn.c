@@ -672,6 +672,11 @@ fail:
     return NULL;
 }
 
+grpc_conn *grpc_conn_next(const grpc_conn *c)
+{
+    return c->next;
+}
+
 void grpc_conn_goaway(grpc_conn *c)
 {
     nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),

@@ -34,6 +34,9 @@ int grpc_conn_feed(grpc_conn *c, const uint8_t *data, size_t len);
  * connection closes itself. */
 void grpc_conn_goaway(grpc_conn *c);
 
+/* The next connection of the state's list (for a walk that may free c). */
+grpc_conn *grpc_conn_next(const grpc_conn *c);
+
 /* Close and free c; calls waiting for the store keep their stream, detached. */
 void grpc_conn_free(grpc_conn *c);
 
