@@ -33,6 +33,9 @@
 #define GRPC_READ_BUF    16384
 #define GRPC_PREFIX_LEN  5
 #define GRPC_MESSAGE_MAX 256 /* grpc-message, before percent-encoding */
+/* Answers a stream may hold unsent: a reflection client that asks without
+ * reading would otherwise grow them without bound. */
+#define GRPC_OUT_MAX (1u << 20)
 
 struct grpc_stream {
     grpc_conn *conn; /* NULL once the stream or the connection is gone */
@@ -272,6 +275,15 @@ int grpc_stream_send(grpc_stream *s, const uint8_t *msg, size_t len)
 {
     if (!s->conn || s->finished)
         return 0;
+    if (s->out_len - s->out_off + len > GRPC_OUT_MAX) {
+        grpc_stream_finish(s, GRPC_RESOURCE_EXHAUSTED, "the answers are not being read");
+        return -1;
+    }
+    if (s->out_off > 0) { /* keep only what is unsent */
+        memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+        s->out_len -= s->out_off;
+        s->out_off = 0;
+    }
     size_t need = s->out_len + GRPC_PREFIX_LEN + len;
     if (need > s->out_cap) {
         size_t cap = s->out_cap ? s->out_cap : 256;
