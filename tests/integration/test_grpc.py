@@ -4,9 +4,7 @@ through a real grpcio client with stubs generated at test time, reflection
 calls on one channel, a stored private notification across a restart with
 store_lmdb, and shutdown with calls in flight. The events reach native
 WebSocket clients."""
-import asyncio
 import base64
-import json
 import signal
 import time
 
@@ -15,8 +13,8 @@ import h2.events
 import pytest
 
 from conftest import default_sections, no_frame, recv_type, request, run
-from grpc_util import (H2, channel, grpc_frame, grpc_sections, start, string_any, struct_any,
-                       stubs)
+from grpc_util import H2, channel, grpc_frame, start, string_any, struct_any, stubs
+from redis_util import redis  # noqa: F401 (fixture)
 
 SEED_JSON = ('{"type": "TYPE_INFO", "entityId": "order-123", "message": {"@type": '
              '"type.googleapis.com/google.protobuf.StringValue", '
@@ -469,14 +467,52 @@ def test_shutdown_during_grpcio_calls(server, pb):
     req = pb2.PrivateNotifyRequest(message=string_any("s"), user_id="kim")
     futures = [stub.PrivateNotify.future(req, timeout=30) for _ in range(50)]
     srv.signal(signal.SIGTERM)
-    ok = 0
-    for f in futures:
+    answered = refused = 0
+    for f in futures:  # each ends: answered, or refused after the GOAWAY
         try:
-            f.result(timeout=30)
-            ok += 1
+            assert len(f.result(timeout=30).id) == 26
+            answered += 1
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+            refused += 1
+    assert answered + refused == 50
     srv.proc.wait(20)
     assert srv.proc.returncode == 0, srv.log()[-3000:]
     srv.check_clean()
-    assert json.dumps(ok)  # every call ended with an answer or UNAVAILABLE
+
+
+# --- several nodes ---
+
+def test_calls_reach_the_other_node_over_bus_redis(server, pb, redis):  # noqa: F811
+    """A call on node A reaches members, users and everyone on node B, as the
+    push API's do: the host hands room, user and broadcast sends to the bus."""
+    pb2 = pb[0]
+    r = redis()
+
+    def sections(node):
+        s = default_sections(store="store_redis")
+        s["store_redis"] = {"url": r.url}
+        s["bus_redis"] = {"url": r.url, "node_id": node}
+        return s
+    a, gport = start(server, sections=sections("A"))
+    b = server(sections=sections("B"))
+    for srv in (a, b):
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+    stub = svc(gport)
+
+    async def go():
+        ws = await b.ws(client_id="lena")
+        await request(ws, "join", {"room": "far"}, ref=1)
+        resp = stub.NotifyRoom(pb2.NotifyRoomRequest(
+            type=pb2.TYPE_INFO, entity_id="x", message=string_any("over redis"), room="far"),
+            timeout=10)
+        assert resp.delivered == 0  # none on node A
+        data = assert_event(await recv_type(ws, "publish"), "publish", room="far",
+                            message="over redis")
+        assert data["id"] == resp.id
+        stub.PrivateNotify(pb2.PrivateNotifyRequest(message=string_any("dm"), user_id="lena"),
+                           timeout=10)
+        assert_event(await recv_type(ws, "message"), "message", to="lena", message="dm")
+        stub.Broadcast(pb2.BroadcastRequest(message=string_any("all")), timeout=10)
+        assert_event(await recv_type(ws, "broadcast"), "broadcast", message="all")
+    run(go())
