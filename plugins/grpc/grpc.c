@@ -104,6 +104,12 @@ static void grpc_accept_cb(void *arg, int revents)
                 st->host->log(st->pc, SB_LOG_WARN, "accept: %s", strerror(errno));
             return;
         }
+        if (st->n_conns >= st->max_conns) {
+            st->host->log(st->pc, SB_LOG_WARN, "max_connections (%zu) reached: closing a new one",
+                          st->max_conns);
+            close(fd);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char ip[INET6_ADDRSTRLEN];
@@ -139,7 +145,7 @@ void grpc_state_free(grpc_state *st)
 static int grpc_config(grpc_state *st, const sb_section *cfg)
 {
     const sb_host_api *host = st->host;
-    long max_msg, max_streams;
+    long max_msg, max_streams, max_conns;
     const char *bad = NULL;
 
     st->key = strdup(host->cfg_string(cfg, "api_key", ""));
@@ -161,10 +167,12 @@ static int grpc_config(grpc_state *st, const sb_section *cfg)
     snprintf(st->from, sizeof(st->from), "%s", from);
     if (host->cfg_int(host->cfg_server(st->pc), "max_message_bytes", 65536, 1, 1L << 30,
                       &max_msg) != SB_OK ||
-        host->cfg_int(cfg, "max_streams", 100, 1, 100000, &max_streams) != SB_OK)
+        host->cfg_int(cfg, "max_streams", 100, 1, 100000, &max_streams) != SB_OK ||
+        host->cfg_int(cfg, "max_connections", 1000, 1, 1000000, &max_conns) != SB_OK)
         return SB_EINVAL;
     st->max_msg = (size_t)max_msg;
     st->max_streams = (size_t)max_streams;
+    st->max_conns = (size_t)max_conns;
     return SB_OK;
 }
 

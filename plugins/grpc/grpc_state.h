@@ -37,6 +37,7 @@ typedef struct grpc_state {
     char from[SB_USER_MAX + 1]; /* the sender stamped on every notification */
     size_t max_msg;             /* largest request message: [server] max_message_bytes */
     size_t max_streams;         /* concurrent streams per connection */
+    size_t max_conns;           /* open connections; past it new ones are closed */
     grpc_reflect *reflect;
     int listen_fd; /* -1: none (the fuzz target) */
     sb_watch *accept_watch;

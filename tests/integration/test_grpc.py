@@ -329,6 +329,20 @@ def test_api_key_and_allow_from(server, pb):
     assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_max_connections(server, pb):
+    pb2 = pb[0]
+    srv, gport = start(server, max_connections="1")
+    req = pb2.BroadcastRequest(message=string_any("c"))
+    first = svc(gport)
+    assert len(first.Broadcast(req, timeout=10).id) == 26
+    # its own connection: grpcio shares one between channels unless told not to
+    second = svc(gport, **{"grpc.use_local_subchannel_pool": 1})
+    err = rpc_error(second.Broadcast, req)
+    assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+    srv.wait_log(r"max_connections \(1\) reached")
+    assert len(first.Broadcast(req, timeout=10).id) == 26
+
+
 def test_lua_filter_sees_the_push_api_shape(server, pb, tmp_path):
     pb2 = pb[0]
     wd = tmp_path / "lua"
