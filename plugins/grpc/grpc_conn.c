@@ -56,8 +56,7 @@ struct grpc_stream {
     int finished;   /* the status is set: trailers after `out` */
     int code;
     char message[GRPC_MESSAGE_MAX];
-    int held;        /* a completion will come (grpc_stream_hold) */
-    int remote_done; /* the client ended its side */
+    int held; /* a completion will come (grpc_stream_hold) */
 };
 
 struct grpc_conn {
@@ -78,11 +77,6 @@ struct grpc_conn {
 grpc_state *grpc_stream_state(const grpc_stream *s)
 {
     return s->conn ? s->conn->st : NULL;
-}
-
-int32_t grpc_stream_id(const grpc_stream *s)
-{
-    return s->id;
 }
 
 static void grpc_stream_free(grpc_stream *s)
@@ -524,7 +518,6 @@ static void grpc_stream_take(grpc_stream *s)
 /* The client ended its side: run a unary call, end a reflection call. */
 static void grpc_stream_end(grpc_stream *s)
 {
-    s->remote_done = 1;
     if (s->finished)
         return;
     if (grpc_is_reflection(s->method)) {

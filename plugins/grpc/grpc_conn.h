@@ -42,9 +42,8 @@ void grpc_conn_free(grpc_conn *c);
 
 /* --- what a call does with its stream --- */
 
+/* The plugin's state, or NULL once the stream has gone (held streams). */
 grpc_state *grpc_stream_state(const grpc_stream *s);
-/* The stream's Authorization-free facts a call may want in a log line. */
-int32_t grpc_stream_id(const grpc_stream *s);
 
 /* Queue one response message (copied). -> 0 | -1 (out of memory: the
  * stream was answered INTERNAL) */
