@@ -145,7 +145,7 @@ void grpc_state_free(grpc_state *st)
 static int grpc_config(grpc_state *st, const sb_section *cfg)
 {
     const sb_host_api *host = st->host;
-    long max_msg, max_streams, max_conns;
+    long max_msg, max_streams, max_conns, idle;
     const char *bad = NULL;
 
     st->key = strdup(host->cfg_string(cfg, "api_key", ""));
@@ -168,8 +168,10 @@ static int grpc_config(grpc_state *st, const sb_section *cfg)
     if (host->cfg_int(host->cfg_server(st->pc), "max_message_bytes", 65536, 1, 1L << 30,
                       &max_msg) != SB_OK ||
         host->cfg_int(cfg, "max_streams", 100, 1, 100000, &max_streams) != SB_OK ||
-        host->cfg_int(cfg, "max_connections", 1000, 1, 1000000, &max_conns) != SB_OK)
+        host->cfg_int(cfg, "max_connections", 1000, 1, 1000000, &max_conns) != SB_OK ||
+        host->cfg_int(cfg, "idle_timeout", 300, 0, 86400, &idle) != SB_OK)
         return SB_EINVAL;
+    st->idle_timeout = (double)idle;
     st->max_msg = (size_t)max_msg;
     st->max_streams = (size_t)max_streams;
     st->max_conns = (size_t)max_conns;

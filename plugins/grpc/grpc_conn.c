@@ -70,6 +70,8 @@ struct grpc_conn {
     int allowed; /* ip is in allow_from */
     int in_recv; /* inside nghttp2_session_mem_recv: do not send */
     grpc_stream *streams;
+    sb_timer *idle;  /* checks idle_timeout; NULL when off or without a socket */
+    int64_t last_ms; /* when the client last sent anything */
 };
 
 /* --- streams --- */
@@ -626,7 +628,20 @@ static void grpc_conn_io_cb(void *arg, int revents)
         grpc_conn_free(c);
         return;
     }
+    c->last_ms = c->st->host->now_ms();
     grpc_conn_feed(c, buf, (size_t)n);
+}
+
+/* Every idle_timeout: a connection with no open call that has sent nothing
+ * for that long gets a GOAWAY and closes (a client reconnects when it needs). */
+static void grpc_conn_idle_cb(void *arg)
+{
+    grpc_conn *c = arg;
+    grpc_state *st = c->st;
+    if (c->streams || st->host->now_ms() - c->last_ms < (int64_t)(st->idle_timeout * 1000))
+        return;
+    st->host->log(st->pc, SB_LOG_DEBUG, "connection from %s idle: GOAWAY", c->ip);
+    grpc_conn_goaway(c); /* frees c once the GOAWAY is out */
 }
 
 grpc_conn *grpc_conn_new(grpc_state *st, int fd, const char *ip)
@@ -660,6 +675,13 @@ grpc_conn *grpc_conn_new(grpc_state *st, int fd, const char *ip)
         if (!c->watch)
             goto fail;
         c->watching = SB_READ | SB_WRITE;
+        c->last_ms = st->host->now_ms();
+        if (st->idle_timeout > 0) {
+            c->idle = st->host->timer_new(st->pc, st->idle_timeout, st->idle_timeout,
+                                          grpc_conn_idle_cb, c);
+            if (!c->idle)
+                goto fail;
+        }
     }
     c->next = st->conns;
     if (st->conns)
@@ -669,6 +691,8 @@ grpc_conn *grpc_conn_new(grpc_state *st, int fd, const char *ip)
     return c;
 fail:
     st->host->log(st->pc, SB_LOG_ERROR, "out of memory for a connection from %s", ip);
+    if (c && c->watch)
+        st->host->watch_free(c->watch);
     if (c && c->h2)
         nghttp2_session_del(c->h2);
     free(c);
@@ -697,6 +721,7 @@ void grpc_conn_free(grpc_conn *c)
         grpc_stream_detach(c->streams);
     }
     nghttp2_session_del(c->h2);
+    st->host->timer_free(c->idle);
     if (c->watch)
         st->host->watch_free(c->watch);
     if (c->fd >= 0)

@@ -38,6 +38,7 @@ typedef struct grpc_state {
     size_t max_msg;             /* largest request message: [server] max_message_bytes */
     size_t max_streams;         /* concurrent streams per connection */
     size_t max_conns;           /* open connections; past it new ones are closed */
+    double idle_timeout;        /* seconds without a call before GOAWAY; 0: never */
     grpc_reflect *reflect;
     int listen_fd; /* -1: none (the fuzz target) */
     sb_watch *accept_watch;

@@ -343,6 +343,21 @@ def test_max_connections(server, pb):
     assert len(first.Broadcast(req, timeout=10).id) == 26
 
 
+def test_idle_connection_gets_goaway(server, pb):
+    pb2 = pb[0]
+    srv, gport = start(server, idle_timeout="1")
+    c = H2(gport)
+    sid = c.start(NOTIFY_ROOM)
+    c.send(sid, grpc_frame(pb2.NotifyRoomRequest(message=string_any("i"), room="r")
+                           .SerializeToString()))
+    assert c.status(sid)[0] == 0
+    t0 = time.time()
+    goaway = c.wait(lambda ev: isinstance(ev, h2.events.ConnectionTerminated), timeout=15)
+    assert goaway.error_code == 0 and goaway.last_stream_id == sid
+    assert time.time() - t0 >= 0.5
+    assert c.wait_closed()
+
+
 def test_lua_filter_sees_the_push_api_shape(server, pb, tmp_path):
     pb2 = pb[0]
     wd = tmp_path / "lua"
