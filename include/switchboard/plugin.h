@@ -53,7 +53,7 @@ enum sb_err {
     SB_EAGAIN = -100,       /* retry later: socket full, queue full */
     SB_EUNAVAILABLE = -101, /* the store or bus cannot take it now */
     SB_EINBOX_FULL = -102,  /* a recipient's inbox is at max_inbox */
-    SB_EPROTO = -200,       /* the client broke PROTOCOL.md */
+    SB_EPROTO = -200,       /* the client broke docs/protocol.md */
     SB_EINVAL = -300,       /* the caller broke the contract */
     SB_ENOTFOUND = -301,    /* no such connection, user, room, key */
     SB_ECLOSED = -302,      /* the connection is gone: drop the work, do not retry */
@@ -138,6 +138,10 @@ typedef struct sb_filter_msg {
 
 /* --- plugin-provided tables ---------------------------------------------- */
 
+/* since 1.2: register_command_ex flags. The command may run on a connection
+ * that is not authenticated yet (`auth`); others answer `unauthenticated`. */
+#define SB_COMMAND_BEFORE_AUTH 1u
+
 /* A command handler. Answer now with reply/reply_error, or hold the answer with
  * reply_hold and answer later; return SB_OK either way. Another code makes the
  * host answer `internal` and log it. */
@@ -176,7 +180,7 @@ enum sb_ident { SB_IDENT_USER = 0, SB_IDENT_LATER = 1, SB_IDENT_REJECT = 2 };
 /* Identify the user of a WebSocket handshake: SB_IDENT_USER with user written,
  * SB_IDENT_LATER (no credentials: open unauthenticated, `auth` must follow), or
  * SB_IDENT_REJECT (-> 401 with *reason). Without an identifier the host uses
- * the client_id rules of PROTOCOL.md section 1. */
+ * the client_id rules of docs/protocol.md section 1. */
 typedef int (*sb_identify_fn)(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1],
                               const char **reason);
 
@@ -530,7 +534,7 @@ typedef struct sb_host_api {
 
     /* --- JSON and text --- */
 
-    /* Parse buf[0..len) as PROTOCOL.md section 2 does: valid UTF-8, no U+0000,
+    /* Parse buf[0..len) as docs/protocol.md section 2 does: valid UTF-8, no U+0000,
      * no duplicate keys. A new cJSON (caller: cJSON_Delete), or NULL with *why. */
     cJSON *(*json_parse_new)(const char *buf, size_t len, const char **why);
     /* Whether s[0..len) is valid UTF-8. */
@@ -577,6 +581,20 @@ typedef struct sb_host_api {
      * identify that adds to it. -> SB_IDENT_USER | SB_IDENT_LATER | SB_IDENT_REJECT */
     int (*identify)(sb_plugin_ctx *pc, const sb_http_req *req, char user[SB_USER_MAX + 1],
                     const char **reason);
+    /* register_command with flags (SB_COMMAND_*). -> SB_OK | SB_EEXIST | SB_ENOMEM */
+    int (*register_command_ex)(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud,
+                               uint32_t flags);
+    /* The host's compact JSON for j, the bytes send_* would frame (numbers
+     * print back to the same double, integers below 2^53 exactly): a new
+     * NUL-terminated string (caller: host->free), *len its length. NULL on
+     * ENOMEM or a tree deeper than 1000. */
+    char *(*json_print_new)(const cJSON *j, size_t *len);
+    /* send_users with the data object already serialized (json_print_new's
+     * output, as stored): the same bytes are framed, nothing is parsed or
+     * printed again. -> SB_OK | SB_EINVAL (not an object) | SB_ENOMEM */
+    int (*send_users_json)(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                           const char *type, const char *data_json, size_t len,
+                           uint64_t skip_conn, int direct, size_t *delivered);
 
     /* since 1.3: new members go here */
 } sb_host_api;
@@ -599,6 +617,7 @@ typedef struct sb_plugin {
     /* Optional (NULL): SIGHUP. -> SB_OK, or an error logged by the plugin. */
     int (*reload)(void *userdata, const sb_section *cfg);
     /* since 1.2 */
+    uint32_t flags; /* SB_PLUGIN_* */
     /* Optional (NULL): shutdown has begun (SIGTERM/SIGINT). Called on the loop
      * once when it begins, then every 20 ms while the loop still runs; the
      * server ends the loop when its own connections are gone and every drain
@@ -606,8 +625,11 @@ typedef struct sb_plugin {
      * sockets stops accepting on the first call and returns nonzero while
      * calls it has taken are still in flight. fini follows after the loop. */
     int (*drain)(void *userdata);
-    /* since 1.3: new members go here */
 } sb_plugin;
+
+/* since 1.2: sb_plugin.flags. The plugin cannot work without a store: the
+ * server refuses to start when it is enabled and no store is. */
+#define SB_PLUGIN_NEEDS_STORE 1u
 
 #define SB_PLUGIN_INIT                                                                             \
     .size = sizeof(sb_plugin), .abi_major = SB_ABI_MAJOR, .abi_minor = SB_ABI_MINOR

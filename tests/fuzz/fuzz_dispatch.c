@@ -29,7 +29,9 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "core.h"
 #include "dispatch.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "hooks.h"
 #include "http.h"
@@ -231,7 +233,7 @@ static void fuzz_connect_start(fuzz_client *cl)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         abort();
-    sb_conn *c = sb_conn_new(sv[0], "127.0.0.1");
+    sb_conn *c = sb_conn_new(sv[0], "127.0.0.1", &sb_http_phase);
     if (!c)
         abort();
     cl->conn_id = c->id;
@@ -379,17 +381,7 @@ static void fuzz_teardown(void)
         c->busy = 0;
         sb_conn_destroy(c);
     }
-    /* main.c's order. */
-    sb_server_drain_later();
-    sb_plugins_unload();
-    sb_http_free_pending();
-    sb_http_routes_free();
-    sb_dispatch_free();
-    sb_hooks_free();
-    sb_registry_free();
-    sb_metrics_free();
-    sb_json_out_free();
-    sb_server_free();
+    sb_core_free();
     sb_config_free(config);
     if (trace)
         fprintf(stderr, "teardown done\n");
@@ -420,10 +412,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     unlink(path);
     rmdir(dir);
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_ids_init();
-    if (sb_server_init(config) != SB_OK || sb_registry_init() != SB_OK ||
-        sb_plugins_load(config) != SB_OK) {
+    if (sb_core_init(config) != SB_OK) {
         fprintf(stderr, "fuzz_dispatch: the server did not start (plugins in %s?)\n",
                 FUZZ_PLUGIN_DIR);
         abort();
