@@ -5,14 +5,18 @@ calls on one channel, a stored private notification across a restart with
 store_lmdb, and shutdown with calls in flight. The events reach native
 WebSocket clients."""
 import base64
+import os
+import re
+import shutil
 import signal
+import subprocess
 import time
 
 import grpc
 import h2.events
 import pytest
 
-from conftest import default_sections, no_frame, recv_type, request, run
+from conftest import SOURCE_DIR, default_sections, no_frame, recv_type, request, run
 from grpc_util import H2, channel, grpc_frame, start, string_any, struct_any, stubs
 from redis_util import redis  # noqa: F401 (fixture)
 
@@ -545,3 +549,46 @@ def test_calls_reach_the_other_node_over_bus_redis(server, pb, redis):  # noqa: 
         stub.Broadcast(pb2.BroadcastRequest(message=string_any("all")), timeout=10)
         assert_event(await recv_type(ws, "broadcast"), "broadcast", message="all")
     run(go())
+
+
+# --- the README's lines, as written ---
+
+def readme_blocks(lang):
+    with open(os.path.join(SOURCE_DIR, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("## Push over gRPC")
+    end = text.index("\n## ", start + 1)
+    return re.findall(r"^```" + lang + r"\n(.*?)^```", text[start:end], re.S | re.M)
+
+
+def test_readme_python_and_grpcurl_lines(server, tmp_path):
+    """The README's protoc lines and Python call run as written (only the port
+    changes); its grpcurl line too when grpcurl is installed."""
+    srv, gport = start(server)
+    sh = [b for b in readme_blocks("sh") if "protoc " in b][0]
+    sh = sh.replace("-Iplugins/grpc/proto", "-I" + os.path.join(SOURCE_DIR, "plugins/grpc/proto"))
+    env = dict(os.environ, PATH="/usr/bin:" + os.environ.get("PATH", ""))  # Debian's python3
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", sh], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    code = readme_blocks("python")[0]
+    assert "localhost:9003" in code
+    (tmp_path / "call.py").write_text(code.replace("localhost:9003", f"127.0.0.1:{gport}"))
+
+    async def go():
+        ws = await srv.ws(client_id="olga")
+        out = subprocess.run(["/usr/bin/python3", "call.py"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        rid, delivered = out.stdout.split()
+        assert len(rid) == 26 and delivered == "1", out.stdout
+        assert_event(await recv_type(ws, "broadcast"), "broadcast", type="TYPE_INFO",
+                     entityId="order-123", message="Your order has shipped!")
+    run(go())
+    if not shutil.which("grpcurl"):
+        return  # not packaged in Debian 12; test_seed_grpcurl_request_through_reflection
+    line = [b for b in readme_blocks("sh") if b.startswith("grpcurl")][0]
+    line = line.replace("localhost:9003", f"127.0.0.1:{gport}").split("\n# ->")[0]
+    out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert '"delivered"' in out.stdout, out.stdout
