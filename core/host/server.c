@@ -101,7 +101,8 @@ static void shutdown_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
     (void)revents;
-    if (sb_dict_count(sb_srv.conns) == 0)
+    /* Plugins with sockets of their own (grpc) finish their calls too. */
+    if (sb_plugins_drain() == 0 && sb_dict_count(sb_srv.conns) == 0)
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -137,6 +138,7 @@ static void server_shutdown(struct ev_loop *loop, const char *why)
             sb_conn_destroy(c);
         }
     }
+    sb_plugins_drain(); /* the first call: plugins stop taking new work */
     /* HTTP connections finish their answers or time out with the rest. */
     ev_timer_init(&sb_srv.shutdown_timer, shutdown_timeout_cb, sb_srv.cfg->shutdown_timeout, 0.);
     ev_timer_start(loop, &sb_srv.shutdown_timer);

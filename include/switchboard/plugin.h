@@ -618,6 +618,13 @@ typedef struct sb_plugin {
     int (*reload)(void *userdata, const sb_section *cfg);
     /* since 1.2 */
     uint32_t flags; /* SB_PLUGIN_* */
+    /* Optional (NULL): shutdown has begun (SIGTERM/SIGINT). Called on the loop
+     * once when it begins, then every 20 ms while the loop still runs; the
+     * server ends the loop when its own connections are gone and every drain
+     * returns 0, or when shutdown_timeout passes. A plugin serving its own
+     * sockets stops accepting on the first call and returns nonzero while
+     * calls it has taken are still in flight. fini follows after the loop. */
+    int (*drain)(void *userdata);
 } sb_plugin;
 
 /* since 1.2: sb_plugin.flags. The plugin cannot work without a store: the

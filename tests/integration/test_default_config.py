@@ -19,14 +19,15 @@ def shipped_conf():
 def test_shipped_config_session_survives_restart(server, tmp_path):
     data = str(tmp_path / "data")
     port = free_port()
-    env = {"SWITCHBOARD_SERVER_LISTEN": f"127.0.0.1:{port}", "SWITCHBOARD_STORE_LMDB_PATH": data}
+    env = {"SWITCHBOARD_SERVER_LISTEN": f"127.0.0.1:{port}", "SWITCHBOARD_STORE_LMDB_PATH": data,
+           "SWITCHBOARD_GRPC_LISTEN": f"127.0.0.1:{free_port()}"}
     wd = str(tmp_path / "w")
     srv = server(conf=shipped_conf(), env=env, start=False, workdir=wd)
     srv.port = port
     srv.start()
     log = srv.log()
     for name in ("auth", "message", "read", "rooms", "broadcast", "members", "lua", "store_lmdb",
-                 "api", "web"):
+                 "api", "web", "grpc"):
         assert f"plugin {name} " in log, log
     # The demo client at /, and the core's own paths beside it.
     status, hdrs, body = srv.http("GET", "/")
