@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "hooks.h"
 #include "ids.h"
 #include "log.h"
@@ -75,6 +76,30 @@ static void backlog_finish(sb_conn *c)
     sb_conn_want_write(c);
 }
 
+/* A stored message as this connection's endpoint frames a `message` event:
+ * the native envelope around the stored text, or the dialect's encode of it
+ * (NULL with *rc SB_OK: the dialect sends nothing). */
+static sb_frame *backlog_frame(sb_conn *c, const sb_stored *m, int *rc)
+{
+    *rc = SB_OK;
+    if (!c->ep || sb_endpoint_native(c->ep)) {
+        sb_frame *f = sb_frame_envelope("message", NULL, m->json, m->len);
+        if (!f)
+            *rc = SB_ENOMEM;
+        return f;
+    }
+    cJSON *data = cJSON_ParseWithLength(m->json, m->len);
+    if (!cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        sb_log(SB_LOG_ERROR, "conn %llu (%s): stored message %s is not a JSON object, skipped",
+               (unsigned long long)c->id, c->user, m->id);
+        return NULL;
+    }
+    sb_frame *f = sb_endpoint_frame(c->ep, 0, "message", NULL, data, c->id, c->user, rc);
+    cJSON_Delete(data);
+    return f;
+}
+
 static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t n, int more)
 {
     sb_conn *c = sb_conn_find((uint64_t)(uintptr_t)arg);
@@ -88,13 +113,17 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        sb_frame *f = sb_frame_envelope("message", NULL, msgs[i].json, msgs[i].len);
-        if (!f) {
+        int rc = SB_OK;
+        sb_frame *f = backlog_frame(c, &msgs[i], &rc);
+        if (!f && rc != SB_OK) {
             sb_conn_close(c, 1011, "out of memory");
             return;
         }
-        sb_conn_send_backlog(c, f);
+        if (f && sb_conn_send_backlog(c, f) == SB_OK && c->ep && c->ep->ep.delivered)
+            c->ep->ep.delivered(c->ep->ud, c->id, c->user, msgs[i].id);
         sb_frame_unref(f);
+        if (c->dead || c->closing)
+            return;
         snprintf(c->backlog_after, sizeof(c->backlog_after), "%s", msgs[i].id);
         seen_add(c, msgs[i].id);
     }

@@ -418,6 +418,7 @@ static void str_list_free(char **v)
 enum srv_kind {
     K_LISTEN,
     K_PATH,
+    K_URL_PATH,
     K_LONG,
     K_SECONDS,
     K_RATE,
@@ -460,6 +461,7 @@ static const srv_key srv_keys[] = {
     {"max_connections_per_ip", "0", K_LONG, OFF(max_connections_per_ip), 0, 10000000, 0, 0},
     {"metrics_allow", "127.0.0.0/8 ::1", K_CIDRS, OFF(metrics_allow), 0, 0, 0, 0},
     {"shutdown_timeout", "10", K_SECONDS, OFF(shutdown_timeout), 0, 0, 0, 86400},
+    {"ws_path", "/ws", K_URL_PATH, 0, 0, 0, 0, 0},
 };
 
 static const srv_key *srv_key_find(const char *name)
@@ -559,6 +561,14 @@ static int srv_apply(sb_config *cfg, const srv_key *sk, const kv *k)
             return SB_EINVAL;
         }
         break;
+    case K_URL_PATH:
+        /* A request path as it arrives: absolute, no query, no spaces. */
+        if (v[0] != '/' || strlen(v) >= sizeof(srv->ws_path) || strpbrk(v, "?# \t")) {
+            kv_error(s, k, "must be an absolute request path such as /ws (no query)");
+            return SB_EINVAL;
+        }
+        memcpy(srv->ws_path, v, strlen(v) + 1);
+        return SB_OK;
     case K_SESSIONS:
         if (strcmp(v, "multi") == 0) {
             srv->sessions = SB_SESSIONS_MULTI;

@@ -42,6 +42,7 @@ typedef struct sb_server_cfg {
     size_t n_metrics_allow;
     long max_connections_per_ip; /* 0: no limit */
     double shutdown_timeout;     /* 10 s */
+    char ws_path[256];           /* the native endpoint, "/ws" */
 } sb_server_cfg;
 
 typedef struct sb_config sb_config;

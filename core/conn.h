@@ -17,6 +17,7 @@
 typedef struct sb_http_conn sb_http_conn;
 typedef struct sb_user sb_user;
 typedef struct sb_room sb_room;
+typedef struct sb_endpoint_entry sb_endpoint_entry;
 
 enum sb_conn_phase { SB_PHASE_HTTP = 0, SB_PHASE_WS = 1 };
 
@@ -42,9 +43,10 @@ typedef struct sb_conn {
     ev_tstamp linger_from;
     ev_tstamp hib_retry;
     char ip[INET6_ADDRSTRLEN];
-    sb_http_conn *http;         /* HTTP phase state, NULL after the upgrade */
-    wslay_event_context_ptr ws; /* NULL while hibernating */
-    uint8_t *pre;               /* bytes read with the handshake that are WebSocket data */
+    sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
+    const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
+    wslay_event_context_ptr ws;  /* NULL while hibernating */
+    uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
     size_t pre_len, pre_off;
     uint64_t ws_given, ws_framed; /* bytes handed to wslay / bytes of complete frames */
     uint64_t ws_frame_len;        /* size on the wire of the frame being read */

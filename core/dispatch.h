@@ -15,9 +15,20 @@ struct sb_reply {
     char *ref_json; /* NULL: no ref */
 };
 
+/* One text frame from c: the rate limit, then the connection's decode (the
+ * native envelope, or a dialect's). */
 void sb_dispatch_text(sb_conn *c, const char *buf, size_t len);
-/* -> SB_OK | SB_EEXIST | SB_ENOMEM */
-int sb_dispatch_register(const char *type, sb_command_fn fn, void *ud, sb_plugin_ctx *owner);
+/* One decoded command: the authentication gate, `ping`, the command table,
+ * the handler. ref (borrowed, NULL: none) and ref_json, its serialized form,
+ * come back in the answers. */
+void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const char *ref_json,
+                         const cJSON *data);
+/* ref serialized as an answer echoes it (integers without exponent); NULL
+ * for no ref or on ENOMEM. Caller: cJSON_free. */
+char *sb_dispatch_ref_json(const cJSON *ref);
+/* flags: SB_COMMAND_*. -> SB_OK | SB_EEXIST | SB_ENOMEM */
+int sb_dispatch_register(const char *type, sb_command_fn fn, void *ud, sb_plugin_ctx *owner,
+                         uint32_t flags);
 void sb_dispatch_remove_owner(sb_plugin_ctx *owner);
 void sb_dispatch_free(void);
 /* Send {type, ref, data} to conn_id. -> SB_OK | SB_ECLOSED | SB_ENOMEM */

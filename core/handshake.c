@@ -4,10 +4,12 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "endpoint.h"
 #include "hooks.h"
 #include "http.h"
 #include "ids.h"
@@ -83,7 +85,29 @@ static void client_ip(sb_conn *c, const sb_http_req *req)
         memcpy(c->ip, ip, n + 1);
 }
 
-void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
+int sb_handshake_identify(const sb_http_req *req, char user[SB_USER_MAX + 1], const char **reason)
+{
+    static char why[256];
+    int ident = sb_hooks_identify(req, user, why, sizeof(why));
+    *reason = why;
+    if (ident >= 0)
+        return ident;
+    /* No identifier: the client_id rules; an endpoint's credential stands in. */
+    char cid[SB_USER_MAX + 2];
+    const char *given =
+        req->size >= offsetof(sb_http_req, token) + sizeof(req->token) ? req->token : NULL;
+    int rc = given
+                 ? (snprintf(cid, sizeof(cid), "%s", given) < (int)sizeof(cid) ? SB_OK : SB_EINVAL)
+                 : sb_query_param(req->query, "client_id", cid, sizeof(cid));
+    if (rc != SB_OK || !sb_user_valid(cid)) {
+        snprintf(why, sizeof(why), "client_id missing or invalid");
+        return SB_IDENT_REJECT;
+    }
+    memcpy(user, cid, strlen(cid) + 1);
+    return SB_IDENT_USER;
+}
+
+void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endpoint_entry *ep)
 {
     const sb_server_cfg *cfg = sb_srv.cfg;
     uint64_t id = req->id;
@@ -137,19 +161,20 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
 
     sb_http_req hreq = *req; /* ip: c->ip already, trusted proxies applied */
     char user[SB_USER_MAX + 1] = "";
-    int ident = sb_hooks_identify(&hreq, user, why, sizeof(why));
-    if (ident < 0) {
-        /* No identifier: the client_id rules. */
-        char cid[SB_USER_MAX + 2];
-        if (sb_query_param(req->query, "client_id", cid, sizeof(cid)) != SB_OK ||
-            !sb_user_valid(cid)) {
-            sb_http_respond_text(id, 401, NULL, "client_id missing or invalid");
-            return;
-        }
-        memcpy(user, cid, strlen(cid) + 1);
-        ident = SB_IDENT_USER;
-    } else if (ident == SB_IDENT_REJECT) {
-        sb_http_respond_text(id, 401, NULL, why);
+    const char *reason = NULL;
+    int ident = ep->ep.identify ? ep->ep.identify(ep->ud, &hreq, user, &reason)
+                                : sb_handshake_identify(&hreq, user, &reason);
+    if (ep->ep.identify && ident == SB_IDENT_USER && !sb_user_valid(user)) {
+        sb_log(SB_LOG_WARN, "endpoint %s: identify named an invalid user: refused", ep->path);
+        ident = SB_IDENT_REJECT;
+        reason = "identity rejected";
+    }
+    if (ident == SB_IDENT_LATER && (ep->ep.flags & SB_ENDPOINT_NEED_USER)) {
+        ident = SB_IDENT_REJECT;
+        reason = "this endpoint needs an identity";
+    }
+    if (ident != SB_IDENT_USER && ident != SB_IDENT_LATER) {
+        sb_http_respond_text(id, 401, NULL, reason && *reason ? reason : "identity rejected");
         return;
     }
     hreq.user = ident == SB_IDENT_USER ? user : NULL;
@@ -178,6 +203,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade)
         return;
     }
     c->since_ms = sb_now_ms();
+    c->ep = ep;
     sb_metrics_core.connections_total++;
     sb_registry_ws_open(c);
     sb_log(SB_LOG_DEBUG, "conn %llu (%s): WebSocket open%s%s", (unsigned long long)c->id, c->ip,

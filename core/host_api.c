@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "dispatch.h"
+#include "endpoint.h"
 #include "envelope.h"
+#include "handshake.h"
 #include "hooks.h"
 #include "http.h"
 #include "ids.h"
@@ -52,7 +54,18 @@ static const sb_section *h_cfg_server(sb_plugin_ctx *pc)
 
 static int h_register_command(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud)
 {
-    return sb_dispatch_register(type, fn, ud, pc);
+    return sb_dispatch_register(type, fn, ud, pc, 0);
+}
+
+static int h_register_command_ex(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud,
+                                 uint32_t flags)
+{
+    return sb_dispatch_register(type, fn, ud, pc, flags);
+}
+
+static int h_register_endpoint(sb_plugin_ctx *pc, const sb_endpoint *ep, void *ud)
+{
+    return sb_endpoint_add(ep, ud, pc);
 }
 
 static int h_register_route(sb_plugin_ctx *pc, const char *prefix, sb_route_fn fn, void *ud)
@@ -203,7 +216,7 @@ static int h_user_close(sb_plugin_ctx *pc, const char *user, int code, const cha
                         size_t *closed)
 {
     (void)pc;
-    size_t n = sb_registry_close_user(user, code, reason, 0, 0);
+    size_t n = sb_registry_close_user(user, code, reason, 0, 0, NULL);
     sb_registry_close_elsewhere(user, code, reason, 0);
     if (closed)
         *closed = n;
@@ -294,12 +307,49 @@ static int h_send_conn(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, co
     sb_conn *c = live_conn(conn_id);
     if (!c)
         return SB_ECLOSED;
-    sb_frame *f = sb_route_frame(type, NULL, data);
+    int rc;
+    sb_frame *f = sb_endpoint_frame(c->ep, 0, type, NULL, data, c->id, c->user, &rc);
     if (!f)
-        return SB_ENOMEM;
-    int rc = sb_conn_send_event(c, f);
+        return rc; /* SB_OK: the connection's codec sends nothing */
+    rc = sb_conn_send_event(c, f);
     sb_frame_unref(f);
     return rc;
+}
+
+static int h_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                    const cJSON *data)
+{
+    (void)pc;
+    sb_conn *c = live_conn(conn_id);
+    if (!c || !c->ep)
+        return SB_ECLOSED;
+    if (!type || !*type || (data && !cJSON_IsObject(data)))
+        return SB_EINVAL;
+    cJSON *empty = data ? NULL : cJSON_CreateObject();
+    char *ref_json = sb_dispatch_ref_json(ref);
+    if ((!data && !empty) || (ref && !ref_json)) {
+        cJSON_Delete(empty);
+        cJSON_free(ref_json);
+        return SB_ENOMEM;
+    }
+    c->busy++; /* a handler may close it: freed after this call, not during */
+    sb_dispatch_command(c, type, ref, ref_json, data ? data : empty);
+    cJSON_Delete(empty);
+    cJSON_free(ref_json);
+    if (--c->busy == 0 && c->dead)
+        sb_conn_destroy(c);
+    return SB_OK;
+}
+
+static int h_identify(sb_plugin_ctx *pc, const sb_http_req *req, char user[SB_USER_MAX + 1],
+                      const char **reason)
+{
+    (void)pc;
+    const char *why = NULL;
+    int r = sb_handshake_identify(req, user, &why);
+    if (reason)
+        *reason = why;
+    return r;
 }
 
 static int h_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n, const char *type,
@@ -358,7 +408,7 @@ static int deliver_close(const char *const *targets, size_t n, const char *envel
     if (cJSON_IsNumber(code) && code->valuedouble >= 1000 && code->valuedouble <= 4999 &&
         cJSON_IsString(reason) && strlen(reason->valuestring) <= 123 && cJSON_IsNumber(before)) {
         sb_registry_close_user(targets[0], code->valueint, reason->valuestring,
-                               (int64_t)before->valuedouble, 0);
+                               (int64_t)before->valuedouble, 0, NULL);
         rc = SB_OK;
     }
     cJSON_Delete(env);
@@ -720,6 +770,10 @@ static const sb_host_api host_api = {
     .gauge_fn = h_gauge_fn,
     .json_parse_new = h_json_parse_new,
     .utf8_valid = h_utf8_valid,
+    .register_endpoint = h_register_endpoint,
+    .submit = h_submit,
+    .identify = h_identify,
+    .register_command_ex = h_register_command_ex,
 };
 
 const sb_host_api *sb_host_api_table(void)

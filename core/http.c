@@ -15,6 +15,7 @@
 #include <http_parser.h> /* HTTP_STATUS_MAP */
 
 #include "dict.h"
+#include "endpoint.h"
 #include "handshake.h"
 #include "http_parse.h"
 #include "log.h"
@@ -346,11 +347,12 @@ static void http_handle(sb_conn *c)
     sb_metrics_core.http_requests++;
 
     const char *path = pr.path;
+    const sb_endpoint_entry *ep = pr.bad_url ? NULL : sb_endpoint_find(path);
     if (pr.bad_url) {
         a->close = 1;
         sb_http_respond_text(a->req_id, 400, NULL, "malformed request target");
-    } else if (strcmp(path, "/ws") == 0) {
-        sb_handshake(c, &req, pr.upgrade);
+    } else if (ep) {
+        sb_handshake(c, &req, pr.upgrade, ep);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0 ||
                strcmp(path, "/metrics") == 0) {
         builtin_get(c, &req, path);

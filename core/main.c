@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "endpoint.h"
 #include "hooks.h"
 #include "http.h"
 #include "ids.h"
@@ -69,7 +70,8 @@ int main(int argc, char **argv)
     sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, path);
 
     int code = 1;
-    if (sb_server_init(config) == SB_OK && sb_registry_init() == SB_OK) {
+    if (sb_server_init(config) == SB_OK && sb_registry_init() == SB_OK &&
+        sb_endpoint_init(sb_config_server(config)->ws_path) == SB_OK) {
         if (sb_plugins_load(config) == SB_OK)
             code = sb_server_run();
         else
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
     sb_http_free_pending();
     sb_http_routes_free();
     sb_dispatch_free();
+    sb_endpoint_free();
     sb_hooks_free();
     sb_registry_free();
     sb_metrics_free();

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "endpoint.h"
 #include "hooks.h"
 #include "http.h"
 #include "log.h"
@@ -34,6 +35,7 @@ int sb_plugin_loaded(const char *name)
 static void plugin_forget(sb_plugin_ctx *pc)
 {
     sb_dispatch_remove_owner(pc);
+    sb_endpoint_remove_owner(pc);
     sb_http_route_remove_owner(pc);
     sb_hooks_remove_owner(pc);
 }
@@ -138,12 +140,14 @@ int sb_plugins_load(sb_config *cfg)
     }
     void *ud;
     if (!sb_hooks_store(&ud)) {
-        static const char *const need[] = {"message", "read", "api"};
-        char names[64] = "";
-        for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
-            if (sb_plugin_loaded(need[i]))
+        char names[256] = "";
+        for (size_t i = 0; i < n_plugins; i++) {
+            const sb_plugin *d = plugins[i]->desc;
+            if (d->size >= offsetof(sb_plugin, flags) + sizeof(d->flags) &&
+                (d->flags & SB_PLUGIN_NEEDS_STORE))
                 snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-                         names[0] ? ", " : "", need[i]);
+                         names[0] ? ", " : "", plugins[i]->name);
+        }
         if (names[0]) {
             sb_log(SB_LOG_ERROR,
                    "no store is enabled but %s need%s one: enable store_lmdb, store_memory or "

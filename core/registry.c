@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backlog.h"
+#include "endpoint.h"
 #include "hooks.h"
 #include "log.h"
 #include "names.h"
@@ -144,8 +145,12 @@ int sb_registry_set_user(sb_conn *c, const char *name)
 
     if (first)
         sb_hooks_bus_membership(SB_MEMBER_ONLINE, name, NULL);
+    /* An endpoint that replaces sessions closes the user's older connections
+     * on it (this node); the ones on other endpoints stay. */
+    if (c->ep && (c->ep->ep.flags & SB_ENDPOINT_REPLACE))
+        sb_registry_close_user(name, 4001, "replaced by a newer session", 0, c->id, c->ep);
     if (sb_srv.cfg->sessions == SB_SESSIONS_REPLACE) {
-        sb_registry_close_user(name, 4001, "replaced by a newer session", 0, c->id);
+        sb_registry_close_user(name, 4001, "replaced by a newer session", 0, c->id, NULL);
         /* The other nodes close theirs too (connections opened before this one). */
         sb_registry_close_elsewhere(name, 4001, "replaced by a newer session", c->since_ms);
     }
@@ -334,7 +339,7 @@ cJSON *sb_registry_conn_rooms_json(const sb_conn *c)
 }
 
 size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms,
-                              uint64_t skip_conn)
+                              uint64_t skip_conn, const sb_endpoint_entry *only_ep)
 {
     sb_user *u = sb_dict_get(users, name);
     if (!u)
@@ -348,7 +353,7 @@ size_t sb_registry_close_user(const char *name, int code, const char *reason, in
         ids[i] = u->conns[i]->id;
     for (size_t i = 0; i < n; i++) {
         sb_conn *c = sb_conn_find(ids[i]);
-        if (c && c->id != skip_conn && !c->closing && !c->dead &&
+        if (c && c->id != skip_conn && !c->closing && !c->dead && (!only_ep || c->ep == only_ep) &&
             (before_ms <= 0 || c->since_ms < before_ms)) {
             sb_conn_close(c, code, reason);
             closed++;

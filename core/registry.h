@@ -49,9 +49,10 @@ cJSON *sb_registry_rooms_json(void);
 /* A new array of names[0..n) sorted (in place), each once; NULL on ENOMEM. */
 cJSON *sb_registry_names_json(const char **names, size_t n);
 /* Close name's connections on this node but skip_conn (0: none) opened
- * before before_ms (<= 0: all); returns how many. */
+ * before before_ms (<= 0: all), only those of endpoint only_ep (NULL: any);
+ * returns how many. */
 size_t sb_registry_close_user(const char *name, int code, const char *reason, int64_t before_ms,
-                              uint64_t skip_conn);
+                              uint64_t skip_conn, const sb_endpoint_entry *only_ep);
 /* Ask the other nodes (a bus with membership) to do the same: SB_ROUTE_CLOSE. */
 void sb_registry_close_elsewhere(const char *name, int code, const char *reason, int64_t before_ms);
 cJSON *sb_registry_conn_rooms_json(const sb_conn *c);

@@ -2,25 +2,27 @@
  * backlog are held behind it (conn.c); direct messages skip such
  * connections altogether, because the backlog will read them from the store
  * in order (backlog.c), unless their id sorts before the backlog's cursor
- * (another node's id, its clock behind): the pages would never reach those. */
+ * (another node's id, its clock behind): the pages would never reach those.
+ *
+ * One event is framed once per endpoint, not per recipient: the native
+ * frame comes in built, and a dialect's frame is encoded the first time one
+ * of its connections is reached (for a direct message: once per recipient
+ * user, since a dialect may name the recipient). */
 #include "route.h"
 
 #include <string.h>
 
 #include "backlog.h"
 #include "conn.h"
+#include "endpoint.h"
 #include "hooks.h"
-#include "json_out.h"
+#include "log.h"
 #include "registry.h"
 #include "server.h"
 
 sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data)
 {
-    size_t n = 2;
-    const char *json = data ? sb_json_out(data, &n) : "{}";
-    if (!json)
-        return NULL;
-    return sb_frame_envelope(type, ref_json, json, n);
+    return sb_endpoint_native_frame(type, ref_json, data);
 }
 
 void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f, int direct)
@@ -30,65 +32,121 @@ void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_f
     sb_hooks_bus_publish(route, targets, n, envelope, len, direct);
 }
 
-/* A direct message's id, read from its frame only when a connection in
- * backlog needs it (rare: a recipient that just connected). */
-typedef struct direct_msg {
-    const sb_frame *f;
+/* One event on its way to many connections. The envelope is parsed only
+ * when something needs it: a dialect's encode, or a direct message's id for
+ * a connection in backlog or a dialect's `delivered`. */
+typedef struct fanout {
+    sb_frame *native;
+    int direct;
+    const char *user; /* the recipient user being served (direct), else NULL */
+    cJSON *env;
     int parsed;
     char id[SB_ID_LEN + 1];
-} direct_msg;
+    int any; /* a dialect frame was built */
+    sb_frame *frames[SB_ENDPOINTS_MAX];
+    unsigned char tried[SB_ENDPOINTS_MAX];
+} fanout;
 
-static const char *direct_msg_id(direct_msg *d)
+static const cJSON *fanout_env(fanout *o)
 {
-    if (!d->parsed) {
-        d->parsed = 1;
+    if (!o->parsed) {
+        o->parsed = 1;
         size_t len;
-        const char *envelope = sb_frame_payload(d->f, &len);
-        cJSON *env = cJSON_ParseWithLength(envelope, len);
-        const cJSON *data = cJSON_GetObjectItemCaseSensitive(env, "data");
+        const char *envelope = sb_frame_payload(o->native, &len);
+        o->env = cJSON_ParseWithLength(envelope, len);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(o->env, "data");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
-        if (cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
-            memcpy(d->id, id->valuestring, strlen(id->valuestring) + 1);
-        cJSON_Delete(env);
+        if (o->direct && cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
+            memcpy(o->id, id->valuestring, strlen(id->valuestring) + 1);
     }
-    return d->id[0] ? d->id : NULL;
+    return o->env;
 }
 
-static int deliver(sb_conn *c, sb_frame *f, direct_msg *direct)
+static const char *fanout_id(fanout *o)
+{
+    fanout_env(o);
+    return o->id[0] ? o->id : NULL;
+}
+
+/* Forget the dialects' frames: the next recipient user gets its own. */
+static void fanout_reset(fanout *o)
+{
+    if (!o->any)
+        return;
+    o->any = 0;
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++) {
+        if (o->frames[i])
+            sb_frame_unref(o->frames[i]);
+        o->frames[i] = NULL;
+        o->tried[i] = 0;
+    }
+}
+
+static void fanout_free(fanout *o)
+{
+    fanout_reset(o);
+    cJSON_Delete(o->env);
+}
+
+static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
+{
+    const sb_endpoint_entry *e = c->ep;
+    if (!e || sb_endpoint_native(e))
+        return o->native;
+    if (!o->tried[e->index]) {
+        o->tried[e->index] = 1;
+        o->any = 1;
+        int rc;
+        o->frames[e->index] =
+            sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
+    }
+    return o->frames[e->index];
+}
+
+static int deliver(sb_conn *c, fanout *o)
 {
     if (c->closing || c->dead)
         return 0;
-    if (direct && c->backlog_seen) {
-        const char *id = direct_msg_id(direct);
+    if (o->direct && c->backlog_seen) {
+        const char *id = fanout_id(o);
         if (id && sb_backlog_sent(c, id))
             return 0; /* the backlog sent this one already */
     }
-    if (direct && c->in_backlog) {
-        const char *id = c->backlog_after[0] ? direct_msg_id(direct) : NULL;
+    if (o->direct && c->in_backlog) {
+        const char *id = c->backlog_after[0] ? fanout_id(o) : NULL;
         if (!id || strcmp(id, c->backlog_after) >= 0) {
             sb_backlog_mark_dirty(c); /* a later page reads it (or has: equal) */
             return 0;
         }
         /* Behind the cursor: send it now, held behind the backlog. */
     }
-    return sb_conn_send_event(c, f) == SB_OK;
+    sb_frame *f = fanout_frame(o, c);
+    if (!f || sb_conn_send_event(c, f) != SB_OK)
+        return 0;
+    if (o->direct && c->ep && c->ep->ep.delivered && fanout_id(o))
+        c->ep->ep.delivered(c->ep->ud, c->id, c->user, o->id);
+    return 1;
 }
 
 int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
                    size_t *delivered)
 {
     size_t count = 0;
-    direct_msg msg = {.f = f};
+    fanout o = {.native = f, .direct = direct};
     for (size_t i = 0; i < n; i++) {
         sb_user *u = sb_registry_user(users[i]);
         if (!u)
             continue;
+        if (o.user)
+            fanout_reset(&o);
+        o.user = users[i];
         /* Closing connections stay in the array until the next tick, so
          * the array does not change under this loop. */
         for (size_t j = 0; j < u->n; j++)
             if (u->conns[j]->id != skip_conn)
-                count += (size_t)deliver(u->conns[j], f, direct ? &msg : NULL);
+                count += (size_t)deliver(u->conns[j], &o);
     }
+    fanout_free(&o);
     if (delivered)
         *delivered = count;
     return SB_OK;
@@ -98,6 +156,7 @@ int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char 
                   size_t *delivered)
 {
     size_t count = 0;
+    fanout o = {.native = f};
     sb_room *r = sb_registry_room(room);
     if (r) {
         sb_dict_iter it;
@@ -105,9 +164,10 @@ int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char 
             sb_conn *c = it.val;
             if (c->id == skip_conn || (skip_user && c->user && strcmp(c->user, skip_user) == 0))
                 continue;
-            count += (size_t)deliver(c, f, NULL);
+            count += (size_t)deliver(c, &o);
         }
     }
+    fanout_free(&o);
     if (delivered)
         *delivered = count;
     return SB_OK;
@@ -116,9 +176,11 @@ int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char 
 int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered)
 {
     size_t count = 0;
+    fanout o = {.native = f};
     for (sb_conn *c = sb_registry_all(); c; c = c->all_next)
         if (c->id != skip_conn)
-            count += (size_t)deliver(c, f, NULL);
+            count += (size_t)deliver(c, &o);
+    fanout_free(&o);
     if (delivered)
         *delivered = count;
     return SB_OK;

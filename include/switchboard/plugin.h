@@ -138,6 +138,10 @@ typedef struct sb_filter_msg {
 
 /* --- plugin-provided tables ---------------------------------------------- */
 
+/* since 1.2: register_command_ex flags. The command may run on a connection
+ * that is not authenticated yet (`auth`); others answer `unauthenticated`. */
+#define SB_COMMAND_BEFORE_AUTH 1u
+
 /* A command handler. Answer now with reply/reply_error, or hold the answer with
  * reply_hold and answer later; return SB_OK either way. Another code makes the
  * host answer `internal` and log it. */
@@ -577,6 +581,9 @@ typedef struct sb_host_api {
      * identify that adds to it. -> SB_IDENT_USER | SB_IDENT_LATER | SB_IDENT_REJECT */
     int (*identify)(sb_plugin_ctx *pc, const sb_http_req *req, char user[SB_USER_MAX + 1],
                     const char **reason);
+    /* register_command with flags (SB_COMMAND_*). -> SB_OK | SB_EEXIST | SB_ENOMEM */
+    int (*register_command_ex)(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud,
+                               uint32_t flags);
 
     /* since 1.3: new members go here */
 } sb_host_api;
@@ -598,8 +605,13 @@ typedef struct sb_plugin {
     void (*fini)(void *userdata);
     /* Optional (NULL): SIGHUP. -> SB_OK, or an error logged by the plugin. */
     int (*reload)(void *userdata, const sb_section *cfg);
-    /* since 1.2: new members go here */
+    /* since 1.2 */
+    uint32_t flags; /* SB_PLUGIN_* */
 } sb_plugin;
+
+/* since 1.2: sb_plugin.flags. The plugin cannot work without a store: the
+ * server refuses to start when it is enabled and no store is. */
+#define SB_PLUGIN_NEEDS_STORE 1u
 
 #define SB_PLUGIN_INIT                                                                             \
     .size = sizeof(sb_plugin), .abi_major = SB_ABI_MAJOR, .abi_minor = SB_ABI_MINOR

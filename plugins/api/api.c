@@ -60,5 +60,6 @@ static void api_fini(void *userdata)
 }
 
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
-    SB_PLUGIN_INIT, .name = "api", .version = "0.1.0", .init = api_init, .fini = api_fini,
+    SB_PLUGIN_INIT,   .name = "api",    .version = "0.1.0",
+    .init = api_init, .fini = api_fini, .flags = SB_PLUGIN_NEEDS_STORE,
 };

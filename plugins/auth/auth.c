@@ -156,7 +156,7 @@ static int auth_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
             host->log(pc, SB_LOG_ERROR, "another plugin already identifies handshakes (%d)", rc);
     }
     if (rc == SB_OK) {
-        rc = host->register_command(pc, "auth", auth_command, st);
+        rc = host->register_command_ex(pc, "auth", auth_command, st, SB_COMMAND_BEFORE_AUTH);
         if (rc != SB_OK)
             host->log(pc, SB_LOG_ERROR, "cannot register the auth command (%d)", rc);
     }

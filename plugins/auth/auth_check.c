@@ -3,6 +3,7 @@
  * without credentials. Both verify tokens the same way, by mode.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,13 +51,28 @@ static int auth_verify(auth_state *st, const char *token, const sb_http_req *req
     }
 }
 
-/* Mode none: client_id names the user (PROTOCOL.md section 1). */
+/* The credential an endpoint read from its own parameter (sb_http_req.token,
+ * since 1.2), or NULL: then the identifier reads its own. */
+static const char *auth_endpoint_token(const sb_http_req *req)
+{
+    if (req->size < offsetof(sb_http_req, token) + sizeof(req->token))
+        return NULL;
+    return req->token;
+}
+
+/* Mode none: client_id names the user (PROTOCOL.md section 1); an
+ * endpoint's credential stands in for it, under the same rules. */
 static int auth_identify_client(auth_state *st, const sb_http_req *req, char user[SB_USER_MAX + 1],
                                 const char **reason)
 {
     const sb_host_api *h = st->host;
     char id[SB_USER_MAX + 2];
-    int rc = h->query_param(req->query, "client_id", id, sizeof id);
+    const char *given = auth_endpoint_token(req);
+    int rc;
+    if (given)
+        rc = snprintf(id, sizeof id, "%s", given) < (int)sizeof id ? SB_OK : SB_EINVAL;
+    else
+        rc = h->query_param(req->query, "client_id", id, sizeof id);
     int absent = rc == SB_ENOTFOUND || (rc == SB_OK && id[0] == '\0');
     if (absent && st->conf.guests) {
         char gid[SB_ID_LEN + 1];
@@ -81,7 +97,13 @@ int auth_identify(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1], 
         return auth_identify_client(st, req, user, reason);
 
     char *token = st->token;
-    int rc = st->host->query_param(req->query, st->conf.token_param, token, sizeof st->token);
+    const char *given = auth_endpoint_token(req);
+    int rc;
+    if (given)
+        rc = snprintf(token, sizeof st->token, "%s", given) < (int)sizeof st->token ? SB_OK
+                                                                                    : SB_EINVAL;
+    else
+        rc = st->host->query_param(req->query, st->conf.token_param, token, sizeof st->token);
     if (rc == SB_ENOTFOUND)
         return SB_IDENT_LATER; /* open unauthenticated: `auth` must follow */
     char why[200];

@@ -249,5 +249,5 @@ static void message_fini(void *userdata)
 
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
     SB_PLUGIN_INIT,       .name = "message",    .version = "0.1.0",
-    .init = message_init, .fini = message_fini,
+    .init = message_init, .fini = message_fini, .flags = SB_PLUGIN_NEEDS_STORE,
 };

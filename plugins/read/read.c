@@ -173,5 +173,6 @@ static void read_fini(void *userdata)
 }
 
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
-    SB_PLUGIN_INIT, .name = "read", .version = "0.1.0", .init = read_init, .fini = read_fini,
+    SB_PLUGIN_INIT,    .name = "read",    .version = "0.1.0",
+    .init = read_init, .fini = read_fini, .flags = SB_PLUGIN_NEEDS_STORE,
 };

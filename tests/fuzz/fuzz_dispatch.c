@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "hooks.h"
 #include "http.h"
@@ -385,6 +386,7 @@ static void fuzz_teardown(void)
     sb_http_free_pending();
     sb_http_routes_free();
     sb_dispatch_free();
+    sb_endpoint_free();
     sb_hooks_free();
     sb_registry_free();
     sb_metrics_free();
@@ -423,6 +425,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     sb_log_set_level(sb_config_server(config)->log_level);
     sb_ids_init();
     if (sb_server_init(config) != SB_OK || sb_registry_init() != SB_OK ||
+        sb_endpoint_init(sb_config_server(config)->ws_path) != SB_OK ||
         sb_plugins_load(config) != SB_OK) {
         fprintf(stderr, "fuzz_dispatch: the server did not start (plugins in %s?)\n",
                 FUZZ_PLUGIN_DIR);

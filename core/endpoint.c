@@ -1,0 +1,179 @@
+/* The endpoint table and the codec step on the way out. Entries live until
+ * their owner is removed; a connection keeps a pointer to its entry, which
+ * is safe because plugins are removed only before connections exist (a
+ * failed init) or after they are gone (shutdown). */
+#include "endpoint.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_out.h"
+#include "log.h"
+#include "plugin_host.h"
+
+static sb_endpoint_entry *entries[SB_ENDPOINTS_MAX];
+
+static int entry_add(const char *path, const sb_endpoint *ep, void *ud, sb_plugin_ctx *owner)
+{
+    static const char *const builtin[] = {"/health", "/ready", "/metrics"};
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(*builtin); i++) {
+        if (strcmp(path, builtin[i]) == 0) {
+            sb_log(SB_LOG_ERROR, "endpoint %s: claimed by %s, but the core serves it", path,
+                   sb_plugin_name(owner));
+            return SB_EEXIST;
+        }
+    }
+    unsigned slot = SB_ENDPOINTS_MAX;
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++) {
+        if (entries[i] && strcmp(entries[i]->path, path) == 0) {
+            sb_log(SB_LOG_ERROR, "endpoint %s: claimed by %s and by %s", path,
+                   sb_plugin_name(entries[i]->owner), sb_plugin_name(owner));
+            return SB_EEXIST;
+        }
+        if (!entries[i] && slot == SB_ENDPOINTS_MAX)
+            slot = i;
+    }
+    if (slot == SB_ENDPOINTS_MAX) {
+        sb_log(SB_LOG_ERROR, "endpoint %s: no room (at most %d endpoints)", path, SB_ENDPOINTS_MAX);
+        return SB_ENOMEM;
+    }
+    sb_endpoint_entry *e = calloc(1, sizeof(*e));
+    if (!e || !(e->path = strdup(path))) {
+        free(e);
+        return SB_ENOMEM;
+    }
+    if (ep) /* a plugin built for an older 1.x passes a shorter table */
+        memcpy(&e->ep, ep, ep->size < sizeof(e->ep) ? ep->size : sizeof(e->ep));
+    e->ep.size = sizeof(e->ep);
+    e->ud = ud;
+    e->owner = owner;
+    e->index = slot;
+    entries[slot] = e;
+    return SB_OK;
+}
+
+int sb_endpoint_init(const char *native_path)
+{
+    return entry_add(native_path, NULL, NULL, NULL);
+}
+
+int sb_endpoint_add(const sb_endpoint *ep, void *ud, sb_plugin_ctx *owner)
+{
+    if (!ep || ep->size < offsetof(sb_endpoint, delivered) || !ep->path || ep->path[0] != '/' ||
+        !ep->decode || !ep->encode || !owner)
+        return SB_EINVAL;
+    return entry_add(ep->path, ep, ud, owner);
+}
+
+const sb_endpoint_entry *sb_endpoint_find(const char *path)
+{
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++)
+        if (entries[i] && strcmp(entries[i]->path, path) == 0)
+            return entries[i];
+    return NULL;
+}
+
+static void entry_free(unsigned i)
+{
+    free(entries[i]->path);
+    free(entries[i]);
+    entries[i] = NULL;
+}
+
+void sb_endpoint_remove_owner(sb_plugin_ctx *owner)
+{
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++)
+        if (entries[i] && owner && entries[i]->owner == owner)
+            entry_free(i);
+}
+
+void sb_endpoint_free(void)
+{
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++)
+        if (entries[i])
+            entry_free(i);
+}
+
+/* A dialect's encode, its text framed as one text frame. */
+static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *in, int *rc)
+{
+    char *out = NULL;
+    size_t len = 0;
+    *rc = e->ep.encode(e->ud, in, &out, &len);
+    if (*rc != SB_OK) {
+        free(out);
+        sb_log(SB_LOG_WARN, "endpoint %s: encoding %s failed (%d)", e->path, in->type, *rc);
+        *rc = *rc == SB_ENOMEM ? SB_ENOMEM : SB_OK;
+        return NULL;
+    }
+    if (!out)
+        return NULL;
+    sb_frame *f = sb_frame_ws(1, out, len);
+    free(out); /* host->alloc is malloc */
+    if (!f)
+        *rc = SB_ENOMEM;
+    return f;
+}
+
+sb_frame *sb_endpoint_native_frame(const char *type, const char *ref_json, const cJSON *data)
+{
+    size_t n = 2;
+    const char *json = data ? sb_json_out(data, &n) : "{}";
+    return json ? sb_frame_envelope(type, ref_json, json, n) : NULL;
+}
+
+sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *type,
+                            const char *ref_json, const cJSON *data, uint64_t conn_id,
+                            const char *user, int *rc)
+{
+    *rc = SB_OK;
+    if (sb_endpoint_native(e)) {
+        sb_frame *f = sb_endpoint_native_frame(type, ref_json, data);
+        if (!f)
+            *rc = SB_ENOMEM;
+        return f;
+    }
+    cJSON *ref = ref_json ? cJSON_Parse(ref_json) : NULL;
+    cJSON *empty = data ? NULL : cJSON_CreateObject();
+    if ((ref_json && !ref) || (!data && !empty)) {
+        cJSON_Delete(ref);
+        *rc = SB_ENOMEM;
+        return NULL;
+    }
+    sb_encode_in in = {
+        .size = sizeof(in),
+        .conn_id = conn_id,
+        .user = user,
+        .reply = reply,
+        .type = type,
+        .ref = ref,
+        .data = data ? data : empty,
+    };
+    sb_frame *f = dialect_frame(e, &in, rc);
+    cJSON_Delete(ref);
+    cJSON_Delete(empty);
+    return f;
+}
+
+sb_frame *sb_endpoint_frame_event(const sb_endpoint_entry *e, const sb_frame *native,
+                                  const cJSON *env, uint64_t conn_id, const char *user, int *rc)
+{
+    *rc = SB_OK;
+    if (sb_endpoint_native(e))
+        return sb_frame_ref((sb_frame *)native);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(env, "type");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(env, "data");
+    if (!cJSON_IsString(type) || !cJSON_IsObject(data))
+        return NULL; /* not an envelope of ours: nothing to encode */
+    sb_encode_in in = {
+        .size = sizeof(in),
+        .conn_id = conn_id,
+        .user = user,
+        .reply = 0,
+        .type = type->valuestring,
+        .ref = NULL,
+        .data = data,
+    };
+    return dialect_frame(e, &in, rc);
+}
