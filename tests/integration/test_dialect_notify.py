@@ -248,7 +248,7 @@ def test_notify_lua_policy_denial_is_a_notify_error(server, tmp_path):
 
 
 def test_notify_two_nodes_over_bus_redis(server, redis):  # noqa: F811
-    r = redis
+    r = redis()
 
     def node(name):
         s = notify_sections(store="store_redis")
