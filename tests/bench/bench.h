@@ -17,6 +17,11 @@
 
 enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE };
 
+/* The protocol the clients speak: native, or seed 003's chat dialect (broadcast only:
+ * {"command":"broadcast","message":"t=.. c=.. s=.. p=.."}; the sender's own broadcast
+ * event stands for the ack, since the chat protocol has none). */
+enum bench_dialect { BD_NATIVE, BD_CHAT };
+
 /* Phases the main thread moves through; workers read `phase` on every tick. */
 enum bench_phase { PH_CONNECT, PH_RUN, PH_CONNECT_LATE, PH_DRAIN, PH_STOP };
 
@@ -49,6 +54,7 @@ typedef struct bench_cfg {
     int json;
     int quiet;
     int no_ping; /* idle: ready at the 101, no `ping` command */
+    int dialect; /* enum bench_dialect */
     char prefix[32];
 } bench_cfg;
 

@@ -53,6 +53,10 @@ typedef struct bench_frame {
  * Sound for the frames sb-bench provokes: none of its keys occurs at another nesting level.
  * -> 0 | -1 no "type" string found (the caller falls back to cJSON) */
 int bench_scan(const char *buf, size_t len, bench_frame *f);
+/* The same for a chat dialect frame: "event" is the type; "t", "c" and "s" are read from the
+ * "message" string ("t=1 c=2 s=3 p=..."), and s is also the ref (the sender's own copy is
+ * its ack). -> 0 | -1 no "event" string found */
+int bench_scan_chat(const char *buf, size_t len, bench_frame *f);
 /* Whether the scanned type equals s. */
 int bench_frame_is(const bench_frame *f, const char *s);
 
