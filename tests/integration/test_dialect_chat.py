@@ -407,3 +407,26 @@ def test_chat_two_endpoints_on_one_path_stop_startup(server):
     assert code != 0
     log = srv.log()
     assert "/notify" in log and "dialect_chat" in log and "dialect_notify" in log, log
+
+
+def test_chat_path_list_serves_every_path(server):
+    srv = server(sections=chat_sections(chat={"path": "/chat, /chat2 /room-chat"}))
+
+    async def go(open_):
+        a = await open_(srv, {"client_id": "a"}, path="/chat2")
+        b = await open_(srv, {"client_id": "b"}, path="/room-chat")
+        await command(a, command="broadcast", message="one server")
+        want = {"event": "broadcast", "member": "a", "message": "one server"}
+        assert await recv(a) == want
+        assert await recv(b) == want
+    run_closing(go)
+    assert upgrade_status(srv, "/chat?client_id=c")[0] == 101
+
+
+def test_chat_bad_configuration_stops_startup(server):
+    for keys, words in (({"path": ""}, "path"), ({"path": "chat"}, "chat"),
+                        ({"token_param": "a=b"}, "token_param"), ({"guests": "maybe"}, "guests")):
+        srv = server(sections=chat_sections(chat=keys), start=False)
+        srv.start(wait=False)
+        assert srv.proc.wait(20) != 0, keys
+        assert words in srv.log(), (keys, srv.log())

@@ -297,3 +297,12 @@ def test_notify_dropin_conf_serves_the_seed_on_3003_ws(server, tmp_path):
         await send(nat, "ping", ref=1)
         assert (await recv(nat))["type"] == "pong"
     run_closing(go)
+
+
+def test_notify_bad_configuration_stops_startup(server):
+    for keys, words in (({"path": " , "}, "path"), ({"token_param": ""}, "token_param"),
+                        ({"token_param": "t&x"}, "token_param")):
+        srv = server(sections=notify_sections(notify=keys), start=False)
+        srv.start(wait=False)
+        assert srv.proc.wait(20) != 0, keys
+        assert words in srv.log(), (keys, srv.log())
