@@ -13,6 +13,7 @@
 #include "hooks.h"
 #include "http.h"
 #include "ids.h"
+#include "json_out.h"
 #include "log.h"
 #include "membership.h"
 #include "metrics.h"
@@ -363,6 +364,35 @@ static int h_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n, c
     sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
     sb_frame_unref(f);
     return rc;
+}
+
+static int h_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t n,
+                             const char *type, const char *json, size_t len, uint64_t skip_conn,
+                             int direct, size_t *delivered)
+{
+    (void)pc;
+    if (!type || !json || len < 2 || json[0] != '{' || json[len - 1] != '}')
+        return SB_EINVAL;
+    sb_frame *f = sb_frame_envelope(type, NULL, json, len);
+    if (!f)
+        return SB_ENOMEM;
+    int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
+    sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
+    sb_frame_unref(f);
+    return rc;
+}
+
+static char *h_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = j ? sb_json_out(j, &n) : NULL;
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        if (len)
+            *len = n;
+    }
+    return copy;
 }
 
 static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
@@ -774,6 +804,8 @@ static const sb_host_api host_api = {
     .submit = h_submit,
     .identify = h_identify,
     .register_command_ex = h_register_command_ex,
+    .json_print_new = h_json_print_new,
+    .send_users_json = h_send_users_json,
 };
 
 const sb_host_api *sb_host_api_table(void)

@@ -8,16 +8,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "dispatch.h"
-#include "endpoint.h"
-#include "hooks.h"
-#include "http.h"
-#include "ids.h"
-#include "json_out.h"
+#include "core.h"
 #include "log.h"
-#include "metrics.h"
-#include "plugin_host.h"
-#include "registry.h"
 #include "server.h"
 
 extern char **environ;
@@ -65,29 +57,13 @@ int main(int argc, char **argv)
     int rc = sb_config_load(path, environ, &config);
     if (rc != SB_OK)
         return 2; /* the loader said why */
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_ids_init();
-    sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, path);
-
     int code = 1;
-    if (sb_server_init(config) == SB_OK && sb_registry_init() == SB_OK &&
-        sb_endpoint_init(sb_config_server(config)->ws_path) == SB_OK) {
-        if (sb_plugins_load(config) == SB_OK)
-            code = sb_server_run();
-        else
-            sb_log(SB_LOG_ERROR, "start-up failed: see the plugin errors above");
-    }
-    sb_server_drain_later();
-    sb_plugins_unload();
-    sb_http_free_pending();
-    sb_http_routes_free();
-    sb_dispatch_free();
-    sb_endpoint_free();
-    sb_hooks_free();
-    sb_registry_free();
-    sb_metrics_free();
-    sb_json_out_free();
-    sb_server_free();
+    rc = sb_core_init(config);
+    if (rc == SB_OK)
+        code = sb_server_run();
+    else if (rc == SB_EPLUGIN)
+        sb_log(SB_LOG_ERROR, "start-up failed: see the plugin errors above");
+    sb_core_free();
     sb_config_free(config);
     if (code == 0)
         sb_log(SB_LOG_INFO, "stopped");

@@ -584,6 +584,17 @@ typedef struct sb_host_api {
     /* register_command with flags (SB_COMMAND_*). -> SB_OK | SB_EEXIST | SB_ENOMEM */
     int (*register_command_ex)(sb_plugin_ctx *pc, const char *type, sb_command_fn fn, void *ud,
                                uint32_t flags);
+    /* The host's compact JSON for j, the bytes send_* would frame (numbers
+     * print back to the same double, integers below 2^53 exactly): a new
+     * NUL-terminated string (caller: host->free), *len its length. NULL on
+     * ENOMEM or a tree deeper than 1000. */
+    char *(*json_print_new)(const cJSON *j, size_t *len);
+    /* send_users with the data object already serialized (json_print_new's
+     * output, as stored): the same bytes are framed, nothing is parsed or
+     * printed again. -> SB_OK | SB_EINVAL (not an object) | SB_ENOMEM */
+    int (*send_users_json)(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                           const char *type, const char *data_json, size_t len,
+                           uint64_t skip_conn, int direct, size_t *delivered);
 
     /* since 1.3: new members go here */
 } sb_host_api;

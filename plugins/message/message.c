@@ -28,7 +28,8 @@ struct message_put {
     message_plugin *mp;
     sb_reply *reply;
     message_rcpts rcpts;
-    cJSON *data; /* the stamped message, delivered live once stored */
+    char *json; /* the stamped message as stored (host->free), framed live once stored */
+    size_t len;
     char id[SB_ID_LEN + 1];
     int64_t ts;
 };
@@ -43,7 +44,7 @@ static void message_put_free(message_put *mput)
     if (mput->next != NULL)
         mput->next->prev = mput->prev;
     message_rcpts_free(&mput->rcpts);
-    cJSON_Delete(mput->data);
+    mp->host->free(mput->json);
     free(mput);
 }
 
@@ -78,8 +79,9 @@ static void message_stored_cb(void *arg, int status)
         cJSON_Delete(ack);
         /* Stored before delivered: a recipient that misses this (backlog in
          * progress, or offline) gets it from its inbox. */
-        int rc = host->send_users(mp->pc, (const char *const *)mput->rcpts.users, mput->rcpts.n,
-                                  "message", mput->data, conn_id, 1, NULL);
+        int rc =
+            host->send_users_json(mp->pc, (const char *const *)mput->rcpts.users, mput->rcpts.n,
+                                  "message", mput->json, mput->len, conn_id, 1, NULL);
         if (rc != SB_OK)
             host->log(mp->pc, SB_LOG_WARN, "message %s stored but not sent live: %d", mput->id, rc);
     } else if (status == SB_EINBOX_FULL) {
@@ -157,9 +159,9 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(cmd->data, "to");
     /* The filter sees the server's id/from/ts, not what the client claimed;
      * stamping again afterwards undoes any change a filter made to them. */
-    mput->data = cJSON_Duplicate(cmd->data, 1);
-    if (mput->data == NULL ||
-        host->stamp(&mput->data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
+    cJSON *data = cJSON_Duplicate(cmd->data, 1);
+    if (data == NULL || host->stamp(&data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
+        cJSON_Delete(data);
         message_put_free(mput);
         return SB_ENOMEM;
     }
@@ -171,31 +173,28 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
                           .id = mput->id,
                           .ts = mput->ts};
     reason[0] = '\0';
-    if (host->run_filter(mp->pc, &fmsg, &mput->data, reason, sizeof(reason)) == SB_HOOK_DENY) {
+    if (host->run_filter(mp->pc, &fmsg, &data, reason, sizeof(reason)) == SB_HOOK_DENY) {
         host->reply_error(mp->pc, cmd, "filtered", reason[0] ? reason : "dropped by a filter");
+        cJSON_Delete(data);
         message_put_free(mput);
         return SB_OK;
     }
-    if (host->stamp(&mput->data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
+    /* Printed once: these bytes are stored and, once stored, framed live. */
+    if (host->stamp(&data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK ||
+        (mput->json = host->json_print_new(data, &mput->len)) == NULL ||
+        (mput->reply = host->reply_hold(mp->pc, cmd)) == NULL) {
+        cJSON_Delete(data);
         message_put_free(mput);
         return SB_ENOMEM;
     }
-
-    char *json = cJSON_PrintUnformatted(mput->data);
-    mput->reply = json != NULL ? host->reply_hold(mp->pc, cmd) : NULL;
-    if (mput->reply == NULL) {
-        free(json);
-        message_put_free(mput);
-        return SB_ENOMEM;
-    }
+    cJSON_Delete(data);
     mput->next = mp->pending;
     if (mp->pending != NULL)
         mp->pending->prev = mput;
     mp->pending = mput;
 
     rc = host->store_put(mp->pc, (const char *const *)mput->rcpts.users, mput->rcpts.n, mput->id,
-                         json, strlen(json), message_stored_cb, mput);
-    free(json); /* the store copied it */
+                         mput->json, mput->len, message_stored_cb, mput);
     if (rc != SB_OK) {
         host->log(mp->pc, SB_LOG_DEBUG, "store_put refused message %s: %d", mput->id, rc);
         host->reply_later_error(mp->pc, mput->reply, "unavailable",

@@ -56,8 +56,41 @@ void read_ids_free(read_ids *r)
     r->n = 0;
 }
 
+static int read_user_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '@' || c == ':' || c == '-';
+}
+
+/* host->stamp puts id and from first and the host prints them as they are,
+ * so a stored message starts {"id":"<id>","from":"<user>": the sender is
+ * read there without parsing the message. Any other shape is parsed. */
+static int read_sender_prefix(const char *json, size_t len, char *out, size_t out_len)
+{
+    static const char id_key[] = "{\"id\":\"", from_key[] = "\",\"from\":\"";
+    const char *end = json + len;
+    if (len < sizeof(id_key) || memcmp(json, id_key, sizeof(id_key) - 1) != 0)
+        return -1;
+    const char *p = json + sizeof(id_key) - 1;
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    if ((size_t)(end - p) < sizeof(from_key) || memcmp(p, from_key, sizeof(from_key) - 1) != 0)
+        return -1;
+    const char *u = p + sizeof(from_key) - 1;
+    size_t n = 0;
+    while (u + n < end && read_user_char(u[n]))
+        n++;
+    if (n == 0 || u + n >= end || u[n] != '"' || n >= out_len)
+        return -1;
+    memcpy(out, u, n);
+    out[n] = '\0';
+    return 0;
+}
+
 int read_sender_of(const char *json, size_t len, char *out, size_t out_len)
 {
+    if (read_sender_prefix(json, len, out, out_len) == 0)
+        return 0;
     cJSON *msg = cJSON_ParseWithLength(json, len);
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
     int rc = -1;

@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "core.h"
 #include "dispatch.h"
 #include "endpoint.h"
 #include "envelope.h"
@@ -380,18 +381,7 @@ static void fuzz_teardown(void)
         c->busy = 0;
         sb_conn_destroy(c);
     }
-    /* main.c's order. */
-    sb_server_drain_later();
-    sb_plugins_unload();
-    sb_http_free_pending();
-    sb_http_routes_free();
-    sb_dispatch_free();
-    sb_endpoint_free();
-    sb_hooks_free();
-    sb_registry_free();
-    sb_metrics_free();
-    sb_json_out_free();
-    sb_server_free();
+    sb_core_free();
     sb_config_free(config);
     if (trace)
         fprintf(stderr, "teardown done\n");
@@ -422,11 +412,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     unlink(path);
     rmdir(dir);
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_ids_init();
-    if (sb_server_init(config) != SB_OK || sb_registry_init() != SB_OK ||
-        sb_endpoint_init(sb_config_server(config)->ws_path) != SB_OK ||
-        sb_plugins_load(config) != SB_OK) {
+    if (sb_core_init(config) != SB_OK) {
         fprintf(stderr, "fuzz_dispatch: the server did not start (plugins in %s?)\n",
                 FUZZ_PLUGIN_DIR);
         abort();

@@ -167,3 +167,24 @@ def test_offline_publish_and_broadcast_not_stored(server):
         assert reply["type"] == "join"
         await no_frame(bob)
     run(go())
+
+
+def test_stored_bytes_are_the_live_bytes(server):
+    """A message is printed once (host->json_print_new): the frame a live
+    recipient gets and the one its inbox brings later carry the same data,
+    numbers included (cJSON's printer would round 2**53 - 1 and 0.1 + 0.2)."""
+    srv = server()
+
+    async def go():
+        alice = await srv.ws(client_id="alice")
+        bob = await srv.ws(client_id="bob")
+        raw_fields = '"big":9007199254740991,"third":0.30000000000000004,"neg":-1e-300'
+        await alice.send('{"type":"message","ref":1,"data":{"to":"bob",' + raw_fields + '}}')
+        assert (await recv(alice))["type"] == "ack"
+        live = await asyncio.wait_for(bob.recv(), 5)
+        await bob.close()
+        again = await srv.ws(client_id="bob")
+        stored = await asyncio.wait_for(again.recv(), 5)
+        assert live == stored
+        assert raw_fields in live
+    run(go())

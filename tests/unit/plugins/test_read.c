@@ -86,6 +86,25 @@ static void test_read_sender_of_missing_or_bad(void **state)
     assert_int_equal(read_sender_of(cut, 10, out, sizeof(out)), -1);
 }
 
+static void test_read_sender_of_stamped_prefix(void **state)
+{
+    (void)state;
+    char out[65];
+    /* The host's stamped shape: read without a parse. */
+    const char *json = "{\"id\":\"" ID_A "\",\"from\":\"bob.b@x:1-2_3\",\"to\":\"al\",\"ts\":1}";
+    assert_int_equal(read_sender_of(json, strlen(json), out, sizeof(out)), 0);
+    assert_string_equal(out, "bob.b@x:1-2_3");
+    /* An escape in the sender is not a stamped user name: the parse decides. */
+    const char *esc = "{\"id\":\"x\",\"from\":\"a\\u0062\"}";
+    assert_int_equal(read_sender_of(esc, strlen(esc), out, sizeof(out)), 0);
+    assert_string_equal(out, "ab");
+    /* Cut inside the sender: neither the prefix nor the parse finds one. */
+    assert_int_equal(read_sender_of(json, 40, out, sizeof(out)), -1);
+    /* The prefix's sender too long for out: refused, not truncated. */
+    char small[4];
+    assert_int_equal(read_sender_of(json, strlen(json), small, sizeof(small)), -1);
+}
+
 static void test_read_reply_new_lists_removed(void **state)
 {
     (void)state;
@@ -114,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_read_ids_parse_drops_repeats_and_bad_lengths),
         cmocka_unit_test(test_read_sender_of_finds_from),
         cmocka_unit_test(test_read_sender_of_missing_or_bad),
+        cmocka_unit_test(test_read_sender_of_stamped_prefix),
         cmocka_unit_test(test_read_reply_new_lists_removed),
         cmocka_unit_test(test_read_receipt_new_shape),
     };
