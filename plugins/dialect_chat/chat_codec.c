@@ -13,6 +13,7 @@
  * endpoints). An event's frame is shared by all chat connections, so it
  * depends on the event alone.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -204,6 +205,26 @@ static int chat_event(cJSON *out, const sb_encode_in *in)
     return 0; /* message, receipt: chat has no direct messages */
 }
 
+/* frame -> *out in memory the host frees: the host's own printer (the bytes
+ * the native endpoint would frame) when it has one, else cJSON's, copied. */
+static int chat_print(const sb_host_api *host, const cJSON *frame, char **out, size_t *out_len)
+{
+    if (host->size >= offsetof(sb_host_api, json_print_new) + sizeof host->json_print_new &&
+        host->json_print_new) {
+        *out = host->json_print_new(frame, out_len);
+        return *out ? SB_OK : SB_ENOMEM;
+    }
+    char *text = cJSON_PrintUnformatted(frame);
+    size_t n = text ? strlen(text) : 0;
+    *out = text ? host->alloc(n + 1) : NULL;
+    if (*out) {
+        memcpy(*out, text, n + 1);
+        *out_len = n;
+    }
+    cJSON_free(text);
+    return *out ? SB_OK : SB_ENOMEM;
+}
+
 int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
 {
     chat_codec *cc = ud;
@@ -213,18 +234,7 @@ int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
     if (!frame)
         return SB_ENOMEM;
     int r = in->reply ? chat_reply(frame, in) : chat_event(frame, in);
-    char *text = r > 0 ? cJSON_PrintUnformatted(frame) : NULL;
+    int rc = r > 0 ? chat_print(cc->host, frame, out, out_len) : r < 0 ? SB_ENOMEM : SB_OK;
     cJSON_Delete(frame);
-    if (r == 0)
-        return SB_OK;
-    if (!text)
-        return SB_ENOMEM;
-    size_t n = strlen(text);
-    *out = cc->host->alloc(n + 1);
-    if (*out) {
-        memcpy(*out, text, n + 1);
-        *out_len = n;
-    }
-    cJSON_free(text);
-    return *out ? SB_OK : SB_ENOMEM;
+    return rc;
 }

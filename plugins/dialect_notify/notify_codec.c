@@ -14,6 +14,7 @@
  * These clients cannot `read`: a direct message leaves the inbox as soon as
  * it is queued to one of the user's notify connections (notify_delivered).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,26 @@ static int notify_error(cJSON *out, const sb_encode_in *in)
                : -1;
 }
 
+/* frame -> *out in memory the host frees: the host's own printer (the bytes
+ * the native endpoint would frame) when it has one, else cJSON's, copied. */
+static int notify_print(const sb_host_api *host, const cJSON *frame, char **out, size_t *out_len)
+{
+    if (host->size >= offsetof(sb_host_api, json_print_new) + sizeof host->json_print_new &&
+        host->json_print_new) {
+        *out = host->json_print_new(frame, out_len);
+        return *out ? SB_OK : SB_ENOMEM;
+    }
+    char *text = cJSON_PrintUnformatted(frame);
+    size_t n = text ? strlen(text) : 0;
+    *out = text ? host->alloc(n + 1) : NULL;
+    if (*out) {
+        memcpy(*out, text, n + 1);
+        *out_len = n;
+    }
+    cJSON_free(text);
+    return *out ? SB_OK : SB_ENOMEM;
+}
+
 int notify_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
 {
     notify_codec *nc = ud;
@@ -170,18 +191,9 @@ int notify_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
     if (!frame)
         return SB_ENOMEM;
     r = r == 2 ? notify_error(frame, in) : notify_event(frame, in);
-    char *text = r > 0 ? cJSON_PrintUnformatted(frame) : NULL;
+    int rc = r > 0 ? notify_print(nc->host, frame, out, out_len) : SB_ENOMEM;
     cJSON_Delete(frame);
-    if (!text)
-        return SB_ENOMEM;
-    size_t n = strlen(text);
-    *out = nc->host->alloc(n + 1);
-    if (*out) {
-        memcpy(*out, text, n + 1);
-        *out_len = n;
-    }
-    cJSON_free(text);
-    return *out ? SB_OK : SB_ENOMEM;
+    return rc;
 }
 
 /* --- delivered ---------------------------------------------------------- */

@@ -15,6 +15,7 @@
 
 #include "chat_codec.h"
 #include "envelope.h"
+#include "json_out.h"
 #include "utf8.h"
 
 static struct {
@@ -37,6 +38,19 @@ static int stub_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, co
     return SB_OK;
 }
 
+/* The host's printer, as core/host_api.c wraps it. */
+static char *stub_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
+}
+
 static void *stub_alloc(size_t n)
 {
     return malloc(n);
@@ -56,6 +70,7 @@ static sb_host_api host = {
     .log = stub_log,
     .json_parse_new = sb_json_parse_strict,
     .submit = stub_submit,
+    .json_print_new = stub_json_print_new,
 };
 static chat_codec codec = {.host = &host};
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "json_out.h"
 #include "notify_codec.h"
 #include "utf8.h"
 
@@ -51,6 +52,19 @@ static int stub_store_remove(sb_plugin_ctx *pc, const char *user, const char *co
     return SB_EUNAVAILABLE; /* no completion to wait for */
 }
 
+/* The host's printer, as core/host_api.c wraps it. */
+static char *stub_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
+}
+
 static void *stub_alloc(size_t n)
 {
     return malloc(n);
@@ -70,6 +84,7 @@ static sb_host_api host = {
     .log = stub_log,
     .json_parse_new = sb_json_parse_strict,
     .submit = stub_submit,
+    .json_print_new = stub_json_print_new,
     .store_remove = stub_store_remove,
 };
 static notify_codec codec = {.host = &host};

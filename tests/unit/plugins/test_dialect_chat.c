@@ -45,6 +45,16 @@ static int fake_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, co
     return SB_OK;
 }
 
+static int host_prints; /* calls of fake_json_print_new */
+
+static char *fake_json_print_new(const cJSON *j, size_t *len)
+{
+    host_prints++;
+    char *text = cJSON_PrintUnformatted(j);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
 static void *fake_alloc(size_t n)
 {
     return malloc(n);
@@ -284,6 +294,23 @@ static void test_chat_encode_drops_direct_messages(void **state)
                    NULL);
 }
 
+static void test_chat_encode_uses_the_hosts_printer(void **state)
+{
+    (void)state;
+    host.json_print_new = fake_json_print_new;
+    host_prints = 0;
+    cJSON *d = cJSON_Parse("{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"x\"}");
+    sb_encode_in in = {.size = sizeof in, .type = "broadcast", .data = d};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(chat_encode(&codec, &in, &out, &len), SB_OK);
+    assert_int_equal(host_prints, 1);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    free(out);
+    cJSON_Delete(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +329,8 @@ int main(void)
                                         chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_room_events, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_drops_direct_messages, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_uses_the_hosts_printer, chat_setup,
                                         chat_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,6 +64,16 @@ static int fake_store_remove(sb_plugin_ctx *pc, const char *user, const char *co
     return fake.remove_rc;
 }
 
+static int host_prints; /* calls of fake_json_print_new */
+
+static char *fake_json_print_new(const cJSON *j, size_t *len)
+{
+    host_prints++;
+    char *text = cJSON_PrintUnformatted(j);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
 static void *fake_alloc(size_t n)
 {
     return malloc(n);
@@ -259,6 +269,23 @@ static void test_notify_delivered_refused_by_store(void **state)
     assert_int_equal(codec->removing, 0);
 }
 
+static void test_notify_encode_uses_the_hosts_printer(void **state)
+{
+    (void)state;
+    host.json_print_new = fake_json_print_new;
+    host_prints = 0;
+    cJSON *d = cJSON_Parse("{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"x\"}");
+    sb_encode_in in = {.size = sizeof in, .type = "broadcast", .data = d};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(notify_encode(codec, &in, &out, &len), SB_OK);
+    assert_int_equal(host_prints, 1);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    free(out);
+    cJSON_Delete(d);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, notify_setup, notify_teardown)
@@ -267,7 +294,7 @@ int main(void)
         T(test_notify_encode_grpc_shaped_publish),   T(test_notify_encode_native_events),
         T(test_notify_encode_drops_the_rest),        T(test_notify_encode_errors),
         T(test_notify_delivered_removes_from_inbox), T(test_notify_release_waits_for_removals),
-        T(test_notify_delivered_refused_by_store),
+        T(test_notify_delivered_refused_by_store),   T(test_notify_encode_uses_the_hosts_printer),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
