@@ -49,6 +49,34 @@ static int chat_submit(chat_codec *cc, uint64_t conn_id, const char *type, const
     return SB_OK;
 }
 
+/* The chat commands: each is the native command of the same name. */
+static const struct chat_command {
+    const char *name;
+    int room;    /* takes "room" (native data.room) */
+    int message; /* takes "message" (native data.text) */
+} chat_commands[] = {
+    {"broadcast", 0, 1}, {"list", 0, 0},    {"me", 0, 0},      {"join", 1, 0},
+    {"leave", 1, 0},     {"members", 1, 0}, {"publish", 1, 1},
+};
+
+static const struct chat_command *chat_command_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof chat_commands / sizeof chat_commands[0]; i++)
+        if (strcmp(name, chat_commands[i].name) == 0)
+            return &chat_commands[i];
+    return NULL;
+}
+
+/* Add name: text, as a reference (the frame outlives the submit that copies it). */
+static int chat_add_text(cJSON *obj, const char *name, const char *text)
+{
+    cJSON *item = cJSON_CreateStringReference(text);
+    if (item && cJSON_AddItemToObject(obj, name, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
                 const char **code, const char **why)
 {
@@ -63,34 +91,28 @@ int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, 
     const char *command = chat_string(frame, "command");
     const char *room = chat_string(frame, "room");
     const char *message = chat_string(frame, "message");
-    int has_room = strcmp(command ? command : "", "join") == 0 ||
-                   strcmp(command ? command : "", "leave") == 0 ||
-                   strcmp(command ? command : "", "members") == 0 ||
-                   strcmp(command ? command : "", "publish") == 0;
-    int has_message = strcmp(command ? command : "", "broadcast") == 0 ||
-                      strcmp(command ? command : "", "publish") == 0;
+    const struct chat_command *cmd = command ? chat_command_find(command) : NULL;
 
     if (!cJSON_IsObject(frame)) {
         rc = chat_refuse(cc, "bad_json", code, why, "%s", "a frame must be a JSON object");
     } else if (!command) {
         rc = chat_refuse(cc, "bad_request", code, why, "%s", "command: a string is required");
-    } else if (!has_room && !has_message && strcmp(command, "list") != 0 &&
-               strcmp(command, "me") != 0) {
+    } else if (!cmd) {
         rc = chat_refuse(cc, "bad_request", code, why, "unknown command \"%.64s\"", command);
-    } else if (has_room && !room) {
+    } else if (cmd->room && !room) {
         rc = chat_refuse(cc, "bad_request", code, why, "%s", "room: a string is required");
-    } else if (has_message && (!message || !message[0])) {
+    } else if (cmd->message && (!message || !message[0])) {
         rc = chat_refuse(cc, "bad_request", code, why, "%s",
                          "message: a non-empty string is required");
-    } else if (!ref || !data || !cJSON_AddStringToObject(ref, "command", command) ||
-               (user && !cJSON_AddStringToObject(ref, "member", user)) ||
-               (has_room && (!cJSON_AddStringToObject(ref, "room", room) ||
-                             !cJSON_AddStringToObject(data, "room", room))) ||
-               (has_message && (!cJSON_AddStringToObject(ref, "message", message) ||
-                                !cJSON_AddStringToObject(data, "text", message)))) {
+    } else if (!ref || !data || !chat_add_text(ref, "command", cmd->name) ||
+               (user && !chat_add_text(ref, "member", user)) ||
+               (cmd->room &&
+                (!chat_add_text(ref, "room", room) || !chat_add_text(data, "room", room))) ||
+               (cmd->message && (!chat_add_text(ref, "message", message) ||
+                                 !chat_add_text(data, "text", message)))) {
         rc = SB_ENOMEM;
     } else {
-        rc = chat_submit(cc, conn_id, command, ref, data);
+        rc = chat_submit(cc, conn_id, cmd->name, ref, data);
     }
     cJSON_Delete(data);
     cJSON_Delete(ref);

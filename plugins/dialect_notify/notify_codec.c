@@ -38,6 +38,16 @@ static const char *notify_string(const cJSON *obj, const char *name)
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
+/* Add name: text, as a reference (the frame outlives the submit that copies it). */
+static int notify_add_text(cJSON *obj, const char *name, const char *text)
+{
+    cJSON *item = cJSON_CreateStringReference(text);
+    if (item && cJSON_AddItemToObject(obj, name, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 int notify_decode(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
                   const char **code, const char **why)
 {
@@ -67,9 +77,8 @@ int notify_decode(void *ud, uint64_t conn_id, const char *user, const char *text
                            "unknown action \"%.64s\" (enter or leave)", action);
     else if (!room)
         rc = notify_refuse(nc, "bad_request", code, why, "%s", "room: a string is required");
-    else if (!ref || !data || !cJSON_AddStringToObject(ref, "action", action) ||
-             !cJSON_AddStringToObject(ref, "room", room) ||
-             !cJSON_AddStringToObject(data, "room", room))
+    else if (!ref || !data || !notify_add_text(ref, "action", action) ||
+             !notify_add_text(ref, "room", room) || !notify_add_text(data, "room", room))
         rc = SB_ENOMEM;
     else if ((rc = nc->host->submit(nc->pc, conn_id, type, ref, data)) != SB_OK) {
         if (rc != SB_ECLOSED) /* SB_ECLOSED: the client left, nothing to answer */
