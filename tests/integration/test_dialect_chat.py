@@ -306,6 +306,13 @@ function authorize(user, action, target, data)
   if action == "join" and target == "vip" then return false, "vip is members only" end
   return true
 end
+
+function filter(msg)
+  local text = msg.data.text
+  if type(text) == "string" and text:find("spam") then return nil, "no spam here" end
+  if type(text) == "string" then msg.data.text = text:gsub("darn", "****") end
+  return msg
+end
 """
 
 
@@ -327,6 +334,21 @@ def test_chat_lua_policy_denial_is_a_chat_error(server, tmp_path):
                                  "code": "forbidden", "command": "join"}
         await command(c, command="join", room="hall")
         assert (await recv(c))["event"] == "join"
+        # A filter's verdict, and its rewrite, reach the chat clients too.
+        await command(c, command="publish", room="hall", message="buy spam")
+        assert await recv(c) == {"event": "error", "message": "no spam here", "code": "filtered",
+                                 "command": "publish"}
+        other = await open_(srv, {"client_id": "olga"})
+        await command(other, command="join", room="hall")
+        assert (await recv(other))["event"] == "join"
+        assert (await recv(c))["event"] == "presence"
+        await command(other, command="publish", room="hall", message="darn it")
+        got = await recv(c)
+        assert got == {"event": "publish", "room": "hall", "member": "olga",
+                       "message": "**** it"}, got
+        # The sender's own copy is built from the ack, which carries no data: it
+        # is the message as sent (docs/dialects/chat.md, "the sender's copy").
+        assert (await recv(other))["message"] == "darn it"
     run_closing(go)
 
 
