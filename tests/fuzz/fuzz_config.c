@@ -1,4 +1,4 @@
-/* Fuzz target: plugins.conf loading (core/config.c over libinih). The input
+/* Fuzz target: plugins.conf loading (core/util/config.c over libinih). The input
  * up to the first NUL is the file; after it, newline-separated "K=V" strings
  * are the environment (SWITCHBOARD_<SECTION>_<KEY> overrides). A loaded
  * config is read back through every getter, then freed: LeakSanitizer checks

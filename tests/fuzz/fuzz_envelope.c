@@ -1,4 +1,4 @@
-/* Fuzz target: the client envelope parser (core/envelope.c). Besides memory
+/* Fuzz target: the client envelope parser (core/protocol/envelope.c). Besides memory
  * errors it checks the contract of envelope.h: on SB_OK a non-empty type and
  * an object data, a ref that is a string or an integer below 2^53; on error
  * one of the three codes and a reason; and agreement with the strict parser. */

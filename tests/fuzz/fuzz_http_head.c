@@ -1,7 +1,7 @@
 /* Fuzz target: the HTTP phase of a connection. The byte stream goes through
- * core/http_parse.c (libhttp-parser callbacks, pause at each request's end,
+ * core/transport/http_parse.c (libhttp-parser callbacks, pause at each request's end,
  * pipelining, the 431/413 limits, request assembly) driven the way
- * core/http.c's parse loop drives it; each request then goes through the pure
+ * core/transport/http.c's parse loop drives it; each request then goes through the pure
  * units the handshake uses: sb_query_param, sb_user_valid, sb_wskey_valid and
  * sb_wskey_accept. Invariants: no crash or leak; feed never consumes more than
  * it was given; an error is 400, 413 or 431 with a reason; a taken request has
@@ -28,7 +28,7 @@ static const char *header(const sb_header *hv, size_t n, const char *name)
     return NULL;
 }
 
-/* The pure part of core/handshake.c for a request to /ws. */
+/* The pure part of core/routing/handshake.c for a request to /ws. */
 static void handshake(const sb_header *hv, size_t nh, const char *query)
 {
     const char *key = header(hv, nh, "Sec-WebSocket-Key");

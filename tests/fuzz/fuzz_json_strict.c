@@ -1,4 +1,4 @@
-/* Fuzz target: sb_json_parse_strict (core/envelope.c). What it accepts must
+/* Fuzz target: sb_json_parse_strict (core/protocol/envelope.c). What it accepts must
  * survive a round trip: cJSON's compact print of the tree parses again under
  * the same rules, and printing that tree gives the same text. (The trees
  * themselves may differ: cJSON prints a number that overflowed to infinity,

@@ -1,4 +1,4 @@
-/* core/log.c for fuzz targets: every line is still formatted (so a bad
+/* core/util/log.c for fuzz targets: every line is still formatted (so a bad
  * format argument is still caught by the sanitizers) but never written, since
  * error paths log on almost every input. */
 #include <stdio.h>

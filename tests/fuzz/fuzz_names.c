@@ -1,4 +1,4 @@
-/* Fuzz target: core/names.c. Every output buffer is a heap block of exactly
+/* Fuzz target: core/util/names.c. Every output buffer is a heap block of exactly
  * out_len bytes and every input exactly its length, so a write or read one
  * byte past either is an ASan report. Results are compared with reference
  * versions written here from names.h and PROTOCOL.md section 1. */

@@ -1,5 +1,5 @@
 /* Fuzz target: the client byte stream after the upgrade, through wslay as
- * core/ws.c drives it: a server context whose recv callback serves the input
+ * core/transport/ws.c drives it: a server context whose recv callback serves the input
  * in reads of a fuzzed size, a send callback that discards, and text messages
  * handed to sb_envelope_parse as dispatch does. This covers framing,
  * masking, fragmentation, control frames and max_message_bytes.

@@ -172,7 +172,7 @@ def test_ref_echoed(server):
     run(go())
 
 
-# Core bug: sb_dispatch_text (core/dispatch.c) echoes ref with
+# Core bug: sb_dispatch_text (core/protocol/dispatch.c) echoes ref with
 # cJSON_PrintUnformatted, which prints a double with "%1.15g" whenever its
 # loose compare_double() calls that close enough: integers near 2^53 come back
 # as 9.00719925474099e+15, a different number (and not an integer).

@@ -199,7 +199,7 @@ def test_refused_upgrade_then_fresh_client_served(server):
     run(go())
 
 
-# Core bug: http_parse (core/http.c) keeps the bytes behind the handshake in
+# Core bug: http_parse (core/transport/http.c) keeps the bytes behind the handshake in
 # c->pre and detaches, but nothing wakes the WebSocket reader: they are read
 # only when the client sends more.
 

@@ -120,7 +120,7 @@ def test_pipelined_answers_in_order(server):
 
 # Core bug: http-parser 2.9.4 keeps its byte count in a local while it runs
 # and stores it in parser->nread only when http_parser_execute returns, so
-# head_over_limit (core/http.c) reads a stale 0 for a head that arrives in one
+# head_over_limit (core/transport/http.c) reads a stale 0 for a head that arrives in one
 # read. Only a head still incomplete after a read is caught (the check after
 # the loop in http_parse).
 

@@ -79,7 +79,7 @@ def test_second_signal_stops_at_once(server):
         raw.close()
 
 
-# Core bug: server_shutdown (core/server.c) closes WebSockets only; an idle
+# Core bug: server_shutdown (core/host/server.c) closes WebSockets only; an idle
 # keep-alive HTTP connection (a health checker, a push-API client) stays until
 # its header_timeout or shutdown_timeout, 10 s by default, and the exit waits.
 

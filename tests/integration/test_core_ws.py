@@ -154,7 +154,7 @@ def test_bad_continuation_1002(server):
 # Core bug: for a violation its frame layer finds (control frame over 125
 # bytes, fragmented control frame, non-minimal length), wslay_event_recv
 # queues an empty close and returns WSLAY_ERR_CALLBACK_FAILURE;
-# sb_ws_on_readable (core/ws.c) sends it through send_cb (rewritten to 1002)
+# sb_ws_on_readable (core/transport/ws.c) sends it through send_cb (rewritten to 1002)
 # but then destroys the connection at once because rv != 0, so the close frame
 # is never written.
 

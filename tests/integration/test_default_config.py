@@ -11,6 +11,7 @@ def shipped_conf():
     with open(os.path.join(SOURCE_DIR, "plugins.conf")) as f:
         text = f.read()
     text = re.sub(r"(?m)^plugin_dir\s*=.*$", f"plugin_dir = {PLUGIN_DIR}", text)
+    text = re.sub(r"(?m)^root\s*=\s*web$", f"root = {os.path.join(SOURCE_DIR, 'web')}", text)
     return re.sub(r"(?m)^scripts\s*=\s*lua/policy.lua",
                   f"scripts = {os.path.join(SOURCE_DIR, 'lua', 'policy.lua')}", text)
 
@@ -25,8 +26,13 @@ def test_shipped_config_session_survives_restart(server, tmp_path):
     srv.start()
     log = srv.log()
     for name in ("auth", "message", "read", "rooms", "broadcast", "members", "lua", "store_lmdb",
-                 "api"):
+                 "api", "web"):
         assert f"plugin {name} " in log, log
+    # The demo client at /, and the core's own paths beside it.
+    status, hdrs, body = srv.http("GET", "/")
+    assert status == 200 and hdrs["content-type"].startswith("text/html"), (status, hdrs)
+    assert b"<title>switchboard" in body, body[:200]
+    assert srv.http("GET", "/health")[2] == b"ok"
 
     async def offline_send():
         alice = await srv.ws(client_id="alice")

@@ -1,4 +1,4 @@
-/* Unit tests for core/config.c: [server] defaults and validation (with the
+/* Unit tests for core/util/config.c: [server] defaults and validation (with the
  * logged file:line messages), environment overrides and their section
  * matching, continuation lines, plugin-section getters, CIDRs and relative
  * paths. Config files are written into a fresh temporary directory. */

@@ -1,4 +1,4 @@
-/* Unit tests for core/dict.c: string and uint64 maps, replace, delete,
+/* Unit tests for core/util/dict.c: string and uint64 maps, replace, delete,
  * growth past many keys, tombstone reuse, and deletion during iteration. */
 #include <setjmp.h>
 #include <stdarg.h>

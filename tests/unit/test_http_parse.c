@@ -1,6 +1,6 @@
-/* Unit tests for core/http_parse.c: requests split across reads, pipelined
+/* Unit tests for core/transport/http_parse.c: requests split across reads, pipelined
  * requests, the head and body limits, chunked bodies and malformed request
- * lines, as core/http.c feeds them. */
+ * lines, as core/transport/http.c feeds them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

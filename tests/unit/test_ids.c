@@ -1,4 +1,4 @@
-/* Unit tests for core/ids.c: fixed width and alphabet, the time prefix, and
+/* Unit tests for core/util/ids.c: fixed width and alphabet, the time prefix, and
  * strict string order with equal, increasing and decreasing clocks. */
 #include <setjmp.h>
 #include <stdarg.h>

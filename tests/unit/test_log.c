@@ -1,4 +1,4 @@
-/* Unit tests for core/log.c: the line format, the level threshold, and the
+/* Unit tests for core/util/log.c: the line format, the level threshold, and the
  * level names. stderr is redirected to a temporary file to read the lines. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for core/membership.c's merge of this node's user list with the
+/* Unit tests for core/routing/membership.c's merge of this node's user list with the
  * bus's: sorted, each name once, non-strings ignored, inputs untouched. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for core/ratelimit.c with an explicit clock: the bucket starts
+/* Unit tests for core/util/ratelimit.c with an explicit clock: the bucket starts
  * full, refills at rate per second up to burst, and rate 0 turns it off. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for core/stamp.c (host->stamp): the exact key order the message,
+/* Unit tests for core/util/stamp.c (host->stamp): the exact key order the message,
  * rooms, broadcast and api plugins deliver, every copy of a stamped name
  * dropped, to/room absent vs present, and non-object or NULL data. */
 #include <setjmp.h>

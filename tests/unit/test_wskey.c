@@ -1,4 +1,4 @@
-/* Unit tests for core/wskey.c: the RFC 6455 example, and which
+/* Unit tests for core/util/wskey.c: the RFC 6455 example, and which
  * Sec-WebSocket-Key values are accepted. */
 #include <setjmp.h>
 #include <stdarg.h>

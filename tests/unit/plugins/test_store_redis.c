@@ -1,6 +1,6 @@
 /* Unit tests of store_redis_url_parse: every URL form of the `url` key and
  * the malformed ones it must refuse with a reason. The decoder is the one the
- * host hands the plugin (core/names.c). */
+ * host hands the plugin (core/util/names.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

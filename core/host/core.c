@@ -1,0 +1,57 @@
+/* The core's start-up and shutdown order (core.h). */
+#include "core.h"
+
+#include "dispatch.h"
+#include "endpoint.h"
+#include "hooks.h"
+#include "backlog.h"
+#include "http.h"
+#include "http_routes.h"
+#include "ids.h"
+#include "json_out.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugin_host.h"
+#include "registry.h"
+#include "server.h"
+
+/* The layers above the transport, as a connection's events reach them. */
+static const sb_conn_events conn_events = {
+    .on_text = sb_dispatch_text,
+    .on_request = sb_http_routes_handle,
+    .on_ws_drained = sb_backlog_on_drained,
+    .on_detach = sb_registry_detach,
+    .on_free = sb_backlog_free,
+};
+
+int sb_core_init(sb_config *config)
+{
+    sb_conn_set_events(&conn_events);
+    sb_log_set_level(sb_config_server(config)->log_level);
+    sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, sb_config_path(config));
+    sb_ids_init();
+    int rc = sb_server_init(config);
+    if (rc == SB_OK)
+        rc = sb_registry_init();
+    if (rc == SB_OK)
+        rc = sb_endpoint_init(sb_config_server(config)->ws_path);
+    if (rc == SB_OK)
+        rc = sb_plugins_load(config);
+    return rc;
+}
+
+void sb_core_free(void)
+{
+    sb_server_drain_later();
+    sb_plugins_unload();
+    sb_http_free_pending();
+    sb_http_routes_free();
+    sb_dispatch_free();
+    sb_endpoint_free();
+    sb_hooks_free();
+    sb_registry_free();
+    sb_metrics_free();
+    sb_json_out_free();
+    sb_server_free();
+    sb_conn_set_events(NULL);
+}

@@ -1,0 +1,187 @@
+/* Routing: the fan-out paths. Events to connections still receiving their
+ * backlog are held behind it (conn.c); direct messages skip such
+ * connections altogether, because the backlog will read them from the store
+ * in order (backlog.c), unless their id sorts before the backlog's cursor
+ * (another node's id, its clock behind): the pages would never reach those.
+ *
+ * One event is framed once per endpoint, not per recipient: the native
+ * frame comes in built, and a dialect's frame is encoded the first time one
+ * of its connections is reached (for a direct message: once per recipient
+ * user, since a dialect may name the recipient). */
+#include "route.h"
+
+#include <string.h>
+
+#include "backlog.h"
+#include "conn.h"
+#include "endpoint.h"
+#include "hooks.h"
+#include "log.h"
+#include "registry.h"
+#include "runtime.h"
+
+sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data)
+{
+    return sb_endpoint_native_frame(type, ref_json, data);
+}
+
+void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f, int direct)
+{
+    size_t len;
+    const char *envelope = sb_frame_payload(f, &len);
+    sb_hooks_bus_publish(route, targets, n, envelope, len, direct);
+}
+
+/* One event on its way to many connections. The envelope is parsed only
+ * when something needs it: a dialect's encode, or a direct message's id for
+ * a connection in backlog or a dialect's `delivered`. */
+typedef struct fanout {
+    sb_frame *native;
+    int direct;
+    const char *user; /* the recipient user being served (direct), else NULL */
+    cJSON *env;
+    int parsed;
+    char id[SB_ID_LEN + 1];
+    int any; /* a dialect frame was built */
+    sb_frame *frames[SB_ENDPOINTS_MAX];
+    unsigned char tried[SB_ENDPOINTS_MAX];
+} fanout;
+
+static const cJSON *fanout_env(fanout *o)
+{
+    if (!o->parsed) {
+        o->parsed = 1;
+        size_t len;
+        const char *envelope = sb_frame_payload(o->native, &len);
+        o->env = cJSON_ParseWithLength(envelope, len);
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(o->env, "data");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+        if (o->direct && cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
+            memcpy(o->id, id->valuestring, strlen(id->valuestring) + 1);
+    }
+    return o->env;
+}
+
+static const char *fanout_id(fanout *o)
+{
+    fanout_env(o);
+    return o->id[0] ? o->id : NULL;
+}
+
+/* Forget the dialects' frames: the next recipient user gets its own. */
+static void fanout_reset(fanout *o)
+{
+    if (!o->any)
+        return;
+    o->any = 0;
+    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++) {
+        if (o->frames[i])
+            sb_frame_unref(o->frames[i]);
+        o->frames[i] = NULL;
+        o->tried[i] = 0;
+    }
+}
+
+static void fanout_free(fanout *o)
+{
+    fanout_reset(o);
+    cJSON_Delete(o->env);
+}
+
+static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
+{
+    const sb_endpoint_entry *e = c->ep;
+    if (!e || sb_endpoint_native(e))
+        return o->native;
+    if (!o->tried[e->index]) {
+        o->tried[e->index] = 1;
+        o->any = 1;
+        int rc;
+        o->frames[e->index] =
+            sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
+    }
+    return o->frames[e->index];
+}
+
+static int deliver(sb_conn *c, fanout *o)
+{
+    if (c->closing || c->dead)
+        return 0;
+    if (o->direct && c->backlog_seen) {
+        const char *id = fanout_id(o);
+        if (id && sb_backlog_sent(c, id))
+            return 0; /* the backlog sent this one already */
+    }
+    if (o->direct && c->in_backlog) {
+        const char *id = c->backlog_after[0] ? fanout_id(o) : NULL;
+        if (!id || strcmp(id, c->backlog_after) >= 0) {
+            sb_backlog_mark_dirty(c); /* a later page reads it (or has: equal) */
+            return 0;
+        }
+        /* Behind the cursor: send it now, held behind the backlog. */
+    }
+    sb_frame *f = fanout_frame(o, c);
+    if (!f || sb_conn_send_event(c, f) != SB_OK)
+        return 0;
+    if (o->direct && c->ep && c->ep->ep.delivered && fanout_id(o))
+        c->ep->ep.delivered(c->ep->ud, c->id, c->user, o->id);
+    return 1;
+}
+
+int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
+                   size_t *delivered)
+{
+    size_t count = 0;
+    fanout o = {.native = f, .direct = direct};
+    for (size_t i = 0; i < n; i++) {
+        sb_user *u = sb_registry_user(users[i]);
+        if (!u)
+            continue;
+        if (o.user)
+            fanout_reset(&o);
+        o.user = users[i];
+        /* Closing connections stay in the array until the next tick, so
+         * the array does not change under this loop. */
+        for (size_t j = 0; j < u->n; j++)
+            if (u->conns[j]->id != skip_conn)
+                count += (size_t)deliver(u->conns[j], &o);
+    }
+    fanout_free(&o);
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}
+
+int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                  size_t *delivered)
+{
+    size_t count = 0;
+    fanout o = {.native = f};
+    sb_room *r = sb_registry_room(room);
+    if (r) {
+        sb_dict_iter it;
+        for (sb_dict_iter_init(&it, r->conns); sb_dict_iter_next(&it);) {
+            sb_conn *c = it.val;
+            if (c->id == skip_conn || (skip_user && c->user && strcmp(c->user, skip_user) == 0))
+                continue;
+            count += (size_t)deliver(c, &o);
+        }
+    }
+    fanout_free(&o);
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}
+
+int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered)
+{
+    size_t count = 0;
+    fanout o = {.native = f};
+    for (sb_conn *c = sb_registry_all(); c; c = c->all_next)
+        if (c->id != skip_conn)
+            count += (size_t)deliver(c, &o);
+    fanout_free(&o);
+    if (delivered)
+        *delivered = count;
+    return SB_OK;
+}

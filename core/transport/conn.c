@@ -1,0 +1,326 @@
+/* Connections: accept-to-close lifecycle, the output path (every byte a
+ * client receives leaves through sb_conn_send* and the write watcher), the
+ * per-connection timer, and the one teardown path. Protocol work is the
+ * phase's (sb_conn_phase_ops: http.c, then ws.c); what the layers above do
+ * with a connection comes through the events they install. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "log.h"
+#include "metrics.h"
+#include "runtime.h"
+
+#define CLOSE_LINGER    2.0 /* seconds to wait for the client's close after ours */
+#define HIBERNATE_AFTER 1.0 /* quiet seconds before the wslay context is freed */
+
+static void no_text(sb_conn *c, const char *buf, size_t len)
+{
+    (void)c;
+    (void)buf;
+    (void)len;
+}
+static void no_request(sb_conn *c, const sb_http_req *req, int upgrade)
+{
+    (void)c;
+    (void)req;
+    (void)upgrade;
+}
+static void no_conn_event(sb_conn *c)
+{
+    (void)c;
+}
+static const sb_conn_events no_events = {no_text, no_request, no_conn_event, no_conn_event,
+                                         no_conn_event};
+static const sb_conn_events *events = &no_events;
+
+void sb_conn_set_events(const sb_conn_events *ev)
+{
+    events = ev ? ev : &no_events;
+}
+
+const sb_conn_events *sb_conn_events_get(void)
+{
+    return events;
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
+{
+    sb_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->fd = fd;
+    c->id = ++sb_srv.next_conn_id;
+    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+    ev_init(&c->timer, conn_timer_cb);
+    c->ops = phase;
+    if (sb_dict_uset(sb_srv.conns, c->id, c, NULL) != SB_OK || phase->attach(c) != SB_OK) {
+        sb_dict_udel(sb_srv.conns, c->id);
+        phase->release(c);
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    ev_io_start(sb_srv.loop, &c->rio);
+    sb_conn_rearm(c);
+    return c;
+}
+
+sb_conn *sb_conn_find(uint64_t id)
+{
+    return sb_dict_uget(sb_srv.conns, id);
+}
+
+void sb_conn_want_write(sb_conn *c)
+{
+    if (!sb_outq_empty(&c->out) && !c->dead)
+        ev_io_start(sb_srv.loop, &c->wio);
+}
+
+/* Over max_outbound_bytes: tell the client why if the socket takes it now,
+ * else drop the TCP connection at once. Stored messages stay stored. */
+static void conn_slow_consumer(sb_conn *c)
+{
+    sb_metrics_core.slow_consumers++;
+    sb_log(SB_LOG_INFO, "conn %llu (%s): slow consumer, %zu bytes unsent",
+           (unsigned long long)c->id, c->user ? c->user : "-", c->out.bytes + c->held.bytes);
+    sb_outq_clear(&c->held);
+    sb_outq_drop_unstarted(&c->out);
+    sb_frame *f = sb_frame_ws_close(4003, "slow consumer");
+    c->closing = 1;
+    if (!f || sb_outq_push(&c->out, f) != SB_OK || sb_outq_write(&c->out, c->fd) != SB_OK ||
+        !sb_outq_empty(&c->out))
+        c->kill = 1;
+    else
+        shutdown(c->fd, SHUT_WR);
+    /* Detach on the next timer tick, not here: a fan-out may be iterating
+     * the registry that holds this connection. */
+    sb_conn_rearm(c);
+}
+
+static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
+{
+    if (c->dead || c->closing)
+        return SB_ECLOSED;
+    if (sb_outq_push(q, sb_frame_ref(f)) != SB_OK)
+        return SB_ENOMEM;
+    sb_metrics_core.frames_out++;
+    /* Stored messages of the backlog are paced by draining: they never make
+     * a connection slow, so they are left out of the count. */
+    if (c->phase == SB_PHASE_WS &&
+        c->out.bytes - c->out.backlog + c->held.bytes > (size_t)sb_srv.cfg->max_outbound_bytes) {
+        conn_slow_consumer(c);
+        return SB_ECLOSED;
+    }
+    sb_conn_want_write(c);
+    return SB_OK;
+}
+
+int sb_conn_send(sb_conn *c, sb_frame *f)
+{
+    return conn_push(c, &c->out, f);
+}
+
+int sb_conn_send_event(sb_conn *c, sb_frame *f)
+{
+    return conn_push(c, c->in_backlog ? &c->held : &c->out, f);
+}
+
+int sb_conn_send_backlog(sb_conn *c, sb_frame *f)
+{
+    /* Paced by draining: conn_push leaves SB_FRAME_BACKLOG bytes out of the
+     * slow-consumer count. The frame is this connection's own. */
+    f->flags |= SB_FRAME_BACKLOG;
+    return conn_push(c, &c->out, f);
+}
+
+void sb_conn_close(sb_conn *c, int code, const char *reason)
+{
+    if (c->dead || c->closing)
+        return;
+    if (c->phase != SB_PHASE_WS) {
+        sb_conn_destroy(c);
+        return;
+    }
+    sb_log(SB_LOG_DEBUG, "conn %llu (%s): closing with %d %s", (unsigned long long)c->id,
+           c->user ? c->user : "-", code, reason ? reason : "");
+    sb_outq_clear(&c->held);
+    sb_frame *f = sb_frame_ws_close(code, reason);
+    if (!f || sb_outq_push(&c->out, f) != SB_OK) {
+        sb_conn_destroy(c);
+        return;
+    }
+    c->closing = 1;
+    sb_conn_want_write(c);
+    sb_conn_rearm(c); /* detaches on the next tick, see conn_slow_consumer */
+}
+
+void sb_conn_upgraded(sb_conn *c, const sb_conn_phase_ops *phase)
+{
+    c->phase = SB_PHASE_WS;
+    c->ops_prev = c->ops;
+    c->ops = phase;
+    c->last_rx = ev_now(sb_srv.loop);
+    c->next_ping = c->last_rx + sb_srv.cfg->ping_interval;
+    sb_ratelimit_init(&c->rl, (double)sb_srv.cfg->rate_burst, sb_now_ms());
+    sb_conn_rearm(c);
+}
+
+static ev_tstamp conn_deadline(sb_conn *c)
+{
+    const sb_server_cfg *cfg = sb_srv.cfg;
+    if (c->closing)
+        return c->kill || !c->detached ? ev_now(sb_srv.loop) : c->linger_from + CLOSE_LINGER;
+    if (c->ops->deadline)
+        return c->ops->deadline(c);
+    ev_tstamp d = c->next_ping;
+    ev_tstamp idle = c->last_rx + cfg->idle_timeout;
+    if (idle < d)
+        d = idle;
+    if (c->ws) {
+        ev_tstamp hib = c->last_rx + HIBERNATE_AFTER;
+        if (c->hib_retry > hib)
+            hib = c->hib_retry;
+        if (hib < d)
+            d = hib;
+    }
+    if (!c->user) {
+        ev_tstamp auth =
+            (ev_tstamp)c->since_ms / 1000.0 - (ev_time() - ev_now(sb_srv.loop)) + cfg->auth_timeout;
+        if (auth < d)
+            d = auth;
+    }
+    return d;
+}
+
+void sb_conn_rearm(sb_conn *c)
+{
+    if (c->dead)
+        return;
+    ev_tstamp after = conn_deadline(c) - ev_now(sb_srv.loop);
+    if (after < 0.001)
+        after = 0.001;
+    ev_timer_stop(sb_srv.loop, &c->timer);
+    ev_timer_set(&c->timer, after, 0.);
+    ev_timer_start(sb_srv.loop, &c->timer);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    sb_conn *c = (sb_conn *)((char *)w - offsetof(sb_conn, timer));
+    ev_tstamp now = ev_now(loop);
+    if (c->closing) {
+        if (c->kill || c->detached) {
+            sb_conn_destroy(c);
+            return;
+        }
+        events->on_detach(c);
+        c->linger_from = now;
+        sb_conn_rearm(c);
+        return;
+    }
+    if (c->ops->deadline) {
+        if (now >= c->ops->deadline(c) - 0.0005) {
+            sb_log(SB_LOG_DEBUG, "conn %llu (%s): request head not complete in time, closed",
+                   (unsigned long long)c->id, c->ip);
+            sb_conn_destroy(c);
+            return;
+        }
+        sb_conn_rearm(c);
+        return;
+    }
+    const sb_server_cfg *cfg = sb_srv.cfg;
+    if (!c->user && (double)(sb_now_ms() - c->since_ms) >= cfg->auth_timeout * 1000.0 - 1) {
+        sb_conn_close(c, 4002, "auth timeout");
+        return;
+    }
+    if (now - c->last_rx >= cfg->idle_timeout - 0.0005) {
+        sb_conn_close(c, 4004, "idle timeout");
+        return;
+    }
+    if (c->ws && c->ops->hibernate && now - c->last_rx >= HIBERNATE_AFTER - 0.0005 &&
+        now >= c->hib_retry - 0.0005 && !c->ops->hibernate(c))
+        c->hib_retry = now + HIBERNATE_AFTER; /* mid-frame: look again later */
+    if (now >= c->next_ping - 0.0005) {
+        sb_frame *ping = sb_frame_ws(9, NULL, 0);
+        if (ping) {
+            sb_conn_send(c, ping);
+            sb_frame_unref(ping);
+        }
+        c->next_ping = now + cfg->ping_interval;
+    }
+    sb_conn_rearm(c);
+}
+
+static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sb_conn *c = (sb_conn *)w;
+    c->busy++;
+    c->ops->on_readable(c);
+    if (--c->busy == 0 && c->dead)
+        sb_conn_destroy(c);
+}
+
+static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    sb_conn *c = (sb_conn *)((char *)w - offsetof(sb_conn, wio));
+    if (sb_outq_write(&c->out, c->fd) != SB_OK) {
+        sb_conn_destroy(c);
+        return;
+    }
+    if (!sb_outq_empty(&c->out))
+        return;
+    ev_io_stop(loop, &c->wio);
+    c->busy++;
+    if (c->closing) {
+        shutdown(c->fd, SHUT_WR);
+    } else {
+        c->ops->on_drained(c);
+    }
+    if (--c->busy == 0 && c->dead)
+        sb_conn_destroy(c);
+}
+
+void sb_conn_destroy(sb_conn *c)
+{
+    if (!c->dead) {
+        c->dead = 1;
+        events->on_detach(c);
+        sb_dict_udel(sb_srv.conns, c->id);
+        ev_io_stop(sb_srv.loop, &c->rio);
+        ev_io_stop(sb_srv.loop, &c->wio);
+        ev_timer_stop(sb_srv.loop, &c->timer);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->busy)
+        return; /* freed when the callback that holds it unwinds */
+    if (c->ops_prev)
+        c->ops_prev->release(c);
+    c->ops->release(c);
+    sb_outq_clear(&c->out);
+    sb_outq_clear(&c->held);
+    events->on_free(c);
+    free(c->pre);
+    free(c->user);
+    free(c->rooms);
+    free(c);
+}

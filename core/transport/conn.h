@@ -1,0 +1,127 @@
+/* A client connection, from accept to close: the socket, its watchers, its
+ * output queue, its timers, and its phase (HTTP, WebSocket, closing).
+ * sb_conn_destroy is the single teardown path. */
+#ifndef SB_CONN_H
+#define SB_CONN_H
+
+#include <arpa/inet.h>
+#include <ev.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#include "frame.h"
+#include "outq.h"
+#include "ratelimit.h"
+#include "switchboard/plugin.h"
+
+typedef struct sb_http_conn sb_http_conn;
+typedef struct sb_user sb_user;
+typedef struct sb_room sb_room;
+typedef struct sb_endpoint_entry sb_endpoint_entry;
+
+enum sb_conn_phase { SB_PHASE_HTTP = 0, SB_PHASE_WS = 1 };
+
+typedef struct sb_conn sb_conn;
+
+/* What a phase (HTTP before the upgrade, WebSocket after) does with its
+ * connection; http.c and ws.c each give one, so this module calls neither. */
+typedef struct sb_conn_phase_ops {
+    int (*attach)(sb_conn *c);         /* set up the phase's state -> SB_OK | SB_ENOMEM */
+    void (*release)(sb_conn *c);       /* free it (teardown, or a failed attach) */
+    void (*on_readable)(sb_conn *c);   /* the socket is readable */
+    void (*on_drained)(sb_conn *c);    /* the output queue emptied, not closing */
+    ev_tstamp (*deadline)(sb_conn *c); /* drop the connection past it; NULL: the
+                                        * WebSocket timers (ping, idle, auth) */
+    int (*hibernate)(sb_conn *c);      /* free idle parser state: 1 done, 0 not now; may be NULL */
+} sb_conn_phase_ops;
+
+/* What the layers above do with a connection's events. Installed once at
+ * start (host/core.c), so the transport calls up without knowing them; until
+ * then every event is ignored. */
+typedef struct sb_conn_events {
+    void (*on_text)(sb_conn *c, const char *buf, size_t len); /* a text message (ws.c) */
+    /* An HTTP request (http.c); upgrade: the parser saw an upgrade. */
+    void (*on_request)(sb_conn *c, const sb_http_req *req, int upgrade);
+    void (*on_ws_drained)(sb_conn *c); /* a WebSocket's output drained */
+    void (*on_detach)(sb_conn *c);     /* closing: leave the registry (called again: no-op) */
+    void (*on_free)(sb_conn *c);       /* teardown: free what the layers above keep */
+} sb_conn_events;
+
+/* Install the events table (kept, not copied); NULL restores the no-ops. */
+void sb_conn_set_events(const sb_conn_events *events);
+/* The installed table: never NULL. */
+const sb_conn_events *sb_conn_events_get(void);
+
+struct sb_conn {
+    ev_io rio; /* first: watcher callbacks cast back */
+    ev_io wio;
+    ev_timer timer; /* header timeout, ping, idle, auth, close linger */
+    int fd;
+    uint8_t phase;
+    uint8_t closing;       /* close frame queued: no output after it */
+    uint8_t dead;          /* destroyed, waiting for the stack to unwind */
+    uint8_t in_backlog;    /* stored messages still being sent */
+    uint8_t backlog_dirty; /* a direct message arrived during a page read */
+    uint8_t backlog_busy;  /* a page read is in flight */
+    uint8_t ws_in_frame;   /* a frame or fragmented message is partly read */
+    uint8_t busy;          /* inside a callback that may destroy it */
+    uint8_t kill;          /* closing without a linger: drop the TCP connection */
+    uint8_t detached;      /* out of the registry, on_close hooks ran */
+    uint64_t id;
+    int64_t since_ms;
+    ev_tstamp last_rx;
+    ev_tstamp next_ping;
+    ev_tstamp linger_from;
+    ev_tstamp hib_retry;
+    char ip[INET6_ADDRSTRLEN];
+    sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
+    const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
+    wslay_event_context_ptr ws;  /* NULL while hibernating */
+    uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
+    size_t pre_len, pre_off;
+    uint64_t ws_given, ws_framed; /* bytes handed to wslay / bytes of complete frames */
+    uint64_t ws_frame_len;        /* size on the wire of the frame being read */
+    size_t ws_budget;             /* bytes this readable event may still read */
+    uint8_t ws_in_msg;            /* a fragmented message is open */
+    uint8_t ws_eof;
+    uint8_t ws_close_out; /* wslay queued a close frame */
+    sb_outq out;
+    sb_outq held; /* events held behind the backlog */
+    char backlog_after[SB_ID_LEN + 1];
+    struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
+    char *user;
+    sb_user *u;
+    sb_room **rooms;
+    size_t n_rooms, cap_rooms;
+    sb_ratelimit rl;
+    struct sb_conn *all_prev, *all_next; /* authenticated WebSocket connections */
+    uint8_t counted_ip;
+    const sb_conn_phase_ops *ops;      /* the phase's: HTTP, then WebSocket */
+    const sb_conn_phase_ops *ops_prev; /* the phase before the upgrade, released at teardown */
+};
+
+/* A new connection on an accepted socket, in phase (attached); NULL on
+ * ENOMEM (fd closed). */
+sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase);
+sb_conn *sb_conn_find(uint64_t id);
+/* Queue frame (a reference is taken) and start writing. Events (not replies)
+ * pass through the backlog hold. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
+int sb_conn_send(sb_conn *c, sb_frame *f);
+int sb_conn_send_event(sb_conn *c, sb_frame *f);
+/* Queue a stored message of the backlog: paced by draining, never "slow". */
+int sb_conn_send_backlog(sb_conn *c, sb_frame *f);
+/* Close a WebSocket connection with code: the close frame is queued, reading
+ * stops after the client's close or a short linger. */
+void sb_conn_close(sb_conn *c, int code, const char *reason);
+/* Free everything now (the single teardown path). */
+void sb_conn_destroy(sb_conn *c);
+/* Switch to the WebSocket phase (its ops) after the 101 answer was queued;
+ * the HTTP phase lets go of its state when it is done with the request, or
+ * at teardown. */
+void sb_conn_upgraded(sb_conn *c, const sb_conn_phase_ops *phase);
+/* Re-arm the timer for the connection's phase. */
+void sb_conn_rearm(sb_conn *c);
+/* Start the write watcher if output is pending. */
+void sb_conn_want_write(sb_conn *c);
+
+#endif

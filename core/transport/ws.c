@@ -1,0 +1,254 @@
+/* wslay glue. wslay reads through recv_cb (the handshake's leftover bytes
+ * first, then the socket), validates framing, masking, UTF-8 (1007) and
+ * max_message_bytes (1009), and answers pings and closes through send_cb,
+ * which appends its control frames to the connection's own output queue so
+ * frames never interleave. Data frames are never queued through wslay: it
+ * would copy each payload per recipient (see conn.c). */
+#include "ws.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "runtime.h"
+
+#define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
+
+static size_t hibernated; /* contexts freed since the last trim */
+static ev_timer trim_timer;
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user)
+{
+    (void)flags;
+    sb_conn *c = user;
+    if (c->pre) {
+        size_t n = c->pre_len - c->pre_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, c->pre + c->pre_off, n);
+        c->pre_off += n;
+        if (c->pre_off == c->pre_len) {
+            free(c->pre);
+            c->pre = NULL;
+        }
+        c->ws_given += n;
+        return (ssize_t)n;
+    }
+    if (c->ws_budget == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > c->ws_budget)
+        len = c->ws_budget;
+    ssize_t n;
+    do {
+        n = recv(c->fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (n <= 0) {
+        c->ws_eof = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    c->ws_budget -= (size_t)n;
+    c->ws_given += (uint64_t)n;
+    c->last_rx = ev_now(sb_srv.loop);
+    return n;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user)
+{
+    (void)flags;
+    sb_conn *c = user;
+    if (c->closing || c->dead)
+        return (ssize_t)len; /* nothing after our close */
+    sb_frame *f;
+    if (len == 2 && data[0] == 0x88 && data[1] == 0 && !wslay_event_get_close_received(ctx)) {
+        /* wslay's close for a frame-header violation carries no code. */
+        f = sb_frame_ws_close(1002, "protocol error");
+        c->ws_close_out = 1;
+    } else {
+        if (len >= 1 && data[0] == 0x88 && !c->ws_close_out)
+            c->ws_close_out = 1;
+        f = sb_frame_raw(data, len);
+    }
+    if (!f) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    sb_conn_send(c, f);
+    sb_frame_unref(f);
+    return (ssize_t)len;
+}
+
+static void ws_frame_start_cb(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    (void)ctx;
+    sb_conn *c = user;
+    uint64_t pl = arg->payload_length;
+    c->ws_in_frame = 1;
+    c->ws_frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* + the client's mask */
+    if (arg->opcode < 8) /* data or continuation: is a message still open? */
+        c->ws_in_msg = !arg->fin;
+    c->last_rx = ev_now(sb_srv.loop);
+}
+
+static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
+{
+    (void)ctx;
+    sb_conn *c = user;
+    c->ws_in_frame = 0;
+    c->ws_framed += c->ws_frame_len;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user)
+{
+    (void)ctx;
+    sb_conn *c = user;
+    if (c->closing || c->dead)
+        return;
+    sb_metrics_core.frames_in++;
+    if (arg->opcode == WSLAY_TEXT_FRAME)
+        sb_conn_events_get()->on_text(c, (const char *)arg->msg, arg->msg_length);
+    else if (arg->opcode == WSLAY_BINARY_FRAME)
+        sb_conn_close(c, 1003, "binary frames are not accepted");
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .on_frame_recv_start_callback = ws_frame_start_cb,
+    .on_frame_recv_end_callback = ws_frame_end_cb,
+    .on_msg_recv_callback = ws_msg_cb,
+};
+
+static int ws_ensure(sb_conn *c)
+{
+    if (c->ws)
+        return SB_OK;
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+        c->ws = NULL;
+        return SB_ENOMEM;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ws, (uint64_t)sb_srv.cfg->max_message_bytes);
+    c->ws_given = c->ws_framed = 0;
+    c->ws_in_frame = c->ws_in_msg = 0;
+    sb_metrics_core.ws_contexts++;
+    sb_conn_rearm(c); /* the timer now also owes a hibernation check */
+    return SB_OK;
+}
+
+void sb_ws_on_readable(sb_conn *c)
+{
+    if (ws_ensure(c) != SB_OK) {
+        sb_conn_destroy(c);
+        return;
+    }
+    c->ws_budget = WS_READ_BUDGET;
+    int rv = wslay_event_recv(c->ws);
+    if (c->dead)
+        return;
+    if (wslay_event_want_write(c->ws))
+        wslay_event_send(c->ws);
+    if (c->ws_eof || (rv != 0 && !c->ws_close_out)) {
+        /* EOF, a socket error or no memory: nothing more can be said. */
+        sb_conn_destroy(c);
+        return;
+    }
+    if (c->closing && wslay_event_get_close_received(c->ws) && sb_outq_empty(&c->out)) {
+        sb_conn_destroy(c); /* the close handshake is complete */
+        return;
+    }
+    if (c->ws_close_out && !c->closing) {
+        /* wslay answered a close or refused a frame (1002/1007/1009). */
+        c->closing = 1;
+        sb_conn_rearm(c);
+    }
+    if (c->closing && !wslay_event_get_read_enabled(c->ws) &&
+        !wslay_event_get_close_received(c->ws)) {
+        /* wslay failed the connection and reads no more: the client's close
+         * can never be read, so stop watching (the linger timer ends it). */
+        ev_io_stop(sb_srv.loop, &c->rio);
+        return;
+    }
+    if (c->pre && !c->dead)
+        ev_feed_event(sb_srv.loop, &c->rio, EV_READ); /* leftover bytes remain */
+}
+
+int sb_ws_hibernate(sb_conn *c)
+{
+    if (!c->ws || c->closing || c->ws_in_frame || c->ws_in_msg || c->ws_given != c->ws_framed ||
+        c->pre || wslay_event_get_queued_msg_count(c->ws) || wslay_event_want_write(c->ws))
+        return 0;
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
+    sb_metrics_core.ws_contexts--;
+    hibernated++;
+    return 1;
+}
+
+/* glibc keeps freed 4 KiB buffers in its heap, so hibernation alone does not
+ * lower RSS: after a batch, give the free pages back (at most once a second). */
+static void ws_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (hibernated >= 64)
+        malloc_trim(0);
+    hibernated = 0;
+}
+
+void sb_ws_start_trim(void)
+{
+    ev_timer_init(&trim_timer, ws_trim_cb, 1.0, 1.0);
+    ev_timer_start(sb_srv.loop, &trim_timer);
+    ev_unref(sb_srv.loop); /* never keeps the loop alive on its own */
+}
+
+void sb_ws_stop_trim(void)
+{
+    ev_ref(sb_srv.loop);
+    ev_timer_stop(sb_srv.loop, &trim_timer);
+}
+
+void sb_ws_free(sb_conn *c)
+{
+    if (c->ws) {
+        wslay_event_context_free(c->ws);
+        c->ws = NULL;
+        sb_metrics_core.ws_contexts--;
+    }
+}
+
+static int ws_attach(sb_conn *c)
+{
+    (void)c;
+    return SB_OK; /* the wslay context is made on the first readable event */
+}
+
+static void ws_drained(sb_conn *c)
+{
+    sb_conn_events_get()->on_ws_drained(c);
+}
+
+const sb_conn_phase_ops sb_ws_phase = {
+    .attach = ws_attach,
+    .release = sb_ws_free,
+    .on_readable = sb_ws_on_readable,
+    .on_drained = ws_drained,
+    .deadline = NULL,
+    .hibernate = sb_ws_hibernate,
+};

@@ -1,0 +1,197 @@
+/* Prometheus text exposition. Names are prefixed "switchboard_"; plugin
+ * metrics are registered once at init and live until exit. */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hooks.h"
+#include "registry.h"
+#include "runtime.h"
+
+sb_core_metrics sb_metrics_core;
+
+struct sb_counter {
+    char *name, *help;
+    uint64_t value;
+    struct sb_counter *next;
+};
+
+typedef struct gauge {
+    char *name, *help;
+    double (*fn)(void *);
+    void *arg;
+    struct gauge *next;
+} gauge;
+
+static struct sb_counter *counters;
+static gauge *gauges;
+
+struct sb_counter *sb_metrics_counter_new(const char *name, const char *help)
+{
+    struct sb_counter *c = calloc(1, sizeof(*c));
+    if (!c || !(c->name = strdup(name)) || !(c->help = strdup(help ? help : name))) {
+        if (c) {
+            free(c->name);
+            free(c);
+        }
+        return NULL;
+    }
+    c->next = counters;
+    counters = c;
+    return c;
+}
+
+void sb_metrics_counter_add(struct sb_counter *c, uint64_t n)
+{
+    if (c)
+        c->value += n;
+}
+
+int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *), void *arg)
+{
+    gauge *g = calloc(1, sizeof(*g));
+    if (!g || !(g->name = strdup(name)) || !(g->help = strdup(help ? help : name))) {
+        if (g) {
+            free(g->name);
+            free(g);
+        }
+        return SB_ENOMEM;
+    }
+    g->fn = fn;
+    g->arg = arg;
+    g->next = gauges;
+    gauges = g;
+    return SB_OK;
+}
+
+void sb_metrics_free(void)
+{
+    while (counters) {
+        struct sb_counter *n = counters->next;
+        free(counters->name);
+        free(counters->help);
+        free(counters);
+        counters = n;
+    }
+    while (gauges) {
+        gauge *n = gauges->next;
+        free(gauges->name);
+        free(gauges->help);
+        free(gauges);
+        gauges = n;
+    }
+}
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} buf;
+
+static void put(buf *b, const char *fmt, ...) SB_PRINTF(2, 3);
+static void put(buf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void metric(buf *b, const char *type, const char *name, const char *help, double v)
+{
+    put(b, "# HELP switchboard_%s %s\n# TYPE switchboard_%s %s\nswitchboard_%s %.17g\n", name, help,
+        name, type, name, v);
+}
+
+char *sb_metrics_render(size_t *len)
+{
+    buf b = {.p = malloc(4096), .cap = 4096};
+    if (!b.p)
+        return NULL;
+    b.p[0] = 0;
+    const sb_core_metrics *m = &sb_metrics_core;
+    metric(&b, "gauge", "connections", "Open WebSocket connections", (double)sb_srv.n_ws);
+    metric(&b, "gauge", "connections_max", "Effective max_connections", (double)sb_srv.max_ws);
+    metric(&b, "counter", "connections_total", "WebSocket upgrades accepted",
+           (double)m->connections_total);
+    metric(&b, "gauge", "users", "Users online on this node", (double)sb_registry_n_users());
+    metric(&b, "gauge", "rooms", "Rooms with members", (double)sb_registry_n_rooms());
+    metric(&b, "gauge", "ws_contexts", "Connections not hibernated", (double)m->ws_contexts);
+    metric(&b, "counter", "http_requests_total", "HTTP requests", (double)m->http_requests);
+    metric(&b, "counter", "frames_received_total", "WebSocket data messages received",
+           (double)m->frames_in);
+    metric(&b, "counter", "frames_sent_total", "Frames queued to clients", (double)m->frames_out);
+    metric(&b, "counter", "commands_total", "Commands parsed", (double)m->commands);
+    metric(&b, "counter", "errors_total", "Error replies sent", (double)m->errors);
+    metric(&b, "counter", "slow_consumers_total", "Connections closed with 4003",
+           (double)m->slow_consumers);
+    metric(&b, "counter", "backlog_delivered_total", "Stored messages sent on connect",
+           (double)m->backlog_delivered);
+    metric(&b, "counter", "store_puts_total", "Store put operations", (double)m->store_puts);
+    metric(&b, "counter", "store_removes_total", "Store remove operations",
+           (double)m->store_removes);
+    metric(&b, "counter", "store_pages_total", "Store page reads", (double)m->store_pages);
+    metric(&b, "counter", "store_failures_total", "Store operations that failed",
+           (double)m->store_failures);
+    put(&b,
+        "# HELP switchboard_store_put_seconds Time from put to durable completion\n"
+        "# TYPE switchboard_store_put_seconds summary\n"
+        "switchboard_store_put_seconds_sum %.6f\nswitchboard_store_put_seconds_count %llu\n",
+        (double)m->store_put_us_sum / 1e6, (unsigned long long)m->store_put_done);
+    for (struct sb_counter *c = counters; c; c = c->next)
+        metric(&b, "counter", c->name, c->help, (double)c->value);
+    for (gauge *g = gauges; g; g = g->next)
+        metric(&b, "gauge", g->name, g->help, g->fn(g->arg));
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+int sb_metrics_allowed(const sb_conn *c)
+{
+    const sb_server_cfg *cfg = sb_srv.cfg;
+    unsigned char addr[16];
+    int family = strchr(c->ip, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(family, c->ip, addr) != 1)
+        return 0;
+    for (size_t i = 0; i < cfg->n_metrics_allow; i++)
+        if (sb_cidr_match(&cfg->metrics_allow[i], family, addr))
+            return 1;
+    return 0;
+}
+
+int sb_metrics_ready(const char **why)
+{
+    if (sb_srv.shutting_down) {
+        *why = "shutting down";
+        return 0;
+    }
+    return sb_hooks_ready(why);
+}
