@@ -452,3 +452,25 @@ def test_chat_bad_configuration_stops_startup(server):
         srv.start(wait=False)
         assert srv.proc.wait(20) != 0, keys
         assert words in srv.log(), (keys, srv.log())
+
+
+def test_shipped_plugins_conf_serves_both_dialects_beside_web(server, tmp_path):
+    """plugins.conf as shipped: /chat and /notify answer their dialects even
+    with the web plugin serving every other path from /."""
+    from test_default_config import shipped_conf
+    port = free_port()
+    env = {"SWITCHBOARD_SERVER_LISTEN": f"127.0.0.1:{port}",
+           "SWITCHBOARD_STORE_LMDB_PATH": str(tmp_path / "data")}
+    srv = server(conf=shipped_conf(), env=env, start=False, workdir=str(tmp_path / "w"))
+    srv.port = port
+    srv.start()
+
+    async def go(open_):
+        c = await open_(srv, path="/chat")
+        assert GUEST.match((await me(c))["member"])
+        n = await open_(srv, {"t": "u1"}, path="/notify")
+        await n.send('{"action": "enter", "room": "r"}')
+        await n.send('{"action": "dance"}')
+        got = await recv(n)
+        assert (got["type"], got["code"]) == ("error", "bad_request"), got
+    run_closing(go)
