@@ -45,7 +45,8 @@ static const char usage[] =
     "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
     "  --no-ping                  idle: count a connection ready at the 101, send nothing\n"
     "  --dialect D                native | messaging: seed 001 clients of dialect_messaging\n"
-    "                             (--url ws://HOST:PORT/messaging; direct only, no reads)\n"
+    "                             (--url ws://HOST:PORT/messaging; direct only, no reads) |\n"
+    "                             chat: seed 003 chat clients of dialect_chat (broadcast, idle)\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -146,8 +147,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
-        int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_DIALECT && o != O_JSON &&
-                      o != O_QUIET && o != O_HELP && o != O_NOPING;
+        int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
+                      o != O_HELP && o != O_NOPING && o != O_DIALECT;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -236,11 +237,14 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
             break;
         case O_DIALECT:
             if (strcmp(optarg, "native") == 0) {
-                cfg->dialect = BENCH_NATIVE;
+                cfg->dialect = BD_NATIVE;
             } else if (strcmp(optarg, "messaging") == 0) {
-                cfg->dialect = BENCH_MESSAGING;
+                cfg->dialect = BD_MESSAGING;
+            } else if (strcmp(optarg, "chat") == 0) {
+                cfg->dialect = BD_CHAT;
             } else {
-                fprintf(stderr, "sb-bench: --dialect native | messaging\n");
+                fprintf(stderr, "sb-bench: unknown dialect %s (native | messaging | chat)\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -262,12 +266,16 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
                         "ramp > 0, size <= 1 MiB\n");
         return -1;
     }
-    if (cfg->dialect == BENCH_MESSAGING) {
+    if (cfg->dialect == BD_MESSAGING) {
         if (cfg->scenario != SC_DIRECT) {
             fprintf(stderr, "sb-bench: --dialect messaging runs the direct scenario only\n");
             return -1;
         }
         cfg->read_batch = 0; /* a 001 read names client ids: not modelled */
+    }
+    if (cfg->dialect == BD_CHAT && cfg->scenario != SC_BROADCAST && cfg->scenario != SC_IDLE) {
+        fprintf(stderr, "sb-bench: --dialect chat runs the broadcast and idle scenarios only\n");
+        return -1;
     }
     if (cfg->nurls == 0) {
         bench_parse_url(&cfg->url[0], "ws://127.0.0.1:8080/ws");
