@@ -38,6 +38,7 @@ def make(server, request):
             if "redis" not in state:
                 state["redis"] = request.getfixturevalue("redis")()
             r = state["redis"]
+            factory.redis = r
         return server(sections=history_sections(store, r, **keys), workdir=workdir,
                       server_keys={"rate_limit": 0})
     return factory
@@ -165,6 +166,8 @@ def test_history_trimmed_by_size_not_recovered(make, store):
         h = await ask(alice, "history", {"room": "lobby"}, ref="h")
         assert [m["id"] for m in h["data"]["messages"]] == ids[2:]
         assert [m["n"] for m in h["data"]["messages"]] == [2, 3, 4]
+        if store == "redis":  # trimmed in Redis itself, not only hidden
+            assert make.redis.command("ZCARD", "sb:history:lobby") == 3
         bob = await srv.ws(client_id="bob")
         # ids[1] was trimmed: the history no longer reaches back to it.
         data = await join_since(bob, "lobby", ids[1])
