@@ -24,7 +24,8 @@ static size_t history_key(const char *room, const char *id, size_t id_len,
     size_t rlen = strlen(room);
     memcpy(out, room, rlen);
     out[rlen] = '\0';
-    memcpy(out + rlen + 1, id, id_len);
+    if (id_len) /* the count key has none (and id may be NULL) */
+        memcpy(out + rlen + 1, id, id_len);
     return rlen + 1 + id_len;
 }
 
