@@ -20,7 +20,7 @@
 #include "server.h"
 
 #define BACKLOG_PAGE 64
-#define SEEN_IDS     16   /* the newest messages: only those can race the bus */
+#define SEEN_IDS     64   /* the newest messages: only those can race the bus */
 #define SEEN_GRACE   3000 /* ms after the backlog ends */
 
 typedef struct sb_backlog_seen {
@@ -184,6 +184,32 @@ void sb_backlog_on_drained(sb_conn *c)
         backlog_request(c);
 }
 
+/* The id of a native `publish` event frame: host->stamp writes id first, so
+ * the payload starts {"type":"publish","data":{"id":"<id>". NULL otherwise
+ * (a dialect's frame, another type): such frames are never taken for
+ * replayed ones. */
+static const char *frame_publish_id(const sb_frame *f)
+{
+    static const char prefix[] = "{\"type\":\"publish\",\"data\":{\"id\":\"";
+    size_t len;
+    const char *p = sb_frame_payload(f, &len);
+    if (len < sizeof(prefix) - 1 + SB_ID_LEN + 1 || memcmp(p, prefix, sizeof(prefix) - 1) != 0 ||
+        p[sizeof(prefix) - 1 + SB_ID_LEN] != '"')
+        return NULL;
+    return p + sizeof(prefix) - 1;
+}
+
+int sb_backlog_replayed(sb_conn *c, const sb_frame *f)
+{
+    const char *id = c->backlog_seen ? frame_publish_id(f) : NULL;
+    char buf[SB_ID_LEN + 1];
+    if (!id)
+        return 0;
+    memcpy(buf, id, SB_ID_LEN);
+    buf[SB_ID_LEN] = '\0';
+    return sb_backlog_sent(c, buf);
+}
+
 int sb_backlog_hold(sb_conn *c)
 {
     if (c->holds == UINT16_MAX)
@@ -232,7 +258,13 @@ int sb_backlog_release(sb_conn *c, const char *type, const sb_stored *msgs, size
         sb_frame_unref(f);
         if (c->dead || c->closing)
             return SB_ECLOSED;
+        seen_add(c, msgs[i].id);
     }
+    /* A replayed publication may still arrive live afterwards (from another
+     * node over the bus, or a commit whose fan-out runs late): the newest
+     * replayed ids stay known for a moment, like the backlog's. */
+    if (n && c->backlog_seen && !c->in_backlog)
+        c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
     if (n && (!c->ep || sb_endpoint_native(c->ep))) {
         release_ids r = {msgs, n};
         sb_outq_drop_if(&c->held, held_duplicate, &r);

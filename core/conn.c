@@ -109,6 +109,8 @@ int sb_conn_send(sb_conn *c, sb_frame *f)
 
 int sb_conn_send_event(sb_conn *c, sb_frame *f)
 {
+    if (c->backlog_seen && sb_backlog_replayed(c, f))
+        return SB_OK; /* a history replay sent it already */
     return conn_push(c, c->in_backlog || c->holds ? &c->held : &c->out, f);
 }
 

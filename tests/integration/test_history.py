@@ -356,3 +356,51 @@ def test_history_recovery_across_two_nodes(server, redis):  # noqa: F811
             msg = await recv(bob, 10)
         assert msg["type"] == "publish" and msg["data"]["id"] == live, msg
     run(go(), timeout=60)
+
+
+def test_history_race_across_two_nodes_no_gap_no_repeat(server, redis):  # noqa: F811
+    """alice publishes on node A without waiting while bob recovers on node B:
+    the live copies arrive over the bus, and still none is missing or doubled."""
+    r = redis()
+    nodes = [server(sections=history_sections("redis", r, size=1000, bus=n),
+                    server_keys={"rate_limit": 0}) for n in ("A", "B")]
+    for srv in nodes:
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+    a, b = nodes
+    total = 200
+
+    async def go():
+        alice = await a.ws(client_id="alice")
+        await request(alice, "join", {"room": "lobby"}, ref="a")
+        since = await publish(alice, "lobby", "start")
+        acked = []
+
+        async def publisher():
+            for i in range(total):
+                await send(alice, "publish", {"room": "lobby", "n": i}, ref=i)
+                if i % 10 == 0:
+                    await asyncio.sleep(0.002)
+
+        async def acks():
+            while len(acked) < total:
+                msg = await recv(alice, 10)
+                if msg["type"] == "presence":
+                    continue
+                assert msg["type"] == "ack", msg
+                acked.append(msg["data"]["id"])
+        ack_task = asyncio.ensure_future(acks())
+        pub_task = asyncio.ensure_future(publisher())
+        while len(acked) < total // 4:
+            await asyncio.sleep(0.005)
+        bob = await b.ws(client_id="bob")
+        data = await join_since(bob, "lobby", since)
+        assert data["recovered"] is True
+        await pub_task
+        await ack_task
+        got = await events(bob, total)
+        ids = [g["id"] for g in got]
+        assert len(set(ids)) == total, "a publication came twice"
+        assert sorted(ids) == sorted(acked), "a publication is missing"
+        assert ids == acked, "out of order"
+        await no_frame(bob)
+    run(go(), timeout=90)
