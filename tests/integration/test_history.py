@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import default_sections, no_frame, recv, request, send
-from messaging_util import assert_ack, run
+from messaging_util import assert_ack, needs_lua, run
 from redis_util import redis  # noqa: F401 (fixture)
 
 STORES = ["memory", "lmdb", "redis"]
@@ -404,3 +404,36 @@ def test_history_race_across_two_nodes_no_gap_no_repeat(server, redis):  # noqa:
         assert ids == acked, "out of order"
         await no_frame(bob)
     run(go(), timeout=90)
+
+
+@needs_lua
+def test_history_policy_join_decision_covers_recovery(server, tmp_path):
+    """authorize(user, "join", room, data) sees data.since: a refused join
+    replays nothing; an allowed one recovers."""
+    policy = tmp_path / "history_policy.lua"
+    policy.write_text(
+        'function authorize(user, action, target, data)\n'
+        '  if action == "join" and user == "mallory" and data.since ~= nil then\n'
+        '    return false, "no recovery for you"\n'
+        '  end\n'
+        '  return true\n'
+        'end\n')
+    s = {"lua": {"scripts": str(policy)}}
+    s.update(history_sections("memory"))
+    srv = server(sections=s)
+
+    async def go():
+        alice = await srv.ws(client_id="alice")
+        await request(alice, "join", {"room": "lobby"}, ref="a")
+        first = await publish(alice, "lobby", "p0")
+        second = await publish(alice, "lobby", "p1")
+        mallory = await srv.ws(client_id="mallory")
+        r = await request(mallory, "join", {"room": "lobby", "since": first}, ref="m")
+        assert r["type"] == "error" and r["data"]["code"] == "forbidden", r
+        assert r["data"]["message"] == "no recovery for you"
+        await no_frame(mallory)
+        bob = await srv.ws(client_id="bob")
+        data = await join_since(bob, "lobby", first)
+        assert data["recovered"] is True
+        assert [g["id"] for g in await events(bob, 1)] == [second]
+    run(go())
