@@ -617,8 +617,9 @@ typedef struct sb_host_api {
     int (*conn_hold)(sb_plugin_ctx *pc, uint64_t conn_id);
     /* End one hold: send msgs[0..n) (borrowed) as `type` events ahead of the
      * held ones, drop held native events whose data.id is one of theirs
-     * (sent already), and once no hold and no stored backlog remains, send
-     * the held events in order. -> SB_OK | SB_ECLOSED | SB_EINVAL | SB_ENOMEM */
+     * (sent already; a native `publish` copy arriving within 3 s is dropped
+     * too), and once no hold and no stored backlog remains, send the held
+     * events in order. -> SB_OK | SB_ECLOSED | SB_EINVAL | SB_ENOMEM */
     int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
                         const sb_stored *msgs, size_t n);
 
