@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backlog.h"
 #include "dispatch.h"
 #include "endpoint.h"
 #include "envelope.h"
@@ -562,6 +563,55 @@ static int h_store_page(sb_plugin_ctx *pc, const char *user, const char *after, 
     return st->page(ud, user, after, limit, done, arg);
 }
 
+/* --- room history (since 1.2) --- */
+
+static int h_store_history_put(sb_plugin_ctx *pc, const char *room, const char *id,
+                               const char *json, size_t len, size_t keep, const char *expire_before,
+                               sb_store_done_fn done, void *arg)
+{
+    (void)pc;
+    void *ud;
+    const sb_store *st = sb_hooks_store(&ud);
+    if (!st || !st->history_put)
+        return SB_EUNAVAILABLE;
+    if (!room || !id || !json || !done)
+        return SB_EINVAL;
+    return st->history_put(ud, room, id, json, len, keep, expire_before, done, arg);
+}
+
+static int h_store_history_page(sb_plugin_ctx *pc, const char *room, const char *after,
+                                const char *before, size_t limit, sb_history_page_fn done,
+                                void *arg)
+{
+    (void)pc;
+    void *ud;
+    const sb_store *st = sb_hooks_store(&ud);
+    if (!st || !st->history_page)
+        return SB_EUNAVAILABLE;
+    if (!room || !done || limit == 0)
+        return SB_EINVAL;
+    return st->history_page(ud, room, after, before, limit, done, arg);
+}
+
+static int h_conn_hold(sb_plugin_ctx *pc, uint64_t conn_id)
+{
+    (void)pc;
+    sb_conn *c = live_conn(conn_id);
+    return c ? sb_backlog_hold(c) : SB_ECLOSED;
+}
+
+static int h_conn_release(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
+                          const sb_stored *msgs, size_t n)
+{
+    (void)pc;
+    sb_conn *c = live_conn(conn_id);
+    if (!c)
+        return SB_ECLOSED;
+    if (!type || (n && !msgs))
+        return SB_EINVAL;
+    return sb_backlog_release(c, type, msgs, n);
+}
+
 /* --- ids, time --- */
 
 static void h_id_new(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1])
@@ -807,6 +857,10 @@ static const sb_host_api host_api = {
     .register_command_ex = h_register_command_ex,
     .json_print_new = h_json_print_new,
     .send_users_json = h_send_users_json,
+    .store_history_put = h_store_history_put,
+    .store_history_page = h_store_history_page,
+    .conn_hold = h_conn_hold,
+    .conn_release = h_conn_release,
 };
 
 const sb_host_api *sb_host_api_table(void)

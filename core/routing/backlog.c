@@ -20,7 +20,7 @@
 #include "runtime.h"
 
 #define BACKLOG_PAGE 64
-#define SEEN_IDS     16   /* the newest messages: only those can race the bus */
+#define SEEN_IDS     64   /* the newest messages: only those can race the bus */
 #define SEEN_GRACE   3000 /* ms after the backlog ends */
 
 typedef struct sb_backlog_seen {
@@ -69,6 +69,8 @@ static void backlog_finish(sb_conn *c)
     c->backlog_busy = 0;
     if (c->backlog_seen)
         c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
+    if (c->holds)
+        return; /* a plugin's hold keeps the events: its release sends them */
     if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
         sb_conn_close(c, 1011, "out of memory");
         return;
@@ -76,14 +78,14 @@ static void backlog_finish(sb_conn *c)
     sb_conn_want_write(c);
 }
 
-/* A stored message as this connection's endpoint frames a `message` event:
+/* A stored message as this connection's endpoint frames a `type` event:
  * the native envelope around the stored text, or the dialect's encode of it
  * (NULL with *rc SB_OK: the dialect sends nothing). */
-static sb_frame *backlog_frame(sb_conn *c, const sb_stored *m, int *rc)
+static sb_frame *backlog_frame(sb_conn *c, const char *type, const sb_stored *m, int *rc)
 {
     *rc = SB_OK;
     if (!c->ep || sb_endpoint_native(c->ep)) {
-        sb_frame *f = sb_frame_envelope("message", NULL, m->json, m->len);
+        sb_frame *f = sb_frame_envelope(type, NULL, m->json, m->len);
         if (!f)
             *rc = SB_ENOMEM;
         return f;
@@ -95,7 +97,7 @@ static sb_frame *backlog_frame(sb_conn *c, const sb_stored *m, int *rc)
                (unsigned long long)c->id, c->user, m->id);
         return NULL;
     }
-    sb_frame *f = sb_endpoint_frame(c->ep, 0, "message", NULL, data, c->id, c->user, rc);
+    sb_frame *f = sb_endpoint_frame(c->ep, 0, type, NULL, data, c->id, c->user, rc);
     cJSON_Delete(data);
     return f;
 }
@@ -114,7 +116,7 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
     }
     for (size_t i = 0; i < n; i++) {
         int rc = SB_OK;
-        sb_frame *f = backlog_frame(c, &msgs[i], &rc);
+        sb_frame *f = backlog_frame(c, "message", &msgs[i], &rc);
         if (!f && rc != SB_OK) {
             sb_conn_close(c, 1011, "out of memory");
             return;
@@ -180,4 +182,99 @@ void sb_backlog_on_drained(sb_conn *c)
 {
     if (c->in_backlog && !c->backlog_busy)
         backlog_request(c);
+}
+
+/* The id of a native `publish` event frame: host->stamp writes id first, so
+ * the payload starts {"type":"publish","data":{"id":"<id>". NULL otherwise
+ * (a dialect's frame, another type): such frames are never taken for
+ * replayed ones. */
+static const char *frame_publish_id(const sb_frame *f)
+{
+    static const char prefix[] = "{\"type\":\"publish\",\"data\":{\"id\":\"";
+    size_t len;
+    const char *p = sb_frame_payload(f, &len);
+    if (len < sizeof(prefix) - 1 + SB_ID_LEN + 1 || memcmp(p, prefix, sizeof(prefix) - 1) != 0 ||
+        p[sizeof(prefix) - 1 + SB_ID_LEN] != '"')
+        return NULL;
+    return p + sizeof(prefix) - 1;
+}
+
+int sb_backlog_replayed(sb_conn *c, const sb_frame *f)
+{
+    const char *id = c->backlog_seen ? frame_publish_id(f) : NULL;
+    char buf[SB_ID_LEN + 1];
+    if (!id)
+        return 0;
+    memcpy(buf, id, SB_ID_LEN);
+    buf[SB_ID_LEN] = '\0';
+    return sb_backlog_sent(c, buf);
+}
+
+int sb_backlog_hold(sb_conn *c)
+{
+    if (c->holds == UINT16_MAX)
+        return SB_EINVAL;
+    c->holds++;
+    return SB_OK;
+}
+
+/* A held native event whose data.id is one of the released messages: the
+ * release sent it already, in its place. Dialect frames are not ours to
+ * read, so they always stay. */
+typedef struct release_ids {
+    const sb_stored *msgs;
+    size_t n;
+} release_ids;
+
+static int held_duplicate(const sb_frame *f, void *arg)
+{
+    const release_ids *r = arg;
+    size_t len;
+    const char *payload = sb_frame_payload(f, &len);
+    cJSON *env = cJSON_ParseWithLength(payload, len);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(env, "data");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+    int dup = 0;
+    for (size_t i = 0; cJSON_IsString(id) && i < r->n && !dup; i++)
+        dup = strcmp(r->msgs[i].id, id->valuestring) == 0;
+    cJSON_Delete(env);
+    return dup;
+}
+
+int sb_backlog_release(sb_conn *c, const char *type, const sb_stored *msgs, size_t n)
+{
+    if (!c->holds)
+        return SB_EINVAL;
+    c->holds--;
+    for (size_t i = 0; i < n; i++) {
+        int rc = SB_OK;
+        sb_frame *f = backlog_frame(c, type, &msgs[i], &rc);
+        if (!f && rc != SB_OK) {
+            sb_conn_close(c, 1011, "out of memory");
+            return SB_ENOMEM;
+        }
+        if (f)
+            sb_conn_send_backlog(c, f);
+        sb_frame_unref(f);
+        if (c->dead || c->closing)
+            return SB_ECLOSED;
+        seen_add(c, msgs[i].id);
+    }
+    /* A replayed publication may still arrive live afterwards (from another
+     * node over the bus, or a commit whose fan-out runs late): the newest
+     * replayed ids stay known for a moment, like the backlog's. */
+    if (n && c->backlog_seen && !c->in_backlog)
+        c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
+    if (n && (!c->ep || sb_endpoint_native(c->ep))) {
+        release_ids r = {msgs, n};
+        sb_outq_drop_if(&c->held, held_duplicate, &r);
+    }
+    if (c->holds || c->in_backlog)
+        return SB_OK; /* the last release, or the backlog's end, sends them */
+    if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
+        sb_conn_close(c, 1011, "out of memory");
+        return SB_ENOMEM;
+    }
+    sb_conn_want_write(c);
+    return SB_OK;
 }

@@ -14,5 +14,16 @@ void sb_backlog_on_drained(sb_conn *c);
  * until a grace period after it ended): a live copy of it is a duplicate. */
 int sb_backlog_sent(sb_conn *c, const char *id);
 void sb_backlog_free(sb_conn *c);
+/* Whether f is a native `publish` event whose id the backlog or a release
+ * sent to c lately (see sb_backlog_sent): a live copy to drop. */
+int sb_backlog_replayed(sb_conn *c, const sb_frame *f);
+/* A plugin's hold (host->conn_hold): events to c wait in the held queue
+ * until the matching release. -> SB_OK | SB_EINVAL (too many) */
+int sb_backlog_hold(sb_conn *c);
+/* End one hold: msgs go out as `type` events ahead of the held ones, held
+ * native events carrying one of their ids are dropped, and the held queue
+ * follows once no hold and no backlog remain.
+ * -> SB_OK | SB_EINVAL (not held) | SB_ECLOSED | SB_ENOMEM (closed 1011) */
+int sb_backlog_release(sb_conn *c, const char *type, const sb_stored *msgs, size_t n);
 
 #endif

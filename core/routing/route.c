@@ -107,6 +107,8 @@ static int deliver(sb_conn *c, fanout *o)
 {
     if (c->closing || c->dead)
         return 0;
+    if (!o->direct && c->backlog_seen && sb_backlog_replayed(c, o->native))
+        return 0; /* a history replay sent it already (read from the native frame) */
     if (o->direct && c->backlog_seen) {
         const char *id = fanout_id(o);
         if (id && sb_backlog_sent(c, id))

@@ -137,7 +137,7 @@ int sb_conn_send(sb_conn *c, sb_frame *f)
 
 int sb_conn_send_event(sb_conn *c, sb_frame *f)
 {
-    return conn_push(c, c->in_backlog ? &c->held : &c->out, f);
+    return conn_push(c, c->in_backlog || c->holds ? &c->held : &c->out, f);
 }
 
 int sb_conn_send_backlog(sb_conn *c, sb_frame *f)

@@ -67,6 +67,7 @@ struct sb_conn {
     uint8_t busy;          /* inside a callback that may destroy it */
     uint8_t kill;          /* closing without a linger: drop the TCP connection */
     uint8_t detached;      /* out of the registry, on_close hooks ran */
+    uint16_t holds;        /* plugin holds (host->conn_hold): events wait in held */
     uint64_t id;
     int64_t since_ms;
     ev_tstamp last_rx;

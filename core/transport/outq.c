@@ -133,6 +133,25 @@ int sb_outq_splice(sb_outq *dst, sb_outq *src)
     return SB_OK;
 }
 
+void sb_outq_drop_if(sb_outq *q, int (*drop)(const sb_frame *f, void *arg), void *arg)
+{
+    size_t w = 0, n = q->count;
+    for (size_t r = 0; r < n; r++) {
+        sb_frame *f = q->ring[(q->head + r) % q->cap];
+        if ((r == 0 && q->off) || !drop(f, arg)) {
+            q->ring[(q->head + w++) % q->cap] = f;
+            continue;
+        }
+        q->bytes -= f->len;
+        if (f->flags & SB_FRAME_BACKLOG)
+            q->backlog -= f->len;
+        sb_frame_unref(f);
+        q->count--;
+    }
+    if (q->count == 0)
+        sb_outq_clear(q);
+}
+
 void sb_outq_clear(sb_outq *q)
 {
     for (size_t i = 0; i < q->count; i++)

@@ -25,6 +25,9 @@ int sb_outq_write(sb_outq *q, int fd);
 void sb_outq_drop_unstarted(sb_outq *q);
 /* Move every frame of src to the end of dst. -> SB_OK | SB_ENOMEM */
 int sb_outq_splice(sb_outq *dst, sb_outq *src);
+/* Drop (unref) every frame for which drop(f, arg) is nonzero, keeping the
+ * order of the rest; a partly written head always stays. */
+void sb_outq_drop_if(sb_outq *q, int (*drop)(const sb_frame *f, void *arg), void *arg);
 /* Release everything, including the ring. */
 void sb_outq_clear(sb_outq *q);
 static inline int sb_outq_empty(const sb_outq *q)

@@ -196,6 +196,12 @@ typedef void (*sb_store_done_fn)(void *arg, int status);
 typedef void (*sb_store_page_fn)(void *arg, int status, const sb_stored *msgs, size_t n, int more);
 /* status SB_OK: the messages actually removed (unknown ids are left out). */
 typedef void (*sb_store_removed_fn)(void *arg, int status, const sb_stored *removed, size_t n);
+/* since 1.2: a page of a room's history, msgs[0..n) oldest first. more: a
+ * page past this one may exist (later ones for an `after` read, older ones
+ * otherwise). reaches: an `after` read found `after` itself, so nothing
+ * between it and msgs[0] was trimmed; 0 for other reads. */
+typedef void (*sb_history_page_fn)(void *arg, int status, const sb_stored *msgs, size_t n, int more,
+                                   int reaches);
 
 /* The store slot: inboxes of direct messages. Every operation completes
  * through its callback, never inside the call. A call that returns an error
@@ -217,6 +223,20 @@ typedef struct sb_store {
                 void *arg);
     /* Whether the store answers now; on no, *why says why. Synchronous. */
     int (*ready)(void *ud, const char **why);
+    /* since 1.2: room history (NULL: the store keeps none, and the host's
+     * store_history_* answer SB_EUNAVAILABLE). */
+    /* Append json under id to room's history and, in the same commit, drop
+     * the oldest entries past keep and every entry whose id sorts before
+     * expire_before (NULL: none; ids sort in time order); done once, when
+     * durable. done status: SB_OK | SB_EUNAVAILABLE.
+     * -> SB_OK | SB_EUNAVAILABLE | SB_EINVAL | SB_ENOMEM */
+    int (*history_put)(void *ud, const char *room, const char *id, const char *json, size_t len,
+                       size_t keep, const char *expire_before, sb_store_done_fn done, void *arg);
+    /* after set: up to limit entries of room with id > after, oldest first.
+     * Else: the newest limit entries with id < before (NULL: the newest of
+     * all), handed oldest first. -> SB_OK | SB_EUNAVAILABLE | SB_EINVAL | SB_ENOMEM */
+    int (*history_page)(void *ud, const char *room, const char *after, const char *before,
+                        size_t limit, sb_history_page_fn done, void *arg);
 } sb_store;
 
 /* Where a bus delivery goes. */
@@ -595,6 +615,24 @@ typedef struct sb_host_api {
     int (*send_users_json)(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
                            const char *type, const char *data_json, size_t len,
                            uint64_t skip_conn, int direct, size_t *delivered);
+
+    /* Room history through the store slot (sb_store.history_*); a store
+     * without them answers SB_EUNAVAILABLE, as does an empty slot. */
+    int (*store_history_put)(sb_plugin_ctx *pc, const char *room, const char *id, const char *json,
+                             size_t len, size_t keep, const char *expire_before,
+                             sb_store_done_fn done, void *arg);
+    int (*store_history_page)(sb_plugin_ctx *pc, const char *room, const char *after,
+                              const char *before, size_t limit, sb_history_page_fn done, void *arg);
+    /* Hold the events (not the replies) sent to conn_id in a queue until a
+     * matching conn_release; holds nest. -> SB_OK | SB_ECLOSED */
+    int (*conn_hold)(sb_plugin_ctx *pc, uint64_t conn_id);
+    /* End one hold: send msgs[0..n) (borrowed) as `type` events ahead of the
+     * held ones, drop held native events whose data.id is one of theirs
+     * (sent already; a native `publish` copy arriving within 3 s is dropped
+     * too), and once no hold and no stored backlog remains, send the held
+     * events in order. -> SB_OK | SB_ECLOSED | SB_EINVAL | SB_ENOMEM */
+    int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
+                        const sb_stored *msgs, size_t n);
 
     /* since 1.3: new members go here */
 } sb_host_api;

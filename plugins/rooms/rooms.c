@@ -1,21 +1,16 @@
 /* The `rooms` plugin: join, leave and publish (PROTOCOL.md 3, 5), with
  * presence events to the other members, and an on_close hook that makes a
  * closing connection leave its rooms. Membership itself is the core's
- * registry; builders live in rooms_event.c. Publications are live only. */
+ * registry; builders live in rooms_event.c. With history_size set,
+ * publications are stored and recovered on join (rooms_history.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <switchboard/plugin.h>
 
+#include "rooms.h"
 #include "rooms_event.h"
-
-#define ROOMS_REASON_MAX 256
-
-typedef struct rooms_plugin {
-    const sb_host_api *host;
-    sb_plugin_ctx *pc;
-} rooms_plugin;
 
 /* Tell room's other members that user came or went. Failures cost only the
  * event, so they are logged, not returned. */
@@ -96,19 +91,34 @@ static int rooms_join_cmd(void *ud, const sb_cmd *cmd)
     const char *room = rooms_room_or_reply(rp, cmd);
     if (room == NULL)
         return SB_OK;
+    const char *since;
+    if (rooms_id_arg(cmd->data, "since", &since) != 0) {
+        host->reply_error(rp->pc, cmd, "bad_request", "since must be a publication id");
+        return SB_OK;
+    }
+    /* The policy's join decision covers the recovery too. */
     char reason[ROOMS_REASON_MAX] = "";
     if (host->run_authorize(rp->pc, cmd->user, "join", room, cmd->data, reason, sizeof(reason)) ==
         SB_HOOK_DENY) {
         host->reply_error(rp->pc, cmd, "forbidden", reason[0] ? reason : "not allowed");
         return SB_OK;
     }
+    /* Recovery: hold live events before joining, so none slips between the
+     * history read and the live ones (rooms_history.c). */
+    int rc = since ? host->conn_hold(rp->pc, cmd->conn_id) : SB_OK;
+    if (rc == SB_ECLOSED)
+        return SB_OK;
+    if (rc != SB_OK)
+        return rc;
     int user_was_in = 0;
-    int rc = host->room_join(rp->pc, cmd->conn_id, room, &user_was_in);
+    rc = host->room_join(rp->pc, cmd->conn_id, room, &user_was_in);
+    if (rc != SB_OK && since)
+        host->conn_release(rp->pc, cmd->conn_id, "publish", NULL, 0);
     if (rc == SB_ECLOSED)
         return SB_OK; /* gone meanwhile: nobody to answer */
     if (rc != SB_OK)
         return rc;
-    rc = rooms_join_reply(rp, cmd, room);
+    rc = since ? rooms_history_join(rp, cmd, room, since) : rooms_join_reply(rp, cmd, room);
     if (rc != SB_OK)
         return rc;
     /* A user already present through another connection is no news. */
@@ -178,9 +188,14 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
         cJSON_Delete(data);
         return SB_OK;
     }
-    cJSON *ack = NULL;
-    if (host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK ||
-        (ack = rooms_ack_new(id, ts)) == NULL) {
+    if (host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK) {
+        cJSON_Delete(data);
+        return SB_ENOMEM;
+    }
+    if (rp->history_size > 0)
+        return rooms_history_publish(rp, cmd, room, id, ts, data);
+    cJSON *ack = rooms_ack_new(id, ts);
+    if (ack == NULL) {
         cJSON_Delete(data);
         return SB_ENOMEM;
     }
@@ -219,22 +234,31 @@ static void rooms_on_close(void *ud, uint64_t conn_id, const char *user)
 static int rooms_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg,
                       void **userdata)
 {
-    (void)cfg;
+    long history_size = 0, history_ttl = 0;
+    if (host->cfg_int(cfg, "history_size", 0, 0, 1000000, &history_size) != SB_OK ||
+        host->cfg_int(cfg, "history_ttl", 0, 0, 100L * 365 * 86400, &history_ttl) != SB_OK)
+        return SB_EINVAL;
     rooms_plugin *rp = calloc(1, sizeof(*rp));
     if (rp == NULL)
         return SB_ENOMEM;
     rp->host = host;
     rp->pc = pc;
+    rp->history_size = history_size;
+    rp->history_ttl = history_ttl;
     sb_hooks hooks = {SB_HOOKS_INIT, .on_close = rooms_on_close};
     int rc;
     if ((rc = host->register_command(pc, "join", rooms_join_cmd, rp)) != SB_OK ||
         (rc = host->register_command(pc, "leave", rooms_leave_cmd, rp)) != SB_OK ||
         (rc = host->register_command(pc, "publish", rooms_publish_cmd, rp)) != SB_OK ||
+        (rc = host->register_command(pc, "history", rooms_history_cmd, rp)) != SB_OK ||
         (rc = host->register_hooks(pc, &hooks, rp)) != SB_OK) {
         host->log(pc, SB_LOG_ERROR, "cannot register the rooms commands and hook: %d", rc);
         free(rp);
         return rc;
     }
+    if (history_size > 0)
+        host->log(pc, SB_LOG_INFO, "history: %ld publications per room, ttl %lds (0: none)",
+                  history_size, history_ttl);
     *userdata = rp;
     return SB_OK;
 }

@@ -2,6 +2,8 @@
  * publication's stamped form is the host's (host->stamp). */
 #include "rooms_event.h"
 
+#include <string.h>
+
 const char *rooms_arg(const cJSON *data, int (*valid)(const char *))
 {
     const cJSON *room = cJSON_GetObjectItemCaseSensitive(data, "room");
@@ -54,4 +56,66 @@ cJSON *rooms_ack_new(const char *id, int64_t ts)
         return NULL;
     }
     return ack;
+}
+
+/* --- room history --- */
+
+int rooms_id_arg(const cJSON *data, const char *key, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
+        strnlen(v->valuestring, SB_ID_LEN + 1) > SB_ID_LEN)
+        return -1;
+    *out = v->valuestring;
+    return 0;
+}
+
+/* Ids begin with 10 Crockford base32 characters of epoch milliseconds (the
+ * ULID layout), so that prefix of a time sorts before every id made at or
+ * after it. */
+const char *rooms_history_cutoff(int64_t now_ms, int64_t ttl_ms, char out[11])
+{
+    static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    if (ttl_ms <= 0)
+        return NULL;
+    uint64_t t = now_ms > ttl_ms ? (uint64_t)(now_ms - ttl_ms) : 0;
+    for (int i = 9; i >= 0; i--) {
+        out[i] = crockford[t & 31];
+        t >>= 5;
+    }
+    out[10] = '\0';
+    return out;
+}
+
+cJSON *rooms_history_reply_new(const char *room, const sb_stored *msgs, size_t n,
+                               const char *cutoff, int more)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON *list = cJSON_CreateArray();
+    if (r == NULL || list == NULL || cJSON_AddStringToObject(r, "room", room) == NULL ||
+        !cJSON_AddItemToObject(r, "messages", list)) {
+        cJSON_Delete(r);
+        cJSON_Delete(list);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cutoff != NULL && strcmp(msgs[i].id, cutoff) < 0) {
+            more = 0; /* older ones have expired too */
+            continue;
+        }
+        cJSON *m = cJSON_ParseWithLength(msgs[i].json, msgs[i].len);
+        if (!cJSON_IsObject(m)) {
+            cJSON_Delete(m);
+            continue; /* not ours: never written by this plugin */
+        }
+        cJSON_AddItemToArray(list, m);
+    }
+    if (cJSON_AddBoolToObject(r, "more", more) == NULL) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <switchboard/plugin.h>
 
 /* data's `room` when it is a string that valid() accepts, else NULL. */
 const char *rooms_arg(const cJSON *data, int (*valid)(const char *));
@@ -23,5 +24,19 @@ cJSON *rooms_leave_reply_new(const char *room);
 
 /* {id, ts}: the ack of a publication. NULL on ENOMEM. */
 cJSON *rooms_ack_new(const char *id, int64_t ts);
+
+/* data's `key` as an id: *out NULL when absent (or null), else a string of
+ * 1..SB_ID_LEN bytes. -> 0, or -1 when present but not such a string. */
+int rooms_id_arg(const cJSON *data, const char *key, const char **out);
+
+/* The id prefix of now_ms - ttl_ms into out: every id made before that time
+ * sorts before it. -> out, or NULL when ttl_ms is 0 (no expiry). */
+const char *rooms_history_cutoff(int64_t now_ms, int64_t ttl_ms, char out[11]);
+
+/* {room, messages, more}: msgs parsed in order, leaving out ids before
+ * cutoff (NULL: none; then more is 0, since older ones expired too) and text
+ * that is not an object. NULL on ENOMEM. */
+cJSON *rooms_history_reply_new(const char *room, const sb_stored *msgs, size_t n,
+                               const char *cutoff, int more);
 
 #endif

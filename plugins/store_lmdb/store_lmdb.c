@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store_lmdb_db.h"
+#include "store_lmdb_history.h"
 #include "store_lmdb_writer.h"
 
 #define STORE_LMDB_VERSION "1.0.0"
@@ -85,6 +86,8 @@ static int store_lmdb_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_
         .remove = store_lmdb_writer_remove,
         .page = store_lmdb_db_page,
         .ready = store_lmdb_db_ready,
+        .history_put = store_lmdb_writer_history_put,
+        .history_page = store_lmdb_history_page,
     };
     rc = host->register_store(pc, &store, db);
     if (rc != SB_OK)

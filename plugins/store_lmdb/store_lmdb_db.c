@@ -1,5 +1,5 @@
 /* store_lmdb database: the data directory and its lock, the LMDB environment
- * with its two databases (msgs, counts), the loop thread's page reads in short
+ * with its databases (msgs, counts, meta, history), the loop thread's page reads in short
  * read transactions, and the totals behind the gauges. Writes are not here:
  * they all go through the writer thread (store_lmdb_writer.c). */
 #include <errno.h>
@@ -59,16 +59,18 @@ static size_t store_lmdb_tree_pages(const MDB_stat *st)
 
 int store_lmdb_db_stats(store_lmdb_db *db, MDB_txn *txn, store_lmdb_stats *out)
 {
-    MDB_stat a, b;
+    MDB_stat a, b, h;
     int rc = mdb_stat(txn, db->msgs, &a);
     if (rc == 0)
         rc = mdb_stat(txn, db->counts, &b);
+    if (rc == 0)
+        rc = mdb_stat(txn, db->history, &h);
     if (rc != 0)
         return rc;
     out->msgs = a.ms_entries;
     out->users = b.ms_entries;
-    out->used_pages =
-        STORE_LMDB_FIXED_PAGES + store_lmdb_tree_pages(&a) + store_lmdb_tree_pages(&b);
+    out->used_pages = STORE_LMDB_FIXED_PAGES + store_lmdb_tree_pages(&a) +
+                      store_lmdb_tree_pages(&b) + store_lmdb_tree_pages(&h);
     return 0;
 }
 
@@ -149,6 +151,8 @@ static int store_lmdb_open_dbis(store_lmdb_db *db)
         rc = mdb_dbi_open(txn, "counts", MDB_CREATE, &db->counts);
     if (rc == 0)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &db->meta);
+    if (rc == 0) /* since room history: an older directory gains it */
+        rc = mdb_dbi_open(txn, "history", MDB_CREATE, &db->history);
     if (rc == 0)
         rc = store_lmdb_check_format(db, txn);
     store_lmdb_stats st;
@@ -172,7 +176,7 @@ static int store_lmdb_open_env(store_lmdb_db *db)
     const char *path = db->opts.path;
     int rc = mdb_env_create(&db->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(db->env, 3);
+        rc = mdb_env_set_maxdbs(db->env, 4);
     if (rc == 0)
         rc = mdb_env_set_mapsize(db->env, db->opts.map_size);
     if (rc != 0) {

@@ -38,10 +38,11 @@ typedef struct store_lmdb_db {
 
     int lock_fd; /* flock'ed: one server per directory */
     MDB_env *env;
-    MDB_dbi msgs;   /* user\0id -> message json */
-    MDB_dbi counts; /* user -> uint64 messages in the inbox, absent at 0 */
-    MDB_dbi meta;   /* "format" -> STORE_LMDB_FORMAT; "ticks" -> uint64 */
-    MDB_txn *rtxn;  /* the loop thread's read handle, reset between uses */
+    MDB_dbi msgs;    /* user\0id -> message json */
+    MDB_dbi counts;  /* user -> uint64 messages in the inbox, absent at 0 */
+    MDB_dbi meta;    /* "format" -> STORE_LMDB_FORMAT; "ticks" -> uint64 */
+    MDB_dbi history; /* room\0id -> publication json; room\0 -> uint64 count */
+    MDB_txn *rtxn;   /* the loop thread's read handle, reset between uses */
     size_t psize, map_pages, high_water_pages;
 
     /* Written by the writer after each commit, read by gauges and ready(). */

@@ -8,10 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_lmdb_history.h"
 #include "store_lmdb_key.h"
 #include "store_lmdb_writer.h"
 
-enum store_lmdb_op_kind { STORE_LMDB_OP_PUT = 1, STORE_LMDB_OP_REMOVE = 2 };
+enum store_lmdb_op_kind {
+    STORE_LMDB_OP_PUT = 1,
+    STORE_LMDB_OP_REMOVE = 2,
+    STORE_LMDB_OP_HISTORY = 3
+};
 
 /* One queued write, allocated in one block with its strings. The writer
  * thread owns status and the results between dequeue and completion. */
@@ -29,6 +34,9 @@ struct store_lmdb_op {
     char id[SB_ID_LEN + 1];
     const char *json;
     size_t len;
+    /* history: json under id in room's history (room in user), trimmed */
+    size_t keep;
+    char expire_before[SB_ID_LEN + 1]; /* "": no expiry */
     /* remove: ids from user's inbox; removed[] holds what was there */
     const char *user;
     char (*ids)[SB_ID_LEN + 1];
@@ -114,6 +122,21 @@ static int store_lmdb_apply_put(store_lmdb_db *db, MDB_txn *txn, store_lmdb_op *
     return 0;
 }
 
+/* A history put and its trim; refused over the high-water mark like a put. */
+static int store_lmdb_apply_history(store_lmdb_db *db, MDB_txn *txn, store_lmdb_op *op)
+{
+    store_lmdb_stats st;
+    int rc = store_lmdb_db_stats(db, txn, &st);
+    if (rc != 0)
+        return rc;
+    if (st.used_pages >= db->high_water_pages) {
+        op->status = SB_EUNAVAILABLE;
+        return 0;
+    }
+    return store_lmdb_history_apply(db, txn, op->user, op->id, op->json, op->len, op->keep,
+                                    op->expire_before[0] ? op->expire_before : NULL);
+}
+
 /* Remove each id that exists, keeping a copy of its json for the caller
  * (the read plugin needs `from` for receipts), then lower the user's count
  * once. -> 0 or an error */
@@ -180,6 +203,8 @@ static int store_lmdb_apply(store_lmdb_db *db, store_lmdb_op *batch, int with_pu
         store_lmdb_op_clear_results(op);
         if (op->kind == STORE_LMDB_OP_REMOVE)
             rc = store_lmdb_apply_remove(db, txn, op);
+        else if (with_puts && op->kind == STORE_LMDB_OP_HISTORY)
+            rc = store_lmdb_apply_history(db, txn, op);
         else if (with_puts)
             rc = store_lmdb_apply_put(db, txn, op);
         else
@@ -223,7 +248,7 @@ static void store_lmdb_commit_batch(store_lmdb_db *db, store_lmdb_op *batch)
 {
     int has_puts = 0;
     for (store_lmdb_op *op = batch; op; op = op->next)
-        has_puts |= op->kind == STORE_LMDB_OP_PUT;
+        has_puts |= op->kind != STORE_LMDB_OP_REMOVE;
     int rc = store_lmdb_apply(db, batch, 1);
     if (rc != 0) {
         /* Whatever failed, the removes get a second chance without the puts:
@@ -247,7 +272,7 @@ static void store_lmdb_commit_batch(store_lmdb_db *db, store_lmdb_op *batch)
         db->commit_failed_logged = 0;
     }
     for (store_lmdb_op *op = batch; op && atomic_load(&db->map_full); op = op->next)
-        if (op->kind == STORE_LMDB_OP_PUT && op->status == SB_OK) {
+        if (op->kind != STORE_LMDB_OP_REMOVE && op->status == SB_OK) {
             db->host->log(db->pc, SB_LOG_INFO, "%s: storing messages again", db->opts.path);
             atomic_store(&db->map_full, 0);
         }
@@ -286,7 +311,7 @@ static void *store_lmdb_writer_main(void *arg)
 
 static void store_lmdb_op_complete(store_lmdb_op *op)
 {
-    if (op->kind == STORE_LMDB_OP_PUT)
+    if (op->kind != STORE_LMDB_OP_REMOVE)
         op->put_done(op->arg, op->status);
     else if (op->status == SB_OK)
         op->removed_done(op->arg, SB_OK, op->removed, op->n_removed);
@@ -369,6 +394,43 @@ int store_lmdb_writer_put(void *ud, const char *const *users, size_t n_users, co
         op->users[i] = p;
         p += n;
     }
+    memcpy(op->id, id, SB_ID_LEN + 1);
+    memcpy(p, json, len);
+    p[len] = '\0';
+    op->json = p;
+    op->len = len;
+    int rc = store_lmdb_enqueue(db, op);
+    if (rc != SB_OK)
+        free(op);
+    return rc;
+}
+
+int store_lmdb_writer_history_put(void *ud, const char *room, const char *id, const char *json,
+                                  size_t len, size_t keep, const char *expire_before,
+                                  sb_store_done_fn done, void *arg)
+{
+    store_lmdb_db *db = ud;
+    if (!done || !store_lmdb_history_room_ok(room) || !store_lmdb_key_id_ok(id) || !json ||
+        len == 0 || (expire_before && strnlen(expire_before, SB_ID_LEN + 1) > SB_ID_LEN))
+        return SB_EINVAL;
+    if (atomic_load(&db->over_high_water))
+        return SB_EUNAVAILABLE;
+    size_t rlen = strlen(room) + 1;
+    size_t bytes = sizeof(store_lmdb_op) + rlen + len + 1;
+    store_lmdb_op *op = calloc(1, bytes);
+    if (!op)
+        return SB_ENOMEM;
+    op->kind = STORE_LMDB_OP_HISTORY;
+    op->put_done = done;
+    op->arg = arg;
+    op->bytes = bytes;
+    op->keep = keep;
+    if (expire_before)
+        memcpy(op->expire_before, expire_before, strlen(expire_before) + 1);
+    char *p = (char *)(op + 1);
+    memcpy(p, room, rlen);
+    op->user = p;
+    p += rlen;
     memcpy(op->id, id, SB_ID_LEN + 1);
     memcpy(p, json, len);
     p[len] = '\0';

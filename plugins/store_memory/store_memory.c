@@ -4,6 +4,7 @@
  * the next loop iteration through host->later, never inside the call. The
  * inbox structure is store_memory_inbox.c. `simulate_outage` lets tests see
  * how the rest of the server behaves when a store stops answering. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,12 @@
 
 #include "store_memory_inbox.h"
 
-enum store_memory_kind { STORE_MEMORY_PUT, STORE_MEMORY_REMOVE, STORE_MEMORY_PAGE };
+enum store_memory_kind {
+    STORE_MEMORY_PUT,
+    STORE_MEMORY_REMOVE,
+    STORE_MEMORY_PAGE,
+    STORE_MEMORY_HISTORY_PAGE,
+};
 
 /* simulate_outage: no | done (operations complete with SB_EUNAVAILABLE) |
  * call (the calls themselves return SB_EUNAVAILABLE). */
@@ -23,6 +29,7 @@ typedef struct store_memory {
     const sb_host_api *host;
     sb_plugin_ctx *pc;
     store_memory_table *table;
+    store_memory_table *history; /* room -> its publications, never "full" */
     int outage;
     store_memory_op *pending; /* completions not yet run; fini frees them */
 } store_memory;
@@ -37,11 +44,13 @@ struct store_memory_op {
     sb_store_done_fn done;
     sb_store_removed_fn removed;
     sb_store_page_fn paged;
+    sb_history_page_fn history_paged;
     void *arg;
     store_memory_msg **msgs;
     sb_stored *stored; /* msgs as the callback sees them */
     size_t n;
     int more;
+    int reaches;
 };
 
 static void store_memory_op_free(store_memory_op *op)
@@ -69,6 +78,9 @@ static void store_memory_complete_cb(void *arg)
         break;
     case STORE_MEMORY_REMOVE:
         op->removed(op->arg, op->status, op->stored, op->n);
+        break;
+    case STORE_MEMORY_HISTORY_PAGE:
+        op->history_paged(op->arg, op->status, op->stored, op->n, op->more, op->reaches);
         break;
     default:
         op->paged(op->arg, op->status, op->stored, op->n, op->more);
@@ -188,6 +200,60 @@ static int store_memory_page(void *ud, const char *user, const char *after, size
     return SB_OK;
 }
 
+/* Room history: the same table code keyed by room, with no count limit;
+ * the put and its trim take effect together, in the call. */
+static int store_memory_history_put(void *ud, const char *room, const char *id, const char *json,
+                                    size_t len, size_t keep, const char *expire_before,
+                                    sb_store_done_fn done, void *arg)
+{
+    store_memory *sm = ud;
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
+    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PUT, arg);
+    if (op == NULL)
+        return SB_ENOMEM;
+    op->done = done;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
+        op->status = SB_EUNAVAILABLE;
+        return SB_OK;
+    }
+    op->status = store_memory_table_put(sm->history, &room, 1, id, json, len);
+    if (op->status == SB_OK)
+        store_memory_table_trim(sm->history, room, keep, expire_before);
+    else
+        op->status = SB_EUNAVAILABLE;
+    return SB_OK;
+}
+
+static int store_memory_history_page(void *ud, const char *room, const char *after,
+                                     const char *before, size_t limit, sb_history_page_fn done,
+                                     void *arg)
+{
+    store_memory *sm = ud;
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
+    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_HISTORY_PAGE, arg);
+    if (op == NULL)
+        return SB_ENOMEM;
+    op->history_paged = done;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
+        op->status = SB_EUNAVAILABLE;
+        return SB_OK;
+    }
+    if (after != NULL) {
+        op->reaches = store_memory_table_has(sm->history, room, after);
+        op->status =
+            store_memory_table_page(sm->history, room, after, limit, &op->msgs, &op->n, &op->more);
+    } else {
+        op->status = store_memory_table_page_before(sm->history, room, before, limit, &op->msgs,
+                                                    &op->n, &op->more);
+    }
+    if (op->status != SB_OK)
+        op->status = SB_EUNAVAILABLE;
+    store_memory_op_expose(op);
+    return SB_OK;
+}
+
 static int store_memory_ready(void *ud, const char **why)
 {
     store_memory *sm = ud;
@@ -224,6 +290,7 @@ static void store_memory_fini(void *userdata)
     while (sm->pending != NULL)
         store_memory_op_free(sm->pending);
     store_memory_table_free(sm->table);
+    store_memory_table_free(sm->history);
     free(sm);
 }
 
@@ -243,7 +310,10 @@ static int store_memory_init(const sb_host_api *host, sb_plugin_ctx *pc, const s
     sm->host = host;
     sm->pc = pc;
     sm->table = store_memory_table_new((size_t)max_inbox);
-    if (sm->table == NULL) {
+    sm->history = store_memory_table_new(SIZE_MAX);
+    if (sm->table == NULL || sm->history == NULL) {
+        store_memory_table_free(sm->table);
+        store_memory_table_free(sm->history);
         free(sm);
         return SB_ENOMEM;
     }
@@ -253,6 +323,8 @@ static int store_memory_init(const sb_host_api *host, sb_plugin_ctx *pc, const s
         .remove = store_memory_remove,
         .page = store_memory_page,
         .ready = store_memory_ready,
+        .history_put = store_memory_history_put,
+        .history_page = store_memory_history_page,
     };
     int rc = host->register_store(pc, &store, sm);
     if (rc != SB_OK) {

@@ -331,6 +331,59 @@ int store_memory_table_page(store_memory_table *t, const char *user, const char 
     return SB_OK;
 }
 
+void store_memory_table_trim(store_memory_table *t, const char *user, size_t keep,
+                             const char *expire_before)
+{
+    store_memory_inbox *ib = store_memory_find(t, user);
+    if (ib == NULL)
+        return;
+    size_t drop = ib->n > keep ? ib->n - keep : 0;
+    if (expire_before != NULL) {
+        size_t expired = store_memory_bound(ib, expire_before, 0);
+        if (expired > drop)
+            drop = expired;
+    }
+    if (drop == 0)
+        return;
+    for (size_t i = 0; i < drop; i++)
+        store_memory_msg_unref(ib->msgs[i]);
+    memmove(ib->msgs, ib->msgs + drop, (ib->n - drop) * sizeof(*ib->msgs));
+    ib->n -= drop;
+    store_memory_drop_if_empty(t, ib);
+}
+
+int store_memory_table_page_before(store_memory_table *t, const char *user, const char *before,
+                                   size_t limit, store_memory_msg ***out, size_t *n_out, int *more)
+{
+    *out = NULL;
+    *n_out = 0;
+    *more = 0;
+    store_memory_inbox *ib = store_memory_find(t, user);
+    if (ib == NULL)
+        return SB_OK;
+    size_t end = before != NULL ? store_memory_bound(ib, before, 0) : ib->n;
+    size_t n = end < limit ? end : limit;
+    if (n > 0) {
+        store_memory_msg **msgs = malloc(n * sizeof(*msgs));
+        if (msgs == NULL)
+            return SB_ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            msgs[i] = ib->msgs[end - n + i];
+            msgs[i]->refs++;
+        }
+        *out = msgs;
+    }
+    *n_out = n;
+    *more = end > n;
+    return SB_OK;
+}
+
+int store_memory_table_has(const store_memory_table *t, const char *user, const char *id)
+{
+    const store_memory_inbox *ib = store_memory_find(t, user);
+    return ib != NULL && store_memory_has(ib, id);
+}
+
 size_t store_memory_table_count(const store_memory_table *t, const char *user)
 {
     const store_memory_inbox *ib = store_memory_find(t, user);

@@ -41,6 +41,19 @@ int store_memory_table_remove(store_memory_table *t, const char *user, const cha
 int store_memory_table_page(store_memory_table *t, const char *user, const char *after,
                             size_t limit, store_memory_msg ***out, size_t *n_out, int *more);
 
+/* Room history uses a table of its own, keyed by room: */
+/* Drop the oldest messages of user past keep, and those whose id sorts
+ * before expire_before (NULL: none). */
+void store_memory_table_trim(store_memory_table *t, const char *user, size_t keep,
+                             const char *expire_before);
+/* The newest limit messages of user with id < before (NULL: the newest),
+ * oldest first, as table_page hands them. *more: older ones remain.
+ * -> SB_OK | SB_ENOMEM */
+int store_memory_table_page_before(store_memory_table *t, const char *user, const char *before,
+                                   size_t limit, store_memory_msg ***out, size_t *n_out, int *more);
+/* Whether user's inbox holds id. */
+int store_memory_table_has(const store_memory_table *t, const char *user, const char *id);
+
 /* How many messages user's inbox holds; how many users have a non-empty inbox. */
 size_t store_memory_table_count(const store_memory_table *t, const char *user);
 size_t store_memory_table_users(const store_memory_table *t);

@@ -53,6 +53,8 @@ static int store_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb
         .remove = store_redis_ops_remove,
         .page = store_redis_ops_page,
         .ready = store_redis_ops_ready,
+        .history_put = store_redis_ops_history_put,
+        .history_page = store_redis_ops_history_page,
     };
     rc = host->register_store(pc, &store, s);
     if (rc != SB_OK) {

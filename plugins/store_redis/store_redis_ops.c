@@ -1,5 +1,6 @@
-/* store_redis_ops: put/remove/page as one EVAL each, so every operation is
- * atomic in Redis (all recipients or none; read and delete together). Keys:
+/* store_redis_ops: put/remove/page (and the room history's put/page) as one
+ * EVAL each, so every operation is atomic in Redis (all recipients or none;
+ * read and delete together; a publication and its trim together). Keys:
  * <prefix>inbox:<user> a sorted set, score 0, member = id (lexicographic
  * order is id order); <prefix>msg:<user> a hash id -> json. Completions come
  * from hiredis reply callbacks, which run from the loop, never inside a call. */
@@ -316,6 +317,169 @@ int store_redis_ops_page(void *ud, const char *user, const char *after, size_t l
                                    extra, lens, 2, store_redis_page_reply, q);
     if (rc != SB_OK)
         host->free(q);
+    return rc;
+}
+
+/* --- room history ------------------------------------------------------- */
+
+/* <prefix>history:<room> is a sorted set, score 0, member = id .. json: ids
+ * have a fixed width, so lexicographic order is id order and a member splits
+ * without a second key. The put and its trim are one script. */
+
+/* KEYS: history; ARGV: member, keep, cutoff ('' none). */
+static const char store_redis_history_put_lua[] =
+    "redis.call('ZADD', KEYS[1], 0, ARGV[1])\n"
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "local keep = tonumber(ARGV[2])\n"
+    "if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1) end\n"
+    "if ARGV[3] ~= '' then redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[3]) end\n"
+    "return 0\n";
+
+/* KEYS: history; ARGV: after or '', before or '', count.
+ * -> {reaches, member...}: after the id, oldest first; else newest first. */
+static const char store_redis_history_page_lua[] =
+    "local count = tonumber(ARGV[3])\n"
+    "if ARGV[1] ~= '' then\n"
+    "  local a = ARGV[1]\n"
+    "  local found = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. a, '(' .. a .. '\\255', "
+    "'LIMIT', 0, 1)\n"
+    "  local out = redis.call('ZRANGEBYLEX', KEYS[1], '(' .. a .. '\\255', '+', 'LIMIT', 0, "
+    "count)\n"
+    "  table.insert(out, 1, #found)\n"
+    "  return out\n"
+    "end\n"
+    "local top = '+'\n"
+    "if ARGV[2] ~= '' then top = '(' .. ARGV[2] end\n"
+    "local out = redis.call('ZREVRANGEBYLEX', KEYS[1], top, '-', 'LIMIT', 0, count)\n"
+    "table.insert(out, 1, 0)\n"
+    "return out\n";
+
+#define STORE_REDIS_HISTORY_KEY_MAX (64 + 8 + SB_ROOM_MAX + 1)
+
+static void store_redis_history_put_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    store_redis_req *q = priv;
+    int status = store_redis_reply_status(q->s, r, REDIS_REPLY_INTEGER);
+    sb_store_done_fn done = (sb_store_done_fn)q->cb;
+    void *arg = q->arg;
+    q->s->conn.host->free(q);
+    done(arg, status);
+}
+
+int store_redis_ops_history_put(void *ud, const char *room, const char *id, const char *json,
+                                size_t len, size_t keep, const char *expire_before,
+                                sb_store_done_fn done, void *arg)
+{
+    store_redis *s = ud;
+    const sb_host_api *host = s->conn.host;
+    if (!s->conn.up)
+        return SB_EUNAVAILABLE;
+    char key[STORE_REDIS_HISTORY_KEY_MAX], keep_s[24];
+    size_t klen = store_redis_key(s, "history", room, key, sizeof key);
+    if (!klen || strlen(id) != SB_ID_LEN || !done ||
+        (expire_before && strlen(expire_before) > SB_ID_LEN))
+        return SB_EINVAL;
+    snprintf(keep_s, sizeof keep_s, "%zu", keep);
+    char *member = host->alloc(SB_ID_LEN + len);
+    store_redis_req *q = store_redis_req_new(s, (void *)done, arg);
+    int rc = SB_ENOMEM;
+    if (member && q) {
+        memcpy(member, id, SB_ID_LEN);
+        memcpy(member + SB_ID_LEN, json, len);
+        const char *argv[] = {"EVAL", store_redis_history_put_lua,       "1", key, member,
+                              keep_s, expire_before ? expire_before : ""};
+        size_t lens[] = {4,
+                         sizeof store_redis_history_put_lua - 1,
+                         1,
+                         klen,
+                         SB_ID_LEN + len,
+                         strlen(keep_s),
+                         strlen(argv[6])};
+        rc = store_redis_conn_cmd(&s->conn, store_redis_history_put_reply, q, 7, argv, lens);
+    }
+    if (rc != SB_OK)
+        host->free(q);
+    host->free(member);
+    return rc;
+}
+
+typedef struct store_redis_history_req {
+    store_redis_req q;
+    int newest_first; /* a `before` read: reverse into oldest first */
+} store_redis_history_req;
+
+static void store_redis_history_page_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    store_redis_history_req *hq = priv;
+    const redisReply *reply = r;
+    store_redis *s = hq->q.s;
+    const sb_host_api *host = s->conn.host;
+    sb_history_page_fn done = (sb_history_page_fn)hq->q.cb;
+    void *arg = hq->q.arg;
+    size_t limit = hq->q.limit;
+    int reverse = hq->newest_first;
+    host->free(hq);
+    int status = store_redis_reply_status(s, reply, REDIS_REPLY_ARRAY);
+    if (status == SB_OK && (reply->elements == 0 || reply->element[0]->type != REDIS_REPLY_INTEGER))
+        status = SB_EUNAVAILABLE;
+    if (status != SB_OK) {
+        done(arg, status, NULL, 0, 0, 0);
+        return;
+    }
+    int reaches = reply->element[0]->integer > 0;
+    size_t got = reply->elements - 1; /* we asked for limit + 1 */
+    int more = got > limit;
+    size_t n = more ? limit : got;
+    sb_stored *msgs = n ? host->alloc(n * sizeof *msgs) : NULL;
+    char *ids = n ? host->alloc(n * (SB_ID_LEN + 1)) : NULL;
+    if (n && (!msgs || !ids)) {
+        host->free(msgs);
+        host->free(ids);
+        done(arg, SB_ENOMEM, NULL, 0, 0, 0);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *m = reply->element[1 + (reverse ? n - 1 - i : i)];
+        if (m->type != REDIS_REPLY_STRING || m->len <= SB_ID_LEN)
+            continue; /* never written by us */
+        char *id = ids + k * (SB_ID_LEN + 1);
+        memcpy(id, m->str, SB_ID_LEN);
+        id[SB_ID_LEN] = '\0';
+        msgs[k++] = (sb_stored){.id = id, .json = m->str + SB_ID_LEN, .len = m->len - SB_ID_LEN};
+    }
+    done(arg, SB_OK, msgs, k, more, reaches);
+    host->free(msgs);
+    host->free(ids);
+}
+
+int store_redis_ops_history_page(void *ud, const char *room, const char *after, const char *before,
+                                 size_t limit, sb_history_page_fn done, void *arg)
+{
+    store_redis *s = ud;
+    const sb_host_api *host = s->conn.host;
+    if (!s->conn.up)
+        return SB_EUNAVAILABLE;
+    char key[STORE_REDIS_HISTORY_KEY_MAX], count[24];
+    size_t klen = store_redis_key(s, "history", room, key, sizeof key);
+    if (!klen || !done || limit == 0 || (after && strlen(after) > SB_ID_LEN) ||
+        (before && strlen(before) > SB_ID_LEN))
+        return SB_EINVAL;
+    snprintf(count, sizeof count, "%zu", limit + 1);
+    store_redis_history_req *hq = host->alloc(sizeof *hq);
+    if (!hq)
+        return SB_ENOMEM;
+    hq->q = (store_redis_req){.s = s, .cb = (void *)done, .arg = arg, .limit = limit};
+    hq->newest_first = after == NULL;
+    const char *a = after ? after : "", *b = before ? before : "";
+    const char *argv[] = {"EVAL", store_redis_history_page_lua, "1", key, a, b, count};
+    size_t lens[] = {
+        4, sizeof store_redis_history_page_lua - 1, 1, klen, strlen(a), strlen(b), strlen(count)};
+    int rc = store_redis_conn_cmd(&s->conn, store_redis_history_page_reply, hq, 7, argv, lens);
+    if (rc != SB_OK)
+        host->free(hq);
     return rc;
 }
 

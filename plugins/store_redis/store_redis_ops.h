@@ -16,6 +16,11 @@ int store_redis_ops_remove(void *ud, const char *user, const char *const *ids, s
                            sb_store_removed_fn done, void *arg);
 int store_redis_ops_page(void *ud, const char *user, const char *after, size_t limit,
                          sb_store_page_fn done, void *arg);
+int store_redis_ops_history_put(void *ud, const char *room, const char *id, const char *json,
+                                size_t len, size_t keep, const char *expire_before,
+                                sb_store_done_fn done, void *arg);
+int store_redis_ops_history_page(void *ud, const char *room, const char *after, const char *before,
+                                 size_t limit, sb_history_page_fn done, void *arg);
 int store_redis_ops_ready(void *ud, const char **why);
 
 #endif

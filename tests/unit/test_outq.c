@@ -207,6 +207,33 @@ static void test_outq_backlog_counts_unsent_bytes_of_half_written_frame(void **s
     close(p[1]);
 }
 
+static int drop_b(const sb_frame *f, void *arg)
+{
+    (void)arg;
+    return f->data[2] == 'b';
+}
+
+static void test_outq_drop_if_keeps_order_and_counts(void **state)
+{
+    (void)state;
+    sb_outq q = {0};
+    const char *texts[] = {"a1", "b2", "a3", "b4", "a5"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sb_outq_push(&q, sb_frame_ws(1, texts[i], 2)), 0);
+    sb_outq_drop_if(&q, drop_b, NULL);
+    assert_int_equal(q.count, 3);
+    assert_int_equal(q.bytes, 12);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(q.ring[(q.head + i) % q.cap]->data[3], "135"[i]);
+    sb_outq_clear(&q);
+    /* Dropping everything frees the ring. */
+    assert_int_equal(sb_outq_push(&q, sb_frame_ws(1, "b9", 2)), 0);
+    sb_outq_drop_if(&q, drop_b, NULL);
+    assert_int_equal(q.count, 0);
+    assert_int_equal(q.bytes, 0);
+    assert_null(q.ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_outq_write_resumes_partial_frame),
         cmocka_unit_test(test_outq_drop_unstarted_keeps_partial_head),
         cmocka_unit_test(test_outq_splice_moves_in_order),
+        cmocka_unit_test(test_outq_drop_if_keeps_order_and_counts),
         cmocka_unit_test(test_outq_counts_backlog_bytes_apart),
         cmocka_unit_test(test_outq_backlog_counts_unsent_bytes_of_half_written_frame),
     };

@@ -88,6 +88,55 @@ static void test_rooms_leave_reply_and_ack_shape(void **state)
     free(text);
 }
 
+static void test_rooms_id_arg_absent_valid_and_bad(void **state)
+{
+    (void)state;
+    cJSON *d = cJSON_Parse("{\"since\":\"01HF\",\"n\":null,\"x\":5,\"e\":\"\","
+                           "\"long\":\"123456789012345678901234567\"}");
+    const char *id;
+    assert_int_equal(rooms_id_arg(d, "since", &id), 0);
+    assert_string_equal(id, "01HF");
+    assert_int_equal(rooms_id_arg(d, "missing", &id), 0);
+    assert_null(id);
+    assert_int_equal(rooms_id_arg(d, "n", &id), 0);
+    assert_null(id);
+    assert_int_equal(rooms_id_arg(d, "x", &id), -1);
+    assert_int_equal(rooms_id_arg(d, "e", &id), -1);
+    assert_int_equal(rooms_id_arg(d, "long", &id), -1);
+    cJSON_Delete(d);
+}
+
+static void test_rooms_history_cutoff_is_id_time_prefix(void **state)
+{
+    (void)state;
+    char out[11];
+    assert_null(rooms_history_cutoff(1000, 0, out));
+    /* 1 ms past the epoch is the id prefix 0000000001. */
+    assert_string_equal(rooms_history_cutoff(1001, 1000, out), "0000000001");
+    assert_string_equal(rooms_history_cutoff(5, 1000, out), "0000000000");
+    /* 2^48 - 1 ms, the largest id time, is 7ZZZZZZZZZ. */
+    assert_string_equal(rooms_history_cutoff(281474976710655 + 10, 10, out), "7ZZZZZZZZZ");
+    /* A ULID prefix: 2024-12-06T15:46:39.999Z. */
+    assert_string_equal(rooms_history_cutoff(1733500000000, 1, out), "01JEEADNQZ");
+}
+
+static void test_rooms_history_reply_new_drops_expired_and_foreign(void **state)
+{
+    (void)state;
+    sb_stored msgs[] = {
+        {.id = "00000000010000000000000000", .json = "{\"n\":1}", .len = 7},
+        {.id = "00000000030000000000000000", .json = "[1]", .len = 3},
+        {.id = "00000000040000000000000000", .json = "{\"n\":4}", .len = 7},
+    };
+    char *text = print_delete(rooms_history_reply_new("lobby", msgs, 3, NULL, 1));
+    assert_string_equal(text,
+                        "{\"room\":\"lobby\",\"messages\":[{\"n\":1},{\"n\":4}],\"more\":true}");
+    free(text);
+    text = print_delete(rooms_history_reply_new("lobby", msgs, 3, "0000000002", 1));
+    assert_string_equal(text, "{\"room\":\"lobby\",\"messages\":[{\"n\":4}],\"more\":false}");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +145,9 @@ int main(void)
         cmocka_unit_test(test_rooms_presence_new_shape),
         cmocka_unit_test(test_rooms_join_reply_new_shape),
         cmocka_unit_test(test_rooms_leave_reply_and_ack_shape),
+        cmocka_unit_test(test_rooms_id_arg_absent_valid_and_bad),
+        cmocka_unit_test(test_rooms_history_cutoff_is_id_time_prefix),
+        cmocka_unit_test(test_rooms_history_reply_new_drops_expired_and_foreign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

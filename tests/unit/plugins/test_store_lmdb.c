@@ -1036,6 +1036,97 @@ static void test_init_incompatible_format_fails(void **state)
     assert_non_null(strstr(fake_log, path));
 }
 
+/* --- room history --- */
+
+typedef struct hresult {
+    result r;
+    int reaches;
+} hresult;
+
+static void history_done(void *arg, int status, const sb_stored *msgs, size_t n, int more,
+                         int reaches)
+{
+    hresult *h = arg;
+    h->r.more = more;
+    h->reaches = reaches;
+    copy_stored(&h->r, status, msgs, n);
+}
+
+static int history_put(const char *room, int i, size_t keep, const char *expire_before)
+{
+    char id[SB_ID_LEN + 1], json[32];
+    make_id(i, id);
+    snprintf(json, sizeof json, "{\"n\":%d}", i);
+    result r = {0};
+    int rc = fake_store.history_put(fake_store_ud, room, id, json, strlen(json), keep,
+                                    expire_before, put_done, &r);
+    if (rc != SB_OK)
+        return rc;
+    pump_until(&r.calls, 1);
+    return r.status;
+}
+
+/* after >= 0: the page after that id; else before (< 0: newest). */
+static void history_page(const char *room, int after, int before, size_t limit, hresult *h)
+{
+    char a[SB_ID_LEN + 1], b[SB_ID_LEN + 1];
+    make_id(after, a);
+    make_id(before, b);
+    memset(h, 0, sizeof *h);
+    assert_int_equal(fake_store.history_page(fake_store_ud, room, after >= 0 ? a : NULL,
+                                             before >= 0 ? b : NULL, limit, history_done, h),
+                     SB_OK);
+    pump_until(&h->r.calls, 1);
+    assert_int_equal(h->r.status, SB_OK);
+}
+
+static void test_store_history_put_trim_and_pages(void **state)
+{
+    (void)state;
+    assert_int_equal(open_store("data", NULL, NULL), SB_OK);
+    for (int i = 1; i <= 5; i++)
+        assert_int_equal(history_put("lobby", i, 3, NULL), SB_OK);
+    assert_int_equal(history_put("lobby2", 9, 3, NULL), SB_OK);
+    hresult h;
+    history_page("lobby", -1, -1, 10, &h);
+    assert_int_equal(h.r.n, 3); /* 1 and 2 trimmed */
+    assert_int_equal(h.r.more, 0);
+    assert_string_equal(h.r.json[0], "{\"n\":3}");
+    assert_string_equal(h.r.json[2], "{\"n\":5}");
+    history_page("lobby", -1, -1, 2, &h); /* the newest two, oldest first */
+    assert_int_equal(h.r.n, 2);
+    assert_int_equal(h.r.more, 1);
+    assert_string_equal(h.r.json[0], "{\"n\":4}");
+    history_page("lobby", -1, 4, 10, &h);
+    assert_int_equal(h.r.n, 1);
+    assert_string_equal(h.r.json[0], "{\"n\":3}");
+    history_page("lobby", 3, -1, 1, &h);
+    assert_int_equal(h.reaches, 1);
+    assert_int_equal(h.r.n, 1);
+    assert_int_equal(h.r.more, 1);
+    assert_string_equal(h.r.json[0], "{\"n\":4}");
+    history_page("lobby", 2, -1, 10, &h); /* trimmed: not reached */
+    assert_int_equal(h.reaches, 0);
+    assert_int_equal(h.r.n, 3);
+    /* Expiry: every id before the cutoff goes in the same commit. */
+    char cut[SB_ID_LEN + 1];
+    make_id(5, cut);
+    assert_int_equal(history_put("lobby", 6, 100, cut), SB_OK);
+    history_page("lobby", -1, -1, 10, &h);
+    assert_int_equal(h.r.n, 2);
+    assert_string_equal(h.r.json[0], "{\"n\":5}");
+    history_page("lobby2", -1, -1, 10, &h); /* another room is untouched */
+    assert_int_equal(h.r.n, 1);
+    /* History is not an inbox: the message gauge does not count it. */
+    assert_int_equal((int)gauge("store_lmdb_messages"), 0);
+    close_store();
+    assert_int_equal(open_store("data", NULL, NULL), SB_OK);
+    history_page("lobby", 5, -1, 10, &h);
+    assert_int_equal(h.reaches, 1);
+    assert_int_equal(h.r.n, 1);
+    assert_string_equal(h.r.json[0], "{\"n\":6}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1060,6 +1151,7 @@ int main(void)
         T(test_init_corrupt_data_file_fails),
         T(test_init_path_under_regular_file_fails),
         T(test_init_incompatible_format_fails),
+        T(test_store_history_put_trim_and_pages),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,32 @@
+/* The rooms plugin's state, shared by rooms.c (commands, presence) and
+ * rooms_history.c (stored publications, recovery on join, `history`). */
+#ifndef ROOMS_H
+#define ROOMS_H
+
+#include <switchboard/plugin.h>
+
+#define ROOMS_REASON_MAX 256
+
+typedef struct rooms_plugin {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+    long history_size; /* publications kept per room; 0: no history */
+    long history_ttl;  /* seconds a publication is kept; 0: no limit */
+} rooms_plugin;
+
+/* Store a stamped publication (data_take: freed by the call) in room's
+ * history, then ack it and fan it out; a store refusal answers
+ * `unavailable` and sends nothing. -> SB_OK | SB_ENOMEM */
+int rooms_history_publish(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
+                          int64_t ts, cJSON *data_take);
+
+/* Answer a `join` with `since` for a connection that is held (conn_hold)
+ * and has just joined room: {room, users, recovered}, then the missed
+ * publications, then the connection's held events (conn_release).
+ * -> SB_OK | SB_ENOMEM (the hold is released then) */
+int rooms_history_join(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *since);
+
+/* The `history` command. -> SB_OK | SB_ENOMEM */
+int rooms_history_cmd(void *ud, const sb_cmd *cmd);
+
+#endif
