@@ -24,6 +24,40 @@ static const sb_conn_events conn_events = {
     .on_free = sb_backlog_free,
 };
 
+/* The gauges whose values other modules own. */
+static double gauge_connections(void *arg)
+{
+    (void)arg;
+    return (double)sb_srv.n_ws;
+}
+static double gauge_connections_max(void *arg)
+{
+    (void)arg;
+    return (double)sb_srv.max_ws;
+}
+static double gauge_users(void *arg)
+{
+    (void)arg;
+    return (double)sb_registry_n_users();
+}
+static double gauge_rooms(void *arg)
+{
+    (void)arg;
+    return (double)sb_registry_n_rooms();
+}
+
+static int core_gauges(void)
+{
+    if (sb_metrics_gauge_fn("connections", "Open WebSocket connections", gauge_connections, NULL) !=
+            SB_OK ||
+        sb_metrics_gauge_fn("connections_max", "Effective max_connections", gauge_connections_max,
+                            NULL) != SB_OK ||
+        sb_metrics_gauge_fn("users", "Users online on this node", gauge_users, NULL) != SB_OK ||
+        sb_metrics_gauge_fn("rooms", "Rooms with members", gauge_rooms, NULL) != SB_OK)
+        return SB_ENOMEM;
+    return SB_OK;
+}
+
 int sb_core_init(sb_config *config)
 {
     sb_conn_set_events(&conn_events);
@@ -35,6 +69,8 @@ int sb_core_init(sb_config *config)
         rc = sb_registry_init();
     if (rc == SB_OK)
         rc = sb_endpoint_init(sb_config_server(config)->ws_path);
+    if (rc == SB_OK)
+        rc = core_gauges();
     if (rc == SB_OK)
         rc = sb_plugins_load(config);
     return rc;
