@@ -172,16 +172,21 @@ static void finish(line_buf *l)
     l->b[l->len++] = '\n';
 }
 
-/* "conn <id> (<ip>): rest" -> id, ip and rest (the shape the core uses for
- * every line about one connection). */
+/* "conn <id> (<ip>): rest" or "conn <id>: rest" -> id, ip ("" when
+ * absent) and rest: the shapes the core uses for lines about one connection. */
 static int parse_conn(const char *msg, uint64_t *id, char *ip, size_t ip_len, const char **rest)
 {
     int n = 0;
     char ipbuf[64];
-    if (strncmp(msg, "conn ", 5) != 0 ||
-        sscanf(msg, "conn %" SCNu64 " (%63[^)]): %n", id, ipbuf, &n) != 2 || n == 0)
+    if (strncmp(msg, "conn ", 5) != 0)
         return 0;
-    snprintf(ip, ip_len, "%s", ipbuf);
+    if (sscanf(msg, "conn %" SCNu64 " (%63[^)]): %n", id, ipbuf, &n) == 2 && n > 0) {
+        snprintf(ip, ip_len, "%s", ipbuf);
+    } else if (n = 0, sscanf(msg, "conn %" SCNu64 ": %n", id, &n) == 1 && n > 0) {
+        ip[0] = '\0';
+    } else {
+        return 0;
+    }
     *rest = msg + n;
     return 1;
 }
@@ -198,9 +203,12 @@ static void format_json(line_buf *l, int level, const char *who, const char *msg
     char ip[64];
     const char *rest;
     if (parse_conn(msg, &id, ip, sizeof(ip), &rest)) {
-        put(l, ",\"conn\":%" PRIu64 ",\"ip\":\"", id);
-        put_json_str(l, ip, 256);
-        put(l, "\"");
+        put(l, ",\"conn\":%" PRIu64, id);
+        if (ip[0]) {
+            put(l, ",\"ip\":\"");
+            put_json_str(l, ip, 256);
+            put(l, "\"");
+        }
         const char *user = NULL;
         if (conn_user && pthread_equal(pthread_self(), conn_user_thread))
             user = conn_user(id);
