@@ -79,6 +79,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    sb_log_set_format(SB_LOG_TEXT); /* the journal's shape from the first line */
     if (check)
         return check_config(path);
 
