@@ -4,7 +4,9 @@
 #include "dispatch.h"
 #include "endpoint.h"
 #include "hooks.h"
+#include "backlog.h"
 #include "http.h"
+#include "http_routes.h"
 #include "ids.h"
 #include "json_out.h"
 #include "log.h"
@@ -13,11 +15,21 @@
 #include "registry.h"
 #include "server.h"
 
+/* The layers above the transport, as a connection's events reach them. */
+static const sb_conn_events conn_events = {
+    .on_text = sb_dispatch_text,
+    .on_request = sb_http_routes_handle,
+    .on_ws_drained = sb_backlog_on_drained,
+    .on_detach = sb_registry_detach,
+    .on_free = sb_backlog_free,
+};
+
 /* Both start-ups: a check binds no listener and runs each plugin's `check`
  * where it has one (plugin_host.c). */
 static int core_start(sb_config *config, int check)
 {
     const sb_server_cfg *cfg = sb_config_server(config);
+    sb_conn_set_events(&conn_events);
     sb_log_set_level(cfg->log_level);
     if (!check)
         sb_log_set_format(cfg->log_format);
@@ -57,4 +69,5 @@ void sb_core_free(void)
     sb_metrics_free();
     sb_json_out_free();
     sb_server_free();
+    sb_conn_set_events(NULL);
 }

@@ -12,6 +12,7 @@
 #include "handshake.h"
 #include "hooks.h"
 #include "http.h"
+#include "http_routes.h"
 #include "ids.h"
 #include "json_out.h"
 #include "log.h"
@@ -21,7 +22,7 @@
 #include "plugin_host.h"
 #include "registry.h"
 #include "route.h"
-#include "server.h"
+#include "runtime.h"
 #include "stamp.h"
 #include "utf8.h"
 

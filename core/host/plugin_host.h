@@ -25,6 +25,8 @@ int sb_plugins_load(sb_config *cfg);
 int sb_plugins_check(sb_config *cfg);
 /* SIGHUP: each plugin's reload. */
 void sb_plugins_reload(void);
+/* Shutdown: each plugin's drain (1.2, optional). -> how many still have work. */
+size_t sb_plugins_drain(void);
 /* fini: the store and bus owners first, then reverse load order. */
 void sb_plugins_unload(void);
 const char *sb_plugin_name(const sb_plugin_ctx *pc);

@@ -1,4 +1,4 @@
-/* The listener, the loop's signals, deferred calls, and the graceful
+/* The listener, the loop's signals, and the graceful
  * shutdown of PROTOCOL.md section 5: stop accepting, close every WebSocket
  * with 1001, let output drain (at most shutdown_timeout), then return so
  * main can call the plugins' fini (which flushes the store). Tells systemd
@@ -32,14 +32,6 @@
 
 #define FD_RESERVE   64 /* fds kept for the store, plugins, logs */
 #define ACCEPT_BATCH 64
-
-sb_server sb_srv;
-
-struct sb_later {
-    void (*cb)(void *);
-    void *arg;
-    struct sb_later *next;
-};
 
 static ev_timer shutdown_poll;
 static ev_timer ready_poll;
@@ -82,38 +74,6 @@ static const char *conn_user_of(uint64_t id)
 {
     const sb_conn *c = sb_srv.conns ? sb_dict_uget(sb_srv.conns, id) : NULL;
     return c ? c->user : NULL;
-}
-
-static void later_cb(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    /* Run what was queued before this pass; what they queue runs next pass. */
-    sb_later *l = sb_srv.later_head;
-    sb_srv.later_head = sb_srv.later_tail = NULL;
-    ev_idle_stop(loop, w);
-    while (l) {
-        sb_later *n = l->next;
-        l->cb(l->arg);
-        free(l);
-        l = n;
-    }
-}
-
-int sb_server_later(void (*cb)(void *), void *arg)
-{
-    sb_later *l = malloc(sizeof(*l));
-    if (!l)
-        return SB_ENOMEM;
-    l->cb = cb;
-    l->arg = arg;
-    l->next = NULL;
-    if (sb_srv.later_tail)
-        sb_srv.later_tail->next = l;
-    else
-        sb_srv.later_head = l;
-    sb_srv.later_tail = l;
-    ev_idle_start(sb_srv.loop, &sb_srv.later_idle);
-    return SB_OK;
 }
 
 static void peer_ip(const struct sockaddr_storage *ss, char *out, size_t len)
@@ -182,7 +142,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char ip[INET6_ADDRSTRLEN];
         peer_ip(&ss, ip, sizeof(ip));
-        sb_conn_new(fd, ip);
+        sb_conn_new(fd, ip, &sb_http_phase);
     }
 }
 
@@ -190,7 +150,8 @@ static void shutdown_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
     (void)revents;
-    if (sb_dict_count(sb_srv.conns) == 0)
+    /* Plugins with sockets of their own (grpc) finish their calls too. */
+    if (sb_plugins_drain() == 0 && sb_dict_count(sb_srv.conns) == 0)
         ev_break(loop, EVBREAK_ALL);
 }
 
@@ -228,6 +189,7 @@ static void server_shutdown(struct ev_loop *loop, const char *why)
             sb_conn_destroy(c);
         }
     }
+    sb_plugins_drain(); /* the first call: plugins stop taking new work */
     /* HTTP connections finish their answers or time out with the rest. */
     ev_timer_init(&sb_srv.shutdown_timer, shutdown_timeout_cb, sb_srv.cfg->shutdown_timeout, 0.);
     ev_timer_start(loop, &sb_srv.shutdown_timer);
@@ -334,7 +296,7 @@ int sb_server_prepare(sb_config *config)
            sb_srv.max_ws, sb_srv.cfg->max_connections, fds);
 
     ev_timer_init(&sb_srv.accept_pause, accept_resume_cb, 0.1, 0.);
-    ev_idle_init(&sb_srv.later_idle, later_cb);
+    sb_server_later_init();
     ev_signal_init(&sb_srv.sig_term, signal_cb, SIGTERM);
     ev_signal_init(&sb_srv.sig_int, signal_cb, SIGINT);
     ev_signal_init(&sb_srv.sig_hup, signal_cb, SIGHUP);
@@ -385,20 +347,10 @@ int sb_server_run(void)
     return 0;
 }
 
-void sb_server_drain_later(void)
-{
-    for (int i = 0; i < 1000 && sb_srv.later_head; i++)
-        later_cb(sb_srv.loop, &sb_srv.later_idle, 0);
-}
-
 void sb_server_free(void)
 {
     sb_log_set_conn_user(NULL);
-    while (sb_srv.later_head) { /* queued after the plugins' fini: not run */
-        sb_later *n = sb_srv.later_head->next;
-        free(sb_srv.later_head);
-        sb_srv.later_head = n;
-    }
+    sb_server_later_free();
     if (sb_srv.listen_fd >= 0)
         close(sb_srv.listen_fd);
     if (sb_srv.spare_fd >= 0)

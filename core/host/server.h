@@ -3,36 +3,8 @@
 #ifndef SB_SERVER_H
 #define SB_SERVER_H
 
-#include <ev.h>
-#include <stdint.h>
-
 #include "config.h"
-#include "dict.h"
-
-typedef struct sb_later sb_later;
-
-typedef struct sb_server {
-    struct ev_loop *loop;
-    sb_config *config;
-    const sb_server_cfg *cfg;
-    int listen_fd;
-    int spare_fd; /* kept open so EMFILE can still be answered with 503 */
-    ev_io accept_io;
-    ev_timer accept_pause;
-    ev_signal sig_term, sig_int, sig_hup;
-    ev_timer shutdown_timer;
-    ev_idle later_idle;
-    sb_later *later_head, *later_tail;
-    sb_dict *conns;  /* id -> sb_conn, every connection */
-    sb_dict *per_ip; /* ip -> count of WebSocket connections, when limited */
-    uint64_t next_conn_id;
-    long n_ws;   /* open WebSocket connections */
-    long max_ws; /* effective max_connections after RLIMIT_NOFILE */
-    int shutting_down;
-    int port; /* the bound port */
-} sb_server;
-
-extern sb_server sb_srv;
+#include "runtime.h"
 
 /* The loop, the fd limit and signals, but no listener (--check-config).
  * -> SB_OK | SB_EINVAL | SB_ENOMEM */
@@ -42,12 +14,7 @@ int sb_server_prepare(sb_config *config);
 int sb_server_init(sb_config *config);
 /* Run until shutdown; returns the exit code. */
 int sb_server_run(void);
-/* Run deferred calls until none is left (before the plugins' fini, so
- * their owners free what they carry). */
-void sb_server_drain_later(void);
 /* Release what init made (after plugins' fini). */
 void sb_server_free(void);
-/* Call cb(arg) on the next loop iteration. -> SB_OK | SB_ENOMEM */
-int sb_server_later(void (*cb)(void *), void *arg);
 
 #endif

@@ -12,11 +12,11 @@
 #include "endpoint.h"
 #include "envelope.h"
 #include "ids.h"
+#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
-#include "route.h"
-#include "server.h"
+#include "runtime.h"
 
 typedef struct command {
     sb_command_fn fn;
@@ -110,7 +110,11 @@ char *sb_dispatch_ref_json(const cJSON *ref)
         if (ref_json)
             snprintf(ref_json, 24, "%.0f", ref->valuedouble);
     } else if (ref) {
-        ref_json = cJSON_PrintUnformatted(ref);
+        /* The host's printer: exact for integers below 2^53, unlike cJSON's. */
+        size_t n = 0;
+        const char *text = sb_json_out(ref, &n);
+        if (text && (ref_json = cJSON_malloc(n + 1)))
+            memcpy(ref_json, text, n + 1);
     }
     return ref_json;
 }
@@ -185,7 +189,10 @@ void sb_dispatch_text(sb_conn *c, const char *buf, size_t len)
         return;
     }
     const char *code = NULL, *why = NULL;
-    if (c->ep->ep.decode(c->ep->ud, c->id, c->user, buf, len, &code, &why) != SB_OK)
+    int rc = c->ep->ep.decode(c->ep->ud, c->id, c->user, buf, len, &code, &why);
+    if (rc == SB_EPROTO)
         sb_dispatch_error(c->id, NULL, code ? code : "bad_request",
                           why ? why : "the frame could not be decoded");
+    else if (rc != SB_OK)
+        sb_dispatch_error(c->id, NULL, "internal", "the frame could not be decoded");
 }

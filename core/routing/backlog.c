@@ -17,7 +17,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 
 #define BACKLOG_PAGE 64
 #define SEEN_IDS     16   /* the newest messages: only those can race the bus */

@@ -17,7 +17,8 @@
 #include "metrics.h"
 #include "names.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
+#include "ws.h"
 #include "wskey.h"
 
 /* Whether the comma-separated header value has token (case-insensitive). */
@@ -193,7 +194,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: %s\r\n\r\n",
              accept);
-    int rc = sb_http_upgrade(c, id, head);
+    int rc = sb_http_upgrade(c, id, head, &sb_ws_phase);
     if (rc == SB_EINVAL) {
         sb_http_respond_text(id, 400, NULL, "an upgrade must not be pipelined behind requests");
         return;

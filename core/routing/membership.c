@@ -9,7 +9,7 @@
 
 #include "hooks.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 typedef struct users_query {
     sb_users_fn done;

@@ -12,7 +12,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "names.h"
-#include "server.h"
+#include "runtime.h"
 
 static sb_dict *users; /* name -> sb_user */
 static sb_dict *rooms; /* name -> sb_room */

@@ -18,7 +18,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data)
 {

@@ -1,7 +1,8 @@
 /* Connections: accept-to-close lifecycle, the output path (every byte a
  * client receives leaves through sb_conn_send* and the write watcher), the
- * per-connection timer, and the one teardown path. Protocol work is in
- * http.c (HTTP phase) and ws.c (WebSocket phase). */
+ * per-connection timer, and the one teardown path. Protocol work is the
+ * phase's (sb_conn_phase_ops: http.c, then ws.c); what the layers above do
+ * with a connection comes through the events they install. */
 #include "conn.h"
 
 #include <errno.h>
@@ -11,23 +12,49 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backlog.h"
-#include "http.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
-#include "registry.h"
-#include "server.h"
-#include "ws.h"
+#include "runtime.h"
 
 #define CLOSE_LINGER    2.0 /* seconds to wait for the client's close after ours */
 #define HIBERNATE_AFTER 1.0 /* quiet seconds before the wslay context is freed */
+
+static void no_text(sb_conn *c, const char *buf, size_t len)
+{
+    (void)c;
+    (void)buf;
+    (void)len;
+}
+static void no_request(sb_conn *c, const sb_http_req *req, int upgrade)
+{
+    (void)c;
+    (void)req;
+    (void)upgrade;
+}
+static void no_conn_event(sb_conn *c)
+{
+    (void)c;
+}
+static const sb_conn_events no_events = {no_text, no_request, no_conn_event, no_conn_event,
+                                         no_conn_event};
+static const sb_conn_events *events = &no_events;
+
+void sb_conn_set_events(const sb_conn_events *ev)
+{
+    events = ev ? ev : &no_events;
+}
+
+const sb_conn_events *sb_conn_events_get(void)
+{
+    return events;
+}
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-sb_conn *sb_conn_new(int fd, const char *ip)
+sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
 {
     sb_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -40,9 +67,10 @@ sb_conn *sb_conn_new(int fd, const char *ip)
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_init(&c->timer, conn_timer_cb);
-    if (sb_dict_uset(sb_srv.conns, c->id, c, NULL) != SB_OK || sb_http_attach(c) != SB_OK) {
+    c->ops = phase;
+    if (sb_dict_uset(sb_srv.conns, c->id, c, NULL) != SB_OK || phase->attach(c) != SB_OK) {
         sb_dict_udel(sb_srv.conns, c->id);
-        sb_http_detach(c);
+        phase->release(c);
         close(fd);
         free(c);
         return NULL;
@@ -141,9 +169,11 @@ void sb_conn_close(sb_conn *c, int code, const char *reason)
     sb_conn_rearm(c); /* detaches on the next tick, see conn_slow_consumer */
 }
 
-void sb_conn_upgraded(sb_conn *c)
+void sb_conn_upgraded(sb_conn *c, const sb_conn_phase_ops *phase)
 {
     c->phase = SB_PHASE_WS;
+    c->ops_prev = c->ops;
+    c->ops = phase;
     c->last_rx = ev_now(sb_srv.loop);
     c->next_ping = c->last_rx + sb_srv.cfg->ping_interval;
     sb_ratelimit_init(&c->rl, (double)sb_srv.cfg->rate_burst, sb_now_ms());
@@ -155,8 +185,8 @@ static ev_tstamp conn_deadline(sb_conn *c)
     const sb_server_cfg *cfg = sb_srv.cfg;
     if (c->closing)
         return c->kill || !c->detached ? ev_now(sb_srv.loop) : c->linger_from + CLOSE_LINGER;
-    if (c->phase == SB_PHASE_HTTP)
-        return sb_http_deadline(c);
+    if (c->ops->deadline)
+        return c->ops->deadline(c);
     ev_tstamp d = c->next_ping;
     ev_tstamp idle = c->last_rx + cfg->idle_timeout;
     if (idle < d)
@@ -199,13 +229,13 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             sb_conn_destroy(c);
             return;
         }
-        sb_registry_detach(c);
+        events->on_detach(c);
         c->linger_from = now;
         sb_conn_rearm(c);
         return;
     }
-    if (c->phase == SB_PHASE_HTTP) {
-        if (now >= sb_http_deadline(c) - 0.0005) {
+    if (c->ops->deadline) {
+        if (now >= c->ops->deadline(c) - 0.0005) {
             sb_log(SB_LOG_DEBUG, "conn %llu (%s): request head not complete in time, closed",
                    (unsigned long long)c->id, c->ip);
             sb_conn_destroy(c);
@@ -223,8 +253,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         sb_conn_close(c, 4004, "idle timeout");
         return;
     }
-    if (c->ws && now - c->last_rx >= HIBERNATE_AFTER - 0.0005 && now >= c->hib_retry - 0.0005 &&
-        !sb_ws_hibernate(c))
+    if (c->ws && c->ops->hibernate && now - c->last_rx >= HIBERNATE_AFTER - 0.0005 &&
+        now >= c->hib_retry - 0.0005 && !c->ops->hibernate(c))
         c->hib_retry = now + HIBERNATE_AFTER; /* mid-frame: look again later */
     if (now >= c->next_ping - 0.0005) {
         sb_frame *ping = sb_frame_ws(9, NULL, 0);
@@ -243,10 +273,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     sb_conn *c = (sb_conn *)w;
     c->busy++;
-    if (c->phase == SB_PHASE_HTTP)
-        sb_http_on_readable(c);
-    else
-        sb_ws_on_readable(c);
+    c->ops->on_readable(c);
     if (--c->busy == 0 && c->dead)
         sb_conn_destroy(c);
 }
@@ -265,10 +292,8 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     c->busy++;
     if (c->closing) {
         shutdown(c->fd, SHUT_WR);
-    } else if (c->phase == SB_PHASE_HTTP) {
-        sb_http_on_drained(c);
     } else {
-        sb_backlog_on_drained(c);
+        c->ops->on_drained(c);
     }
     if (--c->busy == 0 && c->dead)
         sb_conn_destroy(c);
@@ -278,7 +303,7 @@ void sb_conn_destroy(sb_conn *c)
 {
     if (!c->dead) {
         c->dead = 1;
-        sb_registry_detach(c);
+        events->on_detach(c);
         sb_dict_udel(sb_srv.conns, c->id);
         ev_io_stop(sb_srv.loop, &c->rio);
         ev_io_stop(sb_srv.loop, &c->wio);
@@ -288,11 +313,12 @@ void sb_conn_destroy(sb_conn *c)
     }
     if (c->busy)
         return; /* freed when the callback that holds it unwinds */
-    sb_http_detach(c);
-    sb_ws_free(c);
+    if (c->ops_prev)
+        c->ops_prev->release(c);
+    c->ops->release(c);
     sb_outq_clear(&c->out);
     sb_outq_clear(&c->held);
-    sb_backlog_free(c);
+    events->on_free(c);
     free(c->pre);
     free(c->user);
     free(c->rooms);

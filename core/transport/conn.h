@@ -21,7 +21,38 @@ typedef struct sb_endpoint_entry sb_endpoint_entry;
 
 enum sb_conn_phase { SB_PHASE_HTTP = 0, SB_PHASE_WS = 1 };
 
-typedef struct sb_conn {
+typedef struct sb_conn sb_conn;
+
+/* What a phase (HTTP before the upgrade, WebSocket after) does with its
+ * connection; http.c and ws.c each give one, so this module calls neither. */
+typedef struct sb_conn_phase_ops {
+    int (*attach)(sb_conn *c);         /* set up the phase's state -> SB_OK | SB_ENOMEM */
+    void (*release)(sb_conn *c);       /* free it (teardown, or a failed attach) */
+    void (*on_readable)(sb_conn *c);   /* the socket is readable */
+    void (*on_drained)(sb_conn *c);    /* the output queue emptied, not closing */
+    ev_tstamp (*deadline)(sb_conn *c); /* drop the connection past it; NULL: the
+                                        * WebSocket timers (ping, idle, auth) */
+    int (*hibernate)(sb_conn *c);      /* free idle parser state: 1 done, 0 not now; may be NULL */
+} sb_conn_phase_ops;
+
+/* What the layers above do with a connection's events. Installed once at
+ * start (host/core.c), so the transport calls up without knowing them; until
+ * then every event is ignored. */
+typedef struct sb_conn_events {
+    void (*on_text)(sb_conn *c, const char *buf, size_t len); /* a text message (ws.c) */
+    /* An HTTP request (http.c); upgrade: the parser saw an upgrade. */
+    void (*on_request)(sb_conn *c, const sb_http_req *req, int upgrade);
+    void (*on_ws_drained)(sb_conn *c); /* a WebSocket's output drained */
+    void (*on_detach)(sb_conn *c);     /* closing: leave the registry (called again: no-op) */
+    void (*on_free)(sb_conn *c);       /* teardown: free what the layers above keep */
+} sb_conn_events;
+
+/* Install the events table (kept, not copied); NULL restores the no-ops. */
+void sb_conn_set_events(const sb_conn_events *events);
+/* The installed table: never NULL. */
+const sb_conn_events *sb_conn_events_get(void);
+
+struct sb_conn {
     ev_io rio; /* first: watcher callbacks cast back */
     ev_io wio;
     ev_timer timer; /* header timeout, ping, idle, auth, close linger */
@@ -65,10 +96,13 @@ typedef struct sb_conn {
     sb_ratelimit rl;
     struct sb_conn *all_prev, *all_next; /* authenticated WebSocket connections */
     uint8_t counted_ip;
-} sb_conn;
+    const sb_conn_phase_ops *ops;      /* the phase's: HTTP, then WebSocket */
+    const sb_conn_phase_ops *ops_prev; /* the phase before the upgrade, released at teardown */
+};
 
-/* A new connection on an accepted socket; NULL on ENOMEM (fd closed). */
-sb_conn *sb_conn_new(int fd, const char *ip);
+/* A new connection on an accepted socket, in phase (attached); NULL on
+ * ENOMEM (fd closed). */
+sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase);
 sb_conn *sb_conn_find(uint64_t id);
 /* Queue frame (a reference is taken) and start writing. Events (not replies)
  * pass through the backlog hold. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
@@ -81,8 +115,10 @@ int sb_conn_send_backlog(sb_conn *c, sb_frame *f);
 void sb_conn_close(sb_conn *c, int code, const char *reason);
 /* Free everything now (the single teardown path). */
 void sb_conn_destroy(sb_conn *c);
-/* Switch to the WebSocket phase after the 101 answer was queued. */
-void sb_conn_upgraded(sb_conn *c);
+/* Switch to the WebSocket phase (its ops) after the 101 answer was queued;
+ * the HTTP phase lets go of its state when it is done with the request, or
+ * at teardown. */
+void sb_conn_upgraded(sb_conn *c, const sb_conn_phase_ops *phase);
 /* Re-arm the timer for the connection's phase. */
 void sb_conn_rearm(sb_conn *c);
 /* Start the write watcher if output is pending. */

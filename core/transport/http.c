@@ -15,12 +15,10 @@
 #include <http_parser.h> /* HTTP_STATUS_MAP */
 
 #include "dict.h"
-#include "endpoint.h"
-#include "handshake.h"
 #include "http_parse.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 
 #define HTTP_MAX_PIPELINE 32
 #define HTTP_READ_CHUNK   16384
@@ -43,16 +41,6 @@ struct sb_http_conn {
     size_t n_ans;
 };
 
-typedef struct http_route {
-    char *prefix;
-    size_t len;
-    sb_route_fn fn;
-    void *ud;
-    void *owner;
-} http_route;
-
-static http_route *routes;
-static size_t n_routes;
 static sb_dict *answers; /* req_id -> http_answer still unanswered */
 static uint64_t next_req_id;
 
@@ -181,7 +169,7 @@ int sb_http_respond(uint64_t req_id, int status, const char *content_type, const
     return SB_OK;
 }
 
-int sb_http_upgrade(sb_conn *c, uint64_t req_id, const char *head)
+int sb_http_upgrade(sb_conn *c, uint64_t req_id, const char *head, const sb_conn_phase_ops *next)
 {
     sb_http_conn *h = c->http;
     http_answer *a = sb_dict_udel(answers, req_id);
@@ -200,7 +188,7 @@ int sb_http_upgrade(sb_conn *c, uint64_t req_id, const char *head)
         return SB_ENOMEM;
     sb_conn_send(c, f);
     sb_frame_unref(f);
-    sb_conn_upgraded(c);
+    sb_conn_upgraded(c, next);
     return SB_OK;
 }
 
@@ -229,91 +217,12 @@ static void http_fail(sb_conn *c, int status, const char *why)
     sb_http_respond_text(a->req_id, status, NULL, why);
 }
 
-/* --- routes --- */
-
-int sb_http_route_add(const char *prefix, sb_route_fn fn, void *ud, void *owner)
-{
-    for (size_t i = 0; i < n_routes; i++)
-        if (strcmp(routes[i].prefix, prefix) == 0)
-            return SB_EEXIST;
-    http_route *r = realloc(routes, (n_routes + 1) * sizeof(*r));
-    if (!r)
-        return SB_ENOMEM;
-    routes = r;
-    char *p = strdup(prefix);
-    if (!p)
-        return SB_ENOMEM;
-    routes[n_routes++] = (http_route){p, strlen(p), fn, ud, owner};
-    return SB_OK;
-}
-
-void sb_http_route_remove_owner(void *owner)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n_routes; i++) {
-        if (routes[i].owner == owner)
-            free(routes[i].prefix);
-        else
-            routes[j++] = routes[i];
-    }
-    n_routes = j;
-}
-
-void sb_http_routes_free(void)
-{
-    for (size_t i = 0; i < n_routes; i++)
-        free(routes[i].prefix);
-    free(routes);
-    routes = NULL;
-    n_routes = 0;
-}
-
 const char *sb_http_header(const sb_http_req *req, const char *name)
 {
     for (size_t i = 0; i < req->n_headers; i++)
         if (strcasecmp(req->headers[i].name, name) == 0)
             return req->headers[i].value;
     return NULL;
-}
-
-static const http_route *route_find(const char *path)
-{
-    const http_route *best = NULL;
-    for (size_t i = 0; i < n_routes; i++)
-        if (strncmp(path, routes[i].prefix, routes[i].len) == 0 &&
-            (!best || routes[i].len > best->len))
-            best = &routes[i];
-    return best;
-}
-
-static void builtin_get(sb_conn *c, const sb_http_req *req, const char *path)
-{
-    if (strcmp(req->method, "GET") != 0) {
-        sb_http_respond_text(req->id, 405, "Allow: GET\r\n", "method not allowed: use GET");
-        return;
-    }
-    if (strcmp(path, "/health") == 0) {
-        sb_http_respond(req->id, 200, "text/plain; charset=utf-8", NULL, "ok", 2);
-    } else if (strcmp(path, "/ready") == 0) {
-        const char *why = NULL;
-        if (sb_metrics_ready(&why))
-            sb_http_respond(req->id, 200, "text/plain; charset=utf-8", NULL, "ready", 5);
-        else
-            sb_http_respond_text(req->id, 503, NULL, why ? why : "not ready");
-    } else { /* /metrics */
-        if (!sb_metrics_allowed(c)) {
-            sb_http_respond_text(req->id, 404, NULL, "no such path");
-            return;
-        }
-        size_t len = 0;
-        char *text = sb_metrics_render(&len);
-        if (!text) {
-            sb_http_respond_text(req->id, 500, NULL, "out of memory");
-            return;
-        }
-        sb_http_respond(req->id, 200, "text/plain; version=0.0.4", NULL, text, len);
-        free(text);
-    }
 }
 
 /* Handle the request the parser just finished (parser paused). */
@@ -345,28 +254,11 @@ static void http_handle(sb_conn *c)
     };
     req.origin = sb_http_header(&req, "Origin");
     sb_metrics_core.http_requests++;
-
-    const char *path = pr.path;
-    const sb_endpoint_entry *ep = pr.bad_url ? NULL : sb_endpoint_find(path);
     if (pr.bad_url) {
         a->close = 1;
         sb_http_respond_text(a->req_id, 400, NULL, "malformed request target");
-    } else if (ep) {
-        sb_handshake(c, &req, pr.upgrade, ep);
-    } else if (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0 ||
-               strcmp(path, "/metrics") == 0) {
-        builtin_get(c, &req, path);
     } else {
-        const http_route *r = route_find(path);
-        if (!r) {
-            sb_http_respond_text(a->req_id, 404, NULL, "no such path");
-        } else {
-            int rc = r->fn(r->ud, &req);
-            if (rc != SB_OK) {
-                sb_log(SB_LOG_ERROR, "route %s: handler failed with %d", r->prefix, rc);
-                sb_http_respond_text(a->req_id, 500, NULL, "internal error");
-            }
-        }
+        sb_conn_events_get()->on_request(c, &req, pr.upgrade);
     }
     sb_http_parsed_free(&pr);
 }
@@ -539,3 +431,12 @@ int sb_http_idle(const sb_conn *c)
     const sb_http_conn *h = c->http;
     return h && !h->p.in_msg && h->n_ans == 0 && h->roff == h->rlen;
 }
+
+const sb_conn_phase_ops sb_http_phase = {
+    .attach = sb_http_attach,
+    .release = sb_http_detach,
+    .on_readable = sb_http_on_readable,
+    .on_drained = sb_http_on_drained,
+    .deadline = sb_http_deadline,
+    .hibernate = NULL,
+};

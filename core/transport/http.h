@@ -1,8 +1,8 @@
 /* HTTP/1.1 on a connection until it upgrades: request heads parsed with
  * libhttp-parser, bodies dechunked, keep-alive and pipelining with answers
  * sent in request order (plugin routes may answer later), the limits
- * max_header_bytes (431), header_timeout and max_message_bytes (413), and
- * the built-in routes /health, /ready, /metrics and /ws. */
+ * max_header_bytes (431), header_timeout and max_message_bytes (413). What
+ * a request asks for is the on_request event's (host/http_routes.c). */
 #ifndef SB_HTTP_H
 #define SB_HTTP_H
 
@@ -25,17 +25,16 @@ ev_tstamp sb_http_deadline(sb_conn *c);
 int sb_http_respond(uint64_t req_id, int status, const char *content_type, const char *headers,
                     const char *body, size_t body_len);
 /* Answer the upgrade request req_id with head (a complete 101 head) and
- * switch c to the WebSocket phase. -> SB_OK | SB_EINVAL (pipelined behind
- * unanswered requests) | SB_ENOMEM */
-int sb_http_upgrade(sb_conn *c, uint64_t req_id, const char *head);
+ * switch c to the phase next (WebSocket). -> SB_OK | SB_EINVAL (pipelined
+ * behind unanswered requests) | SB_ENOMEM */
+int sb_http_upgrade(sb_conn *c, uint64_t req_id, const char *head, const sb_conn_phase_ops *next);
 /* An error answer with a one-line text body. */
 int sb_http_respond_text(uint64_t req_id, int status, const char *headers, const char *text);
-/* Route prefix to a plugin; owner identifies the plugin for removal. */
-int sb_http_route_add(const char *prefix, sb_route_fn fn, void *ud, void *owner);
-void sb_http_route_remove_owner(void *owner);
-void sb_http_routes_free(void);
 const char *sb_http_header(const sb_http_req *req, const char *name);
 /* Answer every request still waiting with 503 (shutdown). */
 void sb_http_free_pending(void);
+
+/* The HTTP phase of a connection, from accept to the upgrade. */
+extern const sb_conn_phase_ops sb_http_phase;
 
 #endif

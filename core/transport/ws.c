@@ -13,10 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "runtime.h"
 
 #define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
 
@@ -122,7 +121,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         return;
     sb_metrics_core.frames_in++;
     if (arg->opcode == WSLAY_TEXT_FRAME)
-        sb_dispatch_text(c, (const char *)arg->msg, arg->msg_length);
+        sb_conn_events_get()->on_text(c, (const char *)arg->msg, arg->msg_length);
     else if (arg->opcode == WSLAY_BINARY_FRAME)
         sb_conn_close(c, 1003, "binary frames are not accepted");
 }
@@ -233,3 +232,23 @@ void sb_ws_free(sb_conn *c)
         sb_metrics_core.ws_contexts--;
     }
 }
+
+static int ws_attach(sb_conn *c)
+{
+    (void)c;
+    return SB_OK; /* the wslay context is made on the first readable event */
+}
+
+static void ws_drained(sb_conn *c)
+{
+    sb_conn_events_get()->on_ws_drained(c);
+}
+
+const sb_conn_phase_ops sb_ws_phase = {
+    .attach = ws_attach,
+    .release = sb_ws_free,
+    .on_readable = sb_ws_on_readable,
+    .on_drained = ws_drained,
+    .deadline = NULL,
+    .hibernate = sb_ws_hibernate,
+};

@@ -1,6 +1,6 @@
 /* WebSocket phase: wslay_event (server role) parses, validates and answers
- * control frames; data frames go to dispatch.c. Idle connections hibernate:
- * their wslay context is freed and rebuilt on the next readable event. */
+ * control frames; text messages go to the on_text event (the layers above). Idle connections
+ * hibernate: their wslay context is freed and rebuilt on the next readable event. */
 #ifndef SB_WS_H
 #define SB_WS_H
 
@@ -14,5 +14,8 @@ void sb_ws_free(sb_conn *c);
 /* The periodic trim that returns hibernated connections' memory. */
 void sb_ws_start_trim(void);
 void sb_ws_stop_trim(void);
+
+/* The WebSocket phase of a connection (sb_conn_upgraded). */
+extern const sb_conn_phase_ops sb_ws_phase;
 
 #endif

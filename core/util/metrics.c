@@ -10,7 +10,7 @@
 
 #include "hooks.h"
 #include "registry.h"
-#include "server.h"
+#include "runtime.h"
 
 sb_core_metrics sb_metrics_core;
 

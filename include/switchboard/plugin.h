@@ -53,7 +53,7 @@ enum sb_err {
     SB_EAGAIN = -100,       /* retry later: socket full, queue full */
     SB_EUNAVAILABLE = -101, /* the store or bus cannot take it now */
     SB_EINBOX_FULL = -102,  /* a recipient's inbox is at max_inbox */
-    SB_EPROTO = -200,       /* the client broke PROTOCOL.md */
+    SB_EPROTO = -200,       /* the client broke docs/protocol.md */
     SB_EINVAL = -300,       /* the caller broke the contract */
     SB_ENOTFOUND = -301,    /* no such connection, user, room, key */
     SB_ECLOSED = -302,      /* the connection is gone: drop the work, do not retry */
@@ -180,7 +180,7 @@ enum sb_ident { SB_IDENT_USER = 0, SB_IDENT_LATER = 1, SB_IDENT_REJECT = 2 };
 /* Identify the user of a WebSocket handshake: SB_IDENT_USER with user written,
  * SB_IDENT_LATER (no credentials: open unauthenticated, `auth` must follow), or
  * SB_IDENT_REJECT (-> 401 with *reason). Without an identifier the host uses
- * the client_id rules of PROTOCOL.md section 1. */
+ * the client_id rules of docs/protocol.md section 1. */
 typedef int (*sb_identify_fn)(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1],
                               const char **reason);
 
@@ -534,7 +534,7 @@ typedef struct sb_host_api {
 
     /* --- JSON and text --- */
 
-    /* Parse buf[0..len) as PROTOCOL.md section 2 does: valid UTF-8, no U+0000,
+    /* Parse buf[0..len) as docs/protocol.md section 2 does: valid UTF-8, no U+0000,
      * no duplicate keys. A new cJSON (caller: cJSON_Delete), or NULL with *why. */
     cJSON *(*json_parse_new)(const char *buf, size_t len, const char **why);
     /* Whether s[0..len) is valid UTF-8. */
@@ -618,6 +618,13 @@ typedef struct sb_plugin {
     int (*reload)(void *userdata, const sb_section *cfg);
     /* since 1.2 */
     uint32_t flags; /* SB_PLUGIN_* */
+    /* Optional (NULL): shutdown has begun (SIGTERM/SIGINT). Called on the loop
+     * once when it begins, then every 20 ms while the loop still runs; the
+     * server ends the loop when its own connections are gone and every drain
+     * returns 0, or when shutdown_timeout passes. A plugin serving its own
+     * sockets stops accepting on the first call and returns nonzero while
+     * calls it has taken are still in flight. fini follows after the loop. */
+    int (*drain)(void *userdata);
     /* Optional (NULL): `switchboard --check-config`. Read and validate cfg
      * as init would, but open nothing (no file, socket, thread or lock),
      * register nothing and keep nothing; log each problem with host->log.

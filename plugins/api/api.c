@@ -27,7 +27,7 @@ static int api_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section
     }
     api->key_len = strlen(api->key);
     if (api->key_len == 0)
-        host->log(pc, SB_LOG_WARN, "[api] api_key is empty: every /api/ call will be answered 401");
+        host->log(pc, SB_LOG_WARN, "api_key is empty: every /api/ call will be answered 401");
 
     api->requests = host->counter_new(pc, "api_requests_total", "push API requests received");
     api->messages =

@@ -35,16 +35,24 @@ typedef struct api_put {
 static void api_respond_take(api_state *api, uint64_t req_id, int status, const char *headers,
                              cJSON *body_take)
 {
-    static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+    static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
     char *text = body_take ? cJSON_PrintUnformatted(body_take) : NULL;
     cJSON_Delete(body_take);
-    if (!text) {
+    size_t len = text ? strlen(text) : 0;
+    /* One line per answer: two curl calls in a row do not run together. */
+    char *line = text ? malloc(len + 2) : NULL;
+    if (!line) {
+        cJSON_free(text);
         api->host->http_respond(api->pc, req_id, 500, API_JSON, NULL, oom, sizeof(oom) - 1);
         return;
     }
-    /* SB_ECLOSED: the client went away; nothing is left to do. */
-    api->host->http_respond(api->pc, req_id, status, API_JSON, headers, text, strlen(text));
+    memcpy(line, text, len);
+    line[len] = '\n';
+    line[len + 1] = '\0';
     cJSON_free(text);
+    /* SB_ECLOSED: the client went away; nothing is left to do. */
+    api->host->http_respond(api->pc, req_id, status, API_JSON, headers, line, len + 1);
+    free(line);
 }
 
 static void api_error(api_state *api, uint64_t req_id, int status, const char *headers,

@@ -17,6 +17,11 @@
 
 enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE };
 
+/* The protocol the clients speak: native, or seed 003's chat dialect (broadcast only:
+ * {"command":"broadcast","message":"t=.. c=.. s=.. p=.."}; the sender's own broadcast
+ * event stands for the ack, since the chat protocol has none). */
+enum bench_dialect { BD_NATIVE = 0, BD_MESSAGING = 1, BD_CHAT = 2 };
+
 /* Phases the main thread moves through; workers read `phase` on every tick. */
 enum bench_phase { PH_CONNECT, PH_RUN, PH_CONNECT_LATE, PH_DRAIN, PH_STOP };
 
@@ -28,6 +33,8 @@ typedef struct bench_url {
     int port;
     char path[256];
 } bench_url;
+
+/* The protocol sb-bench's clients speak (--dialect). */
 
 typedef struct bench_cfg {
     bench_url url[BENCH_MAX_NODES];
@@ -49,6 +56,7 @@ typedef struct bench_cfg {
     int json;
     int quiet;
     int no_ping; /* idle: ready at the 101, no `ping` command */
+    int dialect; /* enum bench_dialect */
     char prefix[32];
 } bench_cfg;
 

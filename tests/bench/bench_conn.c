@@ -374,6 +374,10 @@ static void conn_upgrade(bench_conn *c, size_t end)
      * --no-ping leaves an idle connection exactly as the handshake left it */
     if (c->w->b->cfg.no_ping && c->w->b->cfg.scenario == SC_IDLE)
         conn_mark_ready(c);
+    else if (c->w->b->cfg.dialect == BD_MESSAGING) /* 001 has no ping: a read answers */
+        conn_send_text(c, "{\"read\":[{\"id\":\"ready\"}]}");
+    else if (c->w->b->cfg.dialect == BD_CHAT)
+        conn_send_text(c, "{\"command\":\"me\"}"); /* chat has no ping: `me` proves the same */
     else
         conn_send_text(c, "{\"type\":\"ping\"}");
     if (c->state != CS_OPEN)
@@ -509,7 +513,9 @@ static void conn_settled(bench_conn *c)
 static void conn_error(bench_conn *c, const char *buf, size_t len, const bench_frame *f)
 {
     cJSON *j = cJSON_ParseWithLength(buf, len);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
+    const cJSON *data = c->w->b->cfg.dialect == BD_MESSAGING
+                            ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "errors"), 0)
+                            : cJSON_GetObjectItemCaseSensitive(j, "data");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(data, "code");
     char name[32];
     snprintf(name, sizeof(name), "%s", cJSON_IsString(code) ? code->valuestring : "?");
@@ -518,6 +524,44 @@ static void conn_error(bench_conn *c, const char *buf, size_t len, const bench_f
     count(&c->w->c.errors, 1);
     if (f->has_ref)
         conn_settled(c);
+}
+
+/* An acked message of ours (native `ack`, or a chat sender's own broadcast): counted once. */
+static void conn_acked(bench_conn *c, const bench_frame *f)
+{
+    bench_worker *w = c->w;
+    if (f->has_ref && bench_bits_set(&c->acked_bits, f->ref) == 0) {
+        c->acked++;
+        count(&w->c.acked, 1);
+        count(&w->c.expected, bench_fanout_of(w->b, c->idx));
+    }
+    conn_settled(c);
+}
+
+/* A chat dialect frame: `me` answers the readiness probe, a broadcast of our own is the ack
+ * of that message (the chat hub sends the sender its copy), any other is a delivery. */
+static void conn_on_chat(bench_conn *c, const char *buf, size_t len)
+{
+    bench_worker *w = c->w;
+    bench_frame f;
+    if (bench_scan_chat(buf, len, &f) < 0) {
+        count(&w->c.other_frames, 1);
+    } else if (bench_frame_is(&f, "broadcast")) {
+        if (f.has_c && f.c == c->idx)
+            conn_acked(c, &f);
+        else
+            conn_delivery(c, &f, 0);
+    } else if (bench_frame_is(&f, "me")) {
+        conn_mark_ready(c);
+    } else if (bench_frame_is(&f, "error")) {
+        cJSON *j = cJSON_ParseWithLength(buf, len);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
+        bench_reasons_add(&w->errcodes, cJSON_IsString(code) ? code->valuestring : "?", 1);
+        cJSON_Delete(j);
+        count(&w->c.errors, 1);
+    } else {
+        count(&w->c.other_frames, 1);
+    }
 }
 
 static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
@@ -535,22 +579,23 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
     const char *buf = (const char *)arg->msg;
     size_t len = arg->msg_length;
     bench_frame f;
-    if (bench_scan(buf, len, &f) < 0) {
+    const bench *b = w->b;
+    if (b->cfg.dialect == BD_CHAT) {
+        conn_on_chat(c, buf, len);
+        return;
+    }
+    int scanned = b->cfg.dialect == BD_MESSAGING ? bench_scan_messaging(buf, len, &f)
+                                                 : bench_scan(buf, len, &f);
+    if (scanned < 0) {
         count(&w->c.other_frames, 1);
         return;
     }
-    const bench *b = w->b;
     if (bench_frame_is(&f, "message")) {
         conn_delivery(c, &f, 1);
     } else if (bench_frame_is(&f, "publish") || bench_frame_is(&f, "broadcast")) {
         conn_delivery(c, &f, 0);
     } else if (bench_frame_is(&f, "ack")) {
-        if (f.has_ref && bench_bits_set(&c->acked_bits, f.ref) == 0) {
-            c->acked++;
-            count(&w->c.acked, 1);
-            count(&w->c.expected, bench_fanout_of(b, c->idx));
-        }
-        conn_settled(c);
+        conn_acked(c, &f);
     } else if (bench_frame_is(&f, "pong")) {
         if (!c->ready && b->cfg.scenario == SC_FANOUT) {
             char join[96];
@@ -568,6 +613,8 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
         count(&w->c.receipts, 1);
     } else if (bench_frame_is(&f, "presence")) {
         count(&w->c.presence, 1);
+    } else if (bench_frame_is(&f, "read") && b->cfg.dialect == BD_MESSAGING) {
+        conn_mark_ready(c);
     } else if (!bench_frame_is(&f, "read")) {
         count(&w->c.other_frames, 1);
     }
@@ -595,21 +642,39 @@ int bench_conn_send_next(bench_conn *c, int64_t t_ns)
         n = snprintf(m, cap, "{\"type\":\"broadcast\",\"ref\":%" PRIu64 ",\"data\":{", seq);
         break;
     default:
-        n = snprintf(m, cap,
-                     "{\"type\":\"message\",\"ref\":%" PRIu64 ",\"data\":{\"to\":\"%s%" PRIu32 "\"",
-                     seq, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
+        if (b->cfg.dialect == BD_MESSAGING)
+            n = snprintf(m, cap,
+                         "{\"send\":[{\"id\":%" PRIu64 ",\"sid\":\"%s%" PRIu32
+                         "\",\"rid\":\"%s%" PRIu32 "\"",
+                         seq, b->cfg.prefix, c->idx, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
+        else
+            n = snprintf(m, cap,
+                         "{\"type\":\"message\",\"ref\":%" PRIu64 ",\"data\":{\"to\":\"%s%" PRIu32
+                         "\"",
+                         seq, b->cfg.prefix, bench_dest_of(b, c->idx, seq));
         break;
     }
     int first = b->cfg.scenario == SC_BROADCAST;
-    n += snprintf(m + n, cap - (size_t)n,
-                  "%s\"t\":%" PRId64 ",\"c\":%" PRIu32 ",\"s\":%" PRIu64 ",\"p\":\"",
-                  first ? "" : ",", t_ns, c->idx, seq);
-    if ((size_t)n + b->cfg.size + 4 > cap)
+    if (b->cfg.dialect == BD_CHAT)
+        n = snprintf(m, cap,
+                     "{\"command\":\"broadcast\",\"message\":\"t=%" PRId64 " c=%" PRIu32
+                     " s=%" PRIu64 " p=",
+                     t_ns, c->idx, seq);
+    else
+        n += snprintf(m + n, cap - (size_t)n,
+                      "%s\"t\":%" PRId64 ",\"c\":%" PRIu32 ",\"s\":%" PRIu64 ",\"p\":\"",
+                      first ? "" : ",", t_ns, c->idx, seq);
+    if ((size_t)n + b->cfg.size + 5 > cap)
         return -1;
     memset(m + n, b->payload_fill, b->cfg.size);
     n += (int)b->cfg.size;
-    memcpy(m + n, "\"}}", 3);
-    n += 3;
+    if (b->cfg.dialect == BD_MESSAGING) {
+        memcpy(m + n, "\"}]}", 4);
+        n += 4;
+    } else {
+        memcpy(m + n, "\"}}", 3);
+        n += b->cfg.dialect == BD_CHAT ? 2 : 3; /* chat: one object, no data */
+    }
     if (bench_conn_queue(c, m, (size_t)n) < 0) {
         conn_lost(c, "queue failed");
         return -1;

@@ -165,6 +165,69 @@ int bench_scan(const char *buf, size_t len, bench_frame *f)
     return 0;
 }
 
+int bench_scan_messaging(const char *buf, size_t len, bench_frame *f)
+{
+    static const struct {
+        const char *head, *type;
+    } sections[] = {{"{\"messages\":", "message"},
+                    {"{\"sent\":", "ack"},
+                    {"{\"errors\":", "error"},
+                    {"{\"read\":", "read"}};
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        size_t n = strlen(sections[i].head);
+        if (len >= n && memcmp(buf, sections[i].head, n) == 0) {
+            f->type = sections[i].type;
+            f->type_len = strlen(f->type);
+            break;
+        }
+    }
+    if (!f->type)
+        return -1;
+    if (f->type[0] == 'a' || f->type[0] == 'e')
+        f->has_ref = scan_uint(buf, len, "\"id\"", &f->ref);
+    f->has_t = scan_uint(buf, len, "\"t\"", &f->t);
+    f->has_c = scan_uint(buf, len, "\"c\"", &f->c);
+    f->has_s = scan_uint(buf, len, "\"s\"", &f->s);
+    return 0;
+}
+
+/* "name=digits" in the words of s[0..len) -> *out. */
+static int scan_word_uint(const char *s, size_t len, char name, uint64_t *out)
+{
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (s[i] != name || s[i + 1] != '=' || (i > 0 && s[i - 1] != ' '))
+            continue;
+        const char *v = s + i + 2, *end = s + len;
+        if (v >= end || *v < '0' || *v > '9')
+            return 0;
+        uint64_t n = 0;
+        while (v < end && *v >= '0' && *v <= '9')
+            n = n * 10 + (uint64_t)(*v++ - '0');
+        *out = n;
+        return 1;
+    }
+    return 0;
+}
+
+int bench_scan_chat(const char *buf, size_t len, bench_frame *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->type = scan_string(buf, len, "\"event\"", &f->type_len);
+    if (!f->type)
+        return -1;
+    size_t mlen = 0;
+    const char *m = scan_string(buf, len, "\"message\"", &mlen);
+    if (!m)
+        return 0;
+    f->has_t = scan_word_uint(m, mlen, 't', &f->t);
+    f->has_c = scan_word_uint(m, mlen, 'c', &f->c);
+    f->has_s = scan_word_uint(m, mlen, 's', &f->s);
+    f->has_ref = f->has_s;
+    f->ref = f->s;
+    return 0;
+}
+
 int bench_frame_is(const bench_frame *f, const char *s)
 {
     size_t n = strlen(s);

@@ -53,6 +53,15 @@ typedef struct bench_frame {
  * Sound for the frames sb-bench provokes: none of its keys occurs at another nesting level.
  * -> 0 | -1 no "type" string found (the caller falls back to cJSON) */
 int bench_scan(const char *buf, size_t len, bench_frame *f);
+/* The same for a seed 001 frame (dialect_messaging): its one section becomes the native type
+ * it stands for ("messages" -> message, "sent" -> ack, "errors" -> error, "read" -> read),
+ * and the "id" of a sent or errors entry the ref (sb-bench's ids are its sequence numbers).
+ * -> 0 | -1 not one of those sections */
+int bench_scan_messaging(const char *buf, size_t len, bench_frame *f);
+/* The same for a chat dialect frame: "event" is the type; "t", "c" and "s" are read from the
+ * "message" string ("t=1 c=2 s=3 p=..."), and s is also the ref (the sender's own copy is
+ * its ack). -> 0 | -1 no "event" string found */
+int bench_scan_chat(const char *buf, size_t len, bench_frame *f);
 /* Whether the scanned type equals s. */
 int bench_frame_is(const bench_frame *f, const char *s);
 

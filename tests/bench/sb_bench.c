@@ -44,6 +44,9 @@ static const char usage[] =
     "  --server-pid PID           sample the server's RSS and CPU from /proc (repeatable)\n"
     "  --prefix P                 user names are P<index> (default b<pid>.u)\n"
     "  --no-ping                  idle: count a connection ready at the 101, send nothing\n"
+    "  --dialect D                native | messaging: seed 001 clients of dialect_messaging\n"
+    "                             (--url ws://HOST:PORT/messaging; direct only, no reads) |\n"
+    "                             chat: seed 003 chat clients of dialect_chat (broadcast, idle)\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -90,7 +93,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         O_JSON,
         O_QUIET,
         O_HELP,
-        O_NOPING
+        O_NOPING,
+        O_DIALECT
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},
@@ -116,6 +120,7 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         {"quiet", 0, 0, O_QUIET},
         {"help", 0, 0, O_HELP},
         {"no-ping", 0, 0, O_NOPING},
+        {"dialect", 1, 0, O_DIALECT},
         {0, 0, 0, 0},
     };
     *cfg = (bench_cfg){
@@ -143,7 +148,7 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
         int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
-                      o != O_HELP && o != O_NOPING;
+                      o != O_HELP && o != O_NOPING && o != O_DIALECT;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -230,6 +235,19 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         case O_NOPING:
             cfg->no_ping = 1;
             break;
+        case O_DIALECT:
+            if (strcmp(optarg, "native") == 0) {
+                cfg->dialect = BD_NATIVE;
+            } else if (strcmp(optarg, "messaging") == 0) {
+                cfg->dialect = BD_MESSAGING;
+            } else if (strcmp(optarg, "chat") == 0) {
+                cfg->dialect = BD_CHAT;
+            } else {
+                fprintf(stderr, "sb-bench: unknown dialect %s (native | messaging | chat)\n",
+                        optarg);
+                return -1;
+            }
+            break;
         case O_HELP:
             fputs(usage, stdout);
             exit(0);
@@ -246,6 +264,17 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         cfg->ramp <= 0 || cfg->size > 1024 * 1024) {
         fprintf(stderr, "sb-bench: out of range: threads 1..64, connections >= 1, room-size >= 2, "
                         "ramp > 0, size <= 1 MiB\n");
+        return -1;
+    }
+    if (cfg->dialect == BD_MESSAGING) {
+        if (cfg->scenario != SC_DIRECT) {
+            fprintf(stderr, "sb-bench: --dialect messaging runs the direct scenario only\n");
+            return -1;
+        }
+        cfg->read_batch = 0; /* a 001 read names client ids: not modelled */
+    }
+    if (cfg->dialect == BD_CHAT && cfg->scenario != SC_BROADCAST && cfg->scenario != SC_IDLE) {
+        fprintf(stderr, "sb-bench: --dialect chat runs the broadcast and idle scenarios only\n");
         return -1;
     }
     if (cfg->nurls == 0) {

@@ -209,6 +209,60 @@ static void test_scan_respects_length(void **state)
     assert_int_equal(bench_scan("{\"type\":\"ack", 12, &fr), -1);
 }
 
+static void test_scan_messaging_sections(void **state)
+{
+    (void)state;
+    bench_frame fr;
+    const char *m = "{\"messages\":[{\"id\":7,\"sid\":\"u3\",\"rid\":\"u2\",\"t\":99,"
+                    "\"c\":3,\"s\":7,\"p\":\"x\"}]}";
+    assert_int_equal(bench_scan_messaging(m, strlen(m), &fr), 0);
+    assert_true(bench_frame_is(&fr, "message"));
+    assert_true(fr.has_t && fr.has_c && fr.has_s && !fr.has_ref);
+    assert_int_equal(fr.c, 3);
+    assert_int_equal(fr.s, 7);
+    const char *a = "{\"sent\":[{\"id\":41}]}";
+    assert_int_equal(bench_scan_messaging(a, strlen(a), &fr), 0);
+    assert_true(bench_frame_is(&fr, "ack") && fr.has_ref && fr.ref == 41);
+    const char *e = "{\"errors\":[{\"id\":5,\"code\":\"inbox_full\"}]}";
+    assert_int_equal(bench_scan_messaging(e, strlen(e), &fr), 0);
+    assert_true(bench_frame_is(&fr, "error") && fr.has_ref && fr.ref == 5);
+    const char *r = "{\"read\":[]}";
+    assert_int_equal(bench_scan_messaging(r, strlen(r), &fr), 0);
+    assert_true(bench_frame_is(&fr, "read") && !fr.has_ref);
+    assert_int_equal(bench_scan_messaging("{\"type\":\"ack\"}", 14, &fr), -1);
+}
+
+static void test_scan_chat_broadcast_reads_the_message_words(void **state)
+{
+    (void)state;
+    const char *f = "{\"event\":\"broadcast\",\"member\":\"b1.u3\","
+                    "\"message\":\"t=123456 c=3 s=42 p=xxxxc=9\"}";
+    bench_frame fr;
+    assert_int_equal(bench_scan_chat(f, strlen(f), &fr), 0);
+    assert_true(bench_frame_is(&fr, "broadcast"));
+    assert_true(fr.has_t && fr.has_c && fr.has_s && fr.has_ref);
+    assert_int_equal(fr.t, 123456);
+    assert_int_equal(fr.c, 3); /* "c=9" inside the payload is not a word of its own */
+    assert_int_equal(fr.s, 42);
+    assert_int_equal(fr.ref, 42);
+}
+
+static void test_scan_chat_other_events(void **state)
+{
+    (void)state;
+    const char *me = "{\"event\":\"me\",\"member\":\"u\",\"id\":\"7\",\"rooms\":[]}";
+    bench_frame fr;
+    assert_int_equal(bench_scan_chat(me, strlen(me), &fr), 0);
+    assert_true(bench_frame_is(&fr, "me"));
+    assert_false(fr.has_c || fr.has_ref);
+    /* a native frame has no "event" */
+    assert_int_equal(bench_scan_chat("{\"type\":\"ack\"}", 14, &fr), -1);
+    /* a message that is an object (a native broadcast without text) carries no words */
+    const char *obj = "{\"event\":\"broadcast\",\"member\":\"n\",\"message\":{\"c\":1}}";
+    assert_int_equal(bench_scan_chat(obj, strlen(obj), &fr), 0);
+    assert_false(fr.has_c);
+}
+
 static void test_parse_url_fields_and_defaults(void **state)
 {
     (void)state;
@@ -353,6 +407,9 @@ int main(void)
         cmocka_unit_test(test_scan_ack_with_spaces),
         cmocka_unit_test(test_scan_ignores_keys_inside_strings),
         cmocka_unit_test(test_scan_respects_length),
+        cmocka_unit_test(test_scan_messaging_sections),
+        cmocka_unit_test(test_scan_chat_broadcast_reads_the_message_words),
+        cmocka_unit_test(test_scan_chat_other_events),
         cmocka_unit_test(test_parse_url_fields_and_defaults),
         cmocka_unit_test(test_parse_url_rejects_malformed),
         cmocka_unit_test(test_plan_direct_pairs_span_nodes),

@@ -233,7 +233,7 @@ static void fuzz_connect_start(fuzz_client *cl)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         abort();
-    sb_conn *c = sb_conn_new(sv[0], "127.0.0.1");
+    sb_conn *c = sb_conn_new(sv[0], "127.0.0.1", &sb_http_phase);
     if (!c)
         abort();
     cl->conn_id = c->id;

@@ -33,6 +33,9 @@ def api_call(srv, method, path, body=None, key=KEY, headers=None):
         h["Content-Type"] = JSON_CT
     h.update(headers or {})
     status, hdrs, raw = srv.http(method, path, body, h)
+    if hdrs.get("content-type", "").startswith(JSON_CT):
+        # One line per answer, so that two curl calls in a row do not run together.
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1, raw
     data = json.loads(raw) if raw and hdrs.get("content-type", "").startswith(JSON_CT) else raw
     return status, hdrs, data
 
@@ -302,6 +305,7 @@ def test_missing_or_wrong_key_is_401(server):
 def test_empty_api_key_refuses_everything(server):
     srv = server(sections=api_sections(key=""))
     srv.wait_log(r"api_key is empty")
+    assert "[api] [api]" not in srv.log()  # the host prefixes the plugin's name once
     for key in (None, "", "anything"):
         assert_error(api_call(srv, "GET", "/api/users", key=key), 401, "unauthorized")
         assert_error(api_call(srv, "POST", "/api/broadcast", {"x": 1}, key=key), 401,

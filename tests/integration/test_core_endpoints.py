@@ -241,3 +241,18 @@ def test_ws_path_must_be_a_path(server):
     srv.start(wait=False)
     assert srv.proc.wait(timeout=20) == 2
     assert "ws_path" in srv.log()
+
+
+def test_object_refs_come_back_exact(server, echo_so):
+    """A dialect's ref is printed by the host's own printer: integers up to
+    2**53 - 1 come back as they went in (cJSON's printer rounds them)."""
+    srv = server(sections=sections_with_echo(echo_so))
+
+    async def go():
+        dia = await echo_ws(srv, {"client_id": "bob"})
+        await dia.send('{"do":"ping","tag":{"id":9007199254740991,"n":[0.1]}}')
+        raw = await __import__("asyncio").wait_for(dia.recv(), 5)
+        assert '"tag":{"id":9007199254740991,"n":[0.1]}' in raw
+        await dia.close()
+
+    run(go())

@@ -11,6 +11,7 @@ def shipped_conf():
     with open(os.path.join(SOURCE_DIR, "plugins.conf")) as f:
         text = f.read()
     text = re.sub(r"(?m)^plugin_dir\s*=.*$", f"plugin_dir = {PLUGIN_DIR}", text)
+    text = re.sub(r"(?m)^root\s*=\s*web$", f"root = {os.path.join(SOURCE_DIR, 'web')}", text)
     return re.sub(r"(?m)^scripts\s*=\s*lua/policy.lua",
                   f"scripts = {os.path.join(SOURCE_DIR, 'lua', 'policy.lua')}", text)
 
@@ -18,15 +19,21 @@ def shipped_conf():
 def test_shipped_config_session_survives_restart(server, tmp_path):
     data = str(tmp_path / "data")
     port = free_port()
-    env = {"SWITCHBOARD_SERVER_LISTEN": f"127.0.0.1:{port}", "SWITCHBOARD_STORE_LMDB_PATH": data}
+    env = {"SWITCHBOARD_SERVER_LISTEN": f"127.0.0.1:{port}", "SWITCHBOARD_STORE_LMDB_PATH": data,
+           "SWITCHBOARD_GRPC_LISTEN": f"127.0.0.1:{free_port()}"}
     wd = str(tmp_path / "w")
     srv = server(conf=shipped_conf(), env=env, start=False, workdir=wd)
     srv.port = port
     srv.start()
     log = srv.log()
     for name in ("auth", "message", "read", "rooms", "broadcast", "members", "lua", "store_lmdb",
-                 "api"):
+                 "api", "web", "grpc"):
         assert f"plugin {name} " in log, log
+    # The demo client at /, and the core's own paths beside it.
+    status, hdrs, body = srv.http("GET", "/")
+    assert status == 200 and hdrs["content-type"].startswith("text/html"), (status, hdrs)
+    assert b"<title>switchboard" in body, body[:200]
+    assert srv.http("GET", "/health")[2] == b"ok"
 
     async def offline_send():
         alice = await srv.ws(client_id="alice")

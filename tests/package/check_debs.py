@@ -81,6 +81,7 @@ def main():
                   "usr/share/man/man8/switchboard.8.gz", UNIT,
                   "usr/lib/sysusers.d/switchboard.conf",
                   "usr/share/doc/switchboard/README.Debian", "usr/share/doc/switchboard/copyright",
+                  "usr/share/switchboard/web/index.html",
                   "usr/include/switchboard/plugin.h", "usr/share/pkgconfig/switchboard-plugin.pc"):
             check(os.path.isfile(r(p)), "/" + p)
         check(any(os.path.isfile(r("usr/share/doc/switchboard-dev/examples/hello-plugin/" + f))
@@ -97,7 +98,7 @@ def main():
         check("/etc/switchboard/lua/policy.lua" in cf, "policy.lua is a conffile")
         conf = open(r("etc/switchboard/plugins.conf")).read()
         for line in ("plugin_dir = /usr/lib/switchboard/plugins", "path = /var/lib/switchboard",
-                     "listen = 127.0.0.1:8080"):
+                     "listen = 127.0.0.1:8080", "root = /usr/share/switchboard/web"):
             check(re.search(rf"(?m)^{re.escape(line)}\s*$", conf) is not None, f"plugins.conf: {line}")
         check(re.search(r"(?m)^scripts = /etc/switchboard/lua/policy.lua\b", conf) is not None,
               "plugins.conf: scripts = /etc/switchboard/lua/policy.lua")
@@ -108,6 +109,7 @@ def main():
         env = dict(os.environ,
                    SWITCHBOARD_SERVER_PLUGIN_DIR=r("usr/lib/switchboard/plugins"),
                    SWITCHBOARD_LUA_SCRIPTS=r("etc/switchboard/lua/policy.lua"),
+                   SWITCHBOARD_WEB_ROOT=r("usr/share/switchboard/web"),
                    SWITCHBOARD_STORE_LMDB_PATH=data)
         res = run([binary, "--check-config", "-c", r("etc/switchboard/plugins.conf")], env=env)
         errors = [l for l in res.stderr.splitlines() if ": warning: " not in l]

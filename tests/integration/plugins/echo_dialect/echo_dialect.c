@@ -86,17 +86,9 @@ static int echo_encode(void *ud, const sb_encode_in *in, char **out, size_t *out
         cJSON_Delete(o);
         return SB_ENOMEM;
     }
-    char *text = cJSON_PrintUnformatted(o);
+    /* The host's printer keeps integers below 2^53 exact (cJSON's does not). */
+    *out = e->host->json_print_new(o, out_len);
     cJSON_Delete(o);
-    if (!text)
-        return SB_ENOMEM;
-    size_t n = strlen(text);
-    *out = e->host->alloc(n + 1);
-    if (*out) {
-        memcpy(*out, text, n + 1);
-        *out_len = n;
-    }
-    cJSON_free(text);
     return *out ? SB_OK : SB_ENOMEM;
 }
 
@@ -120,8 +112,10 @@ static int echo_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
     int need_user = 0, replace = 0, own = 0;
     if (host->cfg_bool(cfg, "need_user", 0, &need_user) != SB_OK ||
         host->cfg_bool(cfg, "replace", 0, &replace) != SB_OK ||
-        host->cfg_bool(cfg, "own_identify", 0, &own) != SB_OK)
+        host->cfg_bool(cfg, "own_identify", 0, &own) != SB_OK) {
+        free(e);
         return SB_EINVAL;
+    }
     snprintf(e->drop, sizeof e->drop, "%s", host->cfg_string(cfg, "drop", ""));
     e->delivered = host->counter_new(pc, "echo_delivered_total", "echo: delivered calls");
     sb_endpoint ep = {
@@ -133,7 +127,10 @@ static int echo_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
         .encode = echo_encode,
         .delivered = echo_delivered,
     };
-    return host->register_endpoint(pc, &ep, e);
+    int rc = host->register_endpoint(pc, &ep, e);
+    if (rc != SB_OK) /* fini is not called after a failed init */
+        free(e);
+    return rc;
 }
 
 static void echo_fini(void *ud)

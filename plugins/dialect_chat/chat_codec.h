@@ -1,0 +1,26 @@
+/* The chat dialect's codec (seed 003): a frame {"command": ...} from a chat
+ * client becomes one native command, and native replies and events become
+ * {"event": ...} frames. Shared between chat.c (registration) and the unit
+ * and fuzz tests, which drive it with a fake host table.
+ */
+#ifndef SB_CHAT_CODEC_H
+#define SB_CHAT_CODEC_H
+
+#include <switchboard/plugin.h>
+
+#define CHAT_WHY_MAX 200
+
+typedef struct chat_codec {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+    char why[CHAT_WHY_MAX]; /* the reason of the last refused frame */
+} chat_codec;
+
+/* sb_endpoint.decode: one frame -> at most one host->submit. */
+int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
+                const char **code, const char **why);
+
+/* sb_endpoint.encode: a native reply or event -> a chat event, or nothing. */
+int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len);
+
+#endif

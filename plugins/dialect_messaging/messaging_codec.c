@@ -1,0 +1,664 @@
+/* Seed 001 frames <-> native data. A 001 message travels as a native
+ * `message` whose data keeps the item as its sender wrote it: the client's
+ * `id` under MESSAGING_MSG_ID (the native stamp owns `id`), members the stamp
+ * would drop (from, to, ts) and the two reserved names under MESSAGING_EXTRA,
+ * everything else (sid and rid included) where it was. Encoding reverses that
+ * for any message whose sid and rid are its native from and to, so a 001
+ * recipient gets the item exactly as written; other native messages are shown
+ * with the server's id, the sender as sid and the recipient as rid. */
+#include "messaging_codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 2^53: integers below it in magnitude are exact doubles. */
+#define MESSAGING_INT_LIMIT 9007199254740992.0
+
+int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
+{
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        if (n == 0 || n > MESSAGING_ID_MAX)
+            return -1;
+        memcpy(out, v->valuestring, n + 1);
+        return 0;
+    }
+    if (!cJSON_IsNumber(v))
+        return -1;
+    double d = v->valuedouble;
+    if (!(d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT) || (double)(long long)d != d)
+        return -1;
+    snprintf(out, MESSAGING_ID_MAX + 1, "%lld", (long long)d);
+    return 0;
+}
+
+/* Whether v's text is text. */
+static int messaging_id_is(const cJSON *v, const char *text)
+{
+    char buf[MESSAGING_ID_MAX + 1];
+    return text != NULL && messaging_id_text(v, buf) == 0 && strcmp(buf, text) == 0;
+}
+
+void messaging_plan_free(messaging_plan *plan)
+{
+    cJSON_Delete(plan->sends);
+    cJSON_Delete(plan->reads);
+    cJSON_Delete(plan->errors);
+    memset(plan, 0, sizeof(*plan));
+}
+
+/* --- decoding ------------------------------------------------------------- */
+
+/* An id as written, as it travels in a ref. The host prints refs with
+ * cJSON's printer, which rounds integers of 16 digits, so a number travels as
+ * its text in a one-element array (["11"]) and a string as itself.
+ * NULL on ENOMEM. */
+static cJSON *messaging_idref_new(const cJSON *id)
+{
+    char text[MESSAGING_ID_MAX + 1];
+    if (!cJSON_IsNumber(id) || messaging_id_text(id, text) != 0)
+        return cJSON_Duplicate(id, 1);
+    cJSON *a = cJSON_CreateArray();
+    cJSON *t = cJSON_CreateString(text);
+    if (a == NULL || t == NULL || !cJSON_AddItemToArray(a, t)) {
+        cJSON_Delete(t);
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* The id as written, back from its ref form. NULL on ENOMEM. */
+static cJSON *messaging_idref_value(const cJSON *r)
+{
+    if (cJSON_IsArray(r) && cJSON_IsString(r->child))
+        return cJSON_CreateNumber(strtod(r->child->valuestring, NULL));
+    return cJSON_Duplicate(r, 1);
+}
+
+/* The text of an id in its ref form. -> 0 | -1 */
+static int messaging_idref_text(const cJSON *r, char out[MESSAGING_ID_MAX + 1])
+{
+    return messaging_id_text(cJSON_IsArray(r) ? r->child : r, out);
+}
+
+/* Add the id as written of ref form r to obj under name. -> 0 | -1 */
+static int messaging_add_idref_value(cJSON *obj, const char *name, const cJSON *r)
+{
+    cJSON *v = messaging_idref_value(r);
+    if (v == NULL || !cJSON_AddItemToObject(obj, name, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* {id?, code, message, section?}, taking id (NULL: no id). NULL on ENOMEM. */
+static cJSON *messaging_error_new(cJSON *id_take, const char *code, const char *message,
+                                  const char *section)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (e == NULL || (id_take != NULL && !cJSON_AddItemToObject(e, "id", id_take))) {
+        cJSON_Delete(id_take);
+        cJSON_Delete(e);
+        return NULL;
+    }
+    if (cJSON_AddStringToObject(e, "code", code) == NULL ||
+        cJSON_AddStringToObject(e, "message", message) == NULL ||
+        (section != NULL && cJSON_AddStringToObject(e, "section", section) == NULL)) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Append an error entry about the item whose id is id (NULL: none) to
+ * plan->errors. -> MESSAGING_OK | MESSAGING_NOMEM */
+static int messaging_refuse(messaging_plan *plan, const cJSON *id, const char *code,
+                            const char *message, const char *section)
+{
+    if (plan->errors == NULL && (plan->errors = cJSON_CreateArray()) == NULL)
+        return MESSAGING_NOMEM;
+    cJSON *idr = id != NULL ? messaging_idref_new(id) : NULL;
+    if (id != NULL && idr == NULL)
+        return MESSAGING_NOMEM;
+    cJSON *e = messaging_error_new(idr, code, message, section);
+    if (e == NULL || !cJSON_AddItemToArray(plan->errors, e)) {
+        cJSON_Delete(e);
+        return MESSAGING_NOMEM;
+    }
+    return MESSAGING_OK;
+}
+
+static int messaging_reserved(const char *name)
+{
+    return strcmp(name, "from") == 0 || strcmp(name, "to") == 0 || strcmp(name, "ts") == 0 ||
+           strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
+}
+
+/* Move item's members into a new native data object (see the top of the
+ * file) and add `to`. item is left empty. NULL on ENOMEM. */
+static cJSON *messaging_item_data(cJSON *item, const char *rid)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON *extra = NULL;
+    if (data == NULL)
+        return NULL;
+    while (item->child != NULL) {
+        cJSON *c = cJSON_DetachItemViaPointer(item, item->child);
+        int ok;
+        if (strcmp(c->string, "id") == 0) {
+            ok = cJSON_AddItemToObject(data, MESSAGING_MSG_ID, c);
+        } else if (messaging_reserved(c->string)) {
+            if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
+                ok = 0;
+            else /* the key stays: an object's members are its array's items */
+                ok = cJSON_AddItemToArray(extra, c);
+        } else {
+            ok = cJSON_AddItemToArray(data, c);
+        }
+        if (!ok) {
+            cJSON_Delete(c);
+            goto fail;
+        }
+    }
+    if (extra != NULL) {
+        if (!cJSON_AddItemToObject(data, MESSAGING_EXTRA, extra))
+            goto fail;
+        extra = NULL;
+    }
+    if (cJSON_AddStringToObject(data, "to", rid) == NULL)
+        goto fail;
+    return data;
+fail:
+    cJSON_Delete(extra);
+    cJSON_Delete(data);
+    return NULL;
+}
+
+/* One `send` item: planned, or refused with a reason. */
+static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
+                                 messaging_plan *plan)
+{
+    char sid[MESSAGING_ID_MAX + 1], rid[MESSAGING_ID_MAX + 1], why[2 * MESSAGING_ID_MAX + 64];
+    if (!cJSON_IsObject(item))
+        return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+    if (messaging_id_text(id, sid) != 0)
+        return messaging_refuse(plan, NULL, "bad_request",
+                                "id must be a string (1-256 bytes) or an integer", "send");
+    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "sid"), sid) != 0)
+        return messaging_refuse(plan, id, "bad_request",
+                                "sid must be a string (1-256 bytes) or an integer", "send");
+    if (strcmp(sid, user) != 0) {
+        snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
+        return messaging_refuse(plan, id, "bad_request", why, "send");
+    }
+    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "rid"), rid) != 0)
+        return messaging_refuse(plan, id, "bad_request",
+                                "rid must be a string (1-256 bytes) or an integer", "send");
+    if (!user_valid(rid)) {
+        snprintf(why, sizeof(why), "rid %s is not a valid client_id", rid);
+        return messaging_refuse(plan, id, "bad_request", why, "send");
+    }
+
+    cJSON *entry = cJSON_CreateObject();
+    cJSON *ref = entry != NULL ? cJSON_AddObjectToObject(entry, "ref") : NULL;
+    cJSON *idr = ref != NULL ? messaging_idref_new(id) : NULL;
+    if (idr == NULL || !cJSON_AddItemToObject(ref, "send", idr)) {
+        cJSON_Delete(idr);
+        goto fail;
+    }
+    cJSON *data = messaging_item_data(item, rid);
+    if (data == NULL || !cJSON_AddItemToObject(entry, "data", data)) {
+        cJSON_Delete(data);
+        goto fail;
+    }
+    if (plan->sends == NULL && (plan->sends = cJSON_CreateArray()) == NULL)
+        goto fail;
+    if (!cJSON_AddItemToArray(plan->sends, entry))
+        goto fail;
+    return MESSAGING_OK;
+fail:
+    cJSON_Delete(entry);
+    return MESSAGING_NOMEM;
+}
+
+/* One `read` item: {id[, sid]}. */
+static int messaging_decode_read(const cJSON *item, messaging_plan *plan)
+{
+    char id[MESSAGING_ID_MAX + 1], sid[MESSAGING_ID_MAX + 1];
+    if (!cJSON_IsObject(item))
+        return messaging_refuse(plan, NULL, "bad_request", "a read item must be an object", "read");
+    const cJSON *idv = cJSON_GetObjectItemCaseSensitive(item, "id");
+    if (messaging_id_text(idv, id) != 0)
+        return messaging_refuse(plan, NULL, "bad_request",
+                                "id must be a string (1-256 bytes) or an integer", "read");
+    const cJSON *sidv = cJSON_GetObjectItemCaseSensitive(item, "sid");
+    if (sidv != NULL && messaging_id_text(sidv, sid) != 0)
+        return messaging_refuse(plan, idv, "bad_request",
+                                "sid must be a string (1-256 bytes) or an integer", "read");
+
+    cJSON *r = cJSON_CreateObject();
+    cJSON *as = r != NULL ? messaging_idref_new(idv) : NULL;
+    if (as == NULL || !cJSON_AddItemToObject(r, "as", as)) {
+        cJSON_Delete(as);
+        cJSON_Delete(r);
+        return MESSAGING_NOMEM;
+    }
+    if (cJSON_AddStringToObject(r, "id", id) == NULL ||
+        (sidv != NULL && cJSON_AddStringToObject(r, "sid", sid) == NULL) ||
+        (plan->reads == NULL && (plan->reads = cJSON_CreateArray()) == NULL) ||
+        !cJSON_AddItemToArray(plan->reads, r)) {
+        cJSON_Delete(r);
+        return MESSAGING_NOMEM;
+    }
+    return MESSAGING_OK;
+}
+
+/* A section's items, the first max_items planned, the rest refused. */
+static int messaging_decode_section(cJSON *frame, const char *name, const char *user,
+                                    size_t max_items, int (*user_valid)(const char *s),
+                                    messaging_plan *plan)
+{
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(frame, name);
+    if (items == NULL)
+        return MESSAGING_OK;
+    if (!cJSON_IsArray(items)) {
+        char why[64];
+        snprintf(why, sizeof(why), "%s must be an array", name);
+        return messaging_refuse(plan, NULL, "bad_request", why, name);
+    }
+    int is_send = strcmp(name, "send") == 0;
+    size_t i = 0;
+    cJSON *item;
+    cJSON_ArrayForEach(item, items)
+    {
+        int rc;
+        if (i++ >= max_items) {
+            char why[96], idt[MESSAGING_ID_MAX + 1];
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+            snprintf(why, sizeof(why), "at most %zu items in one %s section", max_items, name);
+            rc = messaging_refuse(plan, messaging_id_text(id, idt) == 0 ? id : NULL, "bad_request",
+                                  why, name);
+        } else if (is_send) {
+            rc = messaging_decode_send(item, user, user_valid, plan);
+        } else {
+            rc = messaging_decode_read(item, plan);
+        }
+        if (rc != MESSAGING_OK)
+            return rc;
+    }
+    return MESSAGING_OK;
+}
+
+int messaging_decode(cJSON *frame, const char *user, size_t max_items,
+                     int (*user_valid)(const char *s), messaging_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    if (!cJSON_IsObject(frame))
+        return MESSAGING_NOT_OBJECT;
+    if (messaging_decode_section(frame, "send", user, max_items, user_valid, plan) !=
+            MESSAGING_OK ||
+        messaging_decode_section(frame, "read", user, max_items, user_valid, plan) !=
+            MESSAGING_OK) {
+        messaging_plan_free(plan);
+        return MESSAGING_NOMEM;
+    }
+    return MESSAGING_OK;
+}
+
+/* --- what a 001 client is shown ------------------------------------------- */
+
+/* Whether data is a message as a 001 client wrote it: a valid msg_id, and a
+ * sid and rid that are its native from and to (so no native client can pass
+ * its message off as someone else's). */
+static int messaging_as_written(const cJSON *data)
+{
+    char buf[MESSAGING_ID_MAX + 1];
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(data, "from");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(data, "to");
+    return messaging_id_text(cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID), buf) == 0 &&
+           cJSON_IsString(from) && cJSON_IsString(to) &&
+           messaging_id_is(cJSON_GetObjectItemCaseSensitive(data, "sid"), from->valuestring) &&
+           messaging_id_is(cJSON_GetObjectItemCaseSensitive(data, "rid"), to->valuestring);
+}
+
+void messaging_shown_id(const cJSON *data, const char *server_id, char out[MESSAGING_ID_MAX + 1])
+{
+    if (messaging_as_written(data) &&
+        messaging_id_text(cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID), out) == 0)
+        return;
+    snprintf(out, MESSAGING_ID_MAX + 1, "%s", server_id);
+}
+
+/* Add v to obj under name as a reference: the event's frame is printed while
+ * the native data lives, so its values need no copy. -> 0 | -1 */
+static int messaging_add_ref(cJSON *obj, const char *name, const cJSON *v)
+{
+    return cJSON_AddItemReferenceToObject(obj, name, (cJSON *)v) ? 0 : -1;
+}
+
+/* The item a 001 sender wrote, rebuilt from native data (references into it:
+ * valid while data is). NULL on ENOMEM. */
+static cJSON *messaging_item_written(const cJSON *data)
+{
+    cJSON *item = cJSON_CreateObject();
+    const cJSON *extra = NULL;
+    const cJSON *c;
+    if (item == NULL)
+        return NULL;
+    cJSON_ArrayForEach(c, data)
+    {
+        const char *name = c->string;
+        if (strcmp(name, "id") == 0 || strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
+            strcmp(name, "ts") == 0)
+            continue;
+        if (strcmp(name, MESSAGING_EXTRA) == 0 && cJSON_IsObject(c)) {
+            extra = c;
+            continue;
+        }
+        if (messaging_add_ref(item, strcmp(name, MESSAGING_MSG_ID) == 0 ? "id" : name, c) != 0)
+            goto fail;
+    }
+    if (extra != NULL) {
+        cJSON_ArrayForEach(c, extra)
+        {
+            if (messaging_add_ref(item, c->string, c) != 0)
+                goto fail;
+        }
+    }
+    return item;
+fail:
+    cJSON_Delete(item);
+    return NULL;
+}
+
+/* A native message as 001 shows it: {id: server id, sid: from, rid: the
+ * recipient, then the other members (ts included)}, referring into data.
+ * NULL on ENOMEM. */
+static cJSON *messaging_item_native(const cJSON *data, const char *user)
+{
+    cJSON *item = cJSON_CreateObject();
+    const cJSON *c;
+    if (item == NULL)
+        return NULL;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(data, "from");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(data, "to");
+    if ((id != NULL && messaging_add_ref(item, "id", id) != 0) ||
+        (from != NULL && messaging_add_ref(item, "sid", from) != 0))
+        goto fail;
+    if (user != NULL ? cJSON_AddStringToObject(item, "rid", user) == NULL
+                     : (to != NULL && messaging_add_ref(item, "rid", to) != 0))
+        goto fail;
+    cJSON_ArrayForEach(c, data)
+    {
+        const char *name = c->string;
+        if (strcmp(name, "id") == 0 || strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
+            strcmp(name, "sid") == 0 || strcmp(name, "rid") == 0)
+            continue;
+        if (messaging_add_ref(item, name, c) != 0)
+            goto fail;
+    }
+    return item;
+fail:
+    cJSON_Delete(item);
+    return NULL;
+}
+
+int messaging_read_match(const cJSON *reads, const char *server_id, const char *json, size_t len,
+                         cJSON *pairs)
+{
+    cJSON *data = cJSON_ParseWithLength(json, len);
+    if (data == NULL)
+        return MESSAGING_OK;
+    char shown[MESSAGING_ID_MAX + 1];
+    messaging_shown_id(data, server_id, shown);
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(data, "from");
+    const cJSON *r;
+    int rc = MESSAGING_OK;
+    cJSON_ArrayForEach(r, reads)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(r, "sid");
+        if (!cJSON_IsString(id) || strcmp(id->valuestring, shown) != 0)
+            continue;
+        if (sid != NULL && (!cJSON_IsString(sid) || !cJSON_IsString(from) ||
+                            strcmp(sid->valuestring, from->valuestring) != 0))
+            continue;
+        cJSON *pair = cJSON_CreateArray();
+        cJSON *as = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r, "as"), 1);
+        cJSON *sv = cJSON_CreateString(server_id);
+        if (pair == NULL || as == NULL || sv == NULL || !cJSON_AddItemToArray(pair, as)) {
+            cJSON_Delete(as);
+            cJSON_Delete(sv);
+            cJSON_Delete(pair);
+            rc = MESSAGING_NOMEM;
+            break;
+        }
+        if (!cJSON_AddItemToArray(pair, sv)) {
+            cJSON_Delete(sv);
+            cJSON_Delete(pair);
+            rc = MESSAGING_NOMEM;
+            break;
+        }
+        if (!cJSON_AddItemToArray(pairs, pair)) {
+            cJSON_Delete(pair);
+            rc = MESSAGING_NOMEM;
+            break;
+        }
+        break; /* one pair per message: the ids it answers are all the same text */
+    }
+    cJSON_Delete(data);
+    return rc;
+}
+
+/* --- encoding ------------------------------------------------------------- */
+
+/* {name: [item]} taking item. NULL on ENOMEM. */
+static cJSON *messaging_section_new(const char *name, cJSON *item_take)
+{
+    cJSON *frame = cJSON_CreateObject();
+    cJSON *list = cJSON_CreateArray();
+    if (item_take == NULL || frame == NULL || list == NULL ||
+        !cJSON_AddItemToObject(frame, name, list)) {
+        cJSON_Delete(item_take);
+        cJSON_Delete(list);
+        cJSON_Delete(frame);
+        return NULL;
+    }
+    if (!cJSON_AddItemToArray(list, item_take)) {
+        cJSON_Delete(item_take);
+        cJSON_Delete(frame);
+        return NULL;
+    }
+    return frame;
+}
+
+static const char *messaging_str(const cJSON *obj, const char *name, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static int messaging_strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether text is the text of an id already in list (entries {id, ...}). */
+static int messaging_listed(const cJSON *list, const char *text)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, list)
+    {
+        if (messaging_id_is(cJSON_GetObjectItemCaseSensitive(e, "id"), text))
+            return 1;
+    }
+    return 0;
+}
+
+/* The distinct ids as written of pairs ([[as, server id]...]) whose server id
+ * is in removed (NULL: every pair), as entries {id} (error: {id, code,
+ * message, section: "read"}) of a new array. NULL on ENOMEM. */
+static cJSON *messaging_read_entries(const cJSON *pairs, const cJSON *removed, const cJSON *error)
+{
+    cJSON *out = cJSON_CreateArray();
+    const char **ids = NULL;
+    size_t n = 0;
+    if (out == NULL)
+        return NULL;
+    if (removed != NULL) {
+        int total = cJSON_GetArraySize(removed);
+        ids = total > 0 ? malloc((size_t)total * sizeof(*ids)) : NULL;
+        if (total > 0 && ids == NULL)
+            goto fail;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, removed)
+        {
+            if (cJSON_IsString(v))
+                ids[n++] = v->valuestring;
+        }
+        if (n > 1)
+            qsort(ids, n, sizeof(*ids), messaging_strp_cmp);
+    }
+    const cJSON *pair;
+    cJSON_ArrayForEach(pair, pairs)
+    {
+        const cJSON *as = cJSON_GetArrayItem(pair, 0);
+        const cJSON *sv = cJSON_GetArrayItem(pair, 1);
+        char text[MESSAGING_ID_MAX + 1];
+        if (messaging_idref_text(as, text) != 0 || !cJSON_IsString(sv))
+            continue;
+        if (removed != NULL &&
+            (n == 0 || bsearch(&sv->valuestring, ids, n, sizeof(*ids), messaging_strp_cmp) == NULL))
+            continue;
+        if (messaging_listed(out, text))
+            continue;
+        cJSON *e;
+        if (error != NULL) {
+            cJSON *v = messaging_idref_value(as);
+            e = v != NULL ? messaging_error_new(v, messaging_str(error, "code", "internal"),
+                                                messaging_str(error, "message", ""), "read")
+                          : NULL;
+        } else {
+            e = cJSON_CreateObject();
+            if (e != NULL && messaging_add_idref_value(e, "id", as) != 0) {
+                cJSON_Delete(e);
+                e = NULL;
+            }
+        }
+        if (e == NULL || !cJSON_AddItemToArray(out, e)) {
+            cJSON_Delete(e);
+            goto fail;
+        }
+    }
+    free(ids);
+    return out;
+fail:
+    free(ids);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+/* {name: list} taking list. NULL on ENOMEM. */
+static cJSON *messaging_list_frame(const char *name, cJSON *list_take)
+{
+    cJSON *frame = list_take != NULL ? cJSON_CreateObject() : NULL;
+    if (frame == NULL || !cJSON_AddItemToObject(frame, name, list_take)) {
+        cJSON_Delete(list_take);
+        cJSON_Delete(frame);
+        return NULL;
+    }
+    return frame;
+}
+
+/* A copy of error entries with their ids back from the ref form. NULL on ENOMEM. */
+static cJSON *messaging_errors_values(const cJSON *errors)
+{
+    cJSON *out = cJSON_Duplicate(errors, 1);
+    cJSON *e;
+    cJSON_ArrayForEach(e, out)
+    {
+        cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        cJSON *v = id != NULL ? messaging_idref_value(id) : NULL;
+        if (id != NULL && (v == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(e, "id", v))) {
+            cJSON_Delete(v);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSON *data,
+                                  cJSON **out)
+{
+    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
+    const cJSON *read = cJSON_GetObjectItemCaseSensitive(ref, "read");
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(ref, "errors");
+
+    if (strcmp(type, "error") == 0) {
+        const char *code = messaging_str(data, "code", "internal");
+        const char *message = messaging_str(data, "message", "");
+        if (send != NULL) {
+            cJSON *v = messaging_idref_value(send);
+            *out = v != NULL ? messaging_section_new("errors",
+                                                     messaging_error_new(v, code, message, "send"))
+                             : NULL;
+        } else if (cJSON_IsArray(read))
+            *out = messaging_list_frame("errors", messaging_read_entries(read, NULL, data));
+        else
+            *out = messaging_section_new("errors", messaging_error_new(NULL, code, message, NULL));
+    } else if (strcmp(type, "ack") == 0 && send != NULL) {
+        cJSON *item = cJSON_CreateObject();
+        if (item != NULL && messaging_add_idref_value(item, "id", send) != 0) {
+            cJSON_Delete(item);
+            item = NULL;
+        }
+        *out = messaging_section_new("sent", item);
+    } else if (strcmp(type, "read") == 0 && cJSON_IsArray(read)) {
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(data, "ids");
+        cJSON *empty = NULL;
+        if (!cJSON_IsArray(ids) && (ids = empty = cJSON_CreateArray()) == NULL)
+            return MESSAGING_NOMEM;
+        *out = messaging_list_frame("read", messaging_read_entries(read, ids, NULL));
+        cJSON_Delete(empty);
+    } else if (strcmp(type, "pong") == 0 && cJSON_IsArray(errors)) {
+        *out = messaging_list_frame("errors", messaging_errors_values(errors));
+    } else {
+        return MESSAGING_OK; /* nothing a 001 client would understand */
+    }
+    return *out != NULL ? MESSAGING_OK : MESSAGING_NOMEM;
+}
+
+int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
+{
+    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
+    if (!cJSON_IsArray(send) || !cJSON_IsString(send->child))
+        return -1;
+    const char *digits = send->child->valuestring;
+    size_t n = strspn(digits, "-0123456789");
+    if (n == 0 || digits[n] != '\0')
+        return -1;
+    int len = snprintf(buf, cap, "{\"sent\":[{\"id\":%s}]}", digits);
+    return len > 0 && (size_t)len < cap ? len : -1;
+}
+
+int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
+                     const char *user, cJSON **out)
+{
+    *out = NULL;
+    if (type == NULL)
+        return MESSAGING_OK;
+    if (reply)
+        return messaging_encode_reply(type, ref, data, out);
+    if (strcmp(type, "message") != 0 || !cJSON_IsObject(data))
+        return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
+    cJSON *item = messaging_as_written(data) ? messaging_item_written(data)
+                                             : messaging_item_native(data, user);
+    *out = messaging_section_new("messages", item);
+    return *out != NULL ? MESSAGING_OK : MESSAGING_NOMEM;
+}

@@ -1,0 +1,169 @@
+/* Fuzz target: the chat dialect's decode (plugins/dialect_chat/chat_codec.c)
+ * with a stub host table whose json_parse_new is the core's strict parser.
+ * Input: one text frame (skipped unless valid UTF-8, as the host guarantees).
+ * Invariants: decode returns SB_OK or SB_EPROTO; a refusal names bad_json or
+ * bad_request with a non-empty reason and submits nothing; an accepted frame
+ * submits exactly one known native command whose ref and data are objects.
+ * Each submitted command's possible replies (ack, error, its own reply type
+ * with a plausible body) and, when the input is an object, the native events
+ * built from it encode to nothing or to a JSON object the strict parser
+ * accepts, with a string "event". No leak, no crash. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_codec.h"
+#include "envelope.h"
+#include "json_out.h"
+#include "utf8.h"
+
+static struct {
+    int submits;
+    char type[32];
+    cJSON *ref;
+    cJSON *data;
+} seen;
+
+static int stub_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                       const cJSON *data)
+{
+    (void)pc;
+    (void)conn_id;
+    if (seen.submits++ || strlen(type) >= sizeof seen.type)
+        abort();
+    snprintf(seen.type, sizeof seen.type, "%s", type);
+    seen.ref = ref ? cJSON_Duplicate(ref, 1) : NULL;
+    seen.data = data ? cJSON_Duplicate(data, 1) : NULL;
+    return SB_OK;
+}
+
+/* The host's printer, as core/host_api.c wraps it. */
+static char *stub_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
+}
+
+static void *stub_alloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void stub_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
+{
+    (void)pc;
+    (void)level;
+    (void)fmt;
+}
+
+static sb_host_api host = {
+    .size = sizeof(sb_host_api),
+    .alloc = stub_alloc,
+    .free = free,
+    .log = stub_log,
+    .json_parse_new = sb_json_parse_strict,
+    .submit = stub_submit,
+    .json_print_new = stub_json_print_new,
+};
+static chat_codec codec = {.host = &host};
+
+/* Encode {reply, type, ref, data}; the frame, if any, must be a chat event. */
+static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
+{
+    sb_encode_in in = {
+        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
+    char *out = NULL;
+    size_t len = 0;
+    if (chat_encode(&codec, &in, &out, &len) != SB_OK)
+        abort();
+    if (!out)
+        return;
+    const char *why = NULL;
+    cJSON *frame = sb_json_parse_strict(out, len, &why);
+    if (!frame || !cJSON_IsObject(frame) ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, "event"))) {
+        fprintf(stderr, "bad chat frame for %s: %.*s\n", type, (int)len, out);
+        abort();
+    }
+    cJSON_Delete(frame);
+    free(out);
+}
+
+/* A plausible reply body for the submitted command. */
+static cJSON *reply_body(const char *type)
+{
+    const char *text = "{}";
+    if (strcmp(type, "list") == 0)
+        text = "{\"users\":[\"a\",\"b\"]}";
+    else if (strcmp(type, "me") == 0)
+        text = "{\"user\":\"a\",\"conn\":\"1\",\"rooms\":[],\"since\":1}";
+    else if (strcmp(type, "join") == 0 || strcmp(type, "members") == 0)
+        text = "{\"room\":\"r\",\"users\":[\"a\"]}";
+    else if (strcmp(type, "leave") == 0)
+        text = "{\"room\":\"r\"}";
+    return cJSON_Parse(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!sb_utf8_valid(data, size))
+        return 0;
+    /* An exact-size copy without a NUL, so an over-read is caught. */
+    char *text = malloc(size ? size : 1);
+    if (!text)
+        abort();
+    memcpy(text, data, size);
+    memset(&seen, 0, sizeof seen);
+    const char *code = NULL, *why = NULL;
+    int rc = chat_decode(&codec, 1, "alice", text, size, &code, &why);
+    if (rc == SB_EPROTO) {
+        if (seen.submits || !code || !why || !why[0] ||
+            (strcmp(code, "bad_json") != 0 && strcmp(code, "bad_request") != 0))
+            abort();
+    } else if (rc != SB_OK || seen.submits != 1 || !cJSON_IsObject(seen.ref) ||
+               !cJSON_IsObject(seen.data)) {
+        abort();
+    } else {
+        static const char *const known[] = {"broadcast", "list",    "me",     "join",
+                                            "leave",     "members", "publish"};
+        int ok = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok |= strcmp(seen.type, known[i]) == 0;
+        if (!ok)
+            abort();
+        cJSON *ack = cJSON_Parse("{\"id\":\"01HF\",\"ts\":1}");
+        cJSON *err = cJSON_Parse("{\"code\":\"forbidden\",\"message\":\"no\"}");
+        cJSON *body = reply_body(seen.type);
+        check_encode(1, "ack", seen.ref, ack);
+        check_encode(1, "error", seen.ref, err);
+        check_encode(1, seen.type, seen.ref, body);
+        cJSON_Delete(ack);
+        cJSON_Delete(err);
+        cJSON_Delete(body);
+    }
+    cJSON_Delete(seen.ref);
+    cJSON_Delete(seen.data);
+
+    /* The input as the data of native events and replies. */
+    cJSON *obj = sb_json_parse_strict(text, size, &why);
+    if (cJSON_IsObject(obj)) {
+        static const char *const events[] = {"broadcast", "publish", "presence", "message",
+                                             "receipt"};
+        for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+            check_encode(0, events[i], NULL, obj);
+        static const char *const replies[] = {"ack",  "error", "list",   "me",
+                                              "join", "leave", "members"};
+        for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++)
+            check_encode(1, replies[i], obj, obj);
+    }
+    cJSON_Delete(obj);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,389 @@
+/* Fuzz target: dialect_messaging's decode (plugins/dialect_messaging), run
+ * through the plugin's own init and endpoint with a stub host table. Byte 0
+ * picks the sender ("21", "31" or "alice"); the rest is one text frame (the
+ * host hands decode only valid UTF-8, so other inputs are skipped). The stub
+ * host plays the native side: `message` is stamped and stored in an inbox
+ * and encoded for its recipient and as an ack, `ping` answered with `pong`,
+ * `read` removes from the inbox, store_page answers from it after decode
+ * returns (never inside the call), and every reply and event goes through
+ * the endpoint's encode.
+ * Invariants: no crash, no leak; decode returns SB_OK, or SB_EPROTO with
+ * bad_json/bad_request and a reason; only message, ping and read are
+ * submitted; every message's sid is the sender and its `to` a valid user;
+ * every encoded frame is a JSON object the strict parser accepts with one
+ * section (messages, sent, errors or read); and a message reaches its 001
+ * recipient exactly as the sender wrote it (an equal item of the frame's
+ * send section, in order). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include <switchboard/plugin.h>
+
+#include "envelope.h"
+#include "json_out.h"
+#include "names.h"
+#include "utf8.h"
+
+extern const sb_plugin sb_plugin_entry;
+
+#define FUZZ_INBOX_MAX 512
+#define FUZZ_PAGES_MAX 64
+
+typedef struct fuzz_msg {
+    char user[SB_USER_MAX + 1];
+    char id[SB_ID_LEN + 1];
+    char *json;
+} fuzz_msg;
+
+typedef struct fuzz_page {
+    char user[SB_USER_MAX + 1];
+    char after[SB_ID_LEN + 1]; /* "" from the start */
+    size_t limit;
+    sb_store_page_fn done;
+    void *arg;
+} fuzz_page;
+
+static sb_endpoint endpoint;
+static void *endpoint_ud;
+static const char *sender;      /* the connection's user */
+static const cJSON *sent_items; /* the frame's send section (NULL: none) */
+static const cJSON *next_item;  /* where the next accepted item is looked for */
+static fuzz_msg inbox[FUZZ_INBOX_MAX];
+static size_t inbox_n;
+static fuzz_page pages[FUZZ_PAGES_MAX];
+static size_t pages_n;
+static unsigned id_seq;
+
+static void fuzz_fail(const char *what, const char *text)
+{
+    fprintf(stderr, "fuzz_dialect_messaging: %s: %s\n", what, text ? text : "-");
+    abort();
+}
+
+/* --- the stub host ------------------------------------------------------- */
+
+static void *fuzz_alloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void fuzz_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
+{
+    (void)pc;
+    (void)level;
+    (void)fmt;
+}
+
+static const char *fuzz_cfg_string(const sb_section *s, const char *key, const char *def)
+{
+    (void)s;
+    return strcmp(key, "path") == 0 ? "/messaging /messaing" : def;
+}
+
+static int fuzz_cfg_int(const sb_section *s, const char *key, long def, long min, long max,
+                        long *out)
+{
+    (void)s;
+    (void)key;
+    (void)min;
+    (void)max;
+    *out = def;
+    return SB_OK;
+}
+
+static int fuzz_register_endpoint(sb_plugin_ctx *pc, const sb_endpoint *ep, void *ud)
+{
+    (void)pc;
+    endpoint = *ep;
+    endpoint_ud = ud;
+    return SB_OK;
+}
+
+static cJSON *fuzz_json_parse_new(const char *buf, size_t len, const char **why)
+{
+    return sb_json_parse_strict(buf, len, why);
+}
+
+/* host->json_print_new: the core's printer, copied as the host does. */
+static char *fuzz_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
+}
+
+static const char *fuzz_conn_user(sb_plugin_ctx *pc, uint64_t conn_id)
+{
+    (void)pc;
+    return conn_id == 1 ? sender : NULL;
+}
+
+static int fuzz_store_page(sb_plugin_ctx *pc, const char *user, const char *after, size_t limit,
+                           sb_store_page_fn done, void *arg)
+{
+    (void)pc;
+    if (pages_n == FUZZ_PAGES_MAX)
+        return SB_EUNAVAILABLE;
+    fuzz_page *p = &pages[pages_n++];
+    snprintf(p->user, sizeof(p->user), "%s", user);
+    snprintf(p->after, sizeof(p->after), "%s", after ? after : "");
+    p->limit = limit;
+    p->done = done;
+    p->arg = arg;
+    return SB_OK;
+}
+
+/* Encode through the endpoint; the frame must be one known section. */
+static void fuzz_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
+                        const char *user, cJSON **frame_out)
+{
+    sb_encode_in in = {.size = sizeof(in),
+                       .conn_id = 1,
+                       .user = user,
+                       .reply = reply,
+                       .type = type,
+                       .ref = ref,
+                       .data = data};
+    char *out = NULL;
+    size_t len = 0;
+    if (endpoint.encode(endpoint_ud, &in, &out, &len) != SB_OK)
+        fuzz_fail("encode failed", type);
+    if (frame_out != NULL)
+        *frame_out = NULL;
+    if (out == NULL)
+        return;
+    const char *why = NULL;
+    cJSON *frame = sb_json_parse_strict(out, len, &why);
+    if (frame == NULL || !cJSON_IsObject(frame) || cJSON_GetArraySize(frame) != 1)
+        fuzz_fail("encode made a bad frame", out);
+    const char *name = frame->child->string;
+    if (strcmp(name, "messages") && strcmp(name, "sent") && strcmp(name, "errors") &&
+        strcmp(name, "read"))
+        fuzz_fail("encode made an unknown section", out);
+    free(out);
+    if (frame_out != NULL)
+        *frame_out = frame;
+    else
+        cJSON_Delete(frame);
+}
+
+/* What host->stamp does for a direct message. */
+static cJSON *fuzz_stamp(const cJSON *data, const char *id)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "id", id);
+    cJSON_AddStringToObject(out, "from", sender);
+    cJSON_AddItemToObject(out, "to",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(data, "to"), 1));
+    cJSON_AddNumberToObject(out, "ts", 1732280000123.0);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, data)
+    {
+        if (strcmp(c->string, "id") && strcmp(c->string, "from") && strcmp(c->string, "to") &&
+            strcmp(c->string, "ts"))
+            cJSON_AddItemToObject(out, c->string, cJSON_Duplicate(c, 1));
+    }
+    return out;
+}
+
+/* The recipient's frame must hold an item of the send section, in order. */
+static void fuzz_check_written(const cJSON *frame)
+{
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(frame, "messages"), 0);
+    if (item == NULL)
+        fuzz_fail("a message event without an item", NULL);
+    for (; next_item != NULL; next_item = next_item->next) {
+        if (cJSON_Compare(next_item, item, 1)) {
+            next_item = next_item->next;
+            return;
+        }
+    }
+    char *text = cJSON_PrintUnformatted(item);
+    fuzz_fail("a message not as its sender wrote it", text);
+}
+
+static void fuzz_submit_message(const cJSON *ref, const cJSON *data)
+{
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(data, "to");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(data, "sid");
+    if (!cJSON_IsString(to) || !sb_user_valid(to->valuestring))
+        fuzz_fail("a message to no valid user", NULL);
+    char sid_text[64];
+    if (cJSON_IsNumber(sid))
+        snprintf(sid_text, sizeof(sid_text), "%lld", (long long)sid->valuedouble);
+    else
+        snprintf(sid_text, sizeof(sid_text), "%s", cJSON_IsString(sid) ? sid->valuestring : "");
+    if (strcmp(sid_text, sender) != 0)
+        fuzz_fail("a message whose sid is not the sender", sid_text);
+    if (cJSON_GetObjectItemCaseSensitive(ref, "send") == NULL)
+        fuzz_fail("a message without a send ref", NULL);
+
+    char id[SB_ID_LEN + 1];
+    snprintf(id, sizeof(id), "01HF%022u", id_seq++);
+    cJSON *stamped = fuzz_stamp(data, id);
+    cJSON *frame = NULL;
+    fuzz_encode(0, "message", NULL, stamped, to->valuestring, &frame);
+    if (frame == NULL)
+        fuzz_fail("a message event encoded as nothing", NULL);
+    fuzz_check_written(frame);
+    cJSON_Delete(frame);
+    if (inbox_n < FUZZ_INBOX_MAX) {
+        fuzz_msg *m = &inbox[inbox_n++];
+        snprintf(m->user, sizeof(m->user), "%s", to->valuestring);
+        memcpy(m->id, id, sizeof(m->id));
+        m->json = cJSON_PrintUnformatted(stamped);
+    }
+    cJSON *ack = cJSON_CreateObject();
+    cJSON_AddStringToObject(ack, "id", id);
+    cJSON_AddNumberToObject(ack, "ts", 1732280000123.0);
+    fuzz_encode(1, "ack", ref, ack, NULL, NULL);
+    cJSON_Delete(ack);
+    cJSON_Delete(stamped);
+}
+
+static void fuzz_submit_read(const cJSON *ref, const cJSON *data)
+{
+    cJSON *removed = cJSON_CreateArray();
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(data, "ids"))
+    {
+        if (!cJSON_IsString(v))
+            fuzz_fail("read of a non-string id", NULL);
+        for (size_t i = 0; i < inbox_n; i++) {
+            if (strcmp(inbox[i].user, sender) == 0 && strcmp(inbox[i].id, v->valuestring) == 0 &&
+                inbox[i].json != NULL) {
+                free(inbox[i].json);
+                inbox[i].json = NULL;
+                cJSON_AddItemToArray(removed, cJSON_CreateString(v->valuestring));
+            }
+        }
+    }
+    cJSON *reply = cJSON_CreateObject();
+    cJSON_AddItemToObject(reply, "ids", removed);
+    fuzz_encode(1, "read", ref, reply, NULL, NULL);
+    cJSON_Delete(reply);
+}
+
+static int fuzz_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                       const cJSON *data)
+{
+    (void)pc;
+    if (conn_id != 1)
+        return SB_ECLOSED;
+    if (data != NULL && !cJSON_IsObject(data))
+        fuzz_fail("submit with data that is not an object", type);
+    if (strcmp(type, "message") == 0) {
+        fuzz_submit_message(ref, data);
+    } else if (strcmp(type, "read") == 0) {
+        fuzz_submit_read(ref, data);
+    } else if (strcmp(type, "ping") == 0) {
+        cJSON *pong = cJSON_CreateObject();
+        cJSON_AddNumberToObject(pong, "ts", 1.0);
+        fuzz_encode(1, "pong", ref, pong, NULL, NULL);
+        cJSON_Delete(pong);
+    } else {
+        fuzz_fail("unexpected command submitted", type);
+    }
+    return SB_OK;
+}
+
+/* Answer the pages asked for, oldest request first (an answer may ask again). */
+static void fuzz_run_pages(void)
+{
+    while (pages_n > 0) {
+        fuzz_page p = pages[0];
+        memmove(pages, pages + 1, (pages_n - 1) * sizeof(pages[0]));
+        pages_n--;
+        sb_stored out[FUZZ_INBOX_MAX];
+        size_t n = 0;
+        int more = 0;
+        for (size_t i = 0; i < inbox_n; i++) {
+            if (inbox[i].json == NULL || strcmp(inbox[i].user, p.user) != 0 ||
+                strcmp(inbox[i].id, p.after) <= 0)
+                continue;
+            if (n == p.limit) {
+                more = 1;
+                break;
+            }
+            out[n++] = (sb_stored){inbox[i].id, inbox[i].json, strlen(inbox[i].json)};
+        }
+        p.done(p.arg, SB_OK, out, n, more);
+    }
+}
+
+static sb_host_api host = {
+    .size = sizeof(sb_host_api),
+    .abi_major = SB_ABI_MAJOR,
+    .abi_minor = SB_ABI_MINOR,
+    .version = "fuzz",
+    .alloc = fuzz_alloc,
+    .free = free,
+    .log = fuzz_log,
+    .cfg_string = fuzz_cfg_string,
+    .cfg_int = fuzz_cfg_int,
+    .register_endpoint = fuzz_register_endpoint,
+    .submit = fuzz_submit,
+    .json_parse_new = fuzz_json_parse_new,
+    .json_print_new = fuzz_json_print_new,
+    .user_valid = sb_user_valid,
+    .conn_user = fuzz_conn_user,
+    .store_page = fuzz_store_page,
+};
+
+/* --- the input ------------------------------------------------------------ */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static void *ud;
+    static int ready;
+    if (!ready) {
+        if (sb_plugin_entry.init(&host, NULL, NULL, &ud) != SB_OK || endpoint.decode == NULL)
+            fuzz_fail("init failed", NULL);
+        ready = 1;
+    }
+    if (size < 1)
+        return 0;
+    static const char *const users[] = {"21", "31", "alice"};
+    sender = users[data[0] % 3];
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+    if (!sb_utf8_valid((const uint8_t *)text, len))
+        return 0;
+
+    const char *why = NULL;
+    cJSON *parsed = sb_json_parse_strict(text, len, &why);
+    sent_items = cJSON_GetObjectItemCaseSensitive(parsed, "send");
+    next_item = cJSON_IsArray(sent_items) ? sent_items->child : NULL;
+
+    const char *code = NULL;
+    why = NULL;
+    int rc = endpoint.decode(ud, 1, sender, text, len, &code, &why);
+    if (rc == SB_EPROTO) {
+        if (code == NULL || why == NULL ||
+            (strcmp(code, "bad_json") != 0 && strcmp(code, "bad_request") != 0))
+            fuzz_fail("SB_EPROTO without a code and a reason", code);
+        cJSON *err = cJSON_CreateObject();
+        cJSON_AddStringToObject(err, "code", code);
+        cJSON_AddStringToObject(err, "message", why);
+        fuzz_encode(1, "error", NULL, err, NULL, NULL);
+        cJSON_Delete(err);
+    } else if (rc != SB_OK) {
+        fuzz_fail("decode failed", text);
+    }
+    fuzz_run_pages();
+
+    cJSON_Delete(parsed);
+    for (size_t i = 0; i < inbox_n; i++)
+        free(inbox[i].json);
+    inbox_n = 0;
+    return 0;
+}

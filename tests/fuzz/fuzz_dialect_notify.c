@@ -1,0 +1,165 @@
+/* Fuzz target: the notify dialect's decode (plugins/dialect_notify/
+ * notify_codec.c) with a stub host table whose json_parse_new is the core's
+ * strict parser. Input: one text frame (skipped unless valid UTF-8, as the
+ * host guarantees). Invariants: decode returns SB_OK or SB_EPROTO; a refusal
+ * names bad_json or bad_request with a non-empty reason and submits nothing;
+ * an accepted frame submits exactly one join or leave whose ref and data are
+ * objects with the same string room. Its error reply, and the native events
+ * built from the input when it is an object, encode to nothing or to a JSON
+ * object the strict parser accepts, with a string "type"; a delivered
+ * message asks the store once. No leak, no crash. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "json_out.h"
+#include "notify_codec.h"
+#include "utf8.h"
+
+static struct {
+    int submits;
+    char type[32];
+    cJSON *ref;
+    cJSON *data;
+    int removes;
+} seen;
+
+static int stub_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                       const cJSON *data)
+{
+    (void)pc;
+    (void)conn_id;
+    if (seen.submits++ || strlen(type) >= sizeof seen.type)
+        abort();
+    snprintf(seen.type, sizeof seen.type, "%s", type);
+    seen.ref = ref ? cJSON_Duplicate(ref, 1) : NULL;
+    seen.data = data ? cJSON_Duplicate(data, 1) : NULL;
+    return SB_OK;
+}
+
+static int stub_store_remove(sb_plugin_ctx *pc, const char *user, const char *const *ids,
+                             size_t n_ids, sb_store_removed_fn done, void *arg)
+{
+    (void)pc;
+    (void)user;
+    (void)ids;
+    (void)n_ids;
+    (void)done;
+    (void)arg;
+    seen.removes++;
+    return SB_EUNAVAILABLE; /* no completion to wait for */
+}
+
+/* The host's printer, as core/host_api.c wraps it. */
+static char *stub_json_print_new(const cJSON *j, size_t *len)
+{
+    size_t n = 0;
+    const char *text = sb_json_out(j, &n);
+    char *copy = text ? malloc(n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, text, n + 1);
+        *len = n;
+    }
+    return copy;
+}
+
+static void *stub_alloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void stub_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
+{
+    (void)pc;
+    (void)level;
+    (void)fmt;
+}
+
+static sb_host_api host = {
+    .size = sizeof(sb_host_api),
+    .alloc = stub_alloc,
+    .free = free,
+    .log = stub_log,
+    .json_parse_new = sb_json_parse_strict,
+    .submit = stub_submit,
+    .json_print_new = stub_json_print_new,
+    .store_remove = stub_store_remove,
+};
+static notify_codec codec = {.host = &host};
+
+/* Encode {reply, type, ref, data}; the frame, if any, must be a notify frame. */
+static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
+{
+    sb_encode_in in = {
+        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
+    char *out = NULL;
+    size_t len = 0;
+    if (notify_encode(&codec, &in, &out, &len) != SB_OK)
+        abort();
+    if (!out)
+        return;
+    const char *why = NULL;
+    cJSON *frame = sb_json_parse_strict(out, len, &why);
+    if (!frame || !cJSON_IsObject(frame) ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, "type"))) {
+        fprintf(stderr, "bad notify frame for %s: %.*s\n", type, (int)len, out);
+        abort();
+    }
+    cJSON_Delete(frame);
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!sb_utf8_valid(data, size))
+        return 0;
+    char *text = malloc(size ? size : 1);
+    if (!text)
+        abort();
+    memcpy(text, data, size);
+    memset(&seen, 0, sizeof seen);
+    const char *code = NULL, *why = NULL;
+    int rc = notify_decode(&codec, 1, "u1", text, size, &code, &why);
+    if (rc == SB_EPROTO) {
+        if (seen.submits || !code || !why || !why[0] ||
+            (strcmp(code, "bad_json") != 0 && strcmp(code, "bad_request") != 0))
+            abort();
+    } else if (rc != SB_OK || seen.submits != 1 || !cJSON_IsObject(seen.ref) ||
+               !cJSON_IsObject(seen.data) ||
+               (strcmp(seen.type, "join") != 0 && strcmp(seen.type, "leave") != 0)) {
+        abort();
+    } else {
+        const cJSON *r1 = cJSON_GetObjectItemCaseSensitive(seen.ref, "room");
+        const cJSON *r2 = cJSON_GetObjectItemCaseSensitive(seen.data, "room");
+        if (!cJSON_IsString(r1) || !cJSON_IsString(r2) ||
+            strcmp(r1->valuestring, r2->valuestring) != 0)
+            abort();
+        cJSON *err = cJSON_Parse("{\"code\":\"forbidden\",\"message\":\"no\"}");
+        check_encode(1, "error", seen.ref, err);
+        check_encode(1, seen.type, seen.ref, seen.data);
+        cJSON_Delete(err);
+    }
+    cJSON_Delete(seen.ref);
+    cJSON_Delete(seen.data);
+
+    cJSON *obj = sb_json_parse_strict(text, size, &why);
+    if (cJSON_IsObject(obj)) {
+        static const char *const events[] = {"publish", "broadcast", "message", "presence",
+                                             "receipt"};
+        for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+            check_encode(0, events[i], NULL, obj);
+        check_encode(1, "error", obj, obj);
+        check_encode(1, "ack", obj, obj);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+        if (cJSON_IsString(id)) {
+            notify_delivered(&codec, 1, "u1", id->valuestring);
+            if (seen.removes != 1)
+                abort();
+        }
+    }
+    cJSON_Delete(obj);
+    free(text);
+    return 0;
+}

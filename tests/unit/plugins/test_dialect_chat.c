@@ -1,0 +1,337 @@
+/* Unit tests of the chat dialect's codec (plugins/dialect_chat/chat_codec.c)
+ * against a fake host table: what each chat command submits (type, ref,
+ * data), every refusal, and the exact frame of each native reply and event.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chat_codec.h"
+
+/* What the fake host saw. */
+static struct {
+    int submits;
+    char type[32];
+    char *ref;  /* serialized */
+    char *data; /* serialized */
+    uint64_t conn_id;
+} fake;
+
+static cJSON *fake_json_parse_new(const char *buf, size_t len, const char **why)
+{
+    cJSON *j = cJSON_ParseWithLength(buf, len);
+    if (!j)
+        *why = "not JSON";
+    return j;
+}
+
+static int fake_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
+                       const cJSON *data)
+{
+    (void)pc;
+    fake.submits++;
+    fake.conn_id = conn_id;
+    snprintf(fake.type, sizeof fake.type, "%s", type);
+    free(fake.ref);
+    free(fake.data);
+    fake.ref = ref ? cJSON_PrintUnformatted(ref) : NULL;
+    fake.data = data ? cJSON_PrintUnformatted(data) : NULL;
+    return SB_OK;
+}
+
+static int host_prints; /* calls of fake_json_print_new */
+
+static char *fake_json_print_new(const cJSON *j, size_t *len)
+{
+    host_prints++;
+    char *text = cJSON_PrintUnformatted(j);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+static void *fake_alloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void fake_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
+{
+    (void)pc;
+    (void)level;
+    (void)fmt;
+}
+
+static sb_host_api host;
+static chat_codec codec;
+
+static int chat_setup(void **state)
+{
+    (void)state;
+    memset(&fake, 0, sizeof fake);
+    memset(&host, 0, sizeof host);
+    host.size = sizeof host;
+    host.json_parse_new = fake_json_parse_new;
+    host.submit = fake_submit;
+    host.alloc = fake_alloc;
+    host.free = free;
+    host.log = fake_log;
+    memset(&codec, 0, sizeof codec);
+    codec.host = &host;
+    return 0;
+}
+
+static int chat_teardown(void **state)
+{
+    (void)state;
+    free(fake.ref);
+    free(fake.data);
+    return 0;
+}
+
+/* Decode text from alice's connection 7; returns the status. */
+static int decode(const char *text, const char **code, const char **why)
+{
+    *code = NULL;
+    *why = NULL;
+    return chat_decode(&codec, 7, "alice", text, strlen(text), code, why);
+}
+
+static void assert_submitted(const char *text, const char *type, const char *ref, const char *data)
+{
+    const char *code, *why;
+    fake.submits = 0;
+    assert_int_equal(decode(text, &code, &why), SB_OK);
+    assert_int_equal(fake.submits, 1);
+    assert_int_equal(fake.conn_id, 7);
+    assert_string_equal(fake.type, type);
+    assert_string_equal(fake.ref, ref);
+    assert_string_equal(fake.data, data);
+}
+
+static void assert_refused(const char *text, const char *want_code, const char *want_why)
+{
+    const char *code, *why;
+    fake.submits = 0;
+    assert_int_equal(decode(text, &code, &why), SB_EPROTO);
+    assert_int_equal(fake.submits, 0);
+    assert_string_equal(code, want_code);
+    assert_non_null(strstr(why, want_why));
+}
+
+/* Encode {reply, type, ref, data} and compare with want (NULL: nothing sent). */
+static void assert_encoded(int reply, const char *type, const char *ref, const char *data,
+                           const char *want)
+{
+    cJSON *r = ref ? cJSON_Parse(ref) : NULL;
+    cJSON *d = cJSON_Parse(data);
+    sb_encode_in in = {
+        .size = sizeof in, .conn_id = 7, .reply = reply, .type = type, .ref = r, .data = d};
+    char *out = (char *)1;
+    size_t len = 99;
+    assert_int_equal(chat_encode(&codec, &in, &out, &len), SB_OK);
+    if (!want) {
+        assert_null(out);
+        assert_int_equal(len, 0);
+    } else {
+        assert_non_null(out);
+        assert_int_equal(len, strlen(want));
+        assert_string_equal(out, want);
+    }
+    free(out);
+    cJSON_Delete(r);
+    cJSON_Delete(d);
+}
+
+static void test_chat_decode_broadcast_keeps_message_in_ref(void **state)
+{
+    (void)state;
+    assert_submitted("{\"command\":\"broadcast\",\"message\":\"Hello, world!\"}", "broadcast",
+                     "{\"command\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, "
+                     "world!\"}",
+                     "{\"text\":\"Hello, world!\"}");
+}
+
+static void test_chat_decode_list_and_me(void **state)
+{
+    (void)state;
+    assert_submitted("{\"command\":\"list\"}", "list",
+                     "{\"command\":\"list\",\"member\":\"alice\"}", "{}");
+    assert_submitted("{\"command\":\"me\",\"extra\":1}", "me",
+                     "{\"command\":\"me\",\"member\":\"alice\"}", "{}");
+}
+
+static void test_chat_decode_rooms(void **state)
+{
+    (void)state;
+    assert_submitted("{\"command\":\"join\",\"room\":\"lobby\"}", "join",
+                     "{\"command\":\"join\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "{\"room\":\"lobby\"}");
+    assert_submitted("{\"command\":\"leave\",\"room\":\"lobby\"}", "leave",
+                     "{\"command\":\"leave\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "{\"room\":\"lobby\"}");
+    assert_submitted("{\"command\":\"members\",\"room\":\"lobby\"}", "members",
+                     "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "{\"room\":\"lobby\"}");
+    assert_submitted("{\"command\":\"publish\",\"room\":\"lobby\",\"message\":\"hi\"}", "publish",
+                     "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
+                     "\"message\":\"hi\"}",
+                     "{\"room\":\"lobby\",\"text\":\"hi\"}");
+}
+
+static void test_chat_decode_refusals(void **state)
+{
+    (void)state;
+    assert_refused("{", "bad_json", "not JSON");
+    assert_refused("[1,2]", "bad_json", "JSON object");
+    assert_refused("\"broadcast\"", "bad_json", "JSON object");
+    assert_refused("{}", "bad_request", "command");
+    assert_refused("{\"command\":5}", "bad_request", "command");
+    assert_refused("{\"Command\":\"list\"}", "bad_request", "command");
+    assert_refused("{\"command\":\"dance\"}", "bad_request", "unknown command \"dance\"");
+    assert_refused("{\"command\":\"broadcast\"}", "bad_request", "message");
+    assert_refused("{\"command\":\"broadcast\",\"message\":\"\"}", "bad_request", "message");
+    assert_refused("{\"command\":\"broadcast\",\"message\":{\"a\":1}}", "bad_request", "message");
+    assert_refused("{\"command\":\"join\"}", "bad_request", "room");
+    assert_refused("{\"command\":\"join\",\"room\":3}", "bad_request", "room");
+    assert_refused("{\"command\":\"publish\",\"room\":\"r\"}", "bad_request", "message");
+    assert_refused("{\"command\":\"publish\",\"message\":\"m\"}", "bad_request", "room");
+}
+
+static void test_chat_decode_long_unknown_command_is_cut(void **state)
+{
+    (void)state;
+    char text[400];
+    snprintf(text, sizeof text, "{\"command\":\"%0300d\"}", 0);
+    const char *code, *why;
+    assert_int_equal(decode(text, &code, &why), SB_EPROTO);
+    assert_true(strlen(why) < CHAT_WHY_MAX);
+}
+
+static void test_chat_encode_ack_is_the_senders_copy(void **state)
+{
+    (void)state;
+    assert_encoded(1, "ack",
+                   "{\"command\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, world!\"}",
+                   "{\"id\":\"01HF\",\"ts\":1}",
+                   "{\"event\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, world!\"}");
+    assert_encoded(1, "ack",
+                   "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
+                   "\"message\":\"hi\"}",
+                   "{\"id\":\"01HF\",\"ts\":1}",
+                   "{\"event\":\"publish\",\"room\":\"lobby\",\"member\":\"alice\","
+                   "\"message\":\"hi\"}");
+    assert_encoded(1, "ack", NULL, "{\"id\":\"01HF\",\"ts\":1}", NULL);
+    assert_encoded(1, "ack", "{\"command\":\"list\"}", "{\"id\":\"01HF\",\"ts\":1}", NULL);
+}
+
+static void test_chat_encode_errors(void **state)
+{
+    (void)state;
+    assert_encoded(1, "error", "{\"command\":\"broadcast\",\"member\":\"alice\"}",
+                   "{\"code\":\"forbidden\",\"message\":\"no shouting\"}",
+                   "{\"event\":\"error\",\"message\":\"no shouting\",\"code\":\"forbidden\","
+                   "\"command\":\"broadcast\"}");
+    assert_encoded(1, "error", NULL, "{\"code\":\"bad_json\",\"message\":\"not JSON\"}",
+                   "{\"event\":\"error\",\"message\":\"not JSON\",\"code\":\"bad_json\"}");
+}
+
+static void test_chat_encode_replies(void **state)
+{
+    (void)state;
+    assert_encoded(1, "list", "{\"command\":\"list\"}", "{\"users\":[\"alice\",\"bob\"]}",
+                   "{\"event\":\"list\",\"members\":[\"alice\",\"bob\"]}");
+    assert_encoded(1, "me", "{\"command\":\"me\"}",
+                   "{\"user\":\"alice\",\"conn\":\"12\",\"rooms\":[],\"since\":5}",
+                   "{\"event\":\"me\",\"member\":\"alice\",\"id\":\"12\",\"rooms\":[]}");
+    assert_encoded(1, "join", NULL, "{\"room\":\"lobby\",\"users\":[\"alice\"]}",
+                   "{\"event\":\"join\",\"room\":\"lobby\",\"members\":[\"alice\"]}");
+    assert_encoded(1, "members", NULL, "{\"room\":\"lobby\",\"users\":[]}",
+                   "{\"event\":\"members\",\"room\":\"lobby\",\"members\":[]}");
+    assert_encoded(1, "leave", NULL, "{\"room\":\"lobby\"}",
+                   "{\"event\":\"leave\",\"room\":\"lobby\"}");
+    assert_encoded(1, "pong", NULL, "{\"ts\":1}", NULL);
+}
+
+static void test_chat_encode_broadcast_event_text_or_data(void **state)
+{
+    (void)state;
+    assert_encoded(0, "broadcast", NULL,
+                   "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"yo\",\"x\":1}",
+                   "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":\"yo\"}");
+    assert_encoded(0, "broadcast", NULL,
+                   "{\"id\":\"01HF\",\"from\":\"server\",\"ts\":1,\"title\":\"t\",\"n\":[1]}",
+                   "{\"event\":\"broadcast\",\"member\":\"server\",\"message\":{\"title\":\"t\","
+                   "\"n\":[1]}}");
+    assert_encoded(0, "broadcast", NULL, "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1}",
+                   "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":{}}");
+}
+
+static void test_chat_encode_room_events(void **state)
+{
+    (void)state;
+    assert_encoded(0, "publish", NULL,
+                   "{\"id\":\"01HF\",\"from\":\"bob\",\"room\":\"lobby\",\"ts\":1,\"text\":\"yo\"}",
+                   "{\"event\":\"publish\",\"room\":\"lobby\",\"member\":\"bob\","
+                   "\"message\":\"yo\"}");
+    assert_encoded(0, "presence", NULL, "{\"room\":\"lobby\",\"user\":\"bob\",\"event\":\"join\"}",
+                   "{\"event\":\"presence\",\"room\":\"lobby\",\"member\":\"bob\","
+                   "\"action\":\"join\"}");
+}
+
+static void test_chat_encode_drops_direct_messages(void **state)
+{
+    (void)state;
+    assert_encoded(0, "message", NULL,
+                   "{\"id\":\"01HF\",\"from\":\"bob\",\"to\":\"alice\",\"ts\":1,\"text\":\"x\"}",
+                   NULL);
+    assert_encoded(0, "receipt", NULL, "{\"id\":\"01HF\",\"by\":\"bob\",\"status\":\"read\"}",
+                   NULL);
+}
+
+static void test_chat_encode_uses_the_hosts_printer(void **state)
+{
+    (void)state;
+    host.json_print_new = fake_json_print_new;
+    host_prints = 0;
+    cJSON *d = cJSON_Parse("{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"x\"}");
+    sb_encode_in in = {.size = sizeof in, .type = "broadcast", .data = d};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(chat_encode(&codec, &in, &out, &len), SB_OK);
+    assert_int_equal(host_prints, 1);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    free(out);
+    cJSON_Delete(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_chat_decode_broadcast_keeps_message_in_ref, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_decode_list_and_me, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_decode_rooms, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_decode_refusals, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_decode_long_unknown_command_is_cut, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_ack_is_the_senders_copy, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_errors, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_replies, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_broadcast_event_text_or_data, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_room_events, chat_setup, chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_drops_direct_messages, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_uses_the_hosts_printer, chat_setup,
+                                        chat_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
