@@ -58,22 +58,38 @@ static int core_gauges(void)
     return SB_OK;
 }
 
-int sb_core_init(sb_config *config)
+/* Both start-ups: a check binds no listener and runs each plugin's `check`
+ * where it has one (plugin_host.c). */
+static int core_start(sb_config *config, int check)
 {
+    const sb_server_cfg *cfg = sb_config_server(config);
     sb_conn_set_events(&conn_events);
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, sb_config_path(config));
+    sb_log_set_level(cfg->log_level);
+    if (!check)
+        sb_log_set_format(cfg->log_format);
+    sb_log(SB_LOG_INFO, "switchboard %s %s %s", SB_VERSION, check ? "checking" : "starting with",
+           sb_config_path(config));
     sb_ids_init();
-    int rc = sb_server_init(config);
+    int rc = check ? sb_server_prepare(config) : sb_server_init(config);
     if (rc == SB_OK)
         rc = sb_registry_init();
     if (rc == SB_OK)
-        rc = sb_endpoint_init(sb_config_server(config)->ws_path);
+        rc = sb_endpoint_init(cfg->ws_path);
     if (rc == SB_OK)
         rc = core_gauges();
     if (rc == SB_OK)
-        rc = sb_plugins_load(config);
+        rc = check ? sb_plugins_check(config) : sb_plugins_load(config);
     return rc;
+}
+
+int sb_core_init(sb_config *config)
+{
+    return core_start(config, 0);
+}
+
+int sb_core_check(sb_config *config)
+{
+    return core_start(config, 1);
 }
 
 void sb_core_free(void)

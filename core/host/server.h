@@ -6,7 +6,11 @@
 #include "config.h"
 #include "runtime.h"
 
-/* Bind the listener and set up signals; logs why on failure. -> SB_OK | SB_EINVAL */
+/* The loop, the fd limit and signals, but no listener (--check-config).
+ * -> SB_OK | SB_EINVAL | SB_ENOMEM */
+int sb_server_prepare(sb_config *config);
+/* sb_server_prepare, then bind the listener; logs why on failure.
+ * -> SB_OK | SB_EINVAL | SB_ENOMEM */
 int sb_server_init(sb_config *config);
 /* Run until shutdown; returns the exit code. */
 int sb_server_run(void);
