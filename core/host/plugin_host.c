@@ -33,12 +33,16 @@ int sb_plugin_loaded(const char *name)
     return 0;
 }
 
+/* Everything a plugin registered or created through the host table goes
+ * here, in one place: after a failed init, and after fini at unload (a
+ * plugin's fini may have freed some of it already). */
 static void plugin_forget(sb_plugin_ctx *pc)
 {
     sb_dispatch_remove_owner(pc);
     sb_endpoint_remove_owner(pc);
     sb_http_route_remove_owner(pc);
     sb_hooks_remove_owner(pc);
+    sb_host_api_release(pc);
 }
 
 /* Load and init one plugin; on failure *why says why. */
@@ -212,4 +216,5 @@ void sb_plugins_unload(void)
     free(plugins);
     plugins = NULL;
     n_plugins = 0;
+    sb_host_api_free();
 }
