@@ -344,7 +344,7 @@ size_t sb_registry_close_user(const char *name, int code, const char *reason, in
     sb_user *u = sb_dict_get(users, name);
     if (!u)
         return 0;
-    /* A close that fails destroys at once and may free u with its last conn. */
+    /* Closing detaches on the next tick; the ids are read first all the same. */
     size_t n = u->n, closed = 0;
     uint64_t *ids = malloc(n * sizeof(*ids));
     if (!ids)
