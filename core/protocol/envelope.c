@@ -23,22 +23,29 @@
 #define WHY_REF        "ref must be a string or an integer below 2^53"
 #define WHY_DATA       "data must be an object"
 #define WHY_NOMEM      "out of memory"
+#define WHY_EMPTY      "empty frame"
+#define STRINGIFY_(x)  #x
+#define STRINGIFY(x)   STRINGIFY_(x)
+#define WHY_DEEP       "JSON nested deeper than " STRINGIFY(SB_JSON_MAX_DEPTH) " levels"
 
 /* 2^53: the first integer a double cannot tell from its neighbour. */
 #define REF_LIMIT 9007199254740992.0
 
-enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2 };
+enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2, SCAN_DEEP = 3 };
 
 /* One pass over the raw text. SCAN_NUL: a string holds U+0000, as the
  * escape \u0000 (an escaped backslash followed by "u0000" is text, not a
  * NUL) or as a raw byte. SCAN_BAD: outside strings, a control byte that is
  * not JSON whitespace (cJSON would skip any byte <= 32, NUL included). Raw
  * control bytes inside strings are let through as cJSON does: they survive
- * parsing and come out escaped. */
+ * parsing and come out escaped. SCAN_DEEP: arrays and objects nest deeper
+ * than SB_JSON_MAX_DEPTH (counted on the raw text, so valid JSON too deep is
+ * told from invalid JSON). */
 static int scan_raw(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
-    int in_str = 0, nul = 0;
+    int in_str = 0, nul = 0, deep = 0;
+    long depth = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         if (in_str) {
@@ -53,11 +60,16 @@ static int scan_raw(const char *buf, size_t len)
             }
         } else if (c == '"') {
             in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > SB_JSON_MAX_DEPTH)
+                deep = 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
         } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return SCAN_BAD;
         }
     }
-    return nul ? SCAN_NUL : SCAN_OK;
+    return deep ? SCAN_DEEP : nul ? SCAN_NUL : SCAN_OK;
 }
 
 static int json_space(char c)
@@ -178,6 +190,10 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
 {
     memset(env, 0, sizeof(*env));
     *code = "bad_json";
+    if (len == 0) {
+        *why = WHY_EMPTY;
+        return SB_EPROTO;
+    }
     if (!buf || !sb_utf8_valid((const uint8_t *)buf, len)) {
         *why = WHY_NOT_UTF8;
         return SB_EPROTO;
@@ -188,6 +204,17 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
         return SB_EPROTO;
     }
     cJSON *root = parse_whole(buf, len);
+    if (scan == SCAN_DEEP) {
+        /* Too deep is a limit, not bad JSON; a ref is echoed when cJSON
+         * (whose own limit is higher) could still read the object. */
+        *code = "bad_request";
+        *why = WHY_DEEP;
+        env->root = root;
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "ref");
+        if (cJSON_IsObject(root) && ref_valid(ref))
+            env->ref = ref;
+        return SB_EPROTO;
+    }
     if (!root) {
         *why = WHY_NOT_JSON;
         return SB_EPROTO;
@@ -266,6 +293,10 @@ cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
     int scan = scan_raw(buf, len);
     if (scan == SCAN_BAD) {
         *why = "text is not valid JSON";
+        return NULL;
+    }
+    if (scan == SCAN_DEEP) {
+        *why = WHY_DEEP;
         return NULL;
     }
     if (scan == SCAN_NUL) {
