@@ -185,6 +185,59 @@ static int ref_valid(const cJSON *ref)
     return isfinite(v) && v == floor(v) && fabs(v) < REF_LIMIT;
 }
 
+/* The end of the JSON string starting at s[i] (a quote): the index after
+ * its closing quote, or len. */
+static size_t string_end(const char *s, size_t i, size_t len)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* The value of the member "ref" of the top-level object in buf, parsed on
+ * its own (a string or a number), or NULL. Deeper levels are skipped by
+ * counting brackets, so the depth of the rest does not matter. */
+static cJSON *top_level_ref(const char *buf, size_t len)
+{
+    size_t i = 0;
+    long depth = 0;
+    while (i < len) {
+        char c = buf[i];
+        if (c == '"') {
+            size_t end = string_end(buf, i, len);
+            if (depth == 1) {
+                size_t j = end;
+                while (j < len && json_space(buf[j]))
+                    j++;
+                if (j < len && buf[j] == ':' && end - i == 5 &&
+                    memcmp(buf + i, "\"ref\"", 5) == 0) {
+                    for (j++; j < len && json_space(buf[j]);)
+                        j++;
+                    size_t v = j;
+                    if (j < len && buf[j] == '"')
+                        j = string_end(buf, j, len);
+                    else
+                        while (j < len && buf[j] != ',' && buf[j] != '}' && !json_space(buf[j]))
+                            j++;
+                    return j > v ? cJSON_ParseWithLength(buf + v, j - v) : NULL;
+                }
+            }
+            i = end;
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        i++;
+    }
+    return NULL;
+}
+
 int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
                       const char **why)
 {
@@ -203,18 +256,22 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
         *why = WHY_NOT_JSON;
         return SB_EPROTO;
     }
-    cJSON *root = parse_whole(buf, len);
     if (scan == SCAN_DEEP) {
-        /* Too deep is a limit, not bad JSON; a ref is echoed when cJSON
-         * (whose own limit is higher) could still read the object. */
+        /* Too deep is a limit, not bad JSON. The tree is not built (cJSON's
+         * own limit may be lower than the text's depth): the ref is read
+         * from the top level alone, so the error can echo it. */
         *code = "bad_request";
         *why = WHY_DEEP;
-        env->root = root;
-        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "ref");
-        if (cJSON_IsObject(root) && ref_valid(ref))
+        cJSON *ref = top_level_ref(buf, len);
+        if (ref && ref_valid(ref)) {
+            env->root = ref;
             env->ref = ref;
+        } else {
+            cJSON_Delete(ref);
+        }
         return SB_EPROTO;
     }
+    cJSON *root = parse_whole(buf, len);
     if (!root) {
         *why = WHY_NOT_JSON;
         return SB_EPROTO;

@@ -315,6 +315,8 @@ static void test_envelope_parse_depth_limit(void **state)
     r = parse(text);
     assert_string_equal(r.code, "bad_request");
     assert_string_equal(r.why, "JSON nested deeper than 64 levels");
+    assert_non_null(r.env.ref);
+    assert_int_equal((int)r.env.ref->valuedouble, 7);
     sb_envelope_free(&r.env);
     const char *why = NULL;
     assert_null(sb_json_parse_strict(text, strlen(text), &why));
