@@ -34,5 +34,11 @@ const char *sb_plugin_name(const sb_plugin_ctx *pc);
 int sb_plugin_loaded(const char *name);
 /* The table handed to init (host_api.c). */
 const sb_host_api *sb_host_api_table(void);
+/* Stop every timer, watch and wake-up of pc and take its counters and gauges
+ * off /metrics; the handles stay valid for the plugin's *_free until
+ * sb_host_api_free. Part of forgetting a plugin. */
+void sb_host_api_release(sb_plugin_ctx *pc);
+/* Free the released handles: after every plugin is unloaded. */
+void sb_host_api_free(void);
 
 #endif
