@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "switchboard/plugin.h"
+
 typedef struct sb_core_metrics {
     uint64_t connections_total; /* WebSocket upgrades */
     uint64_t http_requests, http_responses;
