@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "plugin_host.h"
+#include "plugin_ctx.h"
 #include "stamp.h"
 #include "utf8.h"
 

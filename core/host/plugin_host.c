@@ -23,11 +23,6 @@ static size_t n_plugins;
 static int checking;
 static int n_checked; /* plugins validated by check alone */
 
-const char *sb_plugin_name(const sb_plugin_ctx *pc)
-{
-    return pc ? pc->name : "core";
-}
-
 int sb_plugin_loaded(const char *name)
 {
     for (size_t i = 0; i < n_plugins; i++)

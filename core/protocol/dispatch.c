@@ -15,7 +15,7 @@
 #include "json_out.h"
 #include "log.h"
 #include "metrics.h"
-#include "plugin_host.h"
+#include "plugin_ctx.h"
 #include "runtime.h"
 
 typedef struct command {
