@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "json_out.h"
 #include "log.h"
+#include "native.h"
 #include "membership.h"
 #include "metrics.h"
 #include "names.h"
@@ -330,7 +331,7 @@ static int h_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const
     if (!type || !*type || (data && !cJSON_IsObject(data)))
         return SB_EINVAL;
     cJSON *empty = data ? NULL : cJSON_CreateObject();
-    char *ref_json = sb_dispatch_ref_json(ref);
+    char *ref_json = sb_native_ref_json(ref);
     if ((!data && !empty) || (ref && !ref_json)) {
         cJSON_Delete(empty);
         cJSON_free(ref_json);

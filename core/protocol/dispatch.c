@@ -11,6 +11,7 @@
 #include "dict.h"
 #include "endpoint.h"
 #include "envelope.h"
+#include "native.h"
 #include "ids.h"
 #include "json_out.h"
 #include "log.h"
@@ -75,7 +76,7 @@ int sb_dispatch_answer(uint64_t conn_id, const char *ref_json, const char *type,
         return SB_ECLOSED;
     int rc = SB_OK;
     sb_frame *f = c->ep ? sb_endpoint_frame(c->ep, 1, type, ref_json, data, c->id, c->user, &rc)
-                        : sb_endpoint_native_frame(type, ref_json, data);
+                        : sb_native_encode(type, ref_json, data);
     if (!f)
         return c->ep && rc == SB_OK ? SB_OK : SB_ENOMEM; /* or the codec sends nothing */
     rc = sb_conn_send(c, f);
@@ -100,23 +101,6 @@ int sb_dispatch_error(uint64_t conn_id, const char *ref_json, const char *code, 
 const struct sb_reply *sb_dispatch_cmd_reply(const sb_cmd *cmd)
 {
     return cmd->host_private;
-}
-
-char *sb_dispatch_ref_json(const cJSON *ref)
-{
-    char *ref_json = NULL;
-    if (ref && cJSON_IsNumber(ref)) {
-        ref_json = cJSON_malloc(24);
-        if (ref_json)
-            snprintf(ref_json, 24, "%.0f", ref->valuedouble);
-    } else if (ref) {
-        /* The host's printer: exact for integers below 2^53, unlike cJSON's. */
-        size_t n = 0;
-        const char *text = sb_json_out(ref, &n);
-        if (text && (ref_json = cJSON_malloc(n + 1)))
-            memcpy(ref_json, text, n + 1);
-    }
-    return ref_json;
 }
 
 void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const char *ref_json,
@@ -167,9 +151,9 @@ void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const c
 static void native_decode(sb_conn *c, const char *buf, size_t len, int limited)
 {
     sb_envelope env = {0};
+    char *ref_json = NULL;
     const char *code = NULL, *why = NULL;
-    int rc = sb_envelope_parse(buf, len, &env, &code, &why);
-    char *ref_json = sb_dispatch_ref_json(env.ref);
+    int rc = sb_native_decode(buf, len, &env, &ref_json, &code, &why);
     if (limited)
         sb_dispatch_error(c->id, ref_json, "rate_limited", "over the command rate limit");
     else if (rc != SB_OK)

@@ -23,9 +23,6 @@ void sb_dispatch_text(sb_conn *c, const char *buf, size_t len);
  * come back in the answers. */
 void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const char *ref_json,
                          const cJSON *data);
-/* ref serialized as an answer echoes it (integers without exponent); NULL
- * for no ref or on ENOMEM. Caller: cJSON_free. */
-char *sb_dispatch_ref_json(const cJSON *ref);
 /* flags: SB_COMMAND_*. -> SB_OK | SB_EEXIST | SB_ENOMEM */
 int sb_dispatch_register(const char *type, sb_command_fn fn, void *ud, sb_plugin_ctx *owner,
                          uint32_t flags);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_out.h"
+#include "native.h"
 #include "log.h"
 #include "plugin_ctx.h"
 
@@ -116,20 +116,13 @@ static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *i
     return f;
 }
 
-sb_frame *sb_endpoint_native_frame(const char *type, const char *ref_json, const cJSON *data)
-{
-    size_t n = 2;
-    const char *json = data ? sb_json_out(data, &n) : "{}";
-    return json ? sb_frame_envelope(type, ref_json, json, n) : NULL;
-}
-
 sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *type,
                             const char *ref_json, const cJSON *data, uint64_t conn_id,
                             const char *user, int *rc)
 {
     *rc = SB_OK;
     if (sb_endpoint_native(e)) {
-        sb_frame *f = sb_endpoint_native_frame(type, ref_json, data);
+        sb_frame *f = sb_native_encode(type, ref_json, data);
         if (!f)
             *rc = SB_ENOMEM;
         return f;

@@ -38,9 +38,6 @@ static inline int sb_endpoint_native(const sb_endpoint_entry *e)
     return e->owner == NULL;
 }
 
-/* The native envelope {"type":type[,"ref":ref_json],"data":data} framed
- * (data NULL: {}); NULL on ENOMEM. */
-sb_frame *sb_endpoint_native_frame(const char *type, const char *ref_json, const cJSON *data);
 /* Frame a native reply (reply nonzero, ref_json its serialized ref or NULL)
  * or event for a connection of e: the native envelope, or the dialect's
  * encode. data NULL means {}. NULL with *rc SB_OK: the codec sends nothing;
