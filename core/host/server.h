@@ -6,7 +6,9 @@
 #include "config.h"
 #include "runtime.h"
 
-/* Bind the listener and set up signals; logs why on failure. -> SB_OK | SB_EINVAL */
+/* Load the TLS certificate, bind the listeners and set up signals; logs why
+ * on failure. -> SB_OK | SB_EINVAL (cannot listen) | SB_ENOTFOUND (the
+ * certificate or key cannot be used: a configuration error, exit 2) */
 int sb_server_init(sb_config *config);
 /* Run until shutdown; returns the exit code. */
 int sb_server_run(void);

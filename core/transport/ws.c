@@ -48,7 +48,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         len = c->ws_budget;
     ssize_t n;
     do {
-        n = recv(c->fd, buf, len, 0);
+        n = sb_conn_recv(c, buf, len);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
