@@ -68,6 +68,9 @@ static SSL_CTX *tls_ctx_load(void)
     SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_alpn_select_cb(c, alpn_select, NULL);
+    /* Resumption through stateless tickets only: a server-side cache would
+     * keep a session per connection in memory. */
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     errno = 0;
     if (SSL_CTX_use_certificate_chain_file(c, cert_path) != 1) {
         sb_log(SB_LOG_ERROR, "TLS: tls_cert %s: %s", cert_path, tls_reason(why, sizeof(why)));
