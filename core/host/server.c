@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "deflate.h"
 #include "http.h"
 #include "log.h"
 #include "plugin_host.h"
@@ -321,6 +322,7 @@ void sb_server_free(void)
     if (sb_srv.tls_fd >= 0)
         close(sb_srv.tls_fd);
     sb_tls_free();
+    sb_deflate_free();
     if (sb_srv.spare_fd >= 0)
         close(sb_srv.spare_fd);
     ev_signal_stop(sb_srv.loop, &sb_srv.sig_term);

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "deflate.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -184,6 +185,8 @@ static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
 {
     if (c->dead || c->closing)
         return SB_ECLOSED;
+    if (c->deflate)
+        f = sb_deflate_frame(f, (size_t)sb_srv.cfg->compression_min_bytes);
     if (sb_outq_push(q, sb_frame_ref(f)) != SB_OK)
         return SB_ENOMEM;
     sb_metrics_core.frames_out++;

@@ -420,6 +420,7 @@ enum srv_kind {
     K_PATH,
     K_FILE,
     K_TLS_VERSION,
+    K_BOOL,
     K_URL_PATH,
     K_LONG,
     K_SECONDS,
@@ -468,6 +469,8 @@ static const srv_key srv_keys[] = {
     {"metrics_allow", "127.0.0.0/8 ::1", K_CIDRS, OFF(metrics_allow), 0, 0, 0, 0},
     {"shutdown_timeout", "10", K_SECONDS, OFF(shutdown_timeout), 0, 0, 0, 86400},
     {"ws_path", "/ws", K_URL_PATH, 0, 0, 0, 0, 0},
+    {"compression", "yes", K_BOOL, OFF(compression), 0, 0, 0, 0},
+    {"compression_min_bytes", "128", K_LONG, OFF(compression_min_bytes), 0, 1073741824, 0, 0},
 };
 
 static const srv_key *srv_key_find(const char *name)
@@ -552,6 +555,12 @@ static int srv_apply(sb_config *cfg, const srv_key *sk, const kv *k)
         }
         return SB_OK;
     }
+    case K_BOOL:
+        if (parse_bool(v, (int *)((char *)srv + sk->off)) != SB_OK) {
+            kv_error(s, k, "must be yes or no");
+            return SB_EINVAL;
+        }
+        return SB_OK;
     case K_TLS_VERSION:
         if (strcmp(v, "1.2") == 0) {
             srv->tls_min_version = 12;

@@ -47,6 +47,8 @@ typedef struct sb_server_cfg {
     long max_connections_per_ip; /* 0: no limit */
     double shutdown_timeout;     /* 10 s */
     char ws_path[256];           /* the native endpoint, "/ws" */
+    int compression;             /* permessage-deflate offered: yes */
+    long compression_min_bytes;  /* smaller payloads go uncompressed: 128 */
 } sb_server_cfg;
 
 typedef struct sb_config sb_config;
