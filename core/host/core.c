@@ -24,20 +24,72 @@ static const sb_conn_events conn_events = {
     .on_free = sb_backlog_free,
 };
 
-int sb_core_init(sb_config *config)
+/* The gauges whose values other modules own. */
+static double gauge_connections(void *arg)
 {
+    (void)arg;
+    return (double)sb_srv.n_ws;
+}
+static double gauge_connections_max(void *arg)
+{
+    (void)arg;
+    return (double)sb_srv.max_ws;
+}
+static double gauge_users(void *arg)
+{
+    (void)arg;
+    return (double)sb_registry_n_users();
+}
+static double gauge_rooms(void *arg)
+{
+    (void)arg;
+    return (double)sb_registry_n_rooms();
+}
+
+static int core_gauges(void)
+{
+    if (sb_metrics_gauge_fn("connections", "Open WebSocket connections", gauge_connections, NULL) !=
+            SB_OK ||
+        sb_metrics_gauge_fn("connections_max", "Effective max_connections", gauge_connections_max,
+                            NULL) != SB_OK ||
+        sb_metrics_gauge_fn("users", "Users online on this node", gauge_users, NULL) != SB_OK ||
+        sb_metrics_gauge_fn("rooms", "Rooms with members", gauge_rooms, NULL) != SB_OK)
+        return SB_ENOMEM;
+    return SB_OK;
+}
+
+/* Both start-ups: a check binds no listener and runs each plugin's `check`
+ * where it has one (plugin_host.c). */
+static int core_start(sb_config *config, int check)
+{
+    const sb_server_cfg *cfg = sb_config_server(config);
     sb_conn_set_events(&conn_events);
-    sb_log_set_level(sb_config_server(config)->log_level);
-    sb_log(SB_LOG_INFO, "switchboard %s starting with %s", SB_VERSION, sb_config_path(config));
+    sb_log_set_level(cfg->log_level);
+    if (!check)
+        sb_log_set_format(cfg->log_format);
+    sb_log(SB_LOG_INFO, "switchboard %s %s %s", SB_VERSION, check ? "checking" : "starting with",
+           sb_config_path(config));
     sb_ids_init();
-    int rc = sb_server_init(config);
+    int rc = check ? sb_server_prepare(config) : sb_server_init(config);
     if (rc == SB_OK)
         rc = sb_registry_init();
     if (rc == SB_OK)
-        rc = sb_endpoint_init(sb_config_server(config)->ws_path);
+        rc = sb_endpoint_init(cfg->ws_path);
     if (rc == SB_OK)
-        rc = sb_plugins_load(config);
+        rc = core_gauges();
+    if (rc == SB_OK)
+        rc = check ? sb_plugins_check(config) : sb_plugins_load(config);
     return rc;
+}
+
+int sb_core_init(sb_config *config)
+{
+    return core_start(config, 0);
+}
+
+int sb_core_check(sb_config *config)
+{
+    return core_start(config, 1);
 }
 
 void sb_core_free(void)

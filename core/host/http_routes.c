@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "endpoint.h"
+#include "hooks.h"
 #include "handshake.h"
 #include "http.h"
 #include "log.h"
@@ -76,6 +79,30 @@ static const http_route *route_find(const char *path)
     return best;
 }
 
+/* Whether c may read /metrics (metrics_allow). */
+static int metrics_allowed(const sb_conn *c)
+{
+    const sb_server_cfg *cfg = sb_srv.cfg;
+    unsigned char addr[16];
+    int family = strchr(c->ip, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(family, c->ip, addr) != 1)
+        return 0;
+    for (size_t i = 0; i < cfg->n_metrics_allow; i++)
+        if (sb_cidr_match(&cfg->metrics_allow[i], family, addr))
+            return 1;
+    return 0;
+}
+
+/* /ready: the store and the bus answer, and the server is not stopping. */
+static int ready(const char **why)
+{
+    if (sb_srv.shutting_down) {
+        *why = "shutting down";
+        return 0;
+    }
+    return sb_hooks_ready(why);
+}
+
 static void builtin_get(sb_conn *c, const sb_http_req *req, const char *path)
 {
     if (strcmp(req->method, "GET") != 0) {
@@ -86,12 +113,12 @@ static void builtin_get(sb_conn *c, const sb_http_req *req, const char *path)
         sb_http_respond(req->id, 200, "text/plain; charset=utf-8", NULL, "ok", 2);
     } else if (strcmp(path, "/ready") == 0) {
         const char *why = NULL;
-        if (sb_metrics_ready(&why))
+        if (ready(&why))
             sb_http_respond(req->id, 200, "text/plain; charset=utf-8", NULL, "ready", 5);
         else
             sb_http_respond_text(req->id, 503, NULL, why ? why : "not ready");
     } else { /* /metrics */
-        if (!sb_metrics_allowed(c)) {
+        if (!metrics_allowed(c)) {
             sb_http_respond_text(req->id, 404, NULL, "no such path");
             return;
         }

@@ -19,6 +19,9 @@
 
 static sb_plugin_ctx **plugins;
 static size_t n_plugins;
+/* --check-config: plugins with a `check` run it instead of init. */
+static int checking;
+static int n_checked; /* plugins validated by check alone */
 
 const char *sb_plugin_name(const sb_plugin_ctx *pc)
 {
@@ -93,16 +96,23 @@ static int plugin_load(const sb_section *s, const char *plugin_dir, sb_plugin_ct
     pc->dl = dl;
     pc->desc = desc;
     pc->section = s;
-    int rc = desc->init(sb_host_api_table(), pc, s, &pc->ud);
+    int has_check = desc->size >= offsetof(sb_plugin, check) + sizeof(desc->check) && desc->check;
+    int rc;
+    if (checking && has_check) {
+        rc = desc->check(sb_host_api_table(), pc, s);
+        n_checked += rc == 0;
+    } else {
+        rc = desc->init(sb_host_api_table(), pc, s, &pc->ud);
+    }
     if (rc != 0) {
-        snprintf(why, why_len, "init failed (%d)", rc);
+        snprintf(why, why_len, "%s failed (%d)", checking && has_check ? "check" : "init", rc);
         plugin_forget(pc);
         free(pc->name);
         free(pc);
         dlclose(dl);
         return SB_EPLUGIN;
     }
-    pc->ready = 1;
+    pc->ready = !(checking && has_check); /* fini only after an init */
     sb_section_warn_unknown(s);
     *out = pc;
     return SB_OK;
@@ -115,15 +125,21 @@ int sb_plugins_load(sb_config *cfg)
     plugins = calloc(n ? n : 1, sizeof(*plugins));
     if (!plugins)
         return SB_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    /* A check goes on past a failure, to report every plugin's problems. */
+    int failed = 0;
+    for (size_t i = 0; i < n && !(failed && !checking); i++) {
         const sb_section *s = sb_config_section(cfg, i);
         int enabled = 1, optional = 0;
-        if (sb_section_enabled(s, &enabled) != SB_OK || sb_section_optional(s, &optional) != SB_OK)
-            return SB_EPLUGIN;
+        if (sb_section_enabled(s, &enabled) != SB_OK ||
+            sb_section_optional(s, &optional) != SB_OK) {
+            failed = 1;
+            continue;
+        }
         if (!enabled) {
             sb_log(SB_LOG_INFO, "plugin %s: disabled", sb_section_name(s));
             continue;
         }
+        sb_log_check_line(sb_section_header_line(s));
         char why[PATH_MAX + 256];
         sb_plugin_ctx *pc = NULL;
         if (plugin_load(s, scfg->plugin_dir, &pc, why, sizeof(why)) != SB_OK) {
@@ -133,14 +149,19 @@ int sb_plugins_load(sb_config *cfg)
                 continue;
             }
             sb_log(SB_LOG_ERROR, "plugin %s: %s", sb_section_name(s), why);
-            return SB_EPLUGIN;
+            failed = 1;
+            continue;
         }
         plugins[n_plugins++] = pc;
         sb_log(SB_LOG_INFO, "plugin %s %s loaded", pc->name,
                pc->desc->version ? pc->desc->version : "");
     }
+    sb_log_check_line(0);
+    if (failed)
+        return SB_EPLUGIN;
     void *ud;
-    if (!sb_hooks_store(&ud)) {
+    /* A plugin checked without init may be the store: not knowable. */
+    if (!sb_hooks_store(&ud) && n_checked == 0) {
         char names[256] = "";
         for (size_t i = 0; i < n_plugins; i++) {
             const sb_plugin *d = plugins[i]->desc;
@@ -158,6 +179,15 @@ int sb_plugins_load(sb_config *cfg)
         }
     }
     return SB_OK;
+}
+
+int sb_plugins_check(sb_config *cfg)
+{
+    checking = 1;
+    n_checked = 0;
+    int rc = sb_plugins_load(cfg);
+    checking = 0;
+    return rc;
 }
 
 void sb_plugins_reload(void)

@@ -19,6 +19,10 @@ struct sb_plugin_ctx {
 /* Load every enabled plugin. A failure of a non-optional plugin is logged
  * with its name and reason. -> SB_OK | SB_EPLUGIN */
 int sb_plugins_load(sb_config *cfg);
+/* --check-config: load every enabled plugin as sb_plugins_load does, but a
+ * plugin with a `check` runs it instead of init (and gets no fini). Problems
+ * are logged; sb_plugins_unload still follows. -> SB_OK | SB_EPLUGIN */
+int sb_plugins_check(sb_config *cfg);
 /* SIGHUP: each plugin's reload. */
 void sb_plugins_reload(void);
 /* Shutdown: each plugin's drain (1.2, optional). -> how many still have work. */

@@ -1,7 +1,9 @@
 /* The listener, the loop's signals, and the graceful
  * shutdown of PROTOCOL.md section 5: stop accepting, close every WebSocket
  * with 1001, let output drain (at most shutdown_timeout), then return so
- * main can call the plugins' fini (which flushes the store). */
+ * main can call the plugins' fini (which flushes the store). Tells systemd
+ * (sd_notify, when built with libsystemd) READY=1 once listening with the
+ * store and bus ready, RELOADING=1 around SIGHUP and STOPPING=1. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -10,14 +12,20 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef SB_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "conn.h"
 #include "deflate.h"
+#include "hooks.h"
 #include "http.h"
 #include "log.h"
 #include "plugin_host.h"
@@ -28,6 +36,47 @@
 #define ACCEPT_BATCH 64
 
 static ev_timer shutdown_poll;
+static ev_timer ready_poll;
+
+/* One state line to systemd's notify socket; nothing without NOTIFY_SOCKET
+ * or without libsystemd at build time. */
+static void notify(const char *state)
+{
+#ifdef SB_HAVE_SYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
+
+/* READY=1 waits for the store and the bus (a Redis still connecting): until
+ * then systemd shows why in `systemctl status`. */
+static void ready_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    const char *why = NULL;
+    if (!sb_hooks_ready(&why)) {
+        static char last[256];
+        char status[256];
+        snprintf(status, sizeof(status), "STATUS=waiting: %s", why ? why : "not ready");
+        if (strcmp(last, status) != 0) {
+            snprintf(last, sizeof(last), "%s", status);
+            notify(status);
+        }
+        return;
+    }
+    ev_timer_stop(loop, w);
+    char status[256];
+    snprintf(status, sizeof(status), "READY=1\nSTATUS=listening on %s (port %d)",
+             sb_srv.cfg->listen, sb_srv.port);
+    notify(status);
+}
+
+static const char *conn_user_of(uint64_t id)
+{
+    const sb_conn *c = sb_srv.conns ? sb_dict_uget(sb_srv.conns, id) : NULL;
+    return c ? c->user : NULL;
+}
 
 static void peer_ip(const struct sockaddr_storage *ss, char *out, size_t len)
 {
@@ -134,6 +183,8 @@ static void server_shutdown(struct ev_loop *loop, const char *why)
         return;
     }
     sb_srv.shutting_down = 1;
+    notify("STOPPING=1");
+    ev_timer_stop(loop, &ready_poll);
     sb_log(SB_LOG_INFO, "%s: closing %ld connections", why, sb_srv.n_ws);
     ev_io_stop(loop, &sb_srv.accept_io);
     ev_io_stop(loop, &sb_srv.tls_accept_io);
@@ -166,8 +217,10 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     if (w->signum == SIGHUP) {
         sb_log(SB_LOG_INFO, "SIGHUP: reloading the TLS certificate and plugins");
+        notify("RELOADING=1");
         sb_tls_reload();
         sb_plugins_reload();
+        notify(ev_is_active(&ready_poll) ? "STATUS=reloaded" : "READY=1");
         return;
     }
     server_shutdown(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -225,7 +278,7 @@ static int listen_on(const char *spec, int *bound)
     return fd;
 }
 
-int sb_server_init(sb_config *config)
+int sb_server_prepare(sb_config *config)
 {
     sb_srv.config = config;
     sb_srv.cfg = sb_config_server(config);
@@ -259,6 +312,24 @@ int sb_server_init(sb_config *config)
 
     if (sb_srv.cfg->tls_listen[0] && sb_tls_init(sb_srv.cfg) != SB_OK)
         return SB_ENOTFOUND; /* the file and the reason are logged */
+    ev_timer_init(&sb_srv.accept_pause, accept_resume_cb, 0.1, 0.);
+    sb_server_later_init();
+    ev_signal_init(&sb_srv.sig_term, signal_cb, SIGTERM);
+    ev_signal_init(&sb_srv.sig_int, signal_cb, SIGINT);
+    ev_signal_init(&sb_srv.sig_hup, signal_cb, SIGHUP);
+    ev_signal_start(sb_srv.loop, &sb_srv.sig_term);
+    ev_signal_start(sb_srv.loop, &sb_srv.sig_int);
+    ev_signal_start(sb_srv.loop, &sb_srv.sig_hup);
+    ev_timer_init(&ready_poll, ready_poll_cb, 0., 0.05);
+    sb_log_set_conn_user(conn_user_of);
+    return SB_OK;
+}
+
+int sb_server_init(sb_config *config)
+{
+    int rc = sb_server_prepare(config);
+    if (rc != SB_OK)
+        return rc;
     if (sb_srv.cfg->listen[0]) {
         sb_srv.listen_fd = listen_on(sb_srv.cfg->listen, &sb_srv.port);
         if (sb_srv.listen_fd < 0) {
@@ -276,14 +347,6 @@ int sb_server_init(sb_config *config)
     sb_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ev_io_init(&sb_srv.accept_io, accept_cb, sb_srv.listen_fd, EV_READ);
     ev_io_init(&sb_srv.tls_accept_io, accept_cb, sb_srv.tls_fd, EV_READ);
-    ev_timer_init(&sb_srv.accept_pause, accept_resume_cb, 0.1, 0.);
-    sb_server_later_init();
-    ev_signal_init(&sb_srv.sig_term, signal_cb, SIGTERM);
-    ev_signal_init(&sb_srv.sig_int, signal_cb, SIGINT);
-    ev_signal_init(&sb_srv.sig_hup, signal_cb, SIGHUP);
-    ev_signal_start(sb_srv.loop, &sb_srv.sig_term);
-    ev_signal_start(sb_srv.loop, &sb_srv.sig_int);
-    ev_signal_start(sb_srv.loop, &sb_srv.sig_hup);
     return SB_OK;
 }
 
@@ -299,7 +362,11 @@ int sb_server_run(void)
                sb_srv.tls_port);
     }
     sb_ws_start_trim();
+    ev_timer_start(sb_srv.loop, &ready_poll);
     ev_run(sb_srv.loop, 0);
+    ev_timer_stop(sb_srv.loop, &ready_poll);
+    if (!sb_srv.shutting_down)
+        notify("STOPPING=1");
     sb_ws_stop_trim();
     ev_timer_stop(sb_srv.loop, &shutdown_poll);
     ev_timer_stop(sb_srv.loop, &sb_srv.shutdown_timer);
@@ -316,6 +383,7 @@ int sb_server_run(void)
 
 void sb_server_free(void)
 {
+    sb_log_set_conn_user(NULL);
     sb_server_later_free();
     if (sb_srv.listen_fd >= 0)
         close(sb_srv.listen_fd);

@@ -42,6 +42,7 @@ typedef struct kv {
 
 struct sb_section {
     char *name;
+    int line; /* of its [name] header; 0: made by an override */
     kv *kvs;
     size_t n, cap;
     sb_config *cfg;
@@ -428,6 +429,7 @@ enum srv_kind {
     K_SESSIONS,
     K_ORIGINS,
     K_LEVEL,
+    K_FORMAT,
     K_CIDRS
 };
 
@@ -464,6 +466,7 @@ static const srv_key srv_keys[] = {
     {"header_timeout", "10", K_SECONDS, OFF(header_timeout), 0, 0, 0.001, 86400},
     {"allowed_origins", "", K_ORIGINS, 0, 0, 0, 0, 0},
     {"log_level", "info", K_LEVEL, 0, 0, 0, 0, 0},
+    {"log_format", "text", K_FORMAT, 0, 0, 0, 0, 0},
     {"trusted_proxies", "", K_CIDRS, OFF(trusted_proxies), 0, 0, 0, 0},
     {"max_connections_per_ip", "0", K_LONG, OFF(max_connections_per_ip), 0, 10000000, 0, 0},
     {"metrics_allow", "127.0.0.0/8 ::1", K_CIDRS, OFF(metrics_allow), 0, 0, 0, 0},
@@ -620,6 +623,12 @@ static int srv_apply(sb_config *cfg, const srv_key *sk, const kv *k)
     case K_LEVEL:
         if (sb_log_level_parse(v, &srv->log_level) != SB_OK) {
             kv_error(s, k, "must be debug, info, warn or error");
+            return SB_EINVAL;
+        }
+        return SB_OK;
+    case K_FORMAT:
+        if (sb_log_format_parse(v, &srv->log_format) != SB_OK) {
+            kv_error(s, k, "must be text or json");
             return SB_EINVAL;
         }
         return SB_OK;
@@ -786,8 +795,11 @@ static void classify_line(conf_parse *p, const char *line)
         }
         memcpy(name, start + 1, n);
         name[n] = '\0';
-        if (!config_section(p->cfg, name))
+        sb_section *s = config_section(p->cfg, name);
+        if (!s)
             p->nomem = 1;
+        else if (s->line == 0)
+            s->line = p->lineno;
         p->have_prev = 0;
         p->prev_section = NULL;
         return;
@@ -1078,7 +1090,19 @@ static char *dir_of(const char *path)
     return copy;
 }
 
+static int config_load(const char *path, char *const *envp, int keep_bad, sb_config **out);
+
 int sb_config_load(const char *path, char *const *envp, sb_config **out)
+{
+    return config_load(path, envp, 0, out);
+}
+
+int sb_config_load_check(const char *path, char *const *envp, sb_config **out)
+{
+    return config_load(path, envp, 1, out);
+}
+
+static int config_load(const char *path, char *const *envp, int keep_bad, sb_config **out)
 {
     *out = NULL;
     FILE *fp = fopen(path, "r");
@@ -1132,12 +1156,12 @@ int sb_config_load(const char *path, char *const *envp, sb_config **out)
         if (s == SB_ENOMEM || (s != SB_OK && rc == SB_OK))
             rc = s;
     }
-    if (rc != SB_OK) {
+    if (rc != SB_OK && !(keep_bad && rc == SB_EINVAL)) {
         sb_config_free(cfg);
         return rc;
     }
     *out = cfg;
-    return SB_OK;
+    return rc;
 }
 
 void sb_config_free(sb_config *cfg)
@@ -1208,6 +1232,11 @@ const char *sb_section_get(const sb_section *s, const char *key)
 {
     const kv *k = section_kv(s, key);
     return k ? k->value : NULL;
+}
+
+int sb_section_header_line(const sb_section *s)
+{
+    return s ? s->line : 0;
 }
 
 int sb_section_line(const sb_section *s, const char *key)

@@ -40,6 +40,7 @@ typedef struct sb_server_cfg {
     double header_timeout;    /* 10 s */
     char **allowed_origins;   /* NULL-terminated; empty list: any origin */
     int log_level;            /* SB_LOG_INFO */
+    int log_format;           /* enum sb_log_format: SB_LOG_TEXT or SB_LOG_JSON */
     sb_cidr *trusted_proxies; /* n_trusted_proxies entries */
     size_t n_trusted_proxies;
     sb_cidr *metrics_allow; /* default 127.0.0.0/8 ::1 */
@@ -58,6 +59,10 @@ typedef struct sb_config sb_config;
  * why. -> SB_OK | SB_EINVAL (bad value, unknown override: exit 2)
  *        | SB_ENOTFOUND (file missing or unreadable) | SB_ENOMEM */
 int sb_config_load(const char *path, char *const *envp, sb_config **out);
+/* sb_config_load for --check-config: on SB_EINVAL *out is still the config
+ * (bad [server] values left at zero), so the plugin sections can be checked
+ * too. */
+int sb_config_load_check(const char *path, char *const *envp, sb_config **out);
 void sb_config_free(sb_config *cfg);
 
 const sb_server_cfg *sb_config_server(const sb_config *cfg);
@@ -76,6 +81,8 @@ const sb_section *sb_config_server_section(const sb_config *cfg);
 const char *sb_section_name(const sb_section *s);
 /* The raw value or NULL; does not mark the key known. */
 const char *sb_section_get(const sb_section *s, const char *key);
+/* The line of the section's [name] header (0: made by an override). */
+int sb_section_header_line(const sb_section *s);
 /* The line of key in the file (0: from the environment or absent). */
 int sb_section_line(const sb_section *s, const char *key);
 /* "enabled" (default yes) and "optional" (default no); bad values logged. -> SB_OK | SB_EINVAL */

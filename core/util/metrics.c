@@ -2,15 +2,12 @@
  * metrics are registered once at init and live until exit. */
 #include "metrics.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hooks.h"
-#include "registry.h"
-#include "runtime.h"
+#include "log.h"
 
 sb_core_metrics sb_metrics_core;
 
@@ -134,12 +131,8 @@ char *sb_metrics_render(size_t *len)
         return NULL;
     b.p[0] = 0;
     const sb_core_metrics *m = &sb_metrics_core;
-    metric(&b, "gauge", "connections", "Open WebSocket connections", (double)sb_srv.n_ws);
-    metric(&b, "gauge", "connections_max", "Effective max_connections", (double)sb_srv.max_ws);
     metric(&b, "counter", "connections_total", "WebSocket upgrades accepted",
            (double)m->connections_total);
-    metric(&b, "gauge", "users", "Users online on this node", (double)sb_registry_n_users());
-    metric(&b, "gauge", "rooms", "Rooms with members", (double)sb_registry_n_rooms());
     metric(&b, "gauge", "ws_contexts", "Connections not hibernated", (double)m->ws_contexts);
     metric(&b, "counter", "http_requests_total", "HTTP requests", (double)m->http_requests);
     metric(&b, "counter", "frames_received_total", "WebSocket data messages received",
@@ -172,26 +165,4 @@ char *sb_metrics_render(size_t *len)
     }
     *len = b.len;
     return b.p;
-}
-
-int sb_metrics_allowed(const sb_conn *c)
-{
-    const sb_server_cfg *cfg = sb_srv.cfg;
-    unsigned char addr[16];
-    int family = strchr(c->ip, ':') ? AF_INET6 : AF_INET;
-    if (inet_pton(family, c->ip, addr) != 1)
-        return 0;
-    for (size_t i = 0; i < cfg->n_metrics_allow; i++)
-        if (sb_cidr_match(&cfg->metrics_allow[i], family, addr))
-            return 1;
-    return 0;
-}
-
-int sb_metrics_ready(const char **why)
-{
-    if (sb_srv.shutting_down) {
-        *why = "shutting down";
-        return 0;
-    }
-    return sb_hooks_ready(why);
 }

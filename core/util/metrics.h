@@ -1,12 +1,12 @@
 /* Metrics: the core's counters, plugin counters and gauges, rendered as
- * Prometheus text on /metrics for the addresses in metrics_allow. */
+ * Prometheus text. Values that other modules own (connections, users,
+ * rooms) are gauges they register (host/core.c); who may read the page is
+ * the HTTP routes' business. */
 #ifndef SB_METRICS_H
 #define SB_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "conn.h"
 
 typedef struct sb_core_metrics {
     uint64_t connections_total; /* WebSocket upgrades */
@@ -28,8 +28,6 @@ void sb_metrics_counter_add(struct sb_counter *c, uint64_t n);
 int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *), void *arg);
 /* The page as a new string (free()), or NULL. */
 char *sb_metrics_render(size_t *len);
-int sb_metrics_allowed(const sb_conn *c);
-int sb_metrics_ready(const char **why);
 void sb_metrics_free(void);
 
 #endif

@@ -663,6 +663,13 @@ typedef struct sb_plugin {
      * sockets stops accepting on the first call and returns nonzero while
      * calls it has taken are still in flight. fini follows after the loop. */
     int (*drain)(void *userdata);
+    /* Optional (NULL): `switchboard --check-config`. Read and validate cfg
+     * as init would, but open nothing (no file, socket, thread or lock),
+     * register nothing and keep nothing; log each problem with host->log.
+     * Without it, --check-config runs init, then fini: a plugin whose init
+     * takes a lock or needs a server up should have one.
+     * -> SB_OK, or an error logged by the plugin */
+    int (*check)(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg);
 } sb_plugin;
 
 /* since 1.2: sb_plugin.flags. The plugin cannot work without a store: the

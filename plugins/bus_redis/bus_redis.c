@@ -318,7 +318,33 @@ static int bus_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_s
     return SB_OK;
 }
 
+/* --check-config: the keys and the URL, without connecting. That
+ * store_redis holds the store slot is init's check (it needs init). */
+static int bus_redis_check(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg)
+{
+    const char *url = host->cfg_string(cfg, "url", "redis://127.0.0.1:6379/0");
+    const char *prefix = host->cfg_string(cfg, "prefix", "sb:");
+    const char *node = host->cfg_string(cfg, "node_id", "");
+    int wait;
+    long ttl;
+    if (host->cfg_bool(cfg, "wait", 0, &wait) != SB_OK ||
+        host->cfg_int(cfg, "node_ttl", 5, 2, 3600, &ttl) != SB_OK)
+        return SB_EINVAL;
+    if (strlen(prefix) > 64 || strlen(node) >= sizeof((bus_redis *)0)->node) {
+        host->log(pc, SB_LOG_ERROR, "prefix (64) or node_id (%zu) too long",
+                  sizeof((bus_redis *)0)->node - 1);
+        return SB_EINVAL;
+    }
+    store_redis_url u;
+    const char *why;
+    if (store_redis_url_parse(url, host->url_decode, &u, &why) != 0) {
+        host->log(pc, SB_LOG_ERROR, "url %s: %s", url, why);
+        return SB_EINVAL;
+    }
+    return SB_OK;
+}
+
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
     SB_PLUGIN_INIT,         .name = "bus_redis",    .version = BUS_REDIS_VERSION,
-    .init = bus_redis_init, .fini = bus_redis_fini,
+    .init = bus_redis_init, .fini = bus_redis_fini, .check = bus_redis_check,
 };

@@ -256,7 +256,25 @@ static void grpc_fini(void *userdata)
     grpc_state_free(st);
 }
 
+/* --check-config: the keys, without binding the listener (a live server
+ * holds it). */
+static int grpc_check(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg)
+{
+    grpc_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        host->log(pc, SB_LOG_ERROR, "out of memory");
+        return SB_ENOMEM;
+    }
+    st->host = host;
+    st->pc = pc;
+    st->listen_fd = -1;
+    int rc = grpc_config(st, cfg);
+    host->cfg_string(cfg, "listen", "127.0.0.1:9003");
+    grpc_state_free(st);
+    return rc;
+}
+
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
-    SB_PLUGIN_INIT,    .name = "grpc",    .version = "0.1.0",
-    .init = grpc_init, .fini = grpc_fini, .drain = grpc_drain,
+    SB_PLUGIN_INIT,    .name = "grpc",      .version = "0.1.0",  .init = grpc_init,
+    .fini = grpc_fini, .drain = grpc_drain, .check = grpc_check,
 };

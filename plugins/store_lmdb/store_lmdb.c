@@ -2,7 +2,10 @@
  * the store slot. This file is the descriptor: it reads [store_lmdb], opens the
  * database (store_lmdb_db.c), starts its writer (store_lmdb_writer.c) and
  * registers the slot and the gauges; fini flushes and closes. */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_lmdb_db.h"
 #include "store_lmdb_history.h"
@@ -105,7 +108,35 @@ static int store_lmdb_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_
     return SB_OK;
 }
 
+/* --check-config: the keys, and the data directory as far as it can be
+ * seen without creating it or taking its lock (a running server holds it). */
+static int store_lmdb_check(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg)
+{
+    store_lmdb_opts opts;
+    memset(&opts, 0, sizeof opts);
+    int rc = store_lmdb_read_cfg(host, pc, cfg, &opts);
+    if (rc != SB_OK)
+        return rc;
+    struct stat st;
+    if (stat(opts.path, &st) != 0) {
+        if (errno == ENOENT)
+            return SB_OK; /* init creates it */
+        host->log(pc, SB_LOG_ERROR, "%s: %s", opts.path, strerror(errno));
+        return SB_EINVAL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        host->log(pc, SB_LOG_ERROR, "%s: not a directory", opts.path);
+        return SB_EINVAL;
+    }
+    if (access(opts.path, W_OK) != 0) {
+        host->log(pc, SB_LOG_ERROR, "%s: not writable by this user: %s", opts.path,
+                  strerror(errno));
+        return SB_EINVAL;
+    }
+    return SB_OK;
+}
+
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
     SB_PLUGIN_INIT,          .name = "store_lmdb",    .version = STORE_LMDB_VERSION,
-    .init = store_lmdb_init, .fini = store_lmdb_fini,
+    .init = store_lmdb_init, .fini = store_lmdb_fini, .check = store_lmdb_check,
 };

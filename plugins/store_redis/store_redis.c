@@ -67,7 +67,32 @@ static int store_redis_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb
     return SB_OK;
 }
 
+/* --check-config: the keys and the URL, without connecting (Redis need
+ * not be up while the configuration is checked). */
+static int store_redis_check(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg)
+{
+    const char *url = host->cfg_string(cfg, "url", "redis://127.0.0.1:6379/0");
+    const char *prefix = host->cfg_string(cfg, "prefix", "sb:");
+    long max_inbox;
+    int wait;
+    if (host->cfg_int(cfg, "max_inbox", 100000, 1, 1000000000L, &max_inbox) != SB_OK ||
+        host->cfg_bool(cfg, "wait", 0, &wait) != SB_OK)
+        return SB_EINVAL;
+    if (strlen(prefix) >= sizeof((store_redis *)0)->prefix) {
+        host->log(pc, SB_LOG_ERROR, "prefix: longer than %zu bytes",
+                  sizeof((store_redis *)0)->prefix - 1);
+        return SB_EINVAL;
+    }
+    store_redis_url u;
+    const char *why;
+    if (store_redis_url_parse(url, host->url_decode, &u, &why) != 0) {
+        host->log(pc, SB_LOG_ERROR, "url %s: %s", url, why);
+        return SB_EINVAL;
+    }
+    return SB_OK;
+}
+
 SB_PLUGIN_EXPORT const sb_plugin sb_plugin_entry = {
     SB_PLUGIN_INIT,           .name = "store_redis",    .version = STORE_REDIS_VERSION,
-    .init = store_redis_init, .fini = store_redis_fini,
+    .init = store_redis_init, .fini = store_redis_fini, .check = store_redis_check,
 };

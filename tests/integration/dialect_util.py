@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from conftest import PLUGIN_DIR, SOURCE_DIR, http_request, run
+from conftest import free_port, PLUGIN_DIR, SOURCE_DIR, http_request, run
 
 KEY = "k"
 
@@ -73,7 +73,10 @@ def shipped(name, port, tmp_path):
     with open(os.path.join(SOURCE_DIR, "conf", name)) as f:
         text = f.read()
     text = re.sub(r"(?m)^plugin_dir\s*=.*$", f"plugin_dir = {PLUGIN_DIR}", text)
-    text = re.sub(r"(?m)^listen\s*=.*$", f"listen = 127.0.0.1:{port}", text)
+    # [server] listen first; a [grpc] listen (notify.conf) gets a port of its own.
+    text = re.sub(r"(?m)^listen\s*=\s*127\.0\.0\.1:9003", f"listen = 127.0.0.1:{free_port()}",
+                  text)
+    text = re.sub(r"(?m)^listen\s*=.*$", f"listen = 127.0.0.1:{port}", text, count=1)
     text = re.sub(r"(?m)^scripts\s*=\s*\.\./lua/policy.lua",
                   f"scripts = {os.path.join(SOURCE_DIR, 'lua', 'policy.lua')}", text)
     return re.sub(r"(?m)^path\s*=\s*\.\./data-notify", f"path = {tmp_path / 'data'}", text)

@@ -127,6 +127,7 @@ static void test_config_load_defaults(void **state)
     assert_non_null(s->allowed_origins);
     assert_null(s->allowed_origins[0]);
     assert_int_equal(s->log_level, SB_LOG_INFO);
+    assert_int_equal(s->log_format, SB_LOG_TEXT);
     assert_int_equal(s->n_trusted_proxies, 0);
     assert_int_equal(s->max_connections_per_ip, 0);
     assert_true(s->shutdown_timeout == 10.0);
@@ -190,6 +191,7 @@ static void test_config_load_every_server_key(void **state)
                        "header_timeout = 3\n"
                        "allowed_origins = https://a.example https://b.example\n"
                        "log_level = warn\n"
+                       "log_format = json\n"
                        "trusted_proxies = 10.0.0.0/8, 192.168.1.1 fd00::/8\n"
                        "max_connections_per_ip = 7\n"
                        "metrics_allow = 0.0.0.0/0\n"
@@ -215,6 +217,7 @@ static void test_config_load_every_server_key(void **state)
     assert_string_equal(s->allowed_origins[1], "https://b.example");
     assert_null(s->allowed_origins[2]);
     assert_int_equal(s->log_level, SB_LOG_WARN);
+    assert_int_equal(s->log_format, SB_LOG_JSON);
     assert_int_equal(s->n_trusted_proxies, 3);
     assert_int_equal(s->trusted_proxies[0].family, AF_INET);
     assert_int_equal(s->trusted_proxies[0].prefix, 8);

@@ -1,5 +1,6 @@
-/* Unit tests for core/util/log.c: the line format, the level threshold, and the
- * level names. stderr is redirected to a temporary file to read the lines. */
+/* Unit tests for core/util/log.c: the line format, the level threshold, the
+ * level names, JSON lines and the --check-config lines. stderr is redirected
+ * to a temporary file to read the lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,6 +150,95 @@ static void test_log_level_parse_names(void **state)
     assert_int_equal(level, 7);
 }
 
+static const char *user_of(uint64_t id)
+{
+    return id == 7 ? "alice" : NULL;
+}
+
+static void emit_json(void)
+{
+    sb_log(SB_LOG_INFO, "conn 7 (10.0.0.1): said \"hi\"\tthere");
+    sb_log_who(SB_LOG_WARN, "rooms", "conn 8: no user yet");
+    sb_log(SB_LOG_ERROR, "plain \x01 line");
+}
+
+static void test_log_json_lines(void **state)
+{
+    (void)state;
+    sb_log_set_level(SB_LOG_INFO);
+    sb_log_set_format(SB_LOG_JSON);
+    sb_log_set_conn_user(user_of);
+    const char *out = capture(emit_json);
+    sb_log_set_conn_user(NULL);
+    sb_log_set_format(SB_LOG_TEXT);
+    /* {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ", is 33 bytes. */
+    assert_memory_equal(out, "{\"ts\":\"", 7);
+    const char *l1 = out + 33;
+    assert_memory_equal(
+        l1,
+        "\"level\":\"info\",\"plugin\":\"core\",\"conn\":7,\"ip\":\"10.0.0.1\","
+        "\"user\":\"alice\",\"msg\":\"said \\\"hi\\\"\\u0009there\"}\n",
+        strlen("\"level\":\"info\",\"plugin\":\"core\",\"conn\":7,\"ip\":\"10.0.0.1\","
+               "\"user\":\"alice\",\"msg\":\"said \\\"hi\\\"\\u0009there\"}\n"));
+    const char *l2 = strchr(l1, '\n') + 1 + 33;
+    assert_memory_equal(
+        l2, "\"level\":\"warn\",\"plugin\":\"rooms\",\"conn\":8,\"msg\":\"no user yet\"}\n",
+        strlen("\"level\":\"warn\",\"plugin\":\"rooms\",\"conn\":8,\"msg\":\"no user "
+               "yet\"}\n"));
+    const char *l3 = strchr(l2, '\n') + 1 + 33;
+    assert_string_equal(
+        l3, "\"level\":\"error\",\"plugin\":\"core\",\"msg\":\"plain \\u0001 line\"}\n");
+}
+
+static void test_log_json_long_line_stays_json(void **state)
+{
+    (void)state;
+    sb_log_set_format(SB_LOG_JSON);
+    const char *out = capture(emit_long);
+    sb_log_set_format(SB_LOG_TEXT);
+    const char *nl = strchr(out, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+    assert_memory_equal(nl - 5, "...\"}", 5);
+}
+
+static void emit_check(void)
+{
+    sb_log(SB_LOG_INFO, "not a problem");
+    sb_log(SB_LOG_ERROR, "/etc/sb.conf:12: [server] listen: bad");
+    sb_log(SB_LOG_WARN, "/etc/sb.conf:3: [auth] x: unknown key (ignored)");
+    sb_log_check_line(20);
+    sb_log_who(SB_LOG_ERROR, "lua", "cannot load the scripts");
+    sb_log_who(SB_LOG_WARN, "api", "[api] api_key is empty");
+    sb_log_check_line(0);
+    sb_log(SB_LOG_ERROR, "/etc/sb.conf: cannot read the config file: denied");
+}
+
+static void test_log_check_lines(void **state)
+{
+    (void)state;
+    sb_log_set_check("/etc/sb.conf");
+    const char *out = capture(emit_check);
+    sb_log_set_format(SB_LOG_TEXT);
+    assert_string_equal(out, "/etc/sb.conf:12: [server] listen: bad\n"
+                             "/etc/sb.conf:3: warning: [auth] x: unknown key (ignored)\n"
+                             "/etc/sb.conf:20: [lua] cannot load the scripts\n"
+                             "/etc/sb.conf:20: warning: [api] api_key is empty\n"
+                             "/etc/sb.conf:0: cannot read the config file: denied\n");
+}
+
+static void test_log_format_parse_names(void **state)
+{
+    (void)state;
+    int f = -1;
+    assert_int_equal(sb_log_format_parse("text", &f), SB_OK);
+    assert_int_equal(f, SB_LOG_TEXT);
+    assert_int_equal(sb_log_format_parse("json", &f), SB_OK);
+    assert_int_equal(f, SB_LOG_JSON);
+    assert_int_equal(sb_log_format_parse("JSON5", &f), SB_EINVAL);
+    assert_int_equal(sb_log_format_parse(NULL, &f), SB_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +248,10 @@ int main(void)
         cmocka_unit_test(test_log_newline_in_text_stays_one_line),
         cmocka_unit_test(test_log_long_line_is_cut_not_split),
         cmocka_unit_test(test_log_level_parse_names),
+        cmocka_unit_test(test_log_json_lines),
+        cmocka_unit_test(test_log_json_long_line_stays_json),
+        cmocka_unit_test(test_log_check_lines),
+        cmocka_unit_test(test_log_format_parse_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
