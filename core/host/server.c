@@ -216,7 +216,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
     if (w->signum == SIGHUP) {
-        sb_log(SB_LOG_INFO, "SIGHUP: reloading the TLS certificate and plugins");
+        sb_log(SB_LOG_INFO, "SIGHUP: reloading plugins%s",
+               sb_srv.tls_fd >= 0 ? " and the TLS certificate" : "");
         notify("RELOADING=1");
         sb_tls_reload();
         sb_plugins_reload();

@@ -542,8 +542,7 @@ static int srv_apply(sb_config *cfg, const srv_key *sk, const kv *k)
         /* off 1: tls_listen. Empty switches the listener off. */
         char *dst = sk->off ? srv->tls_listen : srv->listen;
         if (strlen(v) >= sizeof(srv->listen) || (*v && !listen_valid(v))) {
-            kv_error(s, k,
-                     "must be host:port or [ipv6]:port with a port from 0 to 65535, or empty");
+            kv_error(s, k, "must be host:port or [ipv6]:port with a port from 0 to 65535");
             return SB_EINVAL;
         }
         snprintf(dst, sizeof(srv->listen), "%s", v);
