@@ -185,7 +185,9 @@ static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
 {
     if (c->dead || c->closing)
         return SB_ECLOSED;
-    if (c->deflate)
+    /* Held events stay plain: the backlog reads their payloads to drop
+     * duplicates, and a plain frame is valid on a compressed connection. */
+    if (c->deflate && q == &c->out)
         f = sb_deflate_frame(f, (size_t)sb_srv.cfg->compression_min_bytes);
     if (sb_outq_push(q, sb_frame_ref(f)) != SB_OK)
         return SB_ENOMEM;
