@@ -2,12 +2,14 @@
  * tables; members past a provider's `size` are treated as absent. */
 #include "hooks.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "plugin_host.h"
+#include "plugin_ctx.h"
+#include "stamp.h"
 #include "utf8.h"
 
 typedef struct provider {
@@ -261,8 +263,17 @@ static int json_utf8_ok(const cJSON *j, int depth)
     return 1;
 }
 
+/* The routing fields are the host's: after the chain they are restored from
+ * msg, whatever a filter did to them, so no caller (a 1.0 plugin cannot
+ * stamp) has to. A msg without them (too short, no id or from) is refused. */
 int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len)
 {
+    if (!msg || msg->size < offsetof(sb_filter_msg, ts) + sizeof(msg->ts) || !msg->id ||
+        !msg->from) {
+        sb_log(SB_LOG_ERROR, "run_filter: the message lacks its routing fields");
+        set_reason(reason, reason_len, NULL, "internal error");
+        return SB_HOOK_DENY;
+    }
     for (size_t i = 0; i < n_chain; i++) {
         const char *why = NULL;
         if (!chain[i].h.filter)
@@ -277,6 +288,10 @@ int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t
             set_reason(reason, reason_len, NULL, "filter output is invalid");
             return SB_HOOK_DENY;
         }
+    }
+    if (sb_stamp(data, msg->id, msg->from, msg->to, msg->room, msg->ts) != SB_OK) {
+        set_reason(reason, reason_len, NULL, "out of memory");
+        return SB_HOOK_DENY;
     }
     return SB_HOOK_ALLOW;
 }

@@ -48,12 +48,13 @@ static double gauge_rooms(void *arg)
 
 static int core_gauges(void)
 {
-    if (sb_metrics_gauge_fn("connections", "Open WebSocket connections", gauge_connections, NULL) !=
-            SB_OK ||
-        sb_metrics_gauge_fn("connections_max", "Effective max_connections", gauge_connections_max,
+    if (sb_metrics_gauge_fn("connections", "Open WebSocket connections", gauge_connections, NULL,
                             NULL) != SB_OK ||
-        sb_metrics_gauge_fn("users", "Users online on this node", gauge_users, NULL) != SB_OK ||
-        sb_metrics_gauge_fn("rooms", "Rooms with members", gauge_rooms, NULL) != SB_OK)
+        sb_metrics_gauge_fn("connections_max", "Effective max_connections", gauge_connections_max,
+                            NULL, NULL) != SB_OK ||
+        sb_metrics_gauge_fn("users", "Users online on this node", gauge_users, NULL, NULL) !=
+            SB_OK ||
+        sb_metrics_gauge_fn("rooms", "Rooms with members", gauge_rooms, NULL, NULL) != SB_OK)
         return SB_ENOMEM;
     return SB_OK;
 }

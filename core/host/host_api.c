@@ -2,9 +2,9 @@
  * connections by id, serialize once, and count what /metrics reports. The
  * table is static and const; nothing in it is NULL. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backlog.h"
 #include "dispatch.h"
@@ -25,6 +25,7 @@
 #include "route.h"
 #include "runtime.h"
 #include "stamp.h"
+#include "store_slot.h"
 #include "utf8.h"
 
 /* --- memory, logging, config --- */
@@ -490,77 +491,27 @@ static int h_run_authenticate(sb_plugin_ctx *pc, const char *token, const sb_htt
     return sb_hooks_authenticate(token, req, user, reason, len);
 }
 
-/* --- store through the slot: counted and timed for /metrics --- */
-
-typedef struct put_wrap {
-    sb_store_done_fn done;
-    void *arg;
-    int64_t start_us;
-} put_wrap;
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void put_done(void *arg, int status)
-{
-    put_wrap *w = arg;
-    sb_metrics_core.store_put_done++;
-    sb_metrics_core.store_put_us_sum += (uint64_t)(mono_us() - w->start_us);
-    if (status != SB_OK)
-        sb_metrics_core.store_failures++;
-    sb_store_done_fn done = w->done;
-    void *a = w->arg;
-    free(w);
-    done(a, status);
-}
+/* --- store through the slot (store_slot.c counts and times it) --- */
 
 static int h_store_put(sb_plugin_ctx *pc, const char *const *users, size_t n, const char *id,
                        const char *json, size_t len, sb_store_done_fn done, void *arg)
 {
     (void)pc;
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
-    if (!st || !st->put)
-        return SB_EUNAVAILABLE;
-    put_wrap *w = malloc(sizeof(*w));
-    if (!w)
-        return SB_ENOMEM;
-    *w = (put_wrap){done, arg, mono_us()};
-    sb_metrics_core.store_puts++;
-    int rc = st->put(ud, users, n, id, json, len, put_done, w);
-    if (rc != SB_OK) {
-        sb_metrics_core.store_failures++;
-        free(w);
-    }
-    return rc;
+    return sb_store_slot_put(users, n, id, json, len, done, arg);
 }
 
 static int h_store_remove(sb_plugin_ctx *pc, const char *user, const char *const *ids, size_t n,
                           sb_store_removed_fn done, void *arg)
 {
     (void)pc;
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
-    if (!st || !st->remove)
-        return SB_EUNAVAILABLE;
-    sb_metrics_core.store_removes++;
-    return st->remove(ud, user, ids, n, done, arg);
+    return sb_store_slot_remove(user, ids, n, done, arg);
 }
 
 static int h_store_page(sb_plugin_ctx *pc, const char *user, const char *after, size_t limit,
                         sb_store_page_fn done, void *arg)
 {
     (void)pc;
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
-    if (!st || !st->page)
-        return SB_EUNAVAILABLE;
-    sb_metrics_core.store_pages++;
-    return st->page(ud, user, after, limit, done, arg);
+    return sb_store_slot_page(user, after, limit, done, arg);
 }
 
 /* --- room history (since 1.2) --- */
@@ -622,8 +573,40 @@ static void h_id_new(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1])
 
 /* --- loop services --- */
 
+/* Every timer, watch and wake-up is on the list of live resources with its
+ * owner until the plugin frees it or is forgotten (init failed, or unloaded
+ * after its fini). Forgetting stops the watcher and moves the handle to the
+ * released list, where it waits for exit: the plugin may still hold it, so
+ * its *_free (or a thread's wakeup_signal) stays valid and frees it once. */
+enum res_kind { RES_TIMER, RES_WATCH, RES_WAKEUP };
+
+typedef struct plugin_res {
+    struct plugin_res *prev, *next;
+    sb_plugin_ctx *owner;
+    int kind;
+} plugin_res;
+
+static plugin_res live = {&live, &live, NULL, -1};
+static plugin_res released = {&released, &released, NULL, -1};
+
+static void res_link(plugin_res *list, plugin_res *r)
+{
+    r->prev = list->prev;
+    r->next = list;
+    list->prev->next = r;
+    list->prev = r;
+}
+
+static void res_unlink(plugin_res *r)
+{
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    r->prev = r->next = r;
+}
+
 struct sb_timer {
     ev_timer w;
+    plugin_res res;
     sb_cb_fn cb;
     void *arg;
 };
@@ -638,10 +621,11 @@ static void plugin_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static sb_timer *h_timer_new(sb_plugin_ctx *pc, double after, double repeat, sb_cb_fn cb, void *arg)
 {
-    (void)pc;
     struct sb_timer *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    t->res = (plugin_res){.owner = pc, .kind = RES_TIMER};
+    res_link(&live, &t->res);
     t->cb = cb;
     t->arg = arg;
     ev_timer_init(&t->w, plugin_timer_cb, after, repeat);
@@ -654,11 +638,13 @@ static void h_timer_free(sb_timer *t)
     if (!t)
         return;
     ev_timer_stop(sb_srv.loop, &t->w);
+    res_unlink(&t->res);
     free(t);
 }
 
 struct sb_watch {
     ev_io w;
+    plugin_res res;
     void (*cb)(void *, int);
     void *arg;
 };
@@ -674,7 +660,7 @@ static int h_watch_set(sb_watch *w, int events)
 {
     ev_io_stop(sb_srv.loop, &w->w);
     int ev = (events & SB_READ ? EV_READ : 0) | (events & SB_WRITE ? EV_WRITE : 0);
-    if (ev) {
+    if (ev && w->res.owner) { /* a released watch stays stopped */
         ev_io_set(&w->w, w->w.fd, ev);
         ev_io_start(sb_srv.loop, &w->w);
     }
@@ -684,10 +670,11 @@ static int h_watch_set(sb_watch *w, int events)
 static sb_watch *h_watch_new(sb_plugin_ctx *pc, int fd, int events, void (*cb)(void *, int),
                              void *arg)
 {
-    (void)pc;
     struct sb_watch *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
+    w->res = (plugin_res){.owner = pc, .kind = RES_WATCH};
+    res_link(&live, &w->res);
     w->cb = cb;
     w->arg = arg;
     ev_io_init(&w->w, plugin_watch_cb, fd, EV_READ);
@@ -700,11 +687,13 @@ static void h_watch_free(sb_watch *w)
     if (!w)
         return;
     ev_io_stop(sb_srv.loop, &w->w);
+    res_unlink(&w->res);
     free(w);
 }
 
 struct sb_wakeup {
     ev_async w;
+    plugin_res res;
     sb_cb_fn cb;
     void *arg;
 };
@@ -719,10 +708,11 @@ static void plugin_async_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 static sb_wakeup *h_wakeup_new(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg)
 {
-    (void)pc;
     struct sb_wakeup *a = calloc(1, sizeof(*a));
     if (!a)
         return NULL;
+    a->res = (plugin_res){.owner = pc, .kind = RES_WAKEUP};
+    res_link(&live, &a->res);
     a->cb = cb;
     a->arg = arg;
     ev_async_init(&a->w, plugin_async_cb);
@@ -740,7 +730,53 @@ static void h_wakeup_free(sb_wakeup *a)
     if (!a)
         return;
     ev_async_stop(sb_srv.loop, &a->w);
+    res_unlink(&a->res);
     free(a);
+}
+
+#define RES_OF(type, r) ((type *)((char *)(r)-offsetof(type, res)))
+
+static void res_stop(plugin_res *r)
+{
+    if (r->kind == RES_TIMER)
+        ev_timer_stop(sb_srv.loop, &RES_OF(struct sb_timer, r)->w);
+    else if (r->kind == RES_WATCH)
+        ev_io_stop(sb_srv.loop, &RES_OF(struct sb_watch, r)->w);
+    else
+        ev_async_stop(sb_srv.loop, &RES_OF(struct sb_wakeup, r)->w);
+}
+
+static void res_free(plugin_res *r)
+{
+    if (r->kind == RES_TIMER)
+        free(RES_OF(struct sb_timer, r));
+    else if (r->kind == RES_WATCH)
+        free(RES_OF(struct sb_watch, r));
+    else
+        free(RES_OF(struct sb_wakeup, r));
+}
+
+void sb_host_api_release(sb_plugin_ctx *pc)
+{
+    for (plugin_res *r = live.next, *next; r != &live; r = next) {
+        next = r->next;
+        if (r->owner != pc)
+            continue;
+        res_stop(r);
+        res_unlink(r);
+        r->owner = NULL;
+        res_link(&released, r);
+    }
+    sb_metrics_remove_owner(pc);
+}
+
+void sb_host_api_free(void)
+{
+    while (released.next != &released) {
+        plugin_res *r = released.next;
+        res_unlink(r);
+        res_free(r);
+    }
 }
 
 static int h_later(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg)
@@ -753,15 +789,13 @@ static int h_later(sb_plugin_ctx *pc, sb_cb_fn cb, void *arg)
 
 static sb_counter *h_counter_new(sb_plugin_ctx *pc, const char *name, const char *help)
 {
-    (void)pc;
-    return sb_metrics_counter_new(name, help);
+    return sb_metrics_counter_new(name, help, pc);
 }
 
 static int h_gauge_fn(sb_plugin_ctx *pc, const char *name, const char *help, double (*fn)(void *),
                       void *arg)
 {
-    (void)pc;
-    return sb_metrics_gauge_fn(name, help, fn, arg);
+    return sb_metrics_gauge_fn(name, help, fn, arg, pc);
 }
 
 /* --- JSON and text --- */

@@ -23,11 +23,6 @@ static size_t n_plugins;
 static int checking;
 static int n_checked; /* plugins validated by check alone */
 
-const char *sb_plugin_name(const sb_plugin_ctx *pc)
-{
-    return pc ? pc->name : "core";
-}
-
 int sb_plugin_loaded(const char *name)
 {
     for (size_t i = 0; i < n_plugins; i++)
@@ -36,12 +31,16 @@ int sb_plugin_loaded(const char *name)
     return 0;
 }
 
+/* Everything a plugin registered or created through the host table goes
+ * here, in one place: after a failed init, and after fini at unload (a
+ * plugin's fini may have freed some of it already). */
 static void plugin_forget(sb_plugin_ctx *pc)
 {
     sb_dispatch_remove_owner(pc);
     sb_endpoint_remove_owner(pc);
     sb_http_route_remove_owner(pc);
     sb_hooks_remove_owner(pc);
+    sb_host_api_release(pc);
 }
 
 /* Load and init one plugin; on failure *why says why. */
@@ -50,15 +49,26 @@ static int plugin_load(const sb_section *s, const char *plugin_dir, sb_plugin_ct
 {
     const char *name = sb_section_name(s);
     char path[PATH_MAX];
-    /* DESIGN.md gives `path` two meanings: a section's module, and
-     * [store_lmdb]'s data directory. A value ending in ".so" is the module. */
-    const char *module = sb_section_get(s, "path");
-    size_t ml = module ? strlen(module) : 0;
-    if (ml > 3 && strcmp(module + ml - 3, ".so") == 0) {
-        if (sb_section_path(s, "path", NULL, path, sizeof(path)) != SB_OK) {
-            snprintf(why, why_len, "bad path");
+    /* `module =` names the .so. `path` used to, but [store_lmdb] path is a
+     * data directory: a `path` ending in ".so" is still taken as the module,
+     * with a warning. */
+    const char *old = sb_section_get(s, "path");
+    size_t ol = old ? strlen(old) : 0;
+    const char *key = NULL;
+    if (sb_section_get(s, "module"))
+        key = "module";
+    else if (ol > 3 && strcmp(old + ol - 3, ".so") == 0)
+        key = "path";
+    if (key) {
+        if (sb_section_path(s, key, NULL, path, sizeof(path)) != SB_OK) {
+            snprintf(why, why_len, "bad %s", key);
             return SB_EINVAL;
         }
+        if (strcmp(key, "path") == 0)
+            sb_log(SB_LOG_WARN,
+                   "plugin %s: path = %s: naming the module with path is deprecated, "
+                   "use module =",
+                   name, old);
     } else if (snprintf(path, sizeof(path), "%s/%s.so", plugin_dir, name) >= (int)sizeof(path)) {
         snprintf(why, why_len, "plugin path too long");
         return SB_EINVAL;
@@ -242,4 +252,5 @@ void sb_plugins_unload(void)
     free(plugins);
     plugins = NULL;
     n_plugins = 0;
+    sb_host_api_free();
 }

@@ -5,16 +5,8 @@
 #define SB_PLUGIN_HOST_H
 
 #include "config.h"
+#include "plugin_ctx.h"
 #include "switchboard/plugin.h"
-
-struct sb_plugin_ctx {
-    char *name;
-    void *dl;
-    const sb_plugin *desc;
-    void *ud;
-    const sb_section *section;
-    int ready; /* init succeeded */
-};
 
 /* Load every enabled plugin. A failure of a non-optional plugin is logged
  * with its name and reason. -> SB_OK | SB_EPLUGIN */
@@ -29,10 +21,15 @@ void sb_plugins_reload(void);
 size_t sb_plugins_drain(void);
 /* fini: the store and bus owners first, then reverse load order. */
 void sb_plugins_unload(void);
-const char *sb_plugin_name(const sb_plugin_ctx *pc);
 /* Whether a plugin of that name is loaded. */
 int sb_plugin_loaded(const char *name);
 /* The table handed to init (host_api.c). */
 const sb_host_api *sb_host_api_table(void);
+/* Stop every timer, watch and wake-up of pc and take its counters and gauges
+ * off /metrics; the handles stay valid for the plugin's *_free until
+ * sb_host_api_free. Part of forgetting a plugin. */
+void sb_host_api_release(sb_plugin_ctx *pc);
+/* Free the released handles: after every plugin is unloaded. */
+void sb_host_api_free(void);
 
 #endif

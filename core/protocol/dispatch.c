@@ -15,7 +15,7 @@
 #include "json_out.h"
 #include "log.h"
 #include "metrics.h"
-#include "plugin_host.h"
+#include "plugin_ctx.h"
 #include "runtime.h"
 
 typedef struct command {
@@ -161,14 +161,18 @@ void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const c
     }
 }
 
-/* The native codec's decode: the envelope of PROTOCOL.md section 2. */
-static void native_decode(sb_conn *c, const char *buf, size_t len)
+/* The native codec's decode: the envelope of PROTOCOL.md section 2. A frame
+ * over the rate limit is still read for its ref, so the client can tell
+ * which command was refused. */
+static void native_decode(sb_conn *c, const char *buf, size_t len, int limited)
 {
     sb_envelope env = {0};
     const char *code = NULL, *why = NULL;
     int rc = sb_envelope_parse(buf, len, &env, &code, &why);
     char *ref_json = sb_dispatch_ref_json(env.ref);
-    if (rc != SB_OK)
+    if (limited)
+        sb_dispatch_error(c->id, ref_json, "rate_limited", "over the command rate limit");
+    else if (rc != SB_OK)
         sb_dispatch_error(c->id, ref_json, code, why);
     else
         sb_dispatch_command(c, env.type, env.ref, ref_json, env.data);
@@ -179,13 +183,15 @@ static void native_decode(sb_conn *c, const char *buf, size_t len)
 void sb_dispatch_text(sb_conn *c, const char *buf, size_t len)
 {
     const sb_server_cfg *cfg = sb_srv.cfg;
-    if (cfg->rate_limit > 0 &&
-        !sb_ratelimit_take(&c->rl, cfg->rate_limit, (double)cfg->rate_burst, sb_now_ms())) {
-        sb_dispatch_error(c->id, NULL, "rate_limited", "over the command rate limit");
+    /* The rate check comes first, before any decoding. */
+    int limited = cfg->rate_limit > 0 &&
+                  !sb_ratelimit_take(&c->rl, cfg->rate_limit, (double)cfg->rate_burst, sb_now_ms());
+    if (!c->ep || sb_endpoint_native(c->ep)) {
+        native_decode(c, buf, len, limited);
         return;
     }
-    if (!c->ep || sb_endpoint_native(c->ep)) {
-        native_decode(c, buf, len);
+    if (limited) {
+        sb_dispatch_error(c->id, NULL, "rate_limited", "over the command rate limit");
         return;
     }
     const char *code = NULL, *why = NULL;

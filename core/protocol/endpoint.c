@@ -10,7 +10,7 @@
 
 #include "json_out.h"
 #include "log.h"
-#include "plugin_host.h"
+#include "plugin_ctx.h"
 
 static sb_endpoint_entry *entries[SB_ENDPOINTS_MAX];
 

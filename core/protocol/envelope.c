@@ -23,22 +23,29 @@
 #define WHY_REF        "ref must be a string or an integer below 2^53"
 #define WHY_DATA       "data must be an object"
 #define WHY_NOMEM      "out of memory"
+#define WHY_EMPTY      "empty frame"
+#define STRINGIFY_(x)  #x
+#define STRINGIFY(x)   STRINGIFY_(x)
+#define WHY_DEEP       "JSON nested deeper than " STRINGIFY(SB_JSON_MAX_DEPTH) " levels"
 
 /* 2^53: the first integer a double cannot tell from its neighbour. */
 #define REF_LIMIT 9007199254740992.0
 
-enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2 };
+enum scan_result { SCAN_OK = 0, SCAN_NUL = 1, SCAN_BAD = 2, SCAN_DEEP = 3 };
 
 /* One pass over the raw text. SCAN_NUL: a string holds U+0000, as the
  * escape \u0000 (an escaped backslash followed by "u0000" is text, not a
  * NUL) or as a raw byte. SCAN_BAD: outside strings, a control byte that is
  * not JSON whitespace (cJSON would skip any byte <= 32, NUL included). Raw
  * control bytes inside strings are let through as cJSON does: they survive
- * parsing and come out escaped. */
+ * parsing and come out escaped. SCAN_DEEP: arrays and objects nest deeper
+ * than SB_JSON_MAX_DEPTH (counted on the raw text, so valid JSON too deep is
+ * told from invalid JSON). */
 static int scan_raw(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
-    int in_str = 0, nul = 0;
+    int in_str = 0, nul = 0, deep = 0;
+    long depth = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = s[i];
         if (in_str) {
@@ -53,11 +60,16 @@ static int scan_raw(const char *buf, size_t len)
             }
         } else if (c == '"') {
             in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > SB_JSON_MAX_DEPTH)
+                deep = 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
         } else if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return SCAN_BAD;
         }
     }
-    return nul ? SCAN_NUL : SCAN_OK;
+    return deep ? SCAN_DEEP : nul ? SCAN_NUL : SCAN_OK;
 }
 
 static int json_space(char c)
@@ -173,11 +185,68 @@ static int ref_valid(const cJSON *ref)
     return isfinite(v) && v == floor(v) && fabs(v) < REF_LIMIT;
 }
 
+/* The end of the JSON string starting at s[i] (a quote): the index after
+ * its closing quote, or len. */
+static size_t string_end(const char *s, size_t i, size_t len)
+{
+    for (i++; i < len; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* The value of the member "ref" of the top-level object in buf, parsed on
+ * its own (a string or a number), or NULL. Deeper levels are skipped by
+ * counting brackets, so the depth of the rest does not matter. */
+static cJSON *top_level_ref(const char *buf, size_t len)
+{
+    size_t i = 0;
+    long depth = 0;
+    while (i < len) {
+        char c = buf[i];
+        if (c == '"') {
+            size_t end = string_end(buf, i, len);
+            if (depth == 1) {
+                size_t j = end;
+                while (j < len && json_space(buf[j]))
+                    j++;
+                if (j < len && buf[j] == ':' && end - i == 5 &&
+                    memcmp(buf + i, "\"ref\"", 5) == 0) {
+                    for (j++; j < len && json_space(buf[j]);)
+                        j++;
+                    size_t v = j;
+                    if (j < len && buf[j] == '"')
+                        j = string_end(buf, j, len);
+                    else
+                        while (j < len && buf[j] != ',' && buf[j] != '}' && !json_space(buf[j]))
+                            j++;
+                    return j > v ? cJSON_ParseWithLength(buf + v, j - v) : NULL;
+                }
+            }
+            i = end;
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        i++;
+    }
+    return NULL;
+}
+
 int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
                       const char **why)
 {
     memset(env, 0, sizeof(*env));
     *code = "bad_json";
+    if (len == 0) {
+        *why = WHY_EMPTY;
+        return SB_EPROTO;
+    }
     if (!buf || !sb_utf8_valid((const uint8_t *)buf, len)) {
         *why = WHY_NOT_UTF8;
         return SB_EPROTO;
@@ -185,6 +254,21 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
     int scan = scan_raw(buf, len);
     if (scan == SCAN_BAD) {
         *why = WHY_NOT_JSON;
+        return SB_EPROTO;
+    }
+    if (scan == SCAN_DEEP) {
+        /* Too deep is a limit, not bad JSON. The tree is not built (cJSON's
+         * own limit may be lower than the text's depth): the ref is read
+         * from the top level alone, so the error can echo it. */
+        *code = "bad_request";
+        *why = WHY_DEEP;
+        cJSON *ref = top_level_ref(buf, len);
+        if (ref && ref_valid(ref)) {
+            env->root = ref;
+            env->ref = ref;
+        } else {
+            cJSON_Delete(ref);
+        }
         return SB_EPROTO;
     }
     cJSON *root = parse_whole(buf, len);
@@ -266,6 +350,10 @@ cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
     int scan = scan_raw(buf, len);
     if (scan == SCAN_BAD) {
         *why = "text is not valid JSON";
+        return NULL;
+    }
+    if (scan == SCAN_DEEP) {
+        *why = WHY_DEEP;
         return NULL;
     }
     if (scan == SCAN_NUL) {

@@ -9,6 +9,10 @@
 
 #include <cjson/cJSON.h>
 
+/* Arrays and objects may nest this deep (the envelope object is level 1);
+ * deeper is bad_request, by the limit's name. */
+#define SB_JSON_MAX_DEPTH 64
+
 typedef struct sb_envelope {
     cJSON *root;      /* owned: sb_envelope_free */
     const char *type; /* borrowed from root */
@@ -26,7 +30,8 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
 void sb_envelope_free(sb_envelope *env);
 
 /* Parse any JSON text under the same rules (valid UTF-8, no U+0000, no
- * duplicate keys at any depth). A new cJSON, or NULL with *why set. */
+ * duplicate keys at any depth, SB_JSON_MAX_DEPTH). A new cJSON, or NULL with
+ * *why set. */
 cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why);
 
 #endif

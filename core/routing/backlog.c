@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "store_slot.h"
 
 #define BACKLOG_PAGE 64
 #define SEEN_IDS     64   /* the newest messages: only those can race the bus */
@@ -141,18 +142,12 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
 
 static void backlog_request(sb_conn *c)
 {
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
     if (c->backlog_busy)
         return;
-    if (!st || !st->page) {
-        backlog_finish(c);
-        return;
-    }
     c->backlog_busy = 1;
     c->backlog_dirty = 0;
-    int rc = st->page(ud, c->user, c->backlog_after[0] ? c->backlog_after : NULL, BACKLOG_PAGE,
-                      backlog_page_cb, (void *)(uintptr_t)c->id);
+    int rc = sb_store_slot_page(c->user, c->backlog_after[0] ? c->backlog_after : NULL,
+                                BACKLOG_PAGE, backlog_page_cb, (void *)(uintptr_t)c->id);
     if (rc != SB_OK) {
         sb_log(SB_LOG_ERROR, "conn %llu (%s): store refused a page read (%d)",
                (unsigned long long)c->id, c->user, rc);

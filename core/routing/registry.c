@@ -130,12 +130,12 @@ int sb_registry_set_user(sb_conn *c, const char *name)
         size_t cap = u->cap ? u->cap * 2 : 2;
         sb_conn **a = realloc(u->conns, cap * sizeof(*a));
         if (!a)
-            return SB_ENOMEM;
+            goto nomem;
         u->conns = a;
         u->cap = cap;
     }
     if (!(c->user = strdup(name)))
-        return SB_ENOMEM;
+        goto nomem;
     u->conns[u->n++] = c;
     c->u = u;
     c->all_next = all_head;
@@ -159,6 +159,12 @@ int sb_registry_set_user(sb_conn *c, const char *name)
     if (!c->dead && !c->closing)
         sb_backlog_start(c);
     return SB_OK;
+nomem:
+    if (first) { /* leave no user without connections behind */
+        sb_dict_del(users, name);
+        user_free(u);
+    }
+    return SB_ENOMEM;
 }
 
 static void room_remove_conn(sb_room *r, sb_conn *c, int *user_still_in)
@@ -240,25 +246,32 @@ int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
             return SB_ENOMEM;
         }
     }
+    int rc = SB_ENOMEM;
     if (c->n_rooms == c->cap_rooms) {
         size_t cap = c->cap_rooms ? c->cap_rooms * 2 : 4;
         sb_room **a = realloc(c->rooms, cap * sizeof(*a));
         if (!a)
-            return SB_ENOMEM;
+            goto nomem;
         c->rooms = a;
         c->cap_rooms = cap;
     }
-    int rc = sb_dict_uset(r->conns, c->id, c, NULL);
+    rc = sb_dict_uset(r->conns, c->id, c, NULL);
     long n = rc == SB_OK ? count_add(r->users, c->user, 1, &rc) : 0;
     if (rc != SB_OK) {
         sb_dict_udel(r->conns, c->id);
-        return SB_ENOMEM;
+        goto nomem;
     }
     c->rooms[c->n_rooms++] = r;
     *user_was_in = n > 0;
     if (n == 0)
         sb_hooks_bus_membership(SB_MEMBER_JOIN, c->user, r->name);
     return SB_OK;
+nomem:
+    if (sb_dict_count(r->conns) == 0) { /* leave no room without members behind */
+        sb_dict_del(rooms, r->name);
+        room_free(r);
+    }
+    return SB_ENOMEM;
 }
 
 int sb_registry_room_leave(sb_conn *c, const char *name, int *user_still_in)
@@ -344,7 +357,7 @@ size_t sb_registry_close_user(const char *name, int code, const char *reason, in
     sb_user *u = sb_dict_get(users, name);
     if (!u)
         return 0;
-    /* A close that fails destroys at once and may free u with its last conn. */
+    /* Closing detaches on the next tick; the ids are read first all the same. */
     size_t n = u->n, closed = 0;
     uint64_t *ids = malloc(n * sizeof(*ids));
     if (!ids)

@@ -233,11 +233,15 @@ void sb_conn_close(sb_conn *c, int code, const char *reason)
            c->user ? c->user : "-", code, reason ? reason : "");
     sb_outq_clear(&c->held);
     sb_frame *f = sb_frame_ws_close(code, reason);
+    c->closing = 1;
     if (!f || sb_outq_push(&c->out, f) != SB_OK) {
-        sb_conn_destroy(c);
+        /* No close frame: drop the TCP connection, on the next tick like
+         * every close, never here: a fan-out may be walking the registry
+         * arrays that hold this connection (route.c). */
+        c->kill = 1;
+        sb_conn_rearm(c);
         return;
     }
-    c->closing = 1;
     sb_conn_want_write(c);
     sb_conn_rearm(c); /* detaches on the next tick, see conn_slow_consumer */
 }

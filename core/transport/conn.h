@@ -90,6 +90,12 @@ struct sb_conn {
     uint8_t ws_in_msg;            /* a fragmented message is open */
     uint8_t ws_eof;
     uint8_t ws_close_out; /* wslay queued a close frame */
+    /* ws.c's own look at frame headers as bytes go to wslay (ws_peek) */
+    uint8_t ws_hdr[14];
+    uint8_t ws_hdr_len;
+    uint8_t ws_too_big;     /* a frame header declared more than max_message_bytes */
+    uint8_t ws_close_short; /* the client's close frame had a 1-byte body */
+    uint64_t ws_skip;       /* payload bytes of the peeked frame still to come */
     sb_outq out;
     sb_outq held; /* events held behind the backlog */
     char backlog_after[SB_ID_LEN + 1];

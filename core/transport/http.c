@@ -142,8 +142,10 @@ int sb_http_respond(uint64_t req_id, int status, const char *content_type, const
     }
     sb_frame *f = sb_frame_alloc((size_t)n + body_len);
     if (!f) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                   "Connection: close\r\n\r\n";
         a->close = 1;
-        f = sb_frame_raw("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 56);
+        f = sb_frame_raw(busy, sizeof(busy) - 1); /* the bytes, not the NUL */
         if (!f)
             return SB_ENOMEM;
     } else {

@@ -125,6 +125,16 @@ static int on_headers_complete(http_parser *p)
     sb_http_parse *hp = p->data;
     if (head_over_limit(p))
         return -1;
+    /* A request line without a version (libhttp-parser reads it as
+     * HTTP/0.9) is malformed; a WebSocket upgrade needs HTTP/1.1. */
+    if (p->http_major == 0) {
+        hp->error_status = 400;
+        return -1;
+    }
+    if (p->http_major == 1 && p->http_minor == 0 && (p->upgrade || (p->flags & F_UPGRADE))) {
+        hp->error_status = 505;
+        return -1;
+    }
     /* A declared body over the limit is refused before it is read. */
     if (p->content_length != ULLONG_MAX && p->content_length > (uint64_t)hp->max_message_bytes) {
         hp->error_status = 413;
@@ -220,6 +230,12 @@ void sb_http_parse_feed(sb_http_parse *hp, const char *buf, size_t len, sb_http_
         } else if (hp->error_status == 413) {
             out->status = 413;
             snprintf(out->why, sizeof(out->why), "request body over max_message_bytes");
+        } else if (hp->error_status == 505) {
+            out->status = 505;
+            snprintf(out->why, sizeof(out->why), "a WebSocket upgrade needs HTTP/1.1");
+        } else if (hp->error_status == 400) {
+            out->status = 400;
+            snprintf(out->why, sizeof(out->why), "request line without an HTTP version");
         } else {
             out->status = 400;
             snprintf(out->why, sizeof(out->why), "malformed request: %s",

@@ -31,7 +31,7 @@ typedef struct sb_http_parse {
     int last_value; /* the last header callback was a value */
     char *body;
     size_t body_len, body_cap;
-    int error_status;  /* set by a callback: 431 or 413 */
+    int error_status;  /* set by a callback: 431, 413, 400 (no version) or 505 */
     int complete;      /* a whole request is parsed (parser paused) */
     int in_msg;        /* a request has begun and is not complete */
     int head_done;     /* the head of the current request is parsed */
@@ -49,7 +49,7 @@ typedef struct sb_http_feed {
     sb_http_event ev;  /* what stopped the parse */
     int head_done;     /* a request head completed during this call */
     int want_continue; /* ... and it asked for 100 Continue */
-    int status;        /* SB_HTTP_FAILED: 400, 413 or 431 */
+    int status;        /* SB_HTTP_FAILED: 400, 413, 431 or 505 */
     char why[160];     /* SB_HTTP_FAILED: one line for the answer body */
 } sb_http_feed;
 

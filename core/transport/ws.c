@@ -24,11 +24,50 @@
 static size_t hibernated; /* contexts freed since the last trim */
 static ev_timer trim_timer;
 
+/* Follow the frame headers in the bytes handed to wslay. wslay checks a
+ * frame's length only once payload bytes arrive, so a header declaring more
+ * than max_message_bytes would wait for bytes that may never come: it is
+ * caught here, and sb_ws_on_readable closes with 1009 at once. */
+static void ws_peek(sb_conn *c, const uint8_t *buf, size_t n)
+{
+    while (n > 0 && !c->ws_too_big) {
+        if (c->ws_skip) {
+            size_t k = c->ws_skip < n ? (size_t)c->ws_skip : n;
+            c->ws_skip -= k;
+            buf += k;
+            n -= k;
+            continue;
+        }
+        c->ws_hdr[c->ws_hdr_len++] = *buf++;
+        n--;
+        if (c->ws_hdr_len < 2)
+            continue;
+        uint8_t b1 = c->ws_hdr[1], l7 = b1 & 0x7f;
+        size_t ext = l7 == 126 ? 2 : l7 == 127 ? 8 : 0;
+        if (c->ws_hdr_len < 2 + ext + (b1 & 0x80 ? 4 : 0))
+            continue;
+        uint64_t len = l7;
+        if (ext) {
+            len = 0;
+            for (size_t i = 0; i < ext; i++)
+                len = len << 8 | c->ws_hdr[2 + i];
+        }
+        if ((c->ws_hdr[0] & 0x0f) < 8 && len > (uint64_t)sb_srv.cfg->max_message_bytes)
+            c->ws_too_big = 1;
+        c->ws_hdr_len = 0;
+        c->ws_skip = len;
+    }
+}
+
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                           void *user)
 {
     (void)flags;
     sb_conn *c = user;
+    if (c->ws_too_big) { /* nothing more for wslay: the close follows */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
     if (c->pre) {
         size_t n = c->pre_len - c->pre_off;
         if (n > len)
@@ -40,6 +79,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
             c->pre = NULL;
         }
         c->ws_given += n;
+        ws_peek(c, buf, n);
         return (ssize_t)n;
     }
     if (c->ws_budget == 0) {
@@ -64,6 +104,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     c->ws_budget -= (size_t)n;
     c->ws_given += (uint64_t)n;
     c->last_rx = ev_now(sb_srv.loop);
+    ws_peek(c, buf, (size_t)n);
     return n;
 }
 
@@ -75,8 +116,11 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     if (c->closing || c->dead)
         return (ssize_t)len; /* nothing after our close */
     sb_frame *f;
-    if (len == 2 && data[0] == 0x88 && data[1] == 0 && !wslay_event_get_close_received(ctx)) {
-        /* wslay's close for a frame-header violation carries no code. */
+    if (len == 2 && data[0] == 0x88 && data[1] == 0 &&
+        (!wslay_event_get_close_received(ctx) || c->ws_close_short)) {
+        /* wslay's close for a frame-header violation carries no code, and it
+         * echoes a client's close with a 1-byte body (RFC 6455 5.5.1: a
+         * protocol error) as an empty one. */
         f = sb_frame_ws_close(1002, "protocol error");
         c->ws_close_out = 1;
     } else {
@@ -103,6 +147,8 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
     c->ws_frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* + the client's mask */
     if (arg->opcode < 8) /* data or continuation: is a message still open? */
         c->ws_in_msg = !arg->fin;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && pl == 1)
+        c->ws_close_short = 1;
     c->last_rx = ev_now(sb_srv.loop);
 }
 
@@ -192,6 +238,11 @@ void sb_ws_on_readable(sb_conn *c)
     int rv = wslay_event_recv(c->ws);
     if (c->dead)
         return;
+    if (c->ws_too_big && !c->ws_close_out) {
+        /* An error here means wslay has queued a close already. */
+        wslay_event_queue_close(c->ws, 1009, NULL, 0);
+        wslay_event_shutdown_read(c->ws);
+    }
     if (wslay_event_want_write(c->ws))
         wslay_event_send(c->ws);
     if (c->ws_eof || (rv != 0 && !c->ws_close_out)) {

@@ -1,5 +1,7 @@
 /* Prometheus text exposition. Names are prefixed "switchboard_"; plugin
- * metrics are registered once at init and live until exit. */
+ * metrics are registered at init and belong to their plugin: they leave the
+ * page when it is forgotten (sb_metrics_remove_owner). A counter's memory
+ * stays until exit, because the plugin may still hold the pointer. */
 #include "metrics.h"
 
 #include <stdarg.h>
@@ -14,6 +16,7 @@ sb_core_metrics sb_metrics_core;
 struct sb_counter {
     char *name, *help;
     uint64_t value;
+    const sb_plugin_ctx *owner;
     struct sb_counter *next;
 };
 
@@ -21,13 +24,16 @@ typedef struct gauge {
     char *name, *help;
     double (*fn)(void *);
     void *arg;
+    const sb_plugin_ctx *owner;
     struct gauge *next;
 } gauge;
 
 static struct sb_counter *counters;
+static struct sb_counter *released; /* of forgotten plugins: off the page */
 static gauge *gauges;
 
-struct sb_counter *sb_metrics_counter_new(const char *name, const char *help)
+struct sb_counter *sb_metrics_counter_new(const char *name, const char *help,
+                                          const sb_plugin_ctx *owner)
 {
     struct sb_counter *c = calloc(1, sizeof(*c));
     if (!c || !(c->name = strdup(name)) || !(c->help = strdup(help ? help : name))) {
@@ -37,6 +43,7 @@ struct sb_counter *sb_metrics_counter_new(const char *name, const char *help)
         }
         return NULL;
     }
+    c->owner = owner;
     c->next = counters;
     counters = c;
     return c;
@@ -48,7 +55,8 @@ void sb_metrics_counter_add(struct sb_counter *c, uint64_t n)
         c->value += n;
 }
 
-int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *), void *arg)
+int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *), void *arg,
+                        const sb_plugin_ctx *owner)
 {
     gauge *g = calloc(1, sizeof(*g));
     if (!g || !(g->name = strdup(name)) || !(g->help = strdup(help ? help : name))) {
@@ -60,25 +68,60 @@ int sb_metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *)
     }
     g->fn = fn;
     g->arg = arg;
+    g->owner = owner;
     g->next = gauges;
     gauges = g;
     return SB_OK;
 }
 
+static void gauge_free(gauge *g)
+{
+    free(g->name);
+    free(g->help);
+    free(g);
+}
+
+void sb_metrics_remove_owner(const sb_plugin_ctx *owner)
+{
+    for (struct sb_counter **p = &counters; *p;) {
+        struct sb_counter *c = *p;
+        if (c->owner == owner) {
+            *p = c->next;
+            c->next = released;
+            released = c;
+        } else {
+            p = &c->next;
+        }
+    }
+    for (gauge **p = &gauges; *p;) {
+        gauge *g = *p;
+        if (g->owner == owner) {
+            *p = g->next;
+            gauge_free(g);
+        } else {
+            p = &g->next;
+        }
+    }
+}
+
+static void counters_free(struct sb_counter **list)
+{
+    while (*list) {
+        struct sb_counter *n = (*list)->next;
+        free((*list)->name);
+        free((*list)->help);
+        free(*list);
+        *list = n;
+    }
+}
+
 void sb_metrics_free(void)
 {
-    while (counters) {
-        struct sb_counter *n = counters->next;
-        free(counters->name);
-        free(counters->help);
-        free(counters);
-        counters = n;
-    }
+    counters_free(&counters);
+    counters_free(&released);
     while (gauges) {
         gauge *n = gauges->next;
-        free(gauges->name);
-        free(gauges->help);
-        free(gauges);
+        gauge_free(gauges);
         gauges = n;
     }
 }

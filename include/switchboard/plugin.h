@@ -495,9 +495,11 @@ typedef struct sb_host_api {
      * -> SB_HOOK_ALLOW | SB_HOOK_DENY */
     int (*run_authorize)(sb_plugin_ctx *pc, const char *user, const char *action,
                          const char *target, const cJSON *data, char *reason, size_t reason_len);
-    /* Run the filter chain over *data (may be replaced, see sb_hooks.filter);
-     * the caller stamps again afterwards (host->stamp), so a filter cannot
-     * change id, from, to, room or ts. -> SB_HOOK_ALLOW | SB_HOOK_DENY */
+    /* Run the filter chain over *data (may be replaced, see sb_hooks.filter).
+     * Hand it the stamped shape (host->stamp) so every filter sees the same
+     * message; afterwards the host stamps *data again from msg, so a filter
+     * cannot change id, from, to, room or ts (as ABI 1.0 promised).
+     * -> SB_HOOK_ALLOW | SB_HOOK_DENY (also ENOMEM, or msg without id/from) */
     int (*run_filter)(sb_plugin_ctx *pc, const sb_filter_msg *msg, cJSON **data, char *reason,
                       size_t reason_len);
     /* Run the authenticate chain: the first provider naming a user wins.

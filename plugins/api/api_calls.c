@@ -140,10 +140,16 @@ static int api_take_from(api_state *api, uint64_t req_id, cJSON *body, char from
     return 0;
 }
 
-/* Run the filter chain over *body. -> 0, or -1 after answering (403 or 500). */
+/* Stamp *body with fm's fields, as the WebSocket commands do, so a filter
+ * sees the same shape however a message entered, then run the filter chain
+ * (which stamps it again). -> 0, or -1 after answering (403 or 500). */
 static int api_filter(api_state *api, uint64_t req_id, const sb_filter_msg *fm, cJSON **body)
 {
     char reason[API_REASON_MAX] = "";
+    if (api->host->stamp(body, fm->id, fm->from, fm->to, fm->room, fm->ts) != SB_OK) {
+        api_error(api, req_id, 500, NULL, "internal", "out of memory");
+        return -1;
+    }
     if (api->host->run_filter(api->pc, fm, body, reason, sizeof(reason)) == SB_HOOK_DENY) {
         reason[sizeof(reason) - 1] = '\0';
         api_error(api, req_id, 403, NULL, "filtered",
@@ -197,7 +203,7 @@ static void api_put_done(void *arg, int status)
     free(put);
 }
 
-/* POST /api/users/{user}/messages: filter, stamp, store, then deliver and 202. */
+/* POST /api/users/{user}/messages: stamp, filter, store, then deliver and 202. */
 static void api_user_message(api_state *api, const sb_http_req *req, const char *user)
 {
     const sb_host_api *host = api->host;
@@ -226,19 +232,17 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
                         .room = NULL,
                         .id = id,
                         .ts = ts};
+    /* The server's fields first, the payload's after, none of them spoofed. */
     int rc = api_filter(api, req->id, &fm, &body);
+    cJSON_Delete(to);
     if (rc != 0) {
-        cJSON_Delete(to);
         cJSON_Delete(body);
         return;
     }
 
     api_put *put = calloc(1, sizeof(*put));
-    /* The server's fields first, the payload's after, none of them spoofed. */
-    rc = host->stamp(&body, id, from, to, NULL, ts);
-    cJSON_Delete(to);
-    cJSON *msg = body; /* stamped, or (ENOMEM) still the payload: freed below */
-    char *json = rc == SB_OK ? cJSON_PrintUnformatted(msg) : NULL;
+    cJSON *msg = body;
+    char *json = cJSON_PrintUnformatted(msg);
     if (!put || !json) {
         free(put);
         cJSON_Delete(msg);
@@ -304,11 +308,6 @@ static void api_live(api_state *api, const sb_http_req *req, const char *room)
                         .ts = ts};
     if (api_filter(api, req->id, &fm, &body) != 0) {
         cJSON_Delete(body);
-        return;
-    }
-    if (host->stamp(&body, id, from, NULL, room, ts) != SB_OK) {
-        cJSON_Delete(body);
-        api_error(api, req->id, 500, NULL, "internal", "out of memory");
         return;
     }
     cJSON *msg = body;

@@ -25,11 +25,9 @@ static void auth_file_warn(void *arg, size_t line, const char *why)
 static int auth_conf_static(auth_state *st, const sb_section *cfg, auth_conf *conf)
 {
     const sb_host_api *h = st->host;
-    int rc = h->cfg_path(cfg, "tokens_file", NULL, conf->tokens_file, sizeof conf->tokens_file);
-    if (rc == SB_ENOTFOUND) {
-        h->log(st->pc, SB_LOG_ERROR, "mode static needs tokens_file");
-        return SB_EINVAL;
-    }
+    /* DESIGN.md: the default is tokens.conf beside the config file. */
+    int rc =
+        h->cfg_path(cfg, "tokens_file", "tokens.conf", conf->tokens_file, sizeof conf->tokens_file);
     if (rc != SB_OK) {
         h->log(st->pc, SB_LOG_ERROR, "tokens_file: path too long");
         return SB_EINVAL;

@@ -29,8 +29,8 @@ static int broadcast_cmd(void *ud, const sb_cmd *cmd)
     host->id_new(bp->pc, id);
     int64_t ts = host->now_ms();
 
-    /* Stamped before the filter so it sees the server's fields, and again
-     * after it so a filter cannot change them. */
+    /* Stamped before the filter so it sees the server's fields; the host
+     * restores them after the chain (run_filter). */
     cJSON *data = cJSON_Duplicate(cmd->data, 1);
     if (data == NULL || host->stamp(&data, id, cmd->user, NULL, NULL, ts) != SB_OK) {
         cJSON_Delete(data);
@@ -49,9 +49,8 @@ static int broadcast_cmd(void *ud, const sb_cmd *cmd)
         cJSON_Delete(data);
         return SB_OK;
     }
-    cJSON *ack = NULL;
-    if (host->stamp(&data, id, cmd->user, NULL, NULL, ts) != SB_OK ||
-        (ack = broadcast_ack_new(id, ts)) == NULL) {
+    cJSON *ack = broadcast_ack_new(id, ts);
+    if (ack == NULL) {
         cJSON_Delete(data);
         return SB_ENOMEM;
     }

@@ -97,21 +97,63 @@ static void bus_redis_pub_event(void *arg, int up)
 
 /* --- replay after a re-subscribe -------------------------------------------- */
 
+/* The store has its own connection to Redis, which may come back after the
+ * subscription does (or answer LOADING for a moment): a page it cannot read
+ * yet is asked for again, every BUS_REDIS_REPLAY_WAIT s, for a while. */
+#define BUS_REDIS_REPLAY_WAIT  0.2
+#define BUS_REDIS_REPLAY_TRIES 50
+
 typedef struct bus_redis_replay {
     bus_redis *b;
     char user[SB_USER_MAX + 1];
+    char after[SB_ID_LEN + 1]; /* the last id replayed; "" from the start */
+    int tries;
+    sb_timer *retry;
 } bus_redis_replay;
 
 static void bus_redis_replay_page(void *arg, int status, const sb_stored *msgs, size_t n, int more);
+static void bus_redis_replay_next(bus_redis_replay *r);
 
-static void bus_redis_replay_next(bus_redis_replay *r, const char *after)
+static void bus_redis_replay_done(bus_redis_replay *r)
+{
+    r->b->replays--;
+    r->b->host->free(r);
+}
+
+static void bus_redis_replay_retry_cb(void *arg)
+{
+    bus_redis_replay *r = arg;
+    r->b->host->timer_free(r->retry);
+    r->retry = NULL;
+    bus_redis_replay_next(r);
+}
+
+/* The store cannot answer yet: try the same page again later, or give up. */
+static void bus_redis_replay_later(bus_redis_replay *r)
 {
     bus_redis *b = r->b;
-    if (b->stopping || b->host->store_page(b->pc, r->user, after, BUS_REDIS_PAGE,
-                                           bus_redis_replay_page, r) != SB_OK) {
-        b->replays--;
-        b->host->free(r);
+    if (b->stopping || ++r->tries >= BUS_REDIS_REPLAY_TRIES ||
+        !(r->retry =
+              b->host->timer_new(b->pc, BUS_REDIS_REPLAY_WAIT, 0, bus_redis_replay_retry_cb, r))) {
+        b->host->log(b->pc, SB_LOG_WARN, "replaying the inbox of %s: the store did not answer",
+                     r->user);
+        bus_redis_replay_done(r);
     }
+}
+
+static void bus_redis_replay_next(bus_redis_replay *r)
+{
+    bus_redis *b = r->b;
+    if (b->stopping) {
+        bus_redis_replay_done(r);
+        return;
+    }
+    int rc = b->host->store_page(b->pc, r->user, r->after[0] ? r->after : NULL, BUS_REDIS_PAGE,
+                                 bus_redis_replay_page, r);
+    if (rc == SB_EUNAVAILABLE)
+        bus_redis_replay_later(r);
+    else if (rc != SB_OK)
+        bus_redis_replay_done(r);
 }
 
 static void bus_redis_replay_page(void *arg, int status, const sb_stored *msgs, size_t n, int more)
@@ -133,13 +175,16 @@ static void bus_redis_replay_page(void *arg, int status, const sb_stored *msgs, 
         free(env);
     }
     if (status == SB_OK && more && n > 0) {
-        char after[SB_ID_LEN + 1];
-        snprintf(after, sizeof after, "%s", msgs[n - 1].id);
-        bus_redis_replay_next(r, after);
+        snprintf(r->after, sizeof r->after, "%s", msgs[n - 1].id);
+        r->tries = 0;
+        bus_redis_replay_next(r);
         return;
     }
-    b->replays--;
-    b->host->free(r);
+    if (status == SB_EUNAVAILABLE) {
+        bus_redis_replay_later(r);
+        return;
+    }
+    bus_redis_replay_done(r);
 }
 
 /* Messages published while the subscription was down never arrive: hand each
@@ -156,11 +201,12 @@ static void bus_redis_replay_all(bus_redis *b)
         bus_redis_replay *r = b->host->alloc(sizeof *r);
         if (!r)
             break;
+        memset(r, 0, sizeof *r);
         r->b = b;
         snprintf(r->user, sizeof r->user, "%s", u->valuestring);
         b->replays++;
         n++;
-        bus_redis_replay_next(r, NULL);
+        bus_redis_replay_next(r);
     }
     cJSON_Delete(users);
     b->host->log(b->pc, SB_LOG_INFO, "re-subscribed: replaying the inboxes of %zu user(s)", n);

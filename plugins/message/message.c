@@ -158,7 +158,7 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
      * replace the data object, so msg.to must not point into it. */
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(cmd->data, "to");
     /* The filter sees the server's id/from/ts, not what the client claimed;
-     * stamping again afterwards undoes any change a filter made to them. */
+     * the host restores them after the chain (run_filter). */
     cJSON *data = cJSON_Duplicate(cmd->data, 1);
     if (data == NULL || host->stamp(&data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
         cJSON_Delete(data);
@@ -180,8 +180,7 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
         return SB_OK;
     }
     /* Printed once: these bytes are stored and, once stored, framed live. */
-    if (host->stamp(&data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK ||
-        (mput->json = host->json_print_new(data, &mput->len)) == NULL ||
+    if ((mput->json = host->json_print_new(data, &mput->len)) == NULL ||
         (mput->reply = host->reply_hold(mp->pc, cmd)) == NULL) {
         cJSON_Delete(data);
         message_put_free(mput);

@@ -168,8 +168,8 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
     host->id_new(rp->pc, id);
     int64_t ts = host->now_ms();
 
-    /* Stamped before the filter so it sees the server's fields, and again
-     * after it so a filter cannot change them. */
+    /* Stamped before the filter so it sees the server's fields; the host
+     * restores them after the chain (run_filter). */
     cJSON *data = cJSON_Duplicate(cmd->data, 1);
     if (data == NULL || host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK) {
         cJSON_Delete(data);
@@ -187,10 +187,6 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
         host->reply_error(rp->pc, cmd, "filtered", reason[0] ? reason : "dropped by a filter");
         cJSON_Delete(data);
         return SB_OK;
-    }
-    if (host->stamp(&data, id, cmd->user, NULL, room, ts) != SB_OK) {
-        cJSON_Delete(data);
-        return SB_ENOMEM;
     }
     if (rp->history_size > 0)
         return rooms_history_publish(rp, cmd, room, id, ts, data);

@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 continue;
             }
             if (fr.ev == SB_HTTP_FAILED) {
-                if (fr.status != 400 && fr.status != 413 && fr.status != 431)
+                if (fr.status != 400 && fr.status != 413 && fr.status != 431 && fr.status != 505)
                     abort();
                 if (fr.why[0] == 0 || memchr(fr.why, 0, sizeof(fr.why)) == NULL)
                     abort();

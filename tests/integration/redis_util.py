@@ -1,6 +1,8 @@
 """A real redis-server for the Redis plugin tests: started on a free port with
 its data in a test's tmp directory (AOF on, fsync always), killed and restarted
-on the same port and directory. Tests skip when the binary is missing."""
+on the same port and directory; ready once PING answers (a restarted Redis
+answers LOADING while it reads its AOF back: not ready yet). Tests skip when
+the binary is missing."""
 import os
 import shutil
 import socket
@@ -12,6 +14,16 @@ import pytest
 from conftest import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisError(AssertionError):
+    """An error reply (-ERR, -WRONGTYPE, -LOADING ...)."""
+
+
+def not_ready_yet(e):
+    """Whether an error means "Redis is up but cannot answer yet": after a
+    restart it replies -LOADING until its AOF is read back."""
+    return isinstance(e, OSError) or (isinstance(e, RedisError) and str(e).startswith("LOADING"))
 
 
 class Redis:
@@ -31,18 +43,24 @@ class Redis:
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
             stdout=log, stderr=subprocess.STDOUT)
+        return self.wait_ready(timeout)
+
+    def wait_ready(self, timeout=10):
+        """Wait until PING answers PONG: not refused, not LOADING."""
         deadline = time.time() + timeout
+        last = None
         while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"redis-server exited {self.proc.returncode}")
             try:
                 if self.command("PING") == "PONG":
                     return self
-            except OSError:
-                pass
-            except AssertionError as e:  # a restart replays its AOF first
-                if not str(e).startswith("LOADING"):
+            except (OSError, RedisError) as e:
+                if not not_ready_yet(e):
                     raise
+                last = e
             time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+        raise AssertionError(f"redis-server not ready in {timeout}s: {last}")
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -69,7 +87,7 @@ def _read_reply(f):
     if kind == b"+":
         return rest.decode()
     if kind == b"-":
-        raise AssertionError(rest.decode())
+        raise RedisError(rest.decode())
     if kind == b":":
         return int(rest)
     if kind == b"$":

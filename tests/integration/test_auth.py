@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -245,6 +246,22 @@ def static_srv(server, tmp_path, text=TOKENS, extra=None, server_keys=None, **au
     sections = auth_sections(mode="static", tokens_file=path, **auth)
     sections.update(extra or {})
     return server(sections=sections, server_keys=server_keys)
+
+
+def test_static_tokens_file_defaults_to_tokens_conf_beside_the_config(server, tmp_path):
+    wd = tmp_path / "etc"
+    wd.mkdir()
+    write_tokens(wd / "tokens.conf", "tok-carol carol\n")
+    srv = server(sections=auth_sections(mode="static"), workdir=str(wd), start=False)
+    srv.start()
+    assert re.search(r"1 token from \S*/etc/tokens\.conf", srv.log()), srv.log()
+
+    async def go():
+        ws = await srv.ws(query={"token": "tok-carol"})
+        assert await whoami(ws) == "carol"
+        await ws.close()
+
+    run(go())
 
 
 def test_static_handshake(server, tmp_path):
@@ -509,7 +526,7 @@ def start_fails(server, auth, why):
 
 @pytest.mark.parametrize("auth, why", [
     ({"mode": "ldap"}, "unknown mode"),
-    ({"mode": "static"}, "tokens_file"),
+    ({"mode": "static"}, "/tokens.conf"),  # the default, beside the config: absent here
     ({"mode": "static", "tokens_file": "/nonexistent/tokens.conf"}, "/nonexistent/tokens.conf"),
     ({"mode": "jwt"}, "jwt_secret"),
     ({"mode": "jwt", "jwt_alg": "HS512", "jwt_secret": SECRET}, "HS512"),

@@ -111,6 +111,32 @@ BAD_REQUEST = [
 ]
 
 
+def test_error_message_says_what_was_wrong(server):
+    # An empty frame is "empty frame"; valid JSON nested too deep is
+    # bad_request naming the limit (ref echoed), not "not valid JSON".
+    srv = server(sections={})
+
+    def nested(levels):
+        return ('{"type":"ping","ref":"d","data":{"a":' + "[" * (levels - 2) + "1"
+                + "]" * (levels - 2) + "}}")
+
+    async def go():
+        ws = await srv.ws(client_id="alice")
+        reply = await raw_request(ws, "")
+        assert_error(reply, "bad_json")
+        assert reply["data"]["message"] == "empty frame", reply
+        reply = await raw_request(ws, nested(64))
+        assert reply["type"] == "pong" and reply["ref"] == "d", reply
+        # Past cJSON's own limit (1000) too: the ref is read from the top level.
+        for levels, ref in ((65, "d"), (2000, "d")):
+            reply = await raw_request(ws, nested(levels))
+            assert_error(reply, "bad_request", ref)
+            assert reply["data"]["message"] == "JSON nested deeper than 64 levels", reply
+        await ws.close()
+
+    run(go())
+
+
 def test_bad_request(server):
     srv = server()
 
@@ -280,6 +306,13 @@ def test_rate_limit(server):
             assert_pong(await recv(ws), i)
         reply = await recv(ws)
         assert reply["type"] == "error" and reply["data"]["code"] == "rate_limited", reply
+        assert reply["ref"] == 5, reply  # the refused frame's ref
+        await ws.send('{"type":"nosuch","ref":"s"}')
+        reply = await recv(ws)
+        assert (reply["data"]["code"], reply["ref"]) == ("rate_limited", "s"), reply
+        await ws.send('{"type":"ping","ref":1.5}')  # an invalid ref is not echoed
+        reply = await recv(ws)
+        assert reply["data"]["code"] == "rate_limited" and "ref" not in reply, reply
         # It refills at 5 per second.
         time.sleep(1.1)
         assert_pong(await raw_request(ws, '{"type":"ping","ref":"again"}'), "again")

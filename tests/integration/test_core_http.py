@@ -290,6 +290,35 @@ def test_head_arriving_byte_by_byte(server):
         s.close()
 
 
+def test_request_line_without_version_400(server):
+    srv = server()
+    for path in ("/health", "/ws?client_id=alice", "/metrics"):
+        s = connect(srv.port)
+        try:
+            s.sendall(f"GET {path}\r\nHost: x\r\n\r\n".encode())
+            status, _, body = read_response(s)
+            assert status == 400, (path, status, body)
+            assert b"without an HTTP version" in body, body
+            assert wait_eof(s, 5) is not None
+        finally:
+            s.close()
+
+
+def test_http_1_0_upgrade_505(server):
+    srv = server()
+    s = connect(srv.port)
+    try:
+        s.sendall(b"GET /ws?client_id=alice HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        status, _, body = read_response(s)
+        assert status == 505, (status, body)
+        assert b"HTTP/1.1" in body, body
+        assert wait_eof(s, 5) is not None
+    finally:
+        s.close()
+
+
 def test_http_1_0_closes_after_answer(server):
     srv = server(sections={})
     s = connect(srv.port)

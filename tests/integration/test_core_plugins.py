@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, BUILD_DIR, SOURCE_DIR, default_sections, request, run
+from conftest import (BINARY, BUILD_DIR, SOURCE_DIR, default_sections, recv_type, request, run,
+                      send)
+from lua_util import lua_server
 
 FIXTURE_SRC = os.path.join(SOURCE_DIR, "tests", "integration", "plugins")
 # The server speaks the minor of the SDK header it was built with.
@@ -24,6 +26,9 @@ FIXTURES = {
     "init_fails": ("init_fails/init_fails.c", []),
     # The probe built against the frozen copy of the 1.0 header.
     "probe_abi10": ("probe/probe.c", ["-I" + os.path.join(FIXTURE_SRC, "abi_1_0")]),
+    "init_leaks": ("init_leaks/init_leaks.c", []),
+    "filter_abi10": ("filter_abi10/filter_abi10.c",
+                     ["-I" + os.path.join(FIXTURE_SRC, "abi_1_0")]),
 }
 
 
@@ -98,7 +103,7 @@ REFUSALS = {
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_refused_plugin_stops_startup(server, fixture_so, name):
     sections = default_sections()
-    sections[name] = {"path": fixture_so(name)}
+    sections[name] = {"module": fixture_so(name)}
     code, log = start_fails(server, sections)
     assert code != 0
     assert re.search(rf"ERROR plugin {name}: .*{REFUSALS[name]}", log), log
@@ -106,7 +111,7 @@ def test_refused_plugin_stops_startup(server, fixture_so, name):
 
 
 def test_init_failure_reason_logged_by_plugin(server, fixture_so):
-    sections = {"init_fails": {"path": fixture_so("init_fails")}}
+    sections = {"init_fails": {"module": fixture_so("init_fails")}}
     code, log = start_fails(server, sections)
     assert code == 1
     assert re.search(r"init_fails.*cannot reach the frobnicator", log), log
@@ -125,7 +130,7 @@ def test_optional_plugin_failure_is_a_warning(server, fixture_so, name):
     sections = default_sections()
     sections[name] = {"optional": "yes"}
     if name != "nosuch":
-        sections[name]["path"] = fixture_so(name)
+        sections[name]["module"] = fixture_so(name)
     srv = server(sections=sections)
     assert re.search(rf"WARN plugin {name}: .*optional, going on without it", srv.log())
 
@@ -174,9 +179,9 @@ def test_bad_enabled_value(server):
 
 # --- path = ---
 
-def test_path_absolute_and_relative(server, fixture_so, tmp_path):
+def test_module_absolute_and_relative(server, fixture_so, tmp_path):
     so = fixture_so("probe")
-    srv = server(sections={"probe": {"path": so, "value": "abs", "count": 3}})
+    srv = server(sections={"probe": {"module": so, "value": "abs", "count": 3}})
 
     async def go(s, value, count):
         ws = await ping_ok(s)
@@ -186,16 +191,16 @@ def test_path_absolute_and_relative(server, fixture_so, tmp_path):
         await ws.close()
 
     run(go(srv, "abs", 3))
-    # A relative path resolves against the config file's directory, not the cwd.
+    # A relative module resolves against the config file's directory, not the cwd.
     wd = tmp_path / "rel"
     (wd / "lib").mkdir(parents=True)
     (wd / "lib" / "p.so").write_bytes(open(so, "rb").read())
-    srv2 = server(sections={"probe": {"path": "lib/p.so"}}, workdir=str(wd))
+    srv2 = server(sections={"probe": {"module": "lib/p.so"}}, workdir=str(wd))
     run(go(srv2, "default", 0))
 
 
 def test_frozen_abi_1_0_plugin_loads(server, fixture_so):
-    srv = server(sections={"probe": {"path": fixture_so("probe_abi10"), "value": "old"}})
+    srv = server(sections={"probe": {"module": fixture_so("probe_abi10"), "value": "old"}})
 
     async def go():
         ws = await ping_ok(srv)
@@ -206,14 +211,90 @@ def test_frozen_abi_1_0_plugin_loads(server, fixture_so):
     run(go())
 
 
-def test_path_missing_file(server, tmp_path):
-    code, log = start_fails(server, {"probe": {"path": str(tmp_path / "nope.so")}})
+def test_failed_init_releases_timers_watches_wakeups_and_metrics(server, fixture_so):
+    # init_leaks registers one of each resource pointing into state it frees,
+    # then fails: none of them may fire (the fixture aborts) or be rendered.
+    sections = default_sections()
+    sections["init_leaks"] = {"module": fixture_so("init_leaks"), "optional": "yes"}
+    srv = server(sections=sections)
+    assert re.search(r"WARN plugin init_leaks: init failed .*optional, going on without it",
+                     srv.log()), srv.log()
+
+    async def go():
+        ws = await ping_ok(srv)
+        await ws.close()
+
+    for _ in range(3):  # across several loop turns: the timer repeats every 10 ms
+        run(go())
+        status, _, body = srv.http("GET", "/metrics")
+        assert status == 200, body
+        text = body.decode()
+        assert "switchboard_connections " in text, text
+        assert "init_leaks" not in text, text
+    assert srv.proc.poll() is None, srv.log()
+
+
+LUA_SPOOF = """
+function filter(msg)
+  for _, k in ipairs({"from", "to", "id", "room", "ts"}) do
+    if msg.data[k] ~= nil then msg.data[k] = "spoofed" end
+  end
+  msg.data.text = "filtered"
+  return msg
+end
+"""
+
+
+def test_frozen_abi_1_0_filtering_plugin_gets_routing_fields_restored(server, fixture_so,
+                                                                     tmp_path):
+    # A 1.0 plugin cannot stamp (host->stamp is 1.1): it hands run_filter the
+    # client's data; the host restores id, from and ts after the chain.
+    sections = default_sections()
+    sections["filter_abi10"] = {"module": fixture_so("filter_abi10")}
+    srv = lua_server(server, tmp_path, [("spoof.lua", LUA_SPOOF)], sections=sections)
+
+    async def go():
+        alice = await ping_ok(srv, "alice")
+        bob = await ping_ok(srv, "bob")
+        await send(alice, "shout", {"text": "hi", "id": "mine", "from": "mallory", "ts": 5},
+                   ref=1)
+        ack = await recv_type(alice, "ack")
+        got = (await recv_type(bob, "broadcast"))["data"]
+        assert got["text"] == "filtered", got
+        assert got["id"] == ack["data"]["id"] and got["ts"] == ack["data"]["ts"], (got, ack)
+        assert got["from"] == "alice", got
+        await alice.close()
+        await bob.close()
+
+    run(go())
+
+
+def test_path_naming_the_module_is_deprecated_but_loads(server, fixture_so):
+    srv = server(sections={"probe": {"path": fixture_so("probe"), "value": "old-key"}})
+    assert re.search(r"WARN plugin probe: path = \S*fixture_probe\.so: naming the module with "
+                     r"path is deprecated, use module =", srv.log()), srv.log()
+    assert "unknown key" not in srv.log(), srv.log()
+
+    async def go():
+        ws = await ping_ok(srv)
+        reply = await request(ws, "probe", ref=1)
+        assert reply["data"]["value"] == "old-key", reply
+        await ws.close()
+
+    run(go())
+    # module wins over a path that is the plugin's own key (a directory).
+    srv = server(sections={"probe": {"module": fixture_so("probe"), "path": "data"}})
+    assert "deprecated" not in srv.log(), srv.log()
+
+
+def test_module_missing_file(server, tmp_path):
+    code, log = start_fails(server, {"probe": {"module": str(tmp_path / "nope.so")}})
     assert code == 1
     assert re.search(r"plugin probe: cannot load \S*nope\.so", log), log
 
 
 def test_plugin_bad_int_value_file_line(server, fixture_so):
-    srv = server(sections={"probe": {"path": fixture_so("probe"), "count": "lots"}}, start=False)
+    srv = server(sections={"probe": {"module": fixture_so("probe"), "count": "lots"}}, start=False)
     srv.start(wait=False)
     code = srv.proc.wait(15)
     assert code == 1

@@ -123,6 +123,12 @@ def test_over_max_message_bytes_1009(server):
     # after buffering a terabyte.
     abuse(srv, bytes([0x81, 0x80 | 127]) + (1 << 40).to_bytes(8, "big") + b"mask" + b"x" * 100,
           1009)
+    # ... even before any payload byte: the header alone is enough.
+    abuse(srv, bytes([0x81, 0x80 | 126]) + (1001).to_bytes(2, "big") + b"mask", 1009)
+    abuse(srv, bytes([0x82, 0x80 | 127]) + (1 << 40).to_bytes(8, "big") + b"mask", 1009)
+    # After a fragment: a continuation declaring too much is refused too.
+    abuse(srv, [frame(1, "x" * 10, fin=False),
+                bytes([0x80, 0x80 | 126]) + (2000).to_bytes(2, "big") + b"mask"], 1009)
 
 
 def test_unmasked_client_frame_1002(server):
@@ -241,13 +247,22 @@ def test_close_with_websockets_client(server):
 def test_close_invalid_code_1002(server):
     srv = server()
     abuse(srv, frame(8, (1005).to_bytes(2, "big")), 1002)  # 1005 must not be sent
-    # A one-byte close payload is a protocol error too; wslay answers it with
-    # a close without a code, which the core passes on.
+    for code in (0, 999, 1004, 1006, 1015, 2999, 5000):  # RFC 6455 7.4: not for a close frame
+        abuse(srv, frame(8, code.to_bytes(2, "big") + b"why"), 1002)
+    # A one-byte close payload is a protocol error too (RFC 6455 5.5.1):
+    # answered 1002, not with an empty close.
     s = ws_handshake_raw(srv.port)
     try:
         s.sendall(frame(8, b"\x03"))
-        assert read_close(s) in (None, 1002)
+        assert read_close(s) == 1002
         assert wait_eof(s, 5) is not None
+    finally:
+        s.close()
+    # An empty close is fine: echoed empty.
+    s = ws_handshake_raw(srv.port)
+    try:
+        s.sendall(frame(8, b""))
+        assert read_close(s) is None
     finally:
         s.close()
 

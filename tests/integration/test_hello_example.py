@@ -63,7 +63,7 @@ def test_example_plugin_answers(server, sdk, tmp_path):
     assert not os.path.exists(os.path.join(EXAMPLE, "hello.so"))
 
     sections = default_sections()
-    sections["hello"] = {"path": str(so), "greeting": "hi there"}
+    sections["hello"] = {"module": str(so), "greeting": "hi there"}
     srv = server(sections=sections)
     assert "plugin hello 1.0.0 loaded" in srv.log()
 
@@ -78,7 +78,7 @@ def test_example_plugin_answers(server, sdk, tmp_path):
     run(go())
 
     # Without the key it greets the user by name.
-    sections["hello"] = {"path": str(so)}
+    sections["hello"] = {"module": str(so)}
     srv2 = server(sections=sections)
 
     async def go2():

@@ -125,6 +125,71 @@ def test_filter_applies_to_push_api(server, tmp_path):
     run_closing(go())
 
 
+SPOOF = '''
+function filter(msg)
+  msg.data.seen = tostring(msg.data.id) .. " " .. tostring(msg.data.from)
+  for _, k in ipairs({"from", "to", "id", "room", "ts"}) do
+    if msg.data[k] ~= nil then msg.data[k] = "spoofed" end
+  end
+  msg.from, msg.to, msg.room, msg.id, msg.ts = "mallory", "mallory", "elsewhere", "x", 1
+  return msg
+end
+'''
+
+
+def test_filter_cannot_change_routing_fields_through_any_entry_point(server, tmp_path):
+    # Every entry point hands the filter the stamped shape and the host
+    # restores id, from, to/room and ts after the chain, for every recipient.
+    sections = default_sections()
+    sections["api"] = {"api_key": "k"}
+    srv = lua_server(server, tmp_path, [("policy.lua", SPOOF)], sections=sections)
+
+    def check(got, id_, from_, extra):
+        assert got["id"] == id_ and got["from"] == from_, got
+        assert isinstance(got["ts"], int) and got["ts"] > 1_600_000_000_000, got
+        assert got["seen"] == f"{id_} {from_}", got  # the filter saw the server's fields
+        for k, v in extra.items():
+            assert got[k] == v, got
+
+    async def go():
+        alice = await connect(srv, "alice")
+        bob1 = await connect(srv, "bob")
+        bob2 = await connect(srv, "bob")
+        for ws in (alice, bob1, bob2):
+            await expect_ok(ws, "join", {"room": "lobby"})
+        bobs = (bob1, bob2)
+
+        ack = await expect_ok(alice, "message", {"to": "bob", "text": "m", "id": "x"}, want="ack")
+        for ws in bobs:
+            got = (await recv_type(ws, "message"))["data"]
+            check(got, ack["data"]["id"], "alice", {"to": "bob", "ts": ack["data"]["ts"]})
+        ack = await expect_ok(alice, "publish", {"room": "lobby", "text": "p"}, want="ack")
+        for ws in bobs:
+            got = (await recv_type(ws, "publish"))["data"]
+            check(got, ack["data"]["id"], "alice", {"room": "lobby", "ts": ack["data"]["ts"]})
+        ack = await expect_ok(alice, "broadcast", {"text": "b"}, want="ack")
+        for ws in bobs:
+            got = (await recv_type(ws, "broadcast"))["data"]
+            check(got, ack["data"]["id"], "alice", {"ts": ack["data"]["ts"]})
+
+        status, body = api_post(srv, "/api/users/bob/messages", {"text": "m", "from": "carol"})
+        assert status == 202, body
+        for ws in bobs:
+            got = (await recv_type(ws, "message"))["data"]
+            check(got, body["id"], "carol", {"to": "bob"})
+        status, body = api_post(srv, "/api/rooms/lobby/publish", {"text": "p"})
+        assert status == 202, body
+        for ws in (alice,) + bobs:
+            got = (await recv_type(ws, "publish"))["data"]
+            check(got, body["id"], "server", {"room": "lobby"})
+        status, body = api_post(srv, "/api/broadcast", {"text": "b", "ts": 3})
+        assert status == 202, body
+        for ws in (alice,) + bobs:
+            got = (await recv_type(ws, "broadcast"))["data"]
+            check(got, body["id"], "server", {})
+    run_closing(go())
+
+
 def test_json_data_round_trips_through_a_filter(server, tmp_path):
     srv = lua_server(server, tmp_path, [("policy.lua", "function filter(msg) return msg end")])
     payload = {"nested": {"a": [1, 2.5, {"b": [], "c": {}}], "empty_obj": {}, "empty_arr": []},

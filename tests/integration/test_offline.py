@@ -188,3 +188,46 @@ def test_stored_bytes_are_the_live_bytes(server):
         assert live == stored
         assert raw_fields in live
     run(go())
+
+
+def metrics(srv):
+    """The /metrics samples as {name: float}."""
+    status, _, body = srv.http("GET", "/metrics")
+    assert status == 200, body
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_offline_store_metrics_count_the_backlog_pages(server):
+    # The backlog reads the store through the same counted wrappers as the
+    # plugins: 70 stored messages are 70 puts, a connection's backlog is a
+    # page per 64 messages (an empty inbox one), a read one remove.
+    srv = server()
+
+    async def go():
+        before = metrics(srv)
+        alice = await srv.ws(client_id="alice")
+        acks = [await message(alice, "bob", ref=i, n=i) for i in range(70)]
+        mid = metrics(srv)
+        assert mid["switchboard_store_puts_total"] - before["switchboard_store_puts_total"] == 70
+        assert (mid["switchboard_store_put_seconds_count"]
+                - before["switchboard_store_put_seconds_count"]) == 70
+        # alice's own (empty) inbox was one page
+        assert mid["switchboard_store_pages_total"] - before["switchboard_store_pages_total"] == 1
+        bob = await srv.ws(client_id="bob")
+        got = await inbox(bob, 70)
+        assert [g["id"] for g in got] == [a["id"] for a in acks]
+        reply = await request(bob, "read", {"ids": [a["id"] for a in acks]}, ref="r")
+        assert reply["type"] == "read", reply
+        after = metrics(srv)
+        assert after["switchboard_store_pages_total"] - mid["switchboard_store_pages_total"] == 2
+        assert (after["switchboard_backlog_delivered_total"]
+                - mid["switchboard_backlog_delivered_total"]) == 70
+        assert (after["switchboard_store_removes_total"]
+                - mid["switchboard_store_removes_total"]) == 1
+        assert after["switchboard_store_failures_total"] == before["switchboard_store_failures_total"]
+    run(go())

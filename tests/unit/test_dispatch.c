@@ -273,7 +273,6 @@ static void test_dispatch_text_rate_limit_first(void **state)
 static void test_dispatch_text_rate_limited_carries_ref(void **state)
 {
     (void)state;
-    KNOWN_BUG("rate_limited does not carry the frame's ref");
     restart("rate_limit = 0.001\nrate_burst = 1\n");
     harness_client *cl = alice();
     harness_send_text(cl, "{\"type\":\"echo\"}");
@@ -287,7 +286,6 @@ static void test_dispatch_text_rate_limited_carries_ref(void **state)
 static void test_dispatch_text_empty_frame_message(void **state)
 {
     (void)state;
-    KNOWN_BUG("an empty frame is answered \"text is not valid UTF-8\"");
     harness_client *cl = alice();
     harness_send_text(cl, "");
     int op;
@@ -302,7 +300,6 @@ static void test_dispatch_text_empty_frame_message(void **state)
 static void test_dispatch_text_too_deep_is_bad_request(void **state)
 {
     (void)state;
-    KNOWN_BUG("valid JSON nested too deep is answered bad_json \"not valid JSON\"");
     harness_client *cl = alice();
     size_t depth = 2000;
     char *text = malloc(2 * depth + 64);

@@ -176,7 +176,7 @@ static void test_envelope_parse_rejects_invalid_json(void **state)
 {
     (void)state;
     const char *why = "frame is not valid JSON";
-    assert_rejected("", "bad_json", why);
+    assert_rejected("", "bad_json", "empty frame");
     assert_rejected("   ", "bad_json", why);
     assert_rejected("{", "bad_json", why);
     assert_rejected("{\"type\":\"x\"", "bad_json", why);
@@ -265,6 +265,69 @@ static void test_envelope_parse_rejects_duplicate_keys(void **state)
                     "bad_request", "duplicate key \"k\"");
     assert_rejected("{\"type\":\"x\",\"data\":{},\"data\":{}}", "bad_request",
                     "duplicate key \"data\"");
+}
+
+static void test_envelope_parse_empty_frame(void **state)
+{
+    (void)state;
+    result r = {0};
+    r.rc = sb_envelope_parse("", 0, &r.env, &r.code, &r.why);
+    assert_int_equal(r.rc, SB_EPROTO);
+    assert_string_equal(r.code, "bad_json");
+    assert_string_equal(r.why, "empty frame");
+    sb_envelope_free(&r.env);
+    r.rc = sb_envelope_parse(NULL, 0, &r.env, &r.code, &r.why);
+    assert_string_equal(r.why, "empty frame");
+    sb_envelope_free(&r.env);
+}
+
+/* {"type":"x","ref":7,"data":{"a":[[...]]}} with `levels` levels in all. */
+static void nested(char *out, size_t cap, int levels)
+{
+    size_t n = (size_t)snprintf(out, cap, "{\"type\":\"x\",\"ref\":7,\"data\":{\"a\":");
+    for (int i = 0; i < levels - 2; i++)
+        out[n++] = '[';
+    out[n++] = '1';
+    for (int i = 0; i < levels - 2; i++)
+        out[n++] = ']';
+    snprintf(out + n, cap - n, "}}");
+}
+
+static void test_envelope_parse_depth_limit(void **state)
+{
+    (void)state;
+    char text[4096];
+    nested(text, sizeof(text), SB_JSON_MAX_DEPTH);
+    result r = parse(text);
+    assert_int_equal(r.rc, SB_OK);
+    sb_envelope_free(&r.env);
+    /* One level more: valid JSON, refused by the limit's name, ref kept. */
+    nested(text, sizeof(text), SB_JSON_MAX_DEPTH + 1);
+    r = parse(text);
+    assert_int_equal(r.rc, SB_EPROTO);
+    assert_string_equal(r.code, "bad_request");
+    assert_string_equal(r.why, "JSON nested deeper than 64 levels");
+    assert_non_null(r.env.ref);
+    assert_int_equal((int)r.env.ref->valuedouble, 7);
+    sb_envelope_free(&r.env);
+    /* Deeper than cJSON itself reads: still the limit, not "not valid JSON". */
+    nested(text, sizeof(text), 1500);
+    r = parse(text);
+    assert_string_equal(r.code, "bad_request");
+    assert_string_equal(r.why, "JSON nested deeper than 64 levels");
+    assert_non_null(r.env.ref);
+    assert_int_equal((int)r.env.ref->valuedouble, 7);
+    sb_envelope_free(&r.env);
+    const char *why = NULL;
+    assert_null(sb_json_parse_strict(text, strlen(text), &why));
+    assert_string_equal(why, "JSON nested deeper than 64 levels");
+    /* Brackets inside strings are text. */
+    char s[512];
+    snprintf(s, sizeof(s), "{\"type\":\"x\",\"data\":{\"t\":\"%0200d\"}}", 0);
+    memset(strchr(s, '0'), '[', 200);
+    r = parse(s);
+    assert_int_equal(r.rc, SB_OK);
+    sb_envelope_free(&r.env);
 }
 
 static void test_envelope_parse_duplicate_in_large_object(void **state)
@@ -415,6 +478,8 @@ int main(void)
         cmocka_unit_test(test_envelope_parse_rejects_nul_escape),
         cmocka_unit_test(test_envelope_parse_escaped_backslash_u0000_is_text),
         cmocka_unit_test(test_envelope_parse_rejects_duplicate_keys),
+        cmocka_unit_test(test_envelope_parse_empty_frame),
+        cmocka_unit_test(test_envelope_parse_depth_limit),
         cmocka_unit_test(test_envelope_parse_duplicate_in_large_object),
         cmocka_unit_test(test_envelope_parse_same_key_in_sibling_objects),
         cmocka_unit_test(test_envelope_parse_keeps_valid_ref_on_error),

@@ -303,7 +303,6 @@ static int filter_forge(void *ud, const sb_filter_msg *m, cJSON **data, const ch
 static void test_hooks_run_filter_restores_routing_fields(void **state)
 {
     (void)state;
-    KNOWN_BUG("run_filter does not restore id, from, to/room and ts after the chain");
     sb_hooks h = {SB_HOOKS_INIT, .filter = filter_forge};
     assert_int_equal(harness_host->register_hooks(&ctx[0], &h, NULL), SB_OK);
     cJSON *data = cJSON_Parse("{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","

@@ -437,7 +437,6 @@ static void fanout_victim(harness_client **first, harness_client **second)
 static void test_route_users_conn_dies_during_fanout(void **state)
 {
     (void)state;
-    KNOWN_BUG("sb_conn_close tears a connection down inside route.c's walk of the user's array");
     harness_client *first, *second;
     fanout_victim(&first, &second);
     const char *to[] = {"bob"};
@@ -458,7 +457,6 @@ static void test_route_users_conn_dies_during_fanout(void **state)
 static void test_route_users_last_conn_dies_during_fanout(void **state)
 {
     (void)state;
-    KNOWN_BUG("the fan-out reads the user entry freed with its last connection");
     harness_client *first;
     fanout_victim(&first, NULL);
     const char *to[] = {"bob"};

@@ -1,0 +1,21 @@
+/* The one road to the store slot: every put, remove and page read, from a
+ * plugin (host->store_*) or from the core's backlog, goes through these
+ * wrappers, so /metrics counts and times all of the store's work. */
+#ifndef SB_STORE_SLOT_H
+#define SB_STORE_SLOT_H
+
+#include <stddef.h>
+
+#include "switchboard/plugin.h"
+
+/* The store's put, remove and page (sb_store), counted in sb_metrics_core;
+ * a put is also timed until its done. -> the store's answer, or
+ * SB_EUNAVAILABLE when no store fills the slot (or it lacks the operation). */
+int sb_store_slot_put(const char *const *users, size_t n_users, const char *id, const char *json,
+                      size_t len, sb_store_done_fn done, void *arg);
+int sb_store_slot_remove(const char *user, const char *const *ids, size_t n_ids,
+                         sb_store_removed_fn done, void *arg);
+int sb_store_slot_page(const char *user, const char *after, size_t limit, sb_store_page_fn done,
+                       void *arg);
+
+#endif
