@@ -91,6 +91,8 @@ int main(int argc, char **argv)
     rc = sb_core_init(config);
     if (rc == SB_OK)
         code = sb_server_run();
+    else if (rc == SB_ENOTFOUND)
+        code = 2; /* tls_cert or tls_key unusable: said why, like a bad value */
     else if (rc == SB_EPLUGIN)
         sb_log(SB_LOG_ERROR, "start-up failed: see the plugin errors above");
     sb_core_free();

@@ -9,7 +9,7 @@
 /* Log level, ids, the listener and signals, the registry, the native
  * endpoint, then every plugin in plugins.conf order. On failure the reason
  * is logged; sb_core_free still releases what was made.
- * -> SB_OK | SB_EINVAL | SB_ENOMEM | SB_EPLUGIN */
+ * -> SB_OK | SB_EINVAL | SB_ENOTFOUND (TLS files) | SB_ENOMEM | SB_EPLUGIN */
 int sb_core_init(sb_config *config);
 /* --check-config: sb_core_init without the listener, and each plugin's
  * `check` instead of its init where it has one (else init; sb_core_free

@@ -24,10 +24,12 @@
 #endif
 
 #include "conn.h"
+#include "deflate.h"
 #include "hooks.h"
 #include "http.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "tls.h"
 #include "ws.h"
 
 #define FD_RESERVE   64 /* fds kept for the store, plugins, logs */
@@ -93,56 +95,65 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)w;
     (void)revents;
-    if (!sb_srv.shutting_down)
+    if (sb_srv.shutting_down)
+        return;
+    if (sb_srv.listen_fd >= 0)
         ev_io_start(loop, &sb_srv.accept_io);
+    if (sb_srv.tls_fd >= 0)
+        ev_io_start(loop, &sb_srv.tls_accept_io);
 }
 
 /* Out of fds: answer one waiting client with 503 through the spare fd, then
  * pause accepting briefly so the loop does not spin. */
-static void accept_exhausted(void)
+static void accept_exhausted(int listen_fd)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 30\r\nConnection: close\r\n\r\n"
                                "server out of file descriptors\n";
     if (sb_srv.spare_fd >= 0) {
         close(sb_srv.spare_fd);
-        int fd = accept(sb_srv.listen_fd, NULL, NULL);
-        if (fd >= 0) {
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd >= 0 && listen_fd == sb_srv.listen_fd) { /* TLS clients cannot read it */
             ssize_t w = write(fd, busy, sizeof(busy) - 1);
             (void)w;
+            close(fd);
+        } else if (fd >= 0) {
             close(fd);
         }
         sb_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     sb_log(SB_LOG_WARN, "out of file descriptors: accepting paused for 100 ms");
     ev_io_stop(sb_srv.loop, &sb_srv.accept_io);
+    ev_io_stop(sb_srv.loop, &sb_srv.tls_accept_io);
     ev_timer_stop(sb_srv.loop, &sb_srv.accept_pause);
     ev_timer_set(&sb_srv.accept_pause, 0.1, 0.);
     ev_timer_start(sb_srv.loop, &sb_srv.accept_pause);
 }
 
+/* Both listeners: the TLS one's connections start with the handshake. */
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
-    (void)w;
     (void)revents;
+    int tls = w == &sb_srv.tls_accept_io;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd =
-            accept4(sb_srv.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE)
-                accept_exhausted();
+                accept_exhausted(w->fd);
             return;
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char ip[INET6_ADDRSTRLEN];
         peer_ip(&ss, ip, sizeof(ip));
-        sb_conn_new(fd, ip, &sb_http_phase);
+        sb_conn *c = sb_conn_new(fd, ip, &sb_http_phase);
+        if (c && tls)
+            sb_conn_start_tls(c);
     }
 }
 
@@ -176,9 +187,13 @@ static void server_shutdown(struct ev_loop *loop, const char *why)
     ev_timer_stop(loop, &ready_poll);
     sb_log(SB_LOG_INFO, "%s: closing %ld connections", why, sb_srv.n_ws);
     ev_io_stop(loop, &sb_srv.accept_io);
+    ev_io_stop(loop, &sb_srv.tls_accept_io);
     ev_timer_stop(loop, &sb_srv.accept_pause);
-    close(sb_srv.listen_fd);
-    sb_srv.listen_fd = -1;
+    if (sb_srv.listen_fd >= 0)
+        close(sb_srv.listen_fd);
+    if (sb_srv.tls_fd >= 0)
+        close(sb_srv.tls_fd);
+    sb_srv.listen_fd = sb_srv.tls_fd = -1;
     sb_dict_iter it;
     for (sb_dict_iter_init(&it, sb_srv.conns); sb_dict_iter_next(&it);) {
         sb_conn *c = it.val;
@@ -201,8 +216,10 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
     if (w->signum == SIGHUP) {
-        sb_log(SB_LOG_INFO, "SIGHUP: reloading plugins");
+        sb_log(SB_LOG_INFO, "SIGHUP: reloading plugins%s",
+               sb_srv.tls_fd >= 0 ? " and the TLS certificate" : "");
         notify("RELOADING=1");
+        sb_tls_reload();
         sb_plugins_reload();
         notify(ev_is_active(&ready_poll) ? "STATUS=reloaded" : "READY=1");
         return;
@@ -210,8 +227,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     server_shutdown(loop, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-/* "host:port", "[v6]:port" -> a bound, listening socket. */
-static int listen_on(const char *spec)
+/* "host:port", "[v6]:port" -> a bound, listening socket; *bound: its port. */
+static int listen_on(const char *spec, int *bound)
 {
     char host[128];
     const char *port;
@@ -250,9 +267,8 @@ static int listen_on(const char *spec)
             struct sockaddr_storage ss;
             socklen_t sl = sizeof(ss);
             if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-                sb_srv.port =
-                    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+                *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                        : ((struct sockaddr_in *)&ss)->sin_port);
             break;
         }
         sb_log(SB_LOG_ERROR, "listen %s: %s", spec, strerror(errno));
@@ -267,7 +283,7 @@ int sb_server_prepare(sb_config *config)
 {
     sb_srv.config = config;
     sb_srv.cfg = sb_config_server(config);
-    sb_srv.listen_fd = sb_srv.spare_fd = -1;
+    sb_srv.listen_fd = sb_srv.tls_fd = sb_srv.spare_fd = -1;
     sb_srv.loop = ev_default_loop(EVFLAG_AUTO);
     if (!sb_srv.loop) {
         sb_log(SB_LOG_ERROR, "cannot start the event loop");
@@ -295,6 +311,8 @@ int sb_server_prepare(sb_config *config)
     sb_log(SB_LOG_INFO, "max_connections %ld (config %ld, file descriptor limit %ld)",
            sb_srv.max_ws, sb_srv.cfg->max_connections, fds);
 
+    if (sb_srv.cfg->tls_listen[0] && sb_tls_init(sb_srv.cfg) != SB_OK)
+        return SB_ENOTFOUND; /* the file and the reason are logged */
     ev_timer_init(&sb_srv.accept_pause, accept_resume_cb, 0.1, 0.);
     sb_server_later_init();
     ev_signal_init(&sb_srv.sig_term, signal_cb, SIGTERM);
@@ -313,21 +331,38 @@ int sb_server_init(sb_config *config)
     int rc = sb_server_prepare(config);
     if (rc != SB_OK)
         return rc;
-    sb_srv.listen_fd = listen_on(sb_srv.cfg->listen);
-    if (sb_srv.listen_fd < 0) {
-        sb_log(SB_LOG_ERROR, "cannot listen on %s", sb_srv.cfg->listen);
-        return SB_EINVAL;
+    if (sb_srv.cfg->listen[0]) {
+        sb_srv.listen_fd = listen_on(sb_srv.cfg->listen, &sb_srv.port);
+        if (sb_srv.listen_fd < 0) {
+            sb_log(SB_LOG_ERROR, "cannot listen on %s", sb_srv.cfg->listen);
+            return SB_EINVAL;
+        }
+    }
+    if (sb_srv.cfg->tls_listen[0]) {
+        sb_srv.tls_fd = listen_on(sb_srv.cfg->tls_listen, &sb_srv.tls_port);
+        if (sb_srv.tls_fd < 0) {
+            sb_log(SB_LOG_ERROR, "cannot listen on %s (tls_listen)", sb_srv.cfg->tls_listen);
+            return SB_EINVAL;
+        }
     }
     sb_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ev_io_init(&sb_srv.accept_io, accept_cb, sb_srv.listen_fd, EV_READ);
+    ev_io_init(&sb_srv.tls_accept_io, accept_cb, sb_srv.tls_fd, EV_READ);
     return SB_OK;
 }
 
 int sb_server_run(void)
 {
-    ev_io_start(sb_srv.loop, &sb_srv.accept_io);
+    if (sb_srv.listen_fd >= 0) {
+        ev_io_start(sb_srv.loop, &sb_srv.accept_io);
+        sb_log(SB_LOG_INFO, "listening on %s (port %d)", sb_srv.cfg->listen, sb_srv.port);
+    }
+    if (sb_srv.tls_fd >= 0) {
+        ev_io_start(sb_srv.loop, &sb_srv.tls_accept_io);
+        sb_log(SB_LOG_INFO, "listening on %s with TLS (port %d)", sb_srv.cfg->tls_listen,
+               sb_srv.tls_port);
+    }
     sb_ws_start_trim();
-    sb_log(SB_LOG_INFO, "listening on %s (port %d)", sb_srv.cfg->listen, sb_srv.port);
     ev_timer_start(sb_srv.loop, &ready_poll);
     ev_run(sb_srv.loop, 0);
     ev_timer_stop(sb_srv.loop, &ready_poll);
@@ -353,6 +388,10 @@ void sb_server_free(void)
     sb_server_later_free();
     if (sb_srv.listen_fd >= 0)
         close(sb_srv.listen_fd);
+    if (sb_srv.tls_fd >= 0)
+        close(sb_srv.tls_fd);
+    sb_tls_free();
+    sb_deflate_free();
     if (sb_srv.spare_fd >= 0)
         close(sb_srv.spare_fd);
     ev_signal_stop(sb_srv.loop, &sb_srv.sig_term);

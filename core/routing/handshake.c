@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deflate.h"
 #include "endpoint.h"
 #include "hooks.h"
 #include "http.h"
@@ -189,11 +190,13 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
         sb_http_respond_text(id, 400, NULL, "invalid Sec-WebSocket-Key");
         return;
     }
-    char head[256];
+    int deflate = sb_srv.cfg->compression &&
+                  sb_deflate_negotiate(sb_http_header(req, "Sec-WebSocket-Extensions"));
+    char head[384];
     snprintf(head, sizeof(head),
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: %s\r\n\r\n",
-             accept);
+             "Sec-WebSocket-Accept: %s\r\n%s\r\n",
+             accept, deflate ? SB_DEFLATE_RESPONSE : "");
     int rc = sb_http_upgrade(c, id, head, &sb_ws_phase);
     if (rc == SB_EINVAL) {
         sb_http_respond_text(id, 400, NULL, "an upgrade must not be pipelined behind requests");
@@ -205,6 +208,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
     }
     c->since_ms = sb_now_ms();
     c->ep = ep;
+    c->deflate = (uint8_t)deflate;
     sb_metrics_core.connections_total++;
     sb_registry_ws_open(c);
     sb_log(SB_LOG_DEBUG, "conn %llu (%s): WebSocket open%s%s", (unsigned long long)c->id, c->ip,

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "deflate.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -85,6 +87,73 @@ sb_conn *sb_conn_find(uint64_t id)
     return sb_dict_uget(sb_srv.conns, id);
 }
 
+int sb_conn_start_tls(sb_conn *c)
+{
+    c->tls = sb_tls_new(c->fd);
+    if (!c->tls) {
+        sb_conn_destroy(c);
+        return SB_ENOMEM;
+    }
+    c->tls_hs = 1;
+    return SB_OK;
+}
+
+ssize_t sb_conn_recv(sb_conn *c, void *buf, size_t len)
+{
+    if (c->tls)
+        return sb_tls_read(c->tls, buf, len);
+    return recv(c->fd, buf, len, 0);
+}
+
+ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n)
+{
+    if (c->tls)
+        return sb_tls_writev(c->tls, iov, n);
+    return writev(c->fd, iov, n);
+}
+
+static ssize_t conn_writer(void *arg, const struct iovec *iov, int n)
+{
+    return sb_conn_writev(arg, iov, n);
+}
+
+/* Write what the socket takes. -> SB_OK | SB_ECLOSED */
+static int conn_flush(sb_conn *c)
+{
+    return sb_outq_write_with(&c->out, conn_writer, c);
+}
+
+/* Our half of the connection is done: TLS says so first. */
+static void conn_shut_wr(sb_conn *c)
+{
+    if (c->tls)
+        sb_tls_shutdown(c->tls);
+    shutdown(c->fd, SHUT_WR);
+}
+
+/* Advance the TLS handshake. -> 1 done | 0 waiting (watchers set) | -1 the
+ * connection was destroyed */
+static int conn_tls_handshake(sb_conn *c)
+{
+    int want_write = 0;
+    int r = sb_tls_handshake(c->tls, &want_write);
+    if (r < 0) {
+        sb_conn_destroy(c);
+        return -1;
+    }
+    if (r == 0) {
+        if (want_write)
+            ev_io_start(sb_srv.loop, &c->wio);
+        else if (sb_outq_empty(&c->out))
+            ev_io_stop(sb_srv.loop, &c->wio);
+        return 0;
+    }
+    c->tls_hs = 0;
+    if (sb_outq_empty(&c->out))
+        ev_io_stop(sb_srv.loop, &c->wio);
+    return 1;
+}
+
 void sb_conn_want_write(sb_conn *c)
 {
     if (!sb_outq_empty(&c->out) && !c->dead)
@@ -102,11 +171,11 @@ static void conn_slow_consumer(sb_conn *c)
     sb_outq_drop_unstarted(&c->out);
     sb_frame *f = sb_frame_ws_close(4003, "slow consumer");
     c->closing = 1;
-    if (!f || sb_outq_push(&c->out, f) != SB_OK || sb_outq_write(&c->out, c->fd) != SB_OK ||
+    if (!f || sb_outq_push(&c->out, f) != SB_OK || conn_flush(c) != SB_OK ||
         !sb_outq_empty(&c->out))
         c->kill = 1;
     else
-        shutdown(c->fd, SHUT_WR);
+        conn_shut_wr(c);
     /* Detach on the next timer tick, not here: a fan-out may be iterating
      * the registry that holds this connection. */
     sb_conn_rearm(c);
@@ -116,6 +185,10 @@ static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
 {
     if (c->dead || c->closing)
         return SB_ECLOSED;
+    /* Held events stay plain: the backlog reads their payloads to drop
+     * duplicates, and a plain frame is valid on a compressed connection. */
+    if (c->deflate && q == &c->out)
+        f = sb_deflate_frame(f, (size_t)sb_srv.cfg->compression_min_bytes);
     if (sb_outq_push(q, sb_frame_ref(f)) != SB_OK)
         return SB_ENOMEM;
     sb_metrics_core.frames_out++;
@@ -276,8 +349,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     sb_conn *c = (sb_conn *)w;
+    if (c->tls_hs && conn_tls_handshake(c) != 1)
+        return;
     c->busy++;
     c->ops->on_readable(c);
+    /* Decrypted bytes left inside OpenSSL: the socket will not say so. */
+    if (!c->dead && c->tls && ev_is_active(&c->rio) && sb_tls_pending(c->tls))
+        ev_feed_event(sb_srv.loop, &c->rio, EV_READ);
     if (--c->busy == 0 && c->dead)
         sb_conn_destroy(c);
 }
@@ -286,7 +364,12 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     sb_conn *c = (sb_conn *)((char *)w - offsetof(sb_conn, wio));
-    if (sb_outq_write(&c->out, c->fd) != SB_OK) {
+    if (c->tls_hs) {
+        if (conn_tls_handshake(c) == 1)
+            ev_feed_event(loop, &c->rio, EV_READ); /* the request may be buffered */
+        return;
+    }
+    if (conn_flush(c) != SB_OK) {
         sb_conn_destroy(c);
         return;
     }
@@ -295,7 +378,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_stop(loop, &c->wio);
     c->busy++;
     if (c->closing) {
-        shutdown(c->fd, SHUT_WR);
+        conn_shut_wr(c);
     } else {
         c->ops->on_drained(c);
     }
@@ -323,6 +406,8 @@ void sb_conn_destroy(sb_conn *c)
     sb_outq_clear(&c->out);
     sb_outq_clear(&c->held);
     events->on_free(c);
+    if (c->tls)
+        sb_tls_conn_free(c->tls);
     free(c->pre);
     free(c->user);
     free(c->rooms);

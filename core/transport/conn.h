@@ -13,6 +13,7 @@
 #include "outq.h"
 #include "ratelimit.h"
 #include "switchboard/plugin.h"
+#include "tls.h"
 
 typedef struct sb_http_conn sb_http_conn;
 typedef struct sb_user sb_user;
@@ -67,6 +68,8 @@ struct sb_conn {
     uint8_t busy;          /* inside a callback that may destroy it */
     uint8_t kill;          /* closing without a linger: drop the TCP connection */
     uint8_t detached;      /* out of the registry, on_close hooks ran */
+    uint8_t tls_hs;        /* the TLS handshake is not done yet */
+    uint8_t deflate;       /* permessage-deflate negotiated (no context takeover) */
     uint16_t holds;        /* plugin holds (host->conn_hold): events wait in held */
     uint64_t id;
     int64_t since_ms;
@@ -75,6 +78,7 @@ struct sb_conn {
     ev_tstamp linger_from;
     ev_tstamp hib_retry;
     char ip[INET6_ADDRSTRLEN];
+    sb_tls *tls;                 /* the TLS session (TLS listener), NULL on a plain socket */
     sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
     const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
     wslay_event_context_ptr ws;  /* NULL while hibernating */
@@ -111,6 +115,13 @@ struct sb_conn {
  * ENOMEM (fd closed). */
 sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase);
 sb_conn *sb_conn_find(uint64_t id);
+/* Speak TLS on c (just made by sb_conn_new): the handshake comes first,
+ * under the phase's deadline. -> SB_OK | SB_ENOMEM (c destroyed) */
+int sb_conn_start_tls(sb_conn *c);
+/* The socket's bytes, plain or through TLS, with recv and writev's contract
+ * (-1 and errno EAGAIN: wait for the socket; 0 from recv: the peer closed). */
+ssize_t sb_conn_recv(sb_conn *c, void *buf, size_t len);
+ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n);
 /* Queue frame (a reference is taken) and start writing. Events (not replies)
  * pass through the backlog hold. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
 int sb_conn_send(sb_conn *c, sb_frame *f);

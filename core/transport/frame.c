@@ -12,6 +12,7 @@ sb_frame *sb_frame_alloc(size_t len)
         return NULL;
     f->refs = 1;
     f->flags = 0;
+    f->deflated = NULL;
     f->len = len;
     return f;
 }
@@ -128,6 +129,8 @@ sb_frame *sb_frame_envelope(const char *type, const char *ref_json, const char *
 
 void sb_frame_unref(sb_frame *f)
 {
-    if (f && --f->refs == 0)
+    if (f && --f->refs == 0) {
+        sb_frame_unref(f->deflated);
         free(f);
+    }
 }

@@ -9,13 +9,15 @@
 
 typedef struct sb_frame {
     uint32_t refs;
-    uint32_t flags; /* SB_FRAME_* */
+    uint32_t flags;            /* SB_FRAME_* */
+    struct sb_frame *deflated; /* its permessage-deflate twin, made once (deflate.c) */
     size_t len;
     uint8_t data[];
 } sb_frame;
 
 #define SB_FRAME_CLOSE   1u /* a WebSocket close frame: nothing may follow it */
 #define SB_FRAME_BACKLOG 2u /* a stored message of the backlog: not counted as slow */
+#define SB_FRAME_PLAIN   4u /* deflate would not shrink it: sent as it is */
 
 /* A new frame (refs = 1) of opcode wrapping payload[0..len); NULL on ENOMEM. */
 sb_frame *sb_frame_ws(int opcode, const void *payload, size_t len);

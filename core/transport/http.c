@@ -345,7 +345,7 @@ void sb_http_on_readable(sb_conn *c)
         return;
     }
     h->rbuf = b;
-    ssize_t n = read(c->fd, h->rbuf + h->rlen, HTTP_READ_CHUNK);
+    ssize_t n = sb_conn_recv(c, h->rbuf + h->rlen, HTTP_READ_CHUNK);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK)) {
         sb_conn_destroy(c);
         return;

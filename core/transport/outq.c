@@ -55,7 +55,17 @@ static void outq_pop(sb_outq *q)
     }
 }
 
+static ssize_t outq_writev(void *arg, const struct iovec *iov, int n)
+{
+    return writev(*(const int *)arg, iov, n);
+}
+
 int sb_outq_write(sb_outq *q, int fd)
+{
+    return sb_outq_write_with(q, outq_writev, &fd);
+}
+
+int sb_outq_write_with(sb_outq *q, sb_outq_writer wr, void *arg)
 {
     while (q->count) {
         struct iovec iov[OUTQ_IOV];
@@ -68,7 +78,7 @@ int sb_outq_write(sb_outq *q, int fd)
             iov[n].iov_len = f->len - off;
             total += iov[n].iov_len;
         }
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w = wr(arg, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;

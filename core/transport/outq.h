@@ -5,6 +5,8 @@
 #define SB_OUTQ_H
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "frame.h"
 
@@ -21,6 +23,11 @@ int sb_outq_push(sb_outq *q, sb_frame *f_take);
 /* Write as much as the socket takes. -> SB_OK (all or some written, or
  * EAGAIN) | SB_ECLOSED (write error: drop the connection) */
 int sb_outq_write(sb_outq *q, int fd);
+/* The same through a writer with writev's contract (-1 and errno EAGAIN when
+ * full): a connection's TLS session. After EAGAIN the writer is offered the
+ * same leading bytes again. */
+typedef ssize_t (*sb_outq_writer)(void *arg, const struct iovec *iov, int n);
+int sb_outq_write_with(sb_outq *q, sb_outq_writer w, void *arg);
 /* Drop every frame not yet started; the partly written head stays. */
 void sb_outq_drop_unstarted(sb_outq *q);
 /* Move every frame of src to the end of dst. -> SB_OK | SB_ENOMEM */

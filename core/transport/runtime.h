@@ -17,9 +17,10 @@ typedef struct sb_server {
     struct ev_loop *loop;
     sb_config *config;
     const sb_server_cfg *cfg;
-    int listen_fd;
-    int spare_fd; /* kept open so EMFILE can still be answered with 503 */
-    ev_io accept_io;
+    int listen_fd; /* -1: no plain listener (listen empty) */
+    int tls_fd;    /* -1: no TLS listener */
+    int spare_fd;  /* kept open so EMFILE can still be answered with 503 */
+    ev_io accept_io, tls_accept_io;
     ev_timer accept_pause;
     ev_signal sig_term, sig_int, sig_hup;
     ev_timer shutdown_timer;
@@ -31,7 +32,8 @@ typedef struct sb_server {
     long n_ws;   /* open WebSocket connections */
     long max_ws; /* effective max_connections after RLIMIT_NOFILE */
     int shutting_down;
-    int port; /* the bound port */
+    int port;     /* the bound port */
+    int tls_port; /* the TLS listener's */
 } sb_server;
 
 extern sb_server sb_srv;

@@ -13,9 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "deflate.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "utf8.h"
 
 #define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
 
@@ -88,7 +90,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         len = c->ws_budget;
     ssize_t n;
     do {
-        n = recv(c->fd, buf, len, 0);
+        n = sb_conn_recv(c, buf, len);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -158,6 +160,32 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
     c->ws_framed += c->ws_frame_len;
 }
 
+/* A compressed text message: wslay left its UTF-8 check to us. The inflated
+ * size counts against max_message_bytes while inflating. */
+static void ws_inflated_text(sb_conn *c, const uint8_t *msg, size_t len)
+{
+    uint8_t *text;
+    size_t n;
+    int rc = sb_inflate_msg(msg, len, (size_t)sb_srv.cfg->max_message_bytes, &text, &n);
+    if (rc == SB_EINVAL) {
+        sb_conn_close(c, 1009, "message too big");
+        return;
+    }
+    if (rc == SB_EPROTO) {
+        sb_conn_close(c, 1007, "invalid deflate data");
+        return;
+    }
+    if (rc != SB_OK) {
+        sb_conn_close(c, 1011, "out of memory");
+        return;
+    }
+    if (!sb_utf8_valid(text, n))
+        sb_conn_close(c, 1007, "invalid UTF-8");
+    else
+        sb_conn_events_get()->on_text(c, (const char *)text, n);
+    free(text);
+}
+
 static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                       void *user)
 {
@@ -166,7 +194,9 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     if (c->closing || c->dead)
         return;
     sb_metrics_core.frames_in++;
-    if (arg->opcode == WSLAY_TEXT_FRAME)
+    if (arg->opcode == WSLAY_TEXT_FRAME && (arg->rsv & WSLAY_RSV1_BIT)) {
+        ws_inflated_text(c, arg->msg, arg->msg_length);
+    } else if (arg->opcode == WSLAY_TEXT_FRAME)
         sb_conn_events_get()->on_text(c, (const char *)arg->msg, arg->msg_length);
     else if (arg->opcode == WSLAY_BINARY_FRAME)
         sb_conn_close(c, 1003, "binary frames are not accepted");
@@ -189,6 +219,8 @@ static int ws_ensure(sb_conn *c)
         return SB_ENOMEM;
     }
     wslay_event_config_set_max_recv_msg_length(c->ws, (uint64_t)sb_srv.cfg->max_message_bytes);
+    if (c->deflate)
+        wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
     c->ws_given = c->ws_framed = 0;
     c->ws_in_frame = c->ws_in_msg = 0;
     sb_metrics_core.ws_contexts++;

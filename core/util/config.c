@@ -419,6 +419,9 @@ static void str_list_free(char **v)
 enum srv_kind {
     K_LISTEN,
     K_PATH,
+    K_FILE,
+    K_TLS_VERSION,
+    K_BOOL,
     K_URL_PATH,
     K_LONG,
     K_SECONDS,
@@ -445,6 +448,10 @@ typedef struct srv_key {
 static const srv_key srv_keys[] = {
     {"listen", "0.0.0.0:8080", K_LISTEN, 0, 0, 0, 0, 0},
     {"plugin_dir", SB_DEFAULT_PLUGIN_DIR, K_PATH, 0, 0, 0, 0, 0},
+    {"tls_listen", "", K_LISTEN, 1, 0, 0, 0, 0},
+    {"tls_cert", "", K_FILE, OFF(tls_cert), 0, 0, 0, 0},
+    {"tls_key", "", K_FILE, OFF(tls_key), 0, 0, 0, 0},
+    {"tls_min_version", "1.2", K_TLS_VERSION, 0, 0, 0, 0, 0},
     {"max_connections", "100000", K_LONG, OFF(max_connections), 1, 10000000, 0, 0},
     {"max_message_bytes", "65536", K_LONG, OFF(max_message_bytes), 1, 1073741824, 0, 0},
     {"max_outbound_bytes", "1048576", K_LONG, OFF(max_outbound_bytes), 1, 1099511627776L, 0, 0},
@@ -465,6 +472,8 @@ static const srv_key srv_keys[] = {
     {"metrics_allow", "127.0.0.0/8 ::1", K_CIDRS, OFF(metrics_allow), 0, 0, 0, 0},
     {"shutdown_timeout", "10", K_SECONDS, OFF(shutdown_timeout), 0, 0, 0, 86400},
     {"ws_path", "/ws", K_URL_PATH, 0, 0, 0, 0, 0},
+    {"compression", "yes", K_BOOL, OFF(compression), 0, 0, 0, 0},
+    {"compression_min_bytes", "128", K_LONG, OFF(compression_min_bytes), 0, 1073741824, 0, 0},
 };
 
 static const srv_key *srv_key_find(const char *name)
@@ -529,12 +538,40 @@ static int srv_apply(sb_config *cfg, const srv_key *sk, const kv *k)
     int rc = SB_OK;
 
     switch (sk->kind) {
-    case K_LISTEN:
-        if (strlen(v) >= sizeof(srv->listen) || !listen_valid(v)) {
+    case K_LISTEN: {
+        /* off 1: tls_listen. Empty switches the listener off. */
+        char *dst = sk->off ? srv->tls_listen : srv->listen;
+        if (strlen(v) >= sizeof(srv->listen) || (*v && !listen_valid(v))) {
             kv_error(s, k, "must be host:port or [ipv6]:port with a port from 0 to 65535");
             return SB_EINVAL;
         }
-        snprintf(srv->listen, sizeof(srv->listen), "%s", v);
+        snprintf(dst, sizeof(srv->listen), "%s", v);
+        return SB_OK;
+    }
+    case K_FILE: {
+        char *dst = (char *)srv + sk->off;
+        dst[0] = '\0';
+        if (*v && resolve_path(cfg->dir, v, dst, sizeof(srv->tls_cert)) != SB_OK) {
+            kv_error(s, k, "must be a file path of at most 4095 bytes");
+            return SB_EINVAL;
+        }
+        return SB_OK;
+    }
+    case K_BOOL:
+        if (parse_bool(v, (int *)((char *)srv + sk->off)) != SB_OK) {
+            kv_error(s, k, "must be yes or no");
+            return SB_EINVAL;
+        }
+        return SB_OK;
+    case K_TLS_VERSION:
+        if (strcmp(v, "1.2") == 0) {
+            srv->tls_min_version = 12;
+        } else if (strcmp(v, "1.3") == 0) {
+            srv->tls_min_version = 13;
+        } else {
+            kv_error(s, k, "must be 1.2 or 1.3");
+            return SB_EINVAL;
+        }
         return SB_OK;
     case K_PATH:
         if (!*v || resolve_path(cfg->dir, v, srv->plugin_dir, sizeof(srv->plugin_dir)) != SB_OK) {
@@ -673,6 +710,15 @@ static int srv_load(sb_config *cfg)
             return r;
         if (r != SB_OK)
             rc = SB_EINVAL;
+    }
+    if (rc == SB_OK && !cfg->srv.listen[0] && !cfg->srv.tls_listen[0]) {
+        sb_log(SB_LOG_ERROR, "%s: [server] listen and tls_listen are both empty: nothing to serve",
+               cfg->path);
+        rc = SB_EINVAL;
+    }
+    if (rc == SB_OK && cfg->srv.tls_listen[0] && (!cfg->srv.tls_cert[0] || !cfg->srv.tls_key[0])) {
+        sb_log(SB_LOG_ERROR, "%s: [server] tls_listen needs tls_cert and tls_key", cfg->path);
+        rc = SB_EINVAL;
     }
     return rc;
 }

@@ -20,7 +20,11 @@ typedef struct sb_cidr {
 
 /* [server], every key of DESIGN.md with its default. */
 typedef struct sb_server_cfg {
-    char listen[128];         /* "0.0.0.0:8080", "[::]:8080", "[::1]:9000" */
+    char listen[128];         /* "0.0.0.0:8080", "[::]:8080", "[::1]:9000"; "": no plain listener */
+    char tls_listen[128];     /* the TLS listener, same forms; "": none */
+    char tls_cert[4096];      /* PEM certificate (chain allowed), resolved like plugin_dir */
+    char tls_key[4096];       /* PEM private key */
+    int tls_min_version;      /* 12 (TLS 1.2) or 13 */
     char plugin_dir[4096];    /* resolved against the config file's directory */
     long max_connections;     /* 100000 */
     long max_message_bytes;   /* 65536 */
@@ -44,6 +48,8 @@ typedef struct sb_server_cfg {
     long max_connections_per_ip; /* 0: no limit */
     double shutdown_timeout;     /* 10 s */
     char ws_path[256];           /* the native endpoint, "/ws" */
+    int compression;             /* permessage-deflate offered: yes */
+    long compression_min_bytes;  /* smaller payloads go uncompressed: 128 */
 } sb_server_cfg;
 
 typedef struct sb_config sb_config;
