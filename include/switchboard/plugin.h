@@ -615,8 +615,8 @@ typedef struct sb_host_api {
      * output, as stored): the same bytes are framed, nothing is parsed or
      * printed again. -> SB_OK | SB_EINVAL (not an object) | SB_ENOMEM */
     int (*send_users_json)(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
-                           const char *type, const char *data_json, size_t len,
-                           uint64_t skip_conn, int direct, size_t *delivered);
+                           const char *type, const char *data_json, size_t len, uint64_t skip_conn,
+                           int direct, size_t *delivered);
 
     /* Room history through the store slot (sb_store.history_*); a store
      * without them answers SB_EUNAVAILABLE, as does an empty slot. */

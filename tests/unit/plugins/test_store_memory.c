@@ -254,58 +254,55 @@ static void test_store_memory_table_many_users(void **state)
 }
 
 /* Room history: the table keyed by room, trimmed by count and by age. */
-    static void test_store_memory_table_trim_keep_and_expiry(void **state)
-    {
-        (void)state;
-        store_memory_table *t = store_memory_table_new(SIZE_MAX);
-        put1(t, "lobby", "01A", "{}");
-        put1(t, "lobby", "01B", "{}");
-        put1(t, "lobby", "01C", "{}");
-        put1(t, "lobby", "01D", "{}");
-        store_memory_table_trim(t, "lobby", 3, NULL);
-        assert_int_equal(store_memory_table_count(t, "lobby"), 3);
-        assert_false(store_memory_table_has(t, "lobby", "01A"));
-        assert_true(store_memory_table_has(t, "lobby", "01B"));
-        /* Everything before the cutoff goes, whatever keep allows. */
-        store_memory_table_trim(t, "lobby", 10, "01C");
-        assert_int_equal(store_memory_table_count(t, "lobby"), 2);
-        assert_false(store_memory_table_has(t, "lobby", "01B"));
-        store_memory_table_trim(t, "lobby", 10, "01Z");
-        assert_int_equal(store_memory_table_users(t), 0);
-        store_memory_table_free(t);
-    }
+static void test_store_memory_table_trim_keep_and_expiry(void **state)
+{
+    (void)state;
+    store_memory_table *t = store_memory_table_new(SIZE_MAX);
+    put1(t, "lobby", "01A", "{}");
+    put1(t, "lobby", "01B", "{}");
+    put1(t, "lobby", "01C", "{}");
+    put1(t, "lobby", "01D", "{}");
+    store_memory_table_trim(t, "lobby", 3, NULL);
+    assert_int_equal(store_memory_table_count(t, "lobby"), 3);
+    assert_false(store_memory_table_has(t, "lobby", "01A"));
+    assert_true(store_memory_table_has(t, "lobby", "01B"));
+    /* Everything before the cutoff goes, whatever keep allows. */
+    store_memory_table_trim(t, "lobby", 10, "01C");
+    assert_int_equal(store_memory_table_count(t, "lobby"), 2);
+    assert_false(store_memory_table_has(t, "lobby", "01B"));
+    store_memory_table_trim(t, "lobby", 10, "01Z");
+    assert_int_equal(store_memory_table_users(t), 0);
+    store_memory_table_free(t);
+}
 
-    static void test_store_memory_table_page_before_newest_oldest_first(void **state)
-    {
-        store_memory_table *t = *state;
-        put1(t, "lobby", "01A", "{}");
-        put1(t, "lobby", "01B", "{}");
-        put1(t, "lobby", "01C", "{}");
-        store_memory_msg **msgs;
-        size_t n;
-        int more;
-        assert_int_equal(store_memory_table_page_before(t, "lobby", NULL, 2, &msgs, &n, &more),
-                         SB_OK);
-        assert_int_equal(n, 2);
-        assert_int_equal(more, 1);
-        assert_string_equal(msgs[0]->id, "01B");
-        assert_string_equal(msgs[1]->id, "01C");
-        free_msgs(msgs, n);
-        assert_int_equal(store_memory_table_page_before(t, "lobby", "01B", 5, &msgs, &n, &more),
-                         SB_OK);
-        assert_int_equal(n, 1);
-        assert_int_equal(more, 0);
-        assert_string_equal(msgs[0]->id, "01A");
-        free_msgs(msgs, n);
-        assert_int_equal(store_memory_table_page_before(t, "lobby", "01A", 5, &msgs, &n, &more),
-                         SB_OK);
-        assert_int_equal(n, 0);
-        assert_int_equal(more, 0);
-    }
+static void test_store_memory_table_page_before_newest_oldest_first(void **state)
+{
+    store_memory_table *t = *state;
+    put1(t, "lobby", "01A", "{}");
+    put1(t, "lobby", "01B", "{}");
+    put1(t, "lobby", "01C", "{}");
+    store_memory_msg **msgs;
+    size_t n;
+    int more;
+    assert_int_equal(store_memory_table_page_before(t, "lobby", NULL, 2, &msgs, &n, &more), SB_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(more, 1);
+    assert_string_equal(msgs[0]->id, "01B");
+    assert_string_equal(msgs[1]->id, "01C");
+    free_msgs(msgs, n);
+    assert_int_equal(store_memory_table_page_before(t, "lobby", "01B", 5, &msgs, &n, &more), SB_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(more, 0);
+    assert_string_equal(msgs[0]->id, "01A");
+    free_msgs(msgs, n);
+    assert_int_equal(store_memory_table_page_before(t, "lobby", "01A", 5, &msgs, &n, &more), SB_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(more, 0);
+}
 
 int main(void)
 {
-    #define T(f) cmocka_unit_test_setup_teardown(f, store_memory_setup, store_memory_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, store_memory_setup, store_memory_teardown)
     const struct CMUnitTest tests[] = {
         T(test_store_memory_table_put_then_page),
         T(test_store_memory_table_put_any_order_pages_sorted),
