@@ -163,23 +163,12 @@ static int notify_error(cJSON *out, const sb_encode_in *in)
                : -1;
 }
 
-/* frame -> *out in memory the host frees: the host's own printer (the bytes
- * the native endpoint would frame) when it has one, else cJSON's, copied. */
+/* frame -> *out in memory the host frees, printed by the host's own printer
+ * (the bytes the native endpoint would frame). json_print_new is 1.2, like
+ * endpoints themselves, so every host that calls encode has it. */
 static int notify_print(const sb_host_api *host, const cJSON *frame, char **out, size_t *out_len)
 {
-    if (host->size >= offsetof(sb_host_api, json_print_new) + sizeof host->json_print_new &&
-        host->json_print_new) {
-        *out = host->json_print_new(frame, out_len);
-        return *out ? SB_OK : SB_ENOMEM;
-    }
-    char *text = cJSON_PrintUnformatted(frame);
-    size_t n = text ? strlen(text) : 0;
-    *out = text ? host->alloc(n + 1) : NULL;
-    if (*out) {
-        memcpy(*out, text, n + 1);
-        *out_len = n;
-    }
-    cJSON_free(text);
+    *out = host->json_print_new(frame, out_len);
     return *out ? SB_OK : SB_ENOMEM;
 }
 

@@ -77,6 +77,7 @@ static int chat_setup(void **state)
     memset(&host, 0, sizeof host);
     host.size = sizeof host;
     host.json_parse_new = fake_json_parse_new;
+    host.json_print_new = fake_json_print_new;
     host.submit = fake_submit;
     host.alloc = fake_alloc;
     host.free = free;

@@ -96,6 +96,7 @@ static int notify_setup(void **state)
     memset(&host, 0, sizeof host);
     host.size = sizeof host;
     host.json_parse_new = fake_json_parse_new;
+    host.json_print_new = fake_json_print_new;
     host.submit = fake_submit;
     host.store_remove = fake_store_remove;
     host.alloc = fake_alloc;
