@@ -75,3 +75,30 @@ int sb_store_slot_page(const char *user, const char *after, size_t limit, sb_sto
     sb_metrics_core.store_pages++;
     return st->page(ud, user, after, limit, done, arg);
 }
+
+/* Room history (1.2 stores): the slot's operations, or SB_EUNAVAILABLE from
+ * a store without them. */
+int sb_store_slot_history_put(const char *room, const char *id, const char *json, size_t len,
+                              size_t keep, const char *expire_before, sb_store_done_fn done,
+                              void *arg)
+{
+    void *ud;
+    const sb_store *st = sb_hooks_store(&ud);
+    if (!st || !st->history_put)
+        return SB_EUNAVAILABLE;
+    if (!room || !id || !json || !done)
+        return SB_EINVAL;
+    return st->history_put(ud, room, id, json, len, keep, expire_before, done, arg);
+}
+
+int sb_store_slot_history_page(const char *room, const char *after, const char *before,
+                               size_t limit, sb_history_page_fn done, void *arg)
+{
+    void *ud;
+    const sb_store *st = sb_hooks_store(&ud);
+    if (!st || !st->history_page)
+        return SB_EUNAVAILABLE;
+    if (!room || !done || limit == 0)
+        return SB_EINVAL;
+    return st->history_page(ud, room, after, before, limit, done, arg);
+}

@@ -1,6 +1,7 @@
 /* The one road to the store slot: every put, remove and page read, from a
  * plugin (host->store_*) or from the core's backlog, goes through these
- * wrappers, so /metrics counts and times all of the store's work. */
+ * wrappers, so /metrics counts and times all of the store's work; room
+ * history's operations pass here too. */
 #ifndef SB_STORE_SLOT_H
 #define SB_STORE_SLOT_H
 
@@ -17,5 +18,13 @@ int sb_store_slot_remove(const char *user, const char *const *ids, size_t n_ids,
                          sb_store_removed_fn done, void *arg);
 int sb_store_slot_page(const char *user, const char *after, size_t limit, sb_store_page_fn done,
                        void *arg);
+
+/* Room history (sb_store.history_put / history_page, 1.2).
+ * -> the store's answer | SB_EUNAVAILABLE (no store, or one without history) | SB_EINVAL */
+int sb_store_slot_history_put(const char *room, const char *id, const char *json, size_t len,
+                              size_t keep, const char *expire_before, sb_store_done_fn done,
+                              void *arg);
+int sb_store_slot_history_page(const char *room, const char *after, const char *before,
+                               size_t limit, sb_history_page_fn done, void *arg);
 
 #endif

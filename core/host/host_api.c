@@ -522,13 +522,7 @@ static int h_store_history_put(sb_plugin_ctx *pc, const char *room, const char *
                                sb_store_done_fn done, void *arg)
 {
     (void)pc;
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
-    if (!st || !st->history_put)
-        return SB_EUNAVAILABLE;
-    if (!room || !id || !json || !done)
-        return SB_EINVAL;
-    return st->history_put(ud, room, id, json, len, keep, expire_before, done, arg);
+    return sb_store_slot_history_put(room, id, json, len, keep, expire_before, done, arg);
 }
 
 static int h_store_history_page(sb_plugin_ctx *pc, const char *room, const char *after,
@@ -536,13 +530,7 @@ static int h_store_history_page(sb_plugin_ctx *pc, const char *room, const char 
                                 void *arg)
 {
     (void)pc;
-    void *ud;
-    const sb_store *st = sb_hooks_store(&ud);
-    if (!st || !st->history_page)
-        return SB_EUNAVAILABLE;
-    if (!room || !done || limit == 0)
-        return SB_EINVAL;
-    return st->history_page(ud, room, after, before, limit, done, arg);
+    return sb_store_slot_history_page(room, after, before, limit, done, arg);
 }
 
 static int h_conn_hold(sb_plugin_ctx *pc, uint64_t conn_id)
