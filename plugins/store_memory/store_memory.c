@@ -110,6 +110,22 @@ static store_memory_op *store_memory_op_new(store_memory *sm, int kind, void *ar
     return op;
 }
 
+/* What every operation starts with, for the outages tests simulate: refused
+ * in the call (DOWN_CALL, no op), or an op that will fail on its loop turn
+ * (DOWN_DONE: op->status already SB_EUNAVAILABLE, nothing more to do).
+ * -> SB_OK (*op set) | SB_EUNAVAILABLE | SB_ENOMEM */
+static int store_memory_op_begin(store_memory *sm, int kind, void *arg, store_memory_op **op)
+{
+    if (sm->outage == STORE_MEMORY_DOWN_CALL)
+        return SB_EUNAVAILABLE;
+    *op = store_memory_op_new(sm, kind, arg);
+    if (*op == NULL)
+        return SB_ENOMEM;
+    if (sm->outage == STORE_MEMORY_DOWN_DONE)
+        (*op)->status = SB_EUNAVAILABLE;
+    return SB_OK;
+}
+
 /* Fill op->stored from op->msgs; on ENOMEM the op reports unavailable. */
 static void store_memory_op_expose(store_memory_op *op)
 {
@@ -135,16 +151,13 @@ static int store_memory_put(void *ud, const char *const *users, size_t n_users, 
                             const char *json, size_t len, sb_store_done_fn done, void *arg)
 {
     store_memory *sm = ud;
-    if (sm->outage == STORE_MEMORY_DOWN_CALL)
-        return SB_EUNAVAILABLE;
-    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PUT, arg);
-    if (op == NULL)
-        return SB_ENOMEM;
+    store_memory_op *op = NULL;
+    int rc = store_memory_op_begin(sm, STORE_MEMORY_PUT, arg, &op);
+    if (rc != SB_OK)
+        return rc;
     op->done = done;
-    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
-        op->status = SB_EUNAVAILABLE;
-        return SB_OK;
-    }
+    if (op->status != SB_OK)
+        return SB_OK; /* an outage: it fails on its turn */
     op->status = store_memory_table_put(sm->table, users, n_users, id, json, len);
     if (op->status == SB_ENOMEM) {
         sm->host->log(sm->pc, SB_LOG_WARN, "out of memory storing message %s", id);
@@ -157,16 +170,13 @@ static int store_memory_remove(void *ud, const char *user, const char *const *id
                                sb_store_removed_fn done, void *arg)
 {
     store_memory *sm = ud;
-    if (sm->outage == STORE_MEMORY_DOWN_CALL)
-        return SB_EUNAVAILABLE;
-    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_REMOVE, arg);
-    if (op == NULL)
-        return SB_ENOMEM;
+    store_memory_op *op = NULL;
+    int rc = store_memory_op_begin(sm, STORE_MEMORY_REMOVE, arg, &op);
+    if (rc != SB_OK)
+        return rc;
     op->removed = done;
-    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
-        op->status = SB_EUNAVAILABLE;
-        return SB_OK;
-    }
+    if (op->status != SB_OK)
+        return SB_OK; /* an outage: it fails on its turn */
     op->status = store_memory_table_remove(sm->table, user, ids, n_ids, &op->msgs, &op->n);
     if (op->status == SB_ENOMEM) {
         sm->host->log(sm->pc, SB_LOG_WARN, "out of memory removing messages of %s", user);
@@ -180,16 +190,13 @@ static int store_memory_page(void *ud, const char *user, const char *after, size
                              sb_store_page_fn done, void *arg)
 {
     store_memory *sm = ud;
-    if (sm->outage == STORE_MEMORY_DOWN_CALL)
-        return SB_EUNAVAILABLE;
-    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PAGE, arg);
-    if (op == NULL)
-        return SB_ENOMEM;
+    store_memory_op *op = NULL;
+    int rc = store_memory_op_begin(sm, STORE_MEMORY_PAGE, arg, &op);
+    if (rc != SB_OK)
+        return rc;
     op->paged = done;
-    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
-        op->status = SB_EUNAVAILABLE;
-        return SB_OK;
-    }
+    if (op->status != SB_OK)
+        return SB_OK; /* an outage: it fails on its turn */
     op->status =
         store_memory_table_page(sm->table, user, after, limit, &op->msgs, &op->n, &op->more);
     if (op->status == SB_ENOMEM) {
@@ -207,16 +214,13 @@ static int store_memory_history_put(void *ud, const char *room, const char *id, 
                                     sb_store_done_fn done, void *arg)
 {
     store_memory *sm = ud;
-    if (sm->outage == STORE_MEMORY_DOWN_CALL)
-        return SB_EUNAVAILABLE;
-    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_PUT, arg);
-    if (op == NULL)
-        return SB_ENOMEM;
+    store_memory_op *op = NULL;
+    int rc = store_memory_op_begin(sm, STORE_MEMORY_PUT, arg, &op);
+    if (rc != SB_OK)
+        return rc;
     op->done = done;
-    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
-        op->status = SB_EUNAVAILABLE;
-        return SB_OK;
-    }
+    if (op->status != SB_OK)
+        return SB_OK; /* an outage: it fails on its turn */
     op->status = store_memory_table_put(sm->history, &room, 1, id, json, len);
     if (op->status == SB_OK)
         store_memory_table_trim(sm->history, room, keep, expire_before);
@@ -230,16 +234,13 @@ static int store_memory_history_page(void *ud, const char *room, const char *aft
                                      void *arg)
 {
     store_memory *sm = ud;
-    if (sm->outage == STORE_MEMORY_DOWN_CALL)
-        return SB_EUNAVAILABLE;
-    store_memory_op *op = store_memory_op_new(sm, STORE_MEMORY_HISTORY_PAGE, arg);
-    if (op == NULL)
-        return SB_ENOMEM;
+    store_memory_op *op = NULL;
+    int rc = store_memory_op_begin(sm, STORE_MEMORY_HISTORY_PAGE, arg, &op);
+    if (rc != SB_OK)
+        return rc;
     op->history_paged = done;
-    if (sm->outage == STORE_MEMORY_DOWN_DONE) {
-        op->status = SB_EUNAVAILABLE;
-        return SB_OK;
-    }
+    if (op->status != SB_OK)
+        return SB_OK; /* an outage: it fails on its turn */
     if (after != NULL) {
         op->reaches = store_memory_table_has(sm->history, room, after);
         op->status =
