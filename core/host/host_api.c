@@ -357,17 +357,24 @@ static int h_identify(sb_plugin_ctx *pc, const sb_http_req *req, char user[SB_US
     return r;
 }
 
-static int h_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n, const char *type,
-                        const cJSON *data, uint64_t skip_conn, int direct, size_t *delivered)
+/* Deliver f (taken) to users on this node, then hand it to the bus. */
+static int send_users_frame(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                            int direct, size_t *delivered)
 {
-    (void)pc;
-    sb_frame *f = sb_route_frame(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
     sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
     sb_frame_unref(f);
     return rc;
+}
+
+static int h_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n, const char *type,
+                        const cJSON *data, uint64_t skip_conn, int direct, size_t *delivered)
+{
+    (void)pc;
+    return send_users_frame(users, n, sb_native_encode(type, NULL, data), skip_conn, direct,
+                            delivered);
 }
 
 static int h_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t n,
@@ -377,13 +384,8 @@ static int h_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t
     (void)pc;
     if (!type || !json || len < 2 || json[0] != '{' || json[len - 1] != '}')
         return SB_EINVAL;
-    sb_frame *f = sb_frame_envelope(type, NULL, json, len);
-    if (!f)
-        return SB_ENOMEM;
-    int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
-    sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
-    sb_frame_unref(f);
-    return rc;
+    return send_users_frame(users, n, sb_frame_envelope(type, NULL, json, len), skip_conn, direct,
+                            delivered);
 }
 
 static char *h_json_print_new(const cJSON *j, size_t *len)
@@ -403,7 +405,7 @@ static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, co
                        uint64_t skip_conn, const char *skip_user, size_t *delivered)
 {
     (void)pc;
-    sb_frame *f = sb_route_frame(type, NULL, data);
+    sb_frame *f = sb_native_encode(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_room(room, f, skip_conn, skip_user, delivered);
@@ -418,7 +420,7 @@ static int h_send_all(sb_plugin_ctx *pc, const char *type, const cJSON *data, ui
                       size_t *delivered)
 {
     (void)pc;
-    sb_frame *f = sb_route_frame(type, NULL, data);
+    sb_frame *f = sb_native_encode(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
     int rc = sb_route_all(f, skip_conn, delivered);

@@ -17,14 +17,8 @@
 #include "endpoint.h"
 #include "hooks.h"
 #include "log.h"
-#include "native.h"
 #include "registry.h"
 #include "runtime.h"
-
-sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data)
-{
-    return sb_native_encode(type, ref_json, data);
-}
 
 void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f, int direct)
 {

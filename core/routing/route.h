@@ -10,10 +10,6 @@
 
 #include "frame.h"
 
-/* Frame {"type":type,"ref":ref_json,"data":data} (ref_json: serialized, NULL:
- * none; data NULL: {}). NULL on ENOMEM. */
-sb_frame *sb_route_frame(const char *type, const char *ref_json, const cJSON *data);
-
 int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
                    size_t *delivered);
 int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,

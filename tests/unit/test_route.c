@@ -11,6 +11,7 @@
 #include "loop_harness.h"
 
 #include "registry.h"
+#include "native.h"
 #include "route.h"
 #include "runtime.h"
 
@@ -177,7 +178,7 @@ static sb_frame *event(const char *type, const char *text)
 {
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "text", text);
-    sb_frame *f = sb_route_frame(type, NULL, data);
+    sb_frame *f = sb_native_encode(type, NULL, data);
     cJSON_Delete(data);
     assert_non_null(f);
     return f;
@@ -335,7 +336,7 @@ static void test_route_users_direct_left_to_backlog(void **state)
     store_add("bob", ID2, "second"); /* stored, then routed */
     const char *to[] = {"bob"};
     cJSON *data = cJSON_Parse("{\"id\":\"" ID2 "\",\"from\":\"zed\",\"text\":\"second\"}");
-    sb_frame *f = sb_route_frame("message", NULL, data);
+    sb_frame *f = sb_native_encode("message", NULL, data);
     cJSON_Delete(data);
     size_t n = 9;
     sb_route_users(to, 1, f, 0, 1, &n);
