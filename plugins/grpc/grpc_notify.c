@@ -43,7 +43,7 @@ typedef struct notify_put {
 static int notify_unpack(int method, const uint8_t *msg, size_t len, notify_req *r)
 {
     memset(r, 0, sizeof(*r));
-    if (method == GRPC_M_BROADCAST) {
+    if (method == NOTIFY_BROADCAST) {
         Notificationspb__BroadcastRequest *b =
             notificationspb__broadcast_request__unpack(NULL, len, msg);
         if (!b)
@@ -52,7 +52,7 @@ static int notify_unpack(int method, const uint8_t *msg, size_t len, notify_req 
         r->type = b->type;
         r->entity_id = b->entity_id;
         r->message = b->message;
-    } else if (method == GRPC_M_NOTIFY_ROOM) {
+    } else if (method == NOTIFY_ROOM) {
         Notificationspb__NotifyRoomRequest *n =
             notificationspb__notify_room_request__unpack(NULL, len, msg);
         if (!n)
@@ -239,7 +239,7 @@ static void notify_put_done(void *arg, int status)
         cJSON_Delete(put->data);
         free(put);
         if (st->pending == 0)
-            grpc_state_free(st);
+            st->release(st);
         return;
     }
     if (status != SB_OK) {
@@ -311,13 +311,13 @@ static void notify_private(grpc_state *st, grpc_stream *s, const char *user, cJS
     st->pending++;
 }
 
-void grpc_notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len)
+static void notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len)
 {
     grpc_state *st = grpc_stream_state(s);
     static const char *const names[] = {
-        [GRPC_M_BROADCAST] = "BroadcastRequest",
-        [GRPC_M_NOTIFY_ROOM] = "NotifyRoomRequest",
-        [GRPC_M_PRIVATE_NOTIFY] = "PrivateNotifyRequest",
+        [NOTIFY_BROADCAST] = "BroadcastRequest",
+        [NOTIFY_ROOM] = "NotifyRoomRequest",
+        [NOTIFY_PRIVATE] = "PrivateNotifyRequest",
     };
     char why[NOTIFY_REASON_MAX];
     notify_req r;
@@ -335,9 +335,15 @@ void grpc_notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len
         grpc_stream_finish(s, oom ? GRPC_INTERNAL : GRPC_INVALID_ARGUMENT, why);
         return;
     }
-    if (method == GRPC_M_PRIVATE_NOTIFY)
+    if (method == NOTIFY_PRIVATE)
         notify_private(st, s, r.user_id, data);
     else
-        notify_live(st, s, method == GRPC_M_NOTIFY_ROOM ? r.room : NULL, data);
+        notify_live(st, s, method == NOTIFY_ROOM ? r.room : NULL, data);
     protobuf_c_message_free_unpacked(r.msg, NULL);
 }
+
+const grpc_method grpc_notify_methods[GRPC_NOTIFY_METHODS] = {
+    {"/notificationspb.NotificationService/Broadcast", 0, NOTIFY_BROADCAST, notify_call},
+    {"/notificationspb.NotificationService/NotifyRoom", 0, NOTIFY_ROOM, notify_call},
+    {"/notificationspb.NotificationService/PrivateNotify", 0, NOTIFY_PRIVATE, notify_call},
+};

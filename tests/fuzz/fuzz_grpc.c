@@ -20,6 +20,7 @@
 #include <switchboard/plugin.h>
 
 #include "grpc_conn.h"
+#include "grpc_notify.h"
 #include "grpc_reflect.h"
 #include "grpc_state.h"
 #include "names.h"
@@ -194,13 +195,6 @@ static const sb_host_api host = {
     .counter_add = f_counter_add,
 };
 
-/* grpc.c's, for the completion that finds fini has run: never here. */
-void grpc_state_free(grpc_state *st)
-{
-    (void)st;
-    abort();
-}
-
 static void fuzz_complete(int status)
 {
     while (puts_head) {
@@ -231,6 +225,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     const char *bad = NULL;
     grpc_allow_parse("127.0.0.0/8 ::1", &st.allow, &bad);
+    for (size_t i = 0; i < GRPC_NOTIFY_METHODS; i++)
+        st.methods[st.n_methods++] = &grpc_notify_methods[i];
+    for (size_t i = 0; i < GRPC_REFLECT_METHODS; i++)
+        st.methods[st.n_methods++] = &grpc_reflect_methods[i];
     int mode = data[0];
     int status = statuses[(mode >> 1) & 3];
 
