@@ -26,7 +26,8 @@ typedef struct api_put {
     uint64_t req_id;
     char user[SB_USER_MAX + 1];
     char id[SB_ID_LEN + 1];
-    cJSON *data;
+    char *json; /* the stamped message as stored, host->json_print_new's */
+    size_t len;
 } api_put;
 
 /* --- answers --- */
@@ -176,7 +177,7 @@ static void api_put_done(void *arg, int status)
     if (api->closing) {
         /* fini ran: the server is going down and may have dropped the
          * connection; the message is stored (or not) either way. */
-        cJSON_Delete(put->data);
+        host->free(put->json);
         free(put);
         if (api->pending == 0)
             api_state_free(api);
@@ -186,7 +187,9 @@ static void api_put_done(void *arg, int status)
         api_store_error(api, put->req_id, put->user, status);
     } else {
         const char *users[1] = {put->user};
-        int rc = host->send_users(api->pc, users, 1, "message", put->data, 0, 1, NULL);
+        /* The bytes stored are the bytes framed: nothing printed twice. */
+        int rc =
+            host->send_users_json(api->pc, users, 1, "message", put->json, put->len, 0, 1, NULL);
         if (rc != SB_OK) /* stored all the same: the next connection's backlog has it */
             host->log(api->pc, SB_LOG_WARN, "message %s stored but not sent to %s: %d", put->id,
                       put->user, rc);
@@ -199,7 +202,7 @@ static void api_put_done(void *arg, int status)
         }
         api_respond_take(api, put->req_id, 202, NULL, body);
     }
-    cJSON_Delete(put->data);
+    host->free(put->json);
     free(put);
 }
 
@@ -241,12 +244,11 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
     }
 
     api_put *put = calloc(1, sizeof(*put));
-    cJSON *msg = body;
-    char *json = cJSON_PrintUnformatted(msg);
-    if (!put || !json) {
+    size_t len = 0;
+    char *json = put ? host->json_print_new(body, &len) : NULL;
+    cJSON_Delete(body);
+    if (!json) {
         free(put);
-        cJSON_Delete(msg);
-        cJSON_free(json);
         api_error(api, req->id, 500, NULL, "internal", "out of memory");
         return;
     }
@@ -255,13 +257,13 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
     /* user passed host->user_valid, so it fits (at most SB_USER_MAX bytes). */
     snprintf(put->user, sizeof(put->user), "%.*s", SB_USER_MAX, user);
     memcpy(put->id, id, sizeof(put->id));
-    put->data = msg;
+    put->json = json;
+    put->len = len;
     const char *users[1] = {put->user};
-    rc = host->store_put(api->pc, users, 1, put->id, json, strlen(json), api_put_done, put);
-    cJSON_free(json);
+    rc = host->store_put(api->pc, users, 1, put->id, json, len, api_put_done, put);
     if (rc != SB_OK) { /* no callback comes: answer now */
         api_store_error(api, req->id, user, rc);
-        cJSON_Delete(msg);
+        host->free(json);
         free(put);
         return;
     }

@@ -34,7 +34,8 @@ typedef struct notify_put {
     grpc_stream *s; /* held */
     char user[SB_USER_MAX + 1];
     char id[SB_ID_LEN + 1];
-    cJSON *data; /* the stamped message */
+    char *json; /* the stamped message as stored, host->json_print_new's */
+    size_t len;
 } notify_put;
 
 /* --- the request --- */
@@ -236,7 +237,7 @@ static void notify_put_done(void *arg, int status)
     if (st->closing) {
         /* fini ran: the message is stored (or not) either way. */
         grpc_stream_release(put->s);
-        cJSON_Delete(put->data);
+        host->free(put->json);
         free(put);
         if (st->pending == 0)
             st->release(st);
@@ -247,7 +248,9 @@ static void notify_put_done(void *arg, int status)
             notify_store_error(st, put->s, put->user, status);
     } else {
         const char *users[1] = {put->user};
-        int rc = host->send_users(st->pc, users, 1, "message", put->data, 0, 1, &delivered);
+        /* The bytes stored are the bytes framed: nothing printed twice. */
+        int rc = host->send_users_json(st->pc, users, 1, "message", put->json, put->len, 0, 1,
+                                       &delivered);
         if (rc != SB_OK) /* stored all the same: the next connection's backlog has it */
             host->log(st->pc, SB_LOG_WARN, "message %s stored but not sent to %s: %d", put->id,
                       put->user, rc);
@@ -255,7 +258,7 @@ static void notify_put_done(void *arg, int status)
             notify_respond(put->s, put->id, delivered);
     }
     grpc_stream_release(put->s);
-    cJSON_Delete(put->data);
+    host->free(put->json);
     free(put);
 }
 
@@ -284,11 +287,11 @@ static void notify_private(grpc_state *st, grpc_stream *s, const char *user, cJS
     int rc = host->stamp(&data, id, st->from, to, NULL, ts);
     cJSON_Delete(to);
     notify_put *put = calloc(1, sizeof(*put));
-    char *json = rc == SB_OK ? cJSON_PrintUnformatted(data) : NULL;
-    if (!put || !json) {
+    size_t len = 0;
+    char *json = rc == SB_OK && put ? host->json_print_new(data, &len) : NULL;
+    cJSON_Delete(data);
+    if (!json) {
         free(put);
-        cJSON_free(json);
-        cJSON_Delete(data);
         grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
         return;
     }
@@ -296,15 +299,15 @@ static void notify_private(grpc_state *st, grpc_stream *s, const char *user, cJS
     put->s = s;
     snprintf(put->user, sizeof(put->user), "%.*s", SB_USER_MAX, user);
     memcpy(put->id, id, sizeof(put->id));
-    put->data = data;
+    put->json = json;
+    put->len = len;
     const char *users[1] = {put->user};
     grpc_stream_hold(s);
-    rc = host->store_put(st->pc, users, 1, put->id, json, strlen(json), notify_put_done, put);
-    cJSON_free(json);
+    rc = host->store_put(st->pc, users, 1, put->id, json, len, notify_put_done, put);
     if (rc != SB_OK) { /* no callback comes: answer now */
         grpc_stream_release(s);
         notify_store_error(st, s, put->user, rc);
-        cJSON_Delete(put->data);
+        host->free(json);
         free(put);
         return;
     }

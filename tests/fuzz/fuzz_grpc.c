@@ -106,6 +106,32 @@ static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_us
     return f_print(data, delivered);
 }
 
+static int f_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                             const char *type, const char *data_json, size_t len,
+                             uint64_t skip_conn, int direct, size_t *delivered)
+{
+    (void)pc;
+    (void)users;
+    (void)n_users;
+    (void)type;
+    (void)skip_conn;
+    (void)direct;
+    if (!data_json || len == 0 || data_json[0] != '{')
+        return SB_EINVAL; /* the host takes only an object's text */
+    if (delivered)
+        *delivered = 1;
+    return SB_OK;
+}
+
+/* The host's printer is cJSON's here: the bytes matter, not their style. */
+static char *f_json_print_new(const cJSON *j, size_t *len)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    if (text && len)
+        *len = strlen(text);
+    return text;
+}
+
 static int f_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
                        uint64_t skip_conn, const char *skip_user, size_t *delivered)
 {
@@ -187,6 +213,9 @@ static const sb_host_api host = {
     .run_filter = f_run_filter,
     .stamp = sb_stamp,
     .send_users = f_send_users,
+    .send_users_json = f_send_users_json,
+    .json_print_new = f_json_print_new,
+    .free = cJSON_free,
     .send_room = f_send_room,
     .send_all = f_send_all,
     .store_put = f_store_put,
