@@ -93,19 +93,6 @@ static int f_print(const cJSON *data, size_t *delivered)
     return SB_OK;
 }
 
-static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
-                        const char *type, const cJSON *data, uint64_t skip_conn, int direct,
-                        size_t *delivered)
-{
-    (void)pc;
-    (void)users;
-    (void)n_users;
-    (void)type;
-    (void)skip_conn;
-    (void)direct;
-    return f_print(data, delivered);
-}
-
 static int f_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
                              const char *type, const char *data_json, size_t len,
                              uint64_t skip_conn, int direct, size_t *delivered)
@@ -130,6 +117,19 @@ static char *f_json_print_new(const cJSON *j, size_t *len)
     if (text && len)
         *len = strlen(text);
     return text;
+}
+
+static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                        const char *type, const cJSON *data, uint64_t skip_conn, int direct,
+                        size_t *delivered)
+{
+    size_t len = 0;
+    char *text = f_json_print_new(data, &len);
+    if (!text)
+        return SB_ENOMEM;
+    int rc = f_send_users_json(pc, users, n_users, type, text, len, skip_conn, direct, delivered);
+    cJSON_free(text);
+    return rc;
 }
 
 static int f_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
