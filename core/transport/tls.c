@@ -230,6 +230,11 @@ ssize_t sb_tls_writev(sb_tls *t, const struct iovec *iov, int n)
     return tls_fail(t, r);
 }
 
+int sb_tls_write_wants_read(sb_tls *t)
+{
+    return SSL_want_read(t);
+}
+
 int sb_tls_pending(sb_tls *t)
 {
     return SSL_pending(t) > 0;
