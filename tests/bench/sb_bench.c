@@ -885,5 +885,7 @@ int main(int argc, char **argv)
     r->load_end = bench_proc_load();
     collect(&b, r);
     int rc = bench_report(&b, r);
+    free(r);
+    bench_tls_free();
     return rc;
 }
