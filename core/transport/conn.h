@@ -69,6 +69,7 @@ struct sb_conn {
     uint8_t kill;          /* closing without a linger: drop the TCP connection */
     uint8_t detached;      /* out of the registry, on_close hooks ran */
     uint8_t tls_hs;        /* the TLS handshake is not done yet */
+    uint8_t tls_wr_wait;   /* a TLS write waits for the peer's bytes, not for room */
     uint8_t deflate;       /* permessage-deflate negotiated (no context takeover) */
     uint16_t holds;        /* plugin holds (host->conn_hold): events wait in held */
     uint64_t id;

@@ -10,9 +10,10 @@
 
 int bench_parse_url(bench_url *u, const char *url)
 {
-    if (strncmp(url, "ws://", 5) != 0)
+    u->tls = strncmp(url, "wss://", 6) == 0;
+    if (!u->tls && strncmp(url, "ws://", 5) != 0)
         return -1;
-    const char *h = url + 5;
+    const char *h = url + (u->tls ? 6 : 5);
     const char *colon = strchr(h, ':');
     const char *slash = strchr(h, '/');
     if (!slash)
@@ -22,7 +23,7 @@ int bench_parse_url(bench_url *u, const char *url)
         return -1;
     memcpy(u->host, h, (size_t)(hend - h));
     u->host[hend - h] = 0;
-    u->port = 80;
+    u->port = u->tls ? 443 : 80;
     if (colon && colon < slash) {
         char *end;
         long p = strtol(colon + 1, &end, 10);

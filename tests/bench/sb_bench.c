@@ -21,7 +21,8 @@
 
 static const char usage[] =
     "usage: sb-bench [options]\n"
-    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws); repeat it\n"
+    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws), or\n"
+    "                             wss://... over TLS; repeat it\n"
     "                             for the nodes of a cluster: clients spread round-robin, a\n"
     "                             direct pair spans two nodes, a fanout room is split over all\n"
     "                             with its publisher on the first (at most 8)\n"
@@ -47,6 +48,11 @@ static const char usage[] =
     "  --dialect D                native | messaging: seed 001 clients of dialect_messaging\n"
     "                             (--url ws://HOST:PORT/messaging; direct only, no reads) |\n"
     "                             chat: seed 003 chat clients of dialect_chat (broadcast, idle)\n"
+    "  --ca FILE                  wss://: trust this CA (default: verify nothing)\n"
+    "  --deflate                  offer permessage-deflate (no context takeover) and compress\n"
+    "                             messages of 128 bytes or more\n"
+    "  --text                     the payload is chat-like words (compresses like prose), not\n"
+    "                             one repeated byte\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
@@ -94,7 +100,10 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         O_QUIET,
         O_HELP,
         O_NOPING,
-        O_DIALECT
+        O_DIALECT,
+        O_CA,
+        O_DEFLATE,
+        O_TEXT
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},
@@ -121,6 +130,9 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         {"help", 0, 0, O_HELP},
         {"no-ping", 0, 0, O_NOPING},
         {"dialect", 1, 0, O_DIALECT},
+        {"ca", 1, 0, O_CA},
+        {"deflate", 0, 0, O_DEFLATE},
+        {"text", 0, 0, O_TEXT},
         {0, 0, 0, 0},
     };
     *cfg = (bench_cfg){
@@ -148,7 +160,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
         int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
-                      o != O_HELP && o != O_NOPING && o != O_DIALECT;
+                      o != O_HELP && o != O_NOPING && o != O_DIALECT && o != O_CA &&
+                      o != O_DEFLATE && o != O_TEXT;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -247,6 +260,15 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
                         optarg);
                 return -1;
             }
+            break;
+        case O_CA:
+            cfg->ca = optarg;
+            break;
+        case O_DEFLATE:
+            cfg->deflate = 1;
+            break;
+        case O_TEXT:
+            cfg->text = 1;
             break;
         case O_HELP:
             fputs(usage, stdout);
@@ -445,6 +467,8 @@ static int workers_start(bench *b)
         w->senders = calloc(b->nconns / (uint32_t)cfg->threads + 1, sizeof(*w->senders));
         if (!w->loop || !w->rbuf || !w->sbuf || !w->conns || !w->senders)
             return -1;
+        if (cfg->deflate && !(w->zip = bench_zip_new()))
+            return -1;
         bench_hist_init(&w->hist);
     }
     /* early connections first, late ones after: the ramp cursor walks conns in order */
@@ -626,6 +650,9 @@ static void collect(const bench *b, bench_result *r)
     r->presence = SUM(b, presence);
     r->reads = SUM(b, reads_sent);
     r->other = SUM(b, other_frames);
+    r->bytes_in = SUM(b, bytes_in);
+    r->bytes_out = SUM(b, bytes_out);
+    r->compressed = SUM(b, compressed);
     r->sent_window = SUM(b, sent_window);
     r->delivered_window = SUM(b, delivered_window);
     bench_hist_init(&r->hist);
@@ -688,6 +715,40 @@ static void rss_now(bench_result *r, size_t off)
 }
 #define RSS_NOW(r, field) rss_now((r), offsetof(bench_server_stat, field))
 
+/* size bytes of payload: 'x' repeated, or with text lowercase words and spaces drawn from a
+ * chat's vocabulary, so compression sees what it would in a conversation. */
+static char *payload_make(uint32_t size, int text)
+{
+    static const char *const words[] = {
+        "the",   "a",       "to",      "and",    "you",     "I",        "it",     "is",
+        "that",  "for",     "on",      "we",     "meeting", "tomorrow", "see",    "thanks",
+        "can",   "will",    "just",    "what",   "about",   "when",     "there",  "ok",
+        "great", "lunch",   "project", "review", "please",  "send",     "me",     "link",
+        "sure",  "later",   "today",   "think",  "need",    "time",     "call",   "update",
+        "done",  "working", "on",      "deploy", "friday",  "weekend",  "coffee", "question",
+        "quick", "sorry",   "late"};
+    char *p = malloc((size_t)size + 1);
+    if (!p)
+        return NULL;
+    if (!text) {
+        memset(p, 'x', size);
+        return p;
+    }
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    size_t n = 0;
+    while (n < size) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const char *w = words[x % (sizeof(words) / sizeof(words[0]))];
+        for (size_t i = 0; w[i] && n < size; i++)
+            p[n++] = w[i];
+        if (n < size)
+            p[n++] = ' ';
+    }
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     static bench b; /* big: every worker holds a histogram */
@@ -696,7 +757,16 @@ int main(int argc, char **argv)
         return 2;
     bench_cfg *cfg = &b.cfg;
     signal(SIGPIPE, SIG_IGN);
-    b.payload_fill = 'x';
+    b.payload = payload_make(cfg->size, cfg->text);
+    if (!b.payload) {
+        fprintf(stderr, "sb-bench: out of memory\n");
+        return 2;
+    }
+    int tls = 0;
+    for (uint32_t i = 0; i < cfg->nurls; i++)
+        tls |= cfg->url[i].tls;
+    if (tls && bench_tls_init(cfg->ca) < 0)
+        return 2;
     clock_gettime(CLOCK_MONOTONIC, &b.epoch);
     atomic_store(&b.window_start_ns, INT64_MAX);
     atomic_store(&b.window_end_ns, INT64_MAX);
@@ -815,5 +885,7 @@ int main(int argc, char **argv)
     r->load_end = bench_proc_load();
     collect(&b, r);
     int rc = bench_report(&b, r);
+    free(r);
+    bench_tls_free();
     return rc;
 }

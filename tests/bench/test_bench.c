@@ -275,6 +275,13 @@ static void test_parse_url_fields_and_defaults(void **state)
     assert_string_equal(u.host, "localhost");
     assert_int_equal(u.port, 80);
     assert_string_equal(u.path, "/");
+    assert_int_equal(u.tls, 0);
+    assert_int_equal(bench_parse_url(&u, "wss://127.0.0.1/ws"), 0);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.port, 443);
+    assert_int_equal(bench_parse_url(&u, "wss://localhost:8443/ws"), 0);
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/ws");
 }
 
 static void test_parse_url_rejects_malformed(void **state)
@@ -282,6 +289,7 @@ static void test_parse_url_rejects_malformed(void **state)
     (void)state;
     bench_url u;
     assert_int_equal(bench_parse_url(&u, "http://127.0.0.1:8080/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "wss:/127.0.0.1:8080/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://:8080/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://h:0/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://h:65536/ws"), -1);

@@ -28,19 +28,20 @@ WAIT = 40  # seconds: generous, the machine is shared
 
 @pytest.fixture
 def browsers(tmp_path):
-    """Factory: browsers(name) -> a headless Chromium with its own profile."""
+    """Factory: browsers(name, extra_args=()) -> a headless Chromium with its
+    own profile (test_tls_clients.py imports it)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     made = []
 
-    def make(name):
+    def make(name, extra_args=()):
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--window-size=1280,900", "--force-device-scale-factor=1",
                     "--no-first-run", "--disable-extensions", "--lang=en-US",
-                    f"--user-data-dir={tmp_path / ('profile-' + name)}"):
+                    f"--user-data-dir={tmp_path / ('profile-' + name)}", *extra_args):
             opts.add_argument(arg)
         d = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
         d.set_page_load_timeout(WAIT)
