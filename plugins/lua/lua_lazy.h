@@ -1,0 +1,53 @@
+/* Tables whose JSON members become Lua values only when a script touches
+ * them: the payloads handed to a hook function that cannot keep them.
+ *
+ * A lazy table holds its cheap members (msg.type, msg.id, ...) from the start
+ * and lacks the converted ones (msg.data, msg.to, or every member of
+ * authorize's data); a shared metatable with __index and __newindex converts
+ * them all on the first read or write of a member the table lacks, then
+ * removes itself, so from then on the table is the one a script has always
+ * seen. A script that never touches them costs no conversion.
+ *
+ * That is exact only for a Lua function without upvalues: it reaches no
+ * global (no rawget, next, getmetatable, setmetatable, sb), so it sees the
+ * table through the metamethods only, and it cannot keep the table past the
+ * call, when the cJSON it converts from is gone. sblua_lazy_fits says whether
+ * a function is one; the engine hands every other one converted tables.
+ * The members are borrowed: they must outlive the call, and sblua_lazy_forget
+ * must run when it ends. */
+#ifndef SBLUA_LAZY_H
+#define SBLUA_LAZY_H
+
+#include <cjson/cJSON.h>
+#include <lua.h>
+
+#include "lua_json.h"
+
+/* Register the metatable and the pending list in L's registry; opts (which
+ * must outlive L) are the conversion's limits. Once per state. [may raise: memory] */
+void sblua_lazy_setup(lua_State *L, const sblua_json_opts *opts);
+
+/* Whether the value at idx is a Lua function without upvalues. [may raise: none] */
+int sblua_lazy_fits(lua_State *L, int idx);
+
+/* Push an empty table that gets obj's members (obj: an object) on first touch. [may raise: memory]
+ */
+void sblua_lazy_push_object(lua_State *L, const cJSON *obj);
+
+/* Let the table at idx get key = the Lua value of value (NULL: an empty
+ * table) on first touch, for up to two keys (key2 may be NULL). [may raise: memory] */
+void sblua_lazy_defer(lua_State *L, int idx, const char *key1, const cJSON *value1,
+                      const char *key2, const cJSON *value2);
+
+/* Whether the table at idx still lacks converted members. [may raise: none] */
+int sblua_lazy_pending(lua_State *L, int idx);
+
+/* Convert what the table at idx lacks (nothing when it is not lazy). The
+ * converter to JSON calls it on every table it meets.
+ * [may raise: memory, depth limit] */
+void sblua_lazy_settle(lua_State *L, int idx);
+
+/* The call is over: forget every pending member. [may raise: none] */
+void sblua_lazy_forget(lua_State *L);
+
+#endif
