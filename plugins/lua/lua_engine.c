@@ -96,26 +96,46 @@ static void sblua_push_req(lua_State *L, const sb_http_req *req)
     lua_setfield(L, -2, "headers");
 }
 
+/* Set t[key] = v (nil when v is NULL) on the table on top, raw. */
+static void sblua_rawset_str(lua_State *L, const char *key, const char *v)
+{
+    lua_pushstring(L, key);
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+}
+
 /* msg: {type, from, to, room, id, ts, data}. lazy: to and data are
- * converted when the script first touches a member msg lacks (lua_lazy.h). */
+ * converted when the script first touches a member msg lacks (lua_lazy.h),
+ * and msg may be the last call's table, so every member is set again. */
 static void sblua_push_msg(lua_State *L, const sb_filter_msg *m, const cJSON *data,
                            const sblua_json_opts *o, int lazy)
 {
-    lua_createtable(L, 0, 8);
-    sblua_setfield_str(L, "type", m->type);
-    sblua_setfield_str(L, "from", m->from);
-    sblua_setfield_str(L, "room", m->room);
-    sblua_setfield_str(L, "id", m->id);
-    lua_pushinteger(L, (lua_Integer)m->ts);
-    lua_setfield(L, -2, "ts");
     if (lazy) {
+        sblua_lazy_push_table(L, SBLUA_LAZY_MSG, 8);
+        sblua_rawset_str(L, "type", m->type);
+        sblua_rawset_str(L, "from", m->from);
+        sblua_rawset_str(L, "room", m->room);
+        sblua_rawset_str(L, "id", m->id);
+        lua_pushliteral(L, "ts");
+        lua_pushinteger(L, (lua_Integer)m->ts);
+        lua_rawset(L, -3);
         sblua_lazy_defer(L, -1, "data", data, m->to ? "to" : NULL, m->to);
         return;
     }
+    lua_createtable(L, 0, 8);
+    sblua_setfield_str(L, "type", m->type);
+    sblua_setfield_str(L, "from", m->from);
     if (m->to) {
         sblua_json_push(L, m->to, o);
         lua_setfield(L, -2, "to");
     }
+    sblua_setfield_str(L, "room", m->room);
+    sblua_setfield_str(L, "id", m->id);
+    lua_pushinteger(L, (lua_Integer)m->ts);
+    lua_setfield(L, -2, "ts");
     if (data)
         sblua_json_push(L, data, o);
     else

@@ -3,7 +3,13 @@
  * The pending members live on the C side, in a small list held by the state
  * (a userdata in the registry) and keyed by the table's address: a hook call
  * has at most two lazy tables (msg, or authorize's data), and the list is
- * emptied when the call ends, so an address cannot outlive its table. */
+ * emptied when the call ends, so an address cannot outlive its table.
+ *
+ * A lazy table that no script touched is used again by the next call of its
+ * kind, which saves building one per message: the function it went to could
+ * not keep it, so nobody can tell, and untouched it holds only the members
+ * the engine sets raw again (a script may have changed those, not added any:
+ * adding one is a touch). */
 #include "lua_lazy.h"
 
 #include <string.h>
@@ -15,6 +21,8 @@
 /* The addresses of these bytes are the registry keys of the list and the metatable. */
 static const char sblua_lazy_list_key = 0;
 static const char sblua_lazy_mt_key = 0;
+/* ... and of the table each kind of payload used last (SBLUA_LAZY_KINDS). */
+static const char sblua_lazy_last_key[SBLUA_LAZY_KINDS];
 
 /* What one lazy table still lacks. */
 typedef struct sblua_lazy_entry {
@@ -158,9 +166,20 @@ static void sblua_lazy_add(lua_State *L, int idx, const sblua_lazy_entry *e)
     sblua_lazy_fill(L, idx, e, l->opts);
 }
 
+void sblua_lazy_push_table(lua_State *L, int kind, int nrec)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &sblua_lazy_last_key[kind]);
+    if (sblua_lazy_is(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, nrec);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sblua_lazy_last_key[kind]);
+}
+
 void sblua_lazy_push_object(lua_State *L, const cJSON *obj)
 {
-    lua_newtable(L);
+    sblua_lazy_push_table(L, SBLUA_LAZY_OBJECT, 0);
     sblua_lazy_entry e = {.members = obj};
     sblua_lazy_add(L, -1, &e);
 }

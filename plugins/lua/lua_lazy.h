@@ -30,8 +30,18 @@ void sblua_lazy_setup(lua_State *L, const sblua_json_opts *opts);
 /* Whether the value at idx is a Lua function without upvalues. [may raise: none] */
 int sblua_lazy_fits(lua_State *L, int idx);
 
-/* Push an empty table that gets obj's members (obj: an object) on first touch. [may raise: memory]
- */
+/* The kinds of lazy table, each with its own table to reuse. */
+enum sblua_lazy_kind { SBLUA_LAZY_MSG, SBLUA_LAZY_OBJECT, SBLUA_LAZY_KINDS };
+
+/* Push the table the last call of this kind used if no script touched it,
+ * else a new one with room for nrec members (and remember it). The caller
+ * sets its own members with lua_rawset (a lazy table converts on a plain
+ * assignment), every one it may have set before (nil when absent), then makes
+ * it lazy with sblua_lazy_defer. [may raise: memory] */
+void sblua_lazy_push_table(lua_State *L, int kind, int nrec);
+
+/* Push an empty table (maybe the last one, see above) that gets obj's
+ * members (obj: an object) on first touch. [may raise: memory] */
 void sblua_lazy_push_object(lua_State *L, const cJSON *obj);
 
 /* Let the table at idx get key = the Lua value of value (NULL: an empty

@@ -576,6 +576,41 @@ static void test_engine_lazy_matches_eager(void **state)
                            "nesting deeper than 64 levels");
 }
 
+static void test_engine_lazy_msg_table_reused_fresh(void **state)
+{
+    (void)state;
+    char reason[256];
+    /* Changes only members msg has, so msg stays lazy and is used again. */
+    sblua_engine *e = engine1("function filter(msg)\n"
+                              "  if msg.from ~= 'alice' then return nil, 'from ' .. msg.from end\n"
+                              "  if msg.type == 'message' and msg.room ~= nil then\n"
+                              "    return nil, 'room ' .. msg.room\n"
+                              "  end\n"
+                              "  msg.from = 'mallory' msg.type = nil\n"
+                              "  return msg\n"
+                              "end");
+    sb_filter_msg pub = {.size = sizeof pub,
+                         .type = "publish",
+                         .from = "alice",
+                         .room = "r1",
+                         .id = "01HF0000000000000000000000",
+                         .ts = 1};
+    sb_filter_msg dm = {.size = sizeof dm,
+                        .type = "message",
+                        .from = "alice",
+                        .id = "01HF0000000000000000000001",
+                        .ts = 2};
+    for (int i = 0; i < 3; i++) {
+        cJSON *data = cJSON_Parse("{\"a\":1}");
+        cJSON *given = data;
+        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, &data, reason, 256),
+                         SB_HOOK_ALLOW);
+        assert_ptr_equal(data, given);
+        cJSON_Delete(data);
+    }
+    sblua_engine_free(e);
+}
+
 static void test_engine_lazy_authorize_data(void **state)
 {
     (void)state;
@@ -630,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_engine_lazy_untouched_data_is_not_converted),
         cmocka_unit_test(test_engine_lazy_read_but_unchanged_keeps_data),
         cmocka_unit_test(test_engine_lazy_matches_eager),
+        cmocka_unit_test(test_engine_lazy_msg_table_reused_fresh),
         cmocka_unit_test(test_engine_lazy_authorize_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
