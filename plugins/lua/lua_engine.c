@@ -227,7 +227,10 @@ static void sblua_read_filter(lua_State *L, sblua_call *c, int r1, const sblua_e
     if (!lua_istable(L, -1))
         sblua_bad_result(L, c, "returned a message whose data is a %s (expected a table)",
                          luaL_typename(L, -1));
-    if (sblua_json_same(L, -1, c->data, o)) {
+    int same = sblua_lazy_same(L, -1, c->data);
+    if (same < 0)
+        same = sblua_json_same(L, -1, c->data, o);
+    if (same) {
         lua_pop(L, 1);
         return;
     }

@@ -118,6 +118,11 @@ void sblua_json_fill(lua_State *L, int idx, const cJSON *obj, const sblua_json_o
     }
 }
 
+void sblua_json_push_member(lua_State *L, const cJSON *j, const sblua_json_opts *opts)
+{
+    sblua_json_push_at(L, j, opts, 2);
+}
+
 void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts)
 {
     if (!j) {
@@ -190,6 +195,11 @@ static int sblua_json_same_at(lua_State *L, int idx, const cJSON *j, const sblua
     }
     /* Every member of j was found with its value: no more entries means no others. */
     return sblua_json_count(L, idx) == n;
+}
+
+int sblua_json_same_member(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts)
+{
+    return sblua_json_same_at(L, lua_absindex(L, idx), j, opts, 2);
 }
 
 int sblua_json_same(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts)

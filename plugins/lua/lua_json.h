@@ -45,6 +45,10 @@ void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts);
  * [may raise: memory, depth limit] */
 void sblua_json_fill(lua_State *L, int idx, const cJSON *obj, const sblua_json_opts *opts);
 
+/* Push the Lua value of j, a member of a top-level object: what
+ * sblua_json_fill sets for it. [may raise: memory, depth limit] */
+void sblua_json_push_member(lua_State *L, const cJSON *j, const sblua_json_opts *opts);
+
 /* Whether converting the value at idx to JSON would succeed and give j again
  * (members in any order): the test that lets an unchanged payload go back as
  * it came instead of being converted. Reads the tables raw; a table with a
@@ -52,6 +56,9 @@ void sblua_json_fill(lua_State *L, int idx, const cJSON *obj, const sblua_json_o
  * differently (-0.0) or a nesting past the limit answers no, and the caller
  * converts. [may raise: memory] */
 int sblua_json_same(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts);
+
+/* sblua_json_same for a member of a top-level object (one level deeper). [may raise: memory] */
+int sblua_json_same_member(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts);
 
 /* Convert the Lua value at idx into a new cJSON stored in *slot (which must be
  * NULL on entry). Nodes are attached to *slot as they are built, so after an

@@ -57,6 +57,11 @@ int sblua_lazy_pending(lua_State *L, int idx);
  * [may raise: memory, depth limit] */
 void sblua_lazy_settle(lua_State *L, int idx);
 
+/* Whether the value at idx, a lazy table, still converts to j: 1 yes, 0
+ * no, -1 it is not a lazy table (ask sblua_json_same). Members never
+ * converted count as unchanged. [may raise: memory] */
+int sblua_lazy_same(lua_State *L, int idx, const cJSON *j);
+
 /* The call is over: forget every pending member. [may raise: none] */
 void sblua_lazy_forget(lua_State *L);
 

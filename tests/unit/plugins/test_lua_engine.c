@@ -525,7 +525,7 @@ static void test_engine_lazy_read_but_unchanged_keeps_data(void **state)
     sblua_engine_free(e);
 
     /* A scalar that a round trip would change (-0 prints as 0) is converted, as before. */
-    e = engine1("function filter(msg) local _ = msg.data return msg end");
+    e = engine1("function filter(msg) local _ = msg.data.v return msg end");
     assert_int_equal(filter_kept(e, "{\"v\":-0.0}", &out, reason, &kept), SB_HOOK_ALLOW);
     assert_false(kept);
     assert_string_equal(out, "{\"v\":0}");
@@ -574,6 +574,32 @@ static void test_engine_lazy_matches_eager(void **state)
                            in, NULL);
     assert_lazy_like_eager("msg.data.text = msg return msg", in, SB_HOOK_DENY, in,
                            "nesting deeper than 64 levels");
+    /* member by member: removed stays removed, assigned reads back, odd keys */
+    assert_lazy_like_eager("msg.data.n = nil if msg.data.n ~= nil then return nil, 'back' end "
+                           "return msg",
+                           in, SB_HOOK_ALLOW,
+                           "{\"text\":\"hi\",\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}", NULL);
+    assert_lazy_like_eager("msg.data.text = 'yo' if msg.data.text ~= 'yo' then return nil end "
+                           "return msg",
+                           in, SB_HOOK_ALLOW,
+                           "{\"text\":\"yo\",\"n\":3,\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}",
+                           NULL);
+    assert_lazy_like_eager("if msg.data['te\\0xt'] ~= nil or msg.data[1] ~= nil then "
+                           "return nil, 'odd key' end return msg",
+                           in, SB_HOOK_ALLOW, in, NULL);
+    assert_lazy_like_eager("msg.data[1] = 'a' return msg", in, SB_HOOK_DENY, in,
+                           "mixes string and integer keys");
+    assert_lazy_like_eager("msg.data.n = 3 return msg", in, SB_HOOK_ALLOW, in, NULL);
+
+    /* more members than the member-by-member bookkeeping holds */
+    char wide[2048] = "{";
+    for (int i = 0; i < 70; i++)
+        snprintf(wide + strlen(wide), sizeof wide - strlen(wide), "%s\"k%d\":%d", i ? "," : "", i,
+                 i);
+    strcat(wide, "}");
+    assert_lazy_like_eager("if msg.data.k69 ~= 69 then return nil, 'k69' end return msg", wide,
+                           SB_HOOK_ALLOW, wide, NULL);
+    assert_lazy_like_eager("msg.data.k0 = nil return msg", wide, SB_HOOK_ALLOW, NULL, NULL);
 }
 
 static void test_engine_lazy_msg_table_reused_fresh(void **state)
@@ -629,6 +655,17 @@ static void test_engine_lazy_authorize_data(void **state)
         authorize(e, "alice", "message", "bob", "{\"meta\":{\"tags\":[\"open\"]}}", reason),
         SB_HOOK_ALLOW);
     assert_int_equal(authorize(e, "alice", "list", NULL, NULL, reason), SB_HOOK_ALLOW);
+    sblua_engine_free(e);
+
+    /* Removing a member, then reading it: nil, as with a converted table. */
+    e = engine1("function authorize(user, action, target, data)\n"
+                "  data.text = nil\n"
+                "  return data.text == nil and data.n == 1\n"
+                "end");
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"x\",\"n\":1}", reason),
+                     SB_HOOK_ALLOW);
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"x\",\"n\":2}", reason),
+                     SB_HOOK_DENY);
     sblua_engine_free(e);
 
     /* Writing into data first, then reading what came with it. */
