@@ -194,46 +194,44 @@ static void sblua_lazy_touch(lua_State *L, int idx)
     lua_setmetatable(L, idx);
 }
 
-/* __index(t, k): the member k alone (member by member), or everything t
- * lacks (whole); then the plain lookup. */
-static int sblua_lazy_index(lua_State *L)
+/* What a metamethod does before the plain lookup or assignment of key 2 in
+ * the lazy table 1 (top: top of the stack it keeps): a whole table gets
+ * everything it lacks; a member-by-member one gets member k converted
+ * (convert) or claimed, once. */
+static void sblua_lazy_reach(lua_State *L, int top, int convert)
 {
     sblua_lazy_list *l = lua_touserdata(L, lua_upvalueindex(1));
     sblua_lazy_entry *e = sblua_lazy_find(L, l, 1);
-    lua_settop(L, 2);
+    lua_settop(L, top);
     if (!e->members || e->all) {
         sblua_lazy_settle_entry(L, l, 1);
-    } else {
-        const cJSON *m = NULL;
-        int i = sblua_lazy_member(L, 2, e->members, &m);
-        sblua_lazy_touch(L, 1);
-        if (i >= 0 && !(e->done >> i & 1)) {
-            e->done |= (uint64_t)1 << i;
-            lua_pushvalue(L, 2);
-            sblua_json_push_member(L, m, l->opts);
-            lua_rawset(L, 1);
-        }
+        return;
     }
+    const cJSON *m = NULL;
+    int i = sblua_lazy_member(L, 2, e->members, &m);
+    sblua_lazy_touch(L, 1);
+    if (i < 0 || (e->done >> i & 1))
+        return;
+    e->done |= (uint64_t)1 << i;
+    if (!convert)
+        return;
+    lua_pushvalue(L, 2);
+    sblua_json_push_member(L, m, l->opts);
+    lua_rawset(L, 1);
+}
+
+/* __index(t, k) */
+static int sblua_lazy_index(lua_State *L)
+{
+    sblua_lazy_reach(L, 2, 1);
     lua_rawget(L, 1);
     return 1;
 }
 
-/* __newindex(t, k, v): k is the script's from now on (member by member), or
- * t gets everything it lacks (whole); then the plain assignment. */
+/* __newindex(t, k, v): an assigned member is the script's from now on. */
 static int sblua_lazy_newindex(lua_State *L)
 {
-    sblua_lazy_list *l = lua_touserdata(L, lua_upvalueindex(1));
-    sblua_lazy_entry *e = sblua_lazy_find(L, l, 1);
-    lua_settop(L, 3);
-    if (!e->members || e->all) {
-        sblua_lazy_settle_entry(L, l, 1);
-    } else {
-        const cJSON *m = NULL;
-        int i = sblua_lazy_member(L, 2, e->members, &m);
-        sblua_lazy_touch(L, 1);
-        if (i >= 0)
-            e->done |= (uint64_t)1 << i;
-    }
+    sblua_lazy_reach(L, 3, 0);
     lua_rawset(L, 1);
     return 0;
 }
