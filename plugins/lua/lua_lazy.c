@@ -177,7 +177,10 @@ void sblua_lazy_settle(lua_State *L, int idx)
 
 int sblua_lazy_pending(lua_State *L, int idx)
 {
-    return sblua_lazy_state(L, idx) == 1;
+    if (sblua_lazy_state(L, idx) != 1)
+        return 0;
+    idx = lua_absindex(L, idx);
+    return !sblua_lazy_find(L, sblua_lazy_list_of(L), idx)->members;
 }
 
 void sblua_lazy_forget(lua_State *L)
@@ -307,11 +310,15 @@ static void sblua_lazy_add(lua_State *L, int idx, const sblua_lazy_entry *e)
 {
     idx = lua_absindex(L, idx);
     sblua_lazy_list *l = sblua_lazy_list_of(L);
+    const void *t = lua_topointer(L, idx);
+    for (int i = 0; i < SBLUA_LAZY_SLOTS; i++)
+        if (l->e[i].table == t) /* a collected table's address, used again */
+            memset(&l->e[i], 0, sizeof l->e[i]);
     for (int i = 0; i < SBLUA_LAZY_SLOTS; i++) {
         if (l->e[i].table)
             continue;
         l->e[i] = *e;
-        l->e[i].table = lua_topointer(L, idx);
+        l->e[i].table = t;
         lua_rawgetp(L, LUA_REGISTRYINDEX, &sblua_lazy_mt_key);
         lua_setmetatable(L, idx);
         return;

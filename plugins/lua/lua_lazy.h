@@ -49,7 +49,8 @@ void sblua_lazy_push_object(lua_State *L, const cJSON *obj);
 void sblua_lazy_defer(lua_State *L, int idx, const char *key1, const cJSON *value1,
                       const char *key2, const cJSON *value2);
 
-/* Whether the table at idx still lacks converted members. [may raise: none] */
+/* Whether the value at idx is a table made lazy by sblua_lazy_defer that no
+ * script touched. [may raise: none] */
 int sblua_lazy_pending(lua_State *L, int idx);
 
 /* Convert what the table at idx lacks (nothing when it is not lazy). The

@@ -590,6 +590,10 @@ static void test_engine_lazy_matches_eager(void **state)
     assert_lazy_like_eager("msg.data[1] = 'a' return msg", in, SB_HOOK_DENY, in,
                            "mixes string and integer keys");
     assert_lazy_like_eager("msg.data.n = 3 return msg", in, SB_HOOK_ALLOW, in, NULL);
+    /* data itself as the message: its own member data is what counts */
+    assert_lazy_like_eager("return msg.data", in, SB_HOOK_DENY, in, "data is a nil");
+    assert_lazy_like_eager("return msg.data", "{\"data\":{\"x\":1},\"y\":2}", SB_HOOK_ALLOW,
+                           "{\"x\":1}", NULL);
 
     /* more members than the member-by-member bookkeeping holds */
     char wide[2048] = "{";
