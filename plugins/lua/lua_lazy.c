@@ -55,15 +55,15 @@ typedef struct sblua_lazy_entry {
 
 typedef struct sblua_lazy_list {
     const sblua_json_opts *opts;
+    const void *mt, *touched_mt; /* the metatables, to recognise them by address */
     sblua_lazy_entry e[SBLUA_LAZY_SLOTS];
 } sblua_lazy_list;
 
+/* The list is found through the state's extra space, not the registry: it
+ * is asked for several times per hook call. */
 static sblua_lazy_list *sblua_lazy_list_of(lua_State *L)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &sblua_lazy_list_key);
-    sblua_lazy_list *l = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return l;
+    return *(sblua_lazy_list **)lua_getextraspace(L);
 }
 
 /* Whether the value at idx is a lazy table: 1 untouched, 2 touched, 0 no. */
@@ -71,16 +71,10 @@ static int sblua_lazy_state(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
         return 0;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &sblua_lazy_mt_key);
-    int state = lua_rawequal(L, -1, -2) ? 1 : 0;
+    const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
-    if (!state) {
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &sblua_lazy_touched_key);
-        state = lua_rawequal(L, -1, -2) ? 2 : 0;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return state;
+    sblua_lazy_list *l = sblua_lazy_list_of(L);
+    return mt == l->mt ? 1 : mt == l->touched_mt ? 2 : 0;
 }
 
 /* The entry of the lazy table at idx. [may raise: a table past its call] */
@@ -186,8 +180,8 @@ int sblua_lazy_pending(lua_State *L, int idx)
 void sblua_lazy_forget(lua_State *L)
 {
     sblua_lazy_list *l = sblua_lazy_list_of(L);
-    if (l)
-        memset(l->e, 0, sizeof l->e);
+    for (int i = 0; i < SBLUA_LAZY_SLOTS; i++)
+        l->e[i].table = NULL;
 }
 
 /* A member-by-member table at idx was touched: not to be used again. */
@@ -271,7 +265,7 @@ int sblua_lazy_same(lua_State *L, int idx, const cJSON *j)
     return n == done;
 }
 
-static void sblua_lazy_new_mt(lua_State *L, sblua_lazy_list *l, const void *key)
+static const void *sblua_lazy_new_mt(lua_State *L, sblua_lazy_list *l, const void *key)
 {
     /* No __name: error messages and tostring must call it a table, as before. */
     lua_createtable(L, 0, 2);
@@ -281,7 +275,9 @@ static void sblua_lazy_new_mt(lua_State *L, sblua_lazy_list *l, const void *key)
     lua_pushlightuserdata(L, l);
     lua_pushcclosure(L, sblua_lazy_newindex, 1);
     lua_setfield(L, -2, "__newindex");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+    const void *mt = lua_topointer(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key); /* the registry keeps it alive */
+    return mt;
 }
 
 void sblua_lazy_setup(lua_State *L, const sblua_json_opts *opts)
@@ -290,8 +286,9 @@ void sblua_lazy_setup(lua_State *L, const sblua_json_opts *opts)
     memset(l, 0, sizeof *l);
     l->opts = opts;
     lua_rawsetp(L, LUA_REGISTRYINDEX, &sblua_lazy_list_key); /* the registry keeps it alive */
-    sblua_lazy_new_mt(L, l, &sblua_lazy_mt_key);
-    sblua_lazy_new_mt(L, l, &sblua_lazy_touched_key);
+    *(sblua_lazy_list **)lua_getextraspace(L) = l;
+    l->mt = sblua_lazy_new_mt(L, l, &sblua_lazy_mt_key);
+    l->touched_mt = sblua_lazy_new_mt(L, l, &sblua_lazy_touched_key);
 }
 
 int sblua_lazy_fits(lua_State *L, int idx)
