@@ -5,8 +5,12 @@ that crosses the limit is announced with presence: false, the leave that
 brings the room back to it with presence: true, after which presence
 resumes; `members` pages ({room, after, limit} -> {room, users, more})
 cover every member exactly once."""
-from conftest import no_frame, recv, request, send
+import asyncio
+import time
+
+from conftest import default_sections, no_frame, recv, request, send
 from messaging_util import assert_ack, drain, join, recv_event, run, sections
+from redis_util import redis  # noqa: F401 (fixture)
 
 LIMIT = 3
 
@@ -229,3 +233,69 @@ def test_rooms_limit_zero_means_no_limit(server):
                 assert await recv_event(other, "presence") == presence(name, "join")
             conns[name] = ws
     run(go())
+
+
+def test_rooms_limit_counts_every_node_with_bus_redis(server, redis):
+    """Two nodes over one Redis: the deployment's count decides (presence
+    crosses nodes as always); each step waits until the other node's view
+    has it, through an observer that is in no room."""
+    r = redis()
+
+    def node(name):
+        s = default_sections(store="store_redis")
+        s["store_redis"] = {"url": r.url}
+        s["bus_redis"] = {"url": r.url, "node_id": name}
+        s["rooms"] = {"presence_limit": LIMIT}
+        return server(sections=s)
+
+    a, b = node("A"), node("B")
+    for srv in (a, b):
+        srv.wait_log(r"bus_redis.*subscribed to sb:bus")
+
+    async def go():
+        watch = {"A": await a.ws(client_id="watch-a"), "B": await b.ws(client_id="watch-b")}
+
+        async def members_are(want):
+            for ws in watch.values():
+                deadline = time.time() + 5
+                while True:
+                    reply = await request(ws, "members", {"room": "big"}, ref="w")
+                    if reply["data"]["users"] == want:
+                        break
+                    assert time.time() < deadline, (reply, want)
+                    await asyncio.sleep(0.05)
+
+        async def joined(srv, name, want_reply):
+            ws = await srv.ws(client_id=name)
+            await send(ws, "join", {"room": "big"}, ref="j")
+            reply = await recv(ws, 10)
+            assert reply == {"type": "join", "ref": "j", "data": want_reply}, reply
+            return ws
+
+        conns = {"u1": await joined(a, "u1", {"room": "big", "users": ["u1"]})}
+        await members_are(["u1"])
+        conns["u2"] = await joined(b, "u2", {"room": "big", "users": ["u1", "u2"]})
+        assert await recv_event(conns["u1"], "presence", 10) == presence("u2", "join")
+        await members_are(["u1", "u2"])
+        conns["u3"] = await joined(a, "u3", {"room": "big", "users": ["u1", "u2", "u3"]})
+        for name in ("u1", "u2"):
+            assert await recv_event(conns[name], "presence", 10) == presence("u3", "join")
+        await members_are(["u1", "u2", "u3"])
+        # u4 on B, where only u2 is: the bus counts 4, the crossing join.
+        crowded = {"room": "big", "users": [], "presence": False}
+        u4 = await joined(b, "u4", crowded)
+        for ws in conns.values():
+            assert await recv_event(ws, "presence", 10) == presence("u4", "join", presence=False)
+        await members_are(["u1", "u2", "u3", "u4"])
+        # u5 on A (3 here, 5 in all): silent, and so is its leave (back to 4).
+        u5 = await joined(a, "u5", crowded)
+        await members_are(["u1", "u2", "u3", "u4", "u5"])
+        await request(u5, "leave", {"room": "big"}, ref="l")
+        await members_are(["u1", "u2", "u3", "u4"])
+        await quiet(conns)
+        # u4 closes on B: 3 in all, presence resumes on both nodes.
+        await u4.close()
+        for ws in conns.values():
+            assert await recv_event(ws, "presence", 10) == presence("u4", "leave", presence=True)
+        await quiet(conns)
+    run(go(), timeout=60)
