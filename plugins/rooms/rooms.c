@@ -114,6 +114,11 @@ static void rooms_join_answer(void *arg, int status, const cJSON *users)
      * node's members (what users holds then) are still the best answer. */
     (void)status;
     size_t n = (size_t)cJSON_GetArraySize(users);
+    /* The others hear of it before the joiner's answer: a client acting on
+     * that answer (someone joining on another node) then comes after the
+     * event on the bus, as when presence went out before the query. */
+    if (p->announce)
+        rooms_presence(p->rp, p->room, p->user, "join", rooms_announce(limit, 1, n), p->conn_id);
     int crowded = rooms_crowded(limit, n);
     cJSON *data =
         rooms_join_reply_new(p->room, crowded ? NULL : cJSON_Duplicate(users, 1), crowded);
@@ -122,8 +127,6 @@ static void rooms_join_answer(void *arg, int status, const cJSON *users)
     else
         p->rp->host->reply_later_error(p->rp->pc, p->reply, "internal", "out of memory");
     cJSON_Delete(data);
-    if (p->announce)
-        rooms_presence(p->rp, p->room, p->user, "join", rooms_announce(limit, 1, n), p->conn_id);
     free(p);
 }
 
