@@ -6,9 +6,11 @@ brings the room back to it with presence: true, after which presence
 resumes; `members` pages ({room, after, limit} -> {room, users, more})
 cover every member exactly once."""
 import asyncio
+import subprocess
 import time
 
-from conftest import default_sections, no_frame, recv, request, send
+from conftest import (BINARY, default_sections, free_port, make_conf, no_frame, recv, request,
+                      send)
 from messaging_util import assert_ack, drain, join, recv_event, run, sections
 from redis_util import redis  # noqa: F401 (fixture)
 
@@ -299,3 +301,20 @@ def test_rooms_limit_counts_every_node_with_bus_redis(server, redis):
             assert await recv_event(ws, "presence", 10) == presence("u4", "leave", presence=True)
         await quiet(conns)
     run(go(), timeout=60)
+
+
+def test_rooms_limit_bad_values_refused_by_check_config(tmp_path):
+    for bad in ("-1", "lots", "1.5"):
+        path = tmp_path / "plugins.conf"
+        path.write_text(make_conf(free_port(), None, limit_sections_text(bad)))
+        res = subprocess.run([BINARY, "--check-config", "-c", str(path)], capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode != 0, res
+        assert f'[rooms] presence_limit: must be an integer from 0 to 100000000, got "{bad}"' \
+            in res.stderr, res.stderr
+
+
+def limit_sections_text(value):
+    s = sections()
+    s["rooms"] = {"presence_limit": value}
+    return s
