@@ -277,6 +277,16 @@ static cJSON *h_room_users_new(sb_plugin_ctx *pc, const char *room)
     return sb_registry_room_users_json(room);
 }
 
+static int h_room_size(sb_plugin_ctx *pc, const char *room, size_t *users)
+{
+    (void)pc;
+    if (!room || !users)
+        return SB_EINVAL;
+    sb_room *r = sb_registry_room(room);
+    *users = r ? sb_dict_count(r->users) : 0;
+    return SB_OK;
+}
+
 static cJSON *h_rooms_new(sb_plugin_ctx *pc)
 {
     (void)pc;
@@ -886,6 +896,7 @@ static const sb_host_api host_api = {
     .store_history_page = h_store_history_page,
     .conn_hold = h_conn_hold,
     .conn_release = h_conn_release,
+    .room_size = h_room_size,
 };
 
 const sb_host_api *sb_host_api_table(void)

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 2
+#define SB_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -636,7 +636,12 @@ typedef struct sb_host_api {
     int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
                         const sb_stored *msgs, size_t n);
 
-    /* since 1.3: new members go here */
+    /* since 1.3 */
+
+    /* *users: how many users have a connection in room on this node (0 for
+     * a room nobody is in); constant time, for a decision that must not
+     * cost a list. -> SB_OK | SB_EINVAL (room NULL) */
+    int (*room_size)(sb_plugin_ctx *pc, const char *room, size_t *users);
 } sb_host_api;
 
 #define SB_READ  1

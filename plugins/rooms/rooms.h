@@ -7,11 +7,15 @@
 
 #define ROOMS_REASON_MAX 256
 
+/* [rooms] presence_limit's default: rooms of more users have no presence. */
+#define ROOMS_PRESENCE_LIMIT 1000
+
 typedef struct rooms_plugin {
     const sb_host_api *host;
     sb_plugin_ctx *pc;
-    long history_size; /* publications kept per room; 0: no history */
-    long history_ttl;  /* seconds a publication is kept; 0: no limit */
+    long history_size;   /* publications kept per room; 0: no history */
+    long history_ttl;    /* seconds a publication is kept; 0: no limit */
+    long presence_limit; /* users above which a room has no presence; 0: no limit */
 } rooms_plugin;
 
 /* Store a stamped publication (data_take: freed by the call) in room's

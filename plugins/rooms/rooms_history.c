@@ -103,6 +103,7 @@ typedef struct rooms_recovery {
     sb_reply *reply;
     uint64_t conn_id;
     cJSON *users;
+    int crowded; /* over presence_limit: users is not listed */
     int recovered;
     int pages; /* read so far */
     char room[SB_ROOM_MAX + 1];
@@ -135,7 +136,7 @@ static void rooms_recovery_finish(rooms_recovery *r)
         }
         r->n = 0; /* nothing is replayed: the client reloads */
     }
-    cJSON *data = rooms_join_reply_new(r->room, r->users);
+    cJSON *data = rooms_join_reply_new(r->room, r->users, r->crowded);
     r->users = NULL;
     if (data && cJSON_AddBoolToObject(data, "recovered", r->recovered))
         host->reply_later(pc, r->reply, "join", data);
@@ -216,7 +217,8 @@ static void rooms_recovery_users(void *arg, int status, const cJSON *users)
 {
     rooms_recovery *r = arg;
     (void)status; /* with the bus down, this node's members are the answer */
-    r->users = cJSON_Duplicate(users, 1);
+    r->crowded |= rooms_crowded(r->rp->presence_limit, (size_t)cJSON_GetArraySize(users));
+    r->users = r->crowded ? NULL : cJSON_Duplicate(users, 1);
     char cut[11];
     const char *cutoff = rooms_cutoff(r->rp, cut);
     if (r->rp->history_size == 0 || (cutoff && strcmp(r->since, cutoff) < 0)) {
@@ -244,6 +246,13 @@ int rooms_history_join(rooms_plugin *rp, const sb_cmd *cmd, const char *room, co
         if (host->users_query(rp->pc, room, rooms_recovery_users, r) == SB_OK)
             return SB_OK;
         host->log(rp->pc, SB_LOG_WARN, "members of %s not asked: out of memory", room);
+    }
+    /* Over presence_limit, the list is not built just to be left out. */
+    size_t n = 0;
+    if (host->room_size(rp->pc, room, &n) == SB_OK && rooms_crowded(rp->presence_limit, n)) {
+        r->crowded = 1;
+        rooms_recovery_users(r, SB_OK, NULL);
+        return SB_OK;
     }
     cJSON *users = host->room_users_new(rp->pc, room);
     rooms_recovery_users(r, SB_OK, users);
