@@ -129,10 +129,13 @@ def peers_table(manifest, tsv):
             for k in ("load_start", "load_end"):
                 if get(doc, "machine." + k) is not None:
                     loads.append(get(doc, "machine." + k))
+    if not res:
+        print("(no peers run completed)")
     targets = [t for t in PEER_ORDER if any(t in by for by in res.values())]
     targets += sorted({t for by in res.values() for t in by} - set(targets))
-    print("\n| row | " + " | ".join(targets) + " |")
-    print("|---|" + "---|" * len(targets))
+    if targets:
+        print("\n| row | " + " | ".join(targets) + " |")
+        print("|---|" + "---|" * len(targets))
     for key, name, field, unit, _ in PEER_ROWS:
         by = res.get(key)
         if not by:
@@ -149,8 +152,9 @@ def peers_table(manifest, tsv):
     if "direct half" in res:
         rates = {t: get(d, "params.rate") for t, d in res["direct half"].items()}
         print(f"(50 % of uWS saturation: {', '.join(f'{t} {r}/s' for t, r in rates.items())})")
-    print("(x: the target's figure / uWebSockets' in this run; throughput: higher is better, "
-          "latency and memory: lower is better)")
+    if res:
+        print("(x: the target's figure / uWebSockets' in this run; throughput: higher is better, "
+              "latency and memory: lower is better)")
     if loads:
         print(f"(1-minute load average during the runs: {min(loads):.1f} to {max(loads):.1f})")
     # The chart's rows (scripts/bench-chart): switchboard, Go and Node.
