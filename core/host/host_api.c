@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "plugin_host.h"
+#include "publish.h"
 #include "registry.h"
 #include "route.h"
 #include "runtime.h"
@@ -554,6 +555,15 @@ static int h_conn_release(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
     return sb_backlog_release(c, type, msgs, n);
 }
 
+/* --- room publications (since 1.3) --- */
+
+static int h_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data,
+                          uint64_t skip_conn, sb_published_fn done, void *arg)
+{
+    (void)pc;
+    return sb_publish_room(room, data, skip_conn, done, arg);
+}
+
 /* --- ids, time --- */
 
 static void h_id_new(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1])
@@ -886,6 +896,7 @@ static const sb_host_api host_api = {
     .store_history_page = h_store_history_page,
     .conn_hold = h_conn_hold,
     .conn_release = h_conn_release,
+    .publish_room = h_publish_room,
 };
 
 const sb_host_api *sb_host_api_table(void)

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 2
+#define SB_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -202,6 +202,10 @@ typedef void (*sb_store_removed_fn)(void *arg, int status, const sb_stored *remo
  * between it and msgs[0] was trimmed; 0 for other reads. */
 typedef void (*sb_history_page_fn)(void *arg, int status, const sb_stored *msgs, size_t n, int more,
                                    int reaches);
+/* since 1.3: the answer to host->publish_room. status SB_OK: sent (and
+ * stored first when room history is on), delivered counting this node's
+ * connections; SB_EUNAVAILABLE: the store could not keep it, nothing sent. */
+typedef void (*sb_published_fn)(void *arg, int status, size_t delivered);
 
 /* The store slot: inboxes of direct messages. Every operation completes
  * through its callback, never inside the call. A call that returns an error
@@ -636,7 +640,22 @@ typedef struct sb_host_api {
     int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
                         const sb_stored *msgs, size_t n);
 
-    /* since 1.3: new members go here */
+    /* since 1.3 */
+
+    /* Publish to room, the one road of every room publication whoever makes
+     * it (a `publish` command, the push API, gRPC): data (borrowed) is its
+     * stamped form after the filter chain and carries its `id`. It goes as a
+     * `publish` event to room's connections but skip_conn (0: none) and to
+     * the bus. With room history on ([rooms] history_size) the store keeps
+     * it first, trimmed by history_size and history_ttl in the same commit,
+     * and nothing is sent before that commit. done runs once, never inside
+     * the call: answer the publisher (ack, HTTP 202) there.
+     * -> SB_OK | SB_EUNAVAILABLE (no store can keep it: nothing sent, done
+     * not called) | SB_EINVAL | SB_ENOMEM */
+    int (*publish_room)(sb_plugin_ctx *pc, const char *room, const cJSON *data, uint64_t skip_conn,
+                        sb_published_fn done, void *arg);
+
+    /* since 1.4: new members go here */
 } sb_host_api;
 
 #define SB_READ  1

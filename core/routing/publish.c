@@ -1,0 +1,125 @@
+/* Room publications (publish.h). The history keys are the rooms plugin's
+ * section ([rooms] history_size, history_ttl), but the store step is here so
+ * that every publisher goes through it: a push-API or gRPC publication is in
+ * the history exactly as a WebSocket one is, and every answer (the `ack`,
+ * the HTTP 202, the gRPC reply) comes after the commit.
+ *
+ * The event is framed before the store is asked, so the bytes stored and the
+ * bytes sent are one serialization; the frame waits for the commit. Without
+ * history the frame goes out within the call and done follows on the next
+ * iteration, so the publisher's code is the same in both cases. */
+#include "publish.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "hooks.h"
+#include "ids.h"
+#include "log.h"
+#include "json_out.h"
+#include "route.h"
+#include "runtime.h"
+#include "store_slot.h"
+
+static struct {
+    size_t keep;    /* publications per room; 0: no history */
+    int64_t ttl_ms; /* 0: no age limit */
+} history;
+
+typedef struct publication {
+    sb_frame *frame; /* the `publish` event, framed once */
+    uint64_t skip_conn;
+    size_t delivered;
+    sb_published_fn done;
+    void *arg;
+    char room[SB_ROOM_MAX + 1];
+} publication;
+
+void sb_publish_configure(long keep, long ttl_s)
+{
+    history.keep = keep > 0 ? (size_t)keep : 0;
+    history.ttl_ms = ttl_s > 0 ? (int64_t)ttl_s * 1000 : 0;
+}
+
+int sb_publish_history_on(void)
+{
+    return history.keep > 0;
+}
+
+static void publication_send(publication *p)
+{
+    sb_route_room(p->room, p->frame, p->skip_conn, NULL, &p->delivered);
+    const char *targets[1] = {p->room};
+    sb_route_to_bus(SB_ROUTE_ROOM, targets, 1, p->frame, 0);
+}
+
+static void publication_finish(publication *p, int status)
+{
+    sb_frame_unref(p->frame);
+    sb_published_fn done = p->done;
+    void *arg = p->arg;
+    size_t delivered = p->delivered;
+    free(p);
+    done(arg, status, delivered);
+}
+
+static void publication_sent_cb(void *arg)
+{
+    publication_finish(arg, SB_OK);
+}
+
+static void publication_stored_cb(void *arg, int status)
+{
+    publication *p = arg;
+    if (status == SB_OK)
+        publication_send(p); /* sent even when the publisher has gone: it is stored */
+    else
+        sb_log(SB_LOG_WARN, "the store refused a publication to %s: %d", p->room, status);
+    publication_finish(p, status == SB_OK ? SB_OK : SB_EUNAVAILABLE);
+}
+
+int sb_publish_room(const char *room, const cJSON *data, uint64_t skip_conn, sb_published_fn done,
+                    void *arg)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+    if (!room || strlen(room) > SB_ROOM_MAX || !done || !cJSON_IsObject(data) ||
+        !cJSON_IsString(id) || strlen(id->valuestring) > SB_ID_LEN)
+        return SB_EINVAL;
+    publication *p = calloc(1, sizeof(*p));
+    if (!p)
+        return SB_ENOMEM;
+    size_t len;
+    const char *json = sb_json_out(data, &len); /* valid until the next print */
+    if (!json || !(p->frame = sb_frame_envelope("publish", NULL, json, len))) {
+        free(p);
+        return SB_ENOMEM;
+    }
+    memcpy(p->room, room, strlen(room) + 1);
+    p->skip_conn = skip_conn;
+    p->done = done;
+    p->arg = arg;
+    int rc;
+    if (history.keep == 0) {
+        publication_send(p);
+        rc = sb_server_later(publication_sent_cb, p);
+        if (rc == SB_OK)
+            return SB_OK;
+        /* Sent, but the answer cannot be scheduled: report the error, as
+         * nothing will call back. */
+    } else {
+        char cut[SB_ID_TIME_LEN + 1];
+        if (history.ttl_ms)
+            sb_id_time_prefix(sb_now_ms() - history.ttl_ms, cut);
+        /* The store copies json before returning (sb_store's ownership). */
+        rc = sb_store_slot_history_put(room, id->valuestring, json, len, history.keep,
+                                       history.ttl_ms ? cut : NULL, publication_stored_cb, p);
+        if (rc == SB_OK)
+            return SB_OK;
+        if (rc != SB_ENOMEM && rc != SB_EINVAL)
+            rc = SB_EUNAVAILABLE;
+    }
+    sb_frame_unref(p->frame);
+    free(p);
+    return rc;
+}
