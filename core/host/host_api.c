@@ -558,10 +558,10 @@ static int h_conn_release(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
 /* --- room publications (since 1.3) --- */
 
 static int h_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data,
-                          uint64_t skip_conn, sb_published_fn done, void *arg)
+                          uint64_t skip_conn, size_t *delivered, sb_published_fn done, void *arg)
 {
     (void)pc;
-    return sb_publish_room(room, data, skip_conn, done, arg);
+    return sb_publish_room(room, data, skip_conn, delivered, done, arg);
 }
 
 /* --- ids, time --- */

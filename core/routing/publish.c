@@ -6,8 +6,9 @@
  *
  * The event is framed before the store is asked, so the bytes stored and the
  * bytes sent are one serialization; the frame waits for the commit. Without
- * history the frame goes out within the call and done follows on the next
- * iteration, so the publisher's code is the same in both cases. */
+ * history the frame goes out within the call and the publisher answers at
+ * once (SB_OK), with no allocation here: the live path costs what
+ * send_room did. */
 #include "publish.h"
 
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 #include "log.h"
 #include "json_out.h"
 #include "route.h"
-#include "runtime.h"
 #include "store_slot.h"
 
 static struct {
@@ -64,11 +64,6 @@ static void publication_finish(publication *p, int status)
     done(arg, status, delivered);
 }
 
-static void publication_sent_cb(void *arg)
-{
-    publication_finish(arg, SB_OK);
-}
-
 static void publication_stored_cb(void *arg, int status)
 {
     publication *p = arg;
@@ -79,47 +74,44 @@ static void publication_stored_cb(void *arg, int status)
     publication_finish(p, status == SB_OK ? SB_OK : SB_EUNAVAILABLE);
 }
 
-int sb_publish_room(const char *room, const cJSON *data, uint64_t skip_conn, sb_published_fn done,
-                    void *arg)
+int sb_publish_room(const char *room, const cJSON *data, uint64_t skip_conn, size_t *delivered,
+                    sb_published_fn done, void *arg)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
-    if (!room || strlen(room) > SB_ROOM_MAX || !done || !cJSON_IsObject(data) ||
-        !cJSON_IsString(id) || strlen(id->valuestring) > SB_ID_LEN)
+    if (!room || strlen(room) > SB_ROOM_MAX || !cJSON_IsObject(data) || !cJSON_IsString(id) ||
+        strlen(id->valuestring) > SB_ID_LEN || (history.keep && !done))
         return SB_EINVAL;
-    publication *p = calloc(1, sizeof(*p));
-    if (!p)
-        return SB_ENOMEM;
     size_t len;
     const char *json = sb_json_out(data, &len); /* valid until the next print */
-    if (!json || !(p->frame = sb_frame_envelope("publish", NULL, json, len))) {
-        free(p);
+    sb_frame *f = json ? sb_frame_envelope("publish", NULL, json, len) : NULL;
+    if (!f)
+        return SB_ENOMEM;
+    if (history.keep == 0) {
+        /* Live only: out now, answered by the caller now (no allocation). */
+        publication now = {.frame = f, .skip_conn = skip_conn};
+        memcpy(now.room, room, strlen(room) + 1);
+        publication_send(&now);
+        sb_frame_unref(f);
+        if (delivered)
+            *delivered = now.delivered;
+        return SB_OK;
+    }
+    publication *p = calloc(1, sizeof(*p));
+    if (!p) {
+        sb_frame_unref(f);
         return SB_ENOMEM;
     }
+    *p = (publication){.frame = f, .skip_conn = skip_conn, .done = done, .arg = arg};
     memcpy(p->room, room, strlen(room) + 1);
-    p->skip_conn = skip_conn;
-    p->done = done;
-    p->arg = arg;
-    int rc;
-    if (history.keep == 0) {
-        publication_send(p);
-        rc = sb_server_later(publication_sent_cb, p);
-        if (rc == SB_OK)
-            return SB_OK;
-        /* Sent, but the answer cannot be scheduled: report the error, as
-         * nothing will call back. */
-    } else {
-        char cut[SB_ID_TIME_LEN + 1];
-        if (history.ttl_ms)
-            sb_id_time_prefix(sb_now_ms() - history.ttl_ms, cut);
-        /* The store copies json before returning (sb_store's ownership). */
-        rc = sb_store_slot_history_put(room, id->valuestring, json, len, history.keep,
+    char cut[SB_ID_TIME_LEN + 1];
+    if (history.ttl_ms)
+        sb_id_time_prefix(sb_now_ms() - history.ttl_ms, cut);
+    /* The store copies json before returning (sb_store's ownership). */
+    int rc = sb_store_slot_history_put(room, id->valuestring, json, len, history.keep,
                                        history.ttl_ms ? cut : NULL, publication_stored_cb, p);
-        if (rc == SB_OK)
-            return SB_OK;
-        if (rc != SB_ENOMEM && rc != SB_EINVAL)
-            rc = SB_EUNAVAILABLE;
-    }
-    sb_frame_unref(p->frame);
+    if (rc == SB_OK)
+        return SB_PENDING;
+    sb_frame_unref(f);
     free(p);
-    return rc;
+    return rc == SB_ENOMEM || rc == SB_EINVAL ? rc : SB_EUNAVAILABLE;
 }

@@ -19,12 +19,15 @@ void sb_publish_configure(long keep, long ttl_s);
 int sb_publish_history_on(void);
 
 /* Send data (borrowed: a stamped publication carrying its `id`) as a
- * `publish` event to room's connections but skip_conn, and to the bus; with
- * history on, only once the store has committed it (trimmed in the same
- * commit). done(arg, status, delivered) runs once, never inside the call:
- * SB_OK (sent), or SB_EUNAVAILABLE (the store refused it: nothing sent).
- * -> SB_OK | SB_EUNAVAILABLE (nothing sent, done not called) | SB_EINVAL | SB_ENOMEM */
-int sb_publish_room(const char *room, const cJSON *data, uint64_t skip_conn, sb_published_fn done,
-                    void *arg);
+ * `publish` event to room's connections but skip_conn, and to the bus.
+ * History off: sent within the call, *delivered (may be NULL) set, done not
+ * called: SB_OK. History on: sent once the store has committed it (trimmed
+ * in the same commit): SB_PENDING, then done(arg, status, delivered) once,
+ * never inside the call, with SB_OK (sent) or SB_EUNAVAILABLE (the store
+ * refused it: nothing sent).
+ * -> SB_OK | SB_PENDING | SB_EUNAVAILABLE (nothing sent, done not called) | SB_EINVAL | SB_ENOMEM
+ */
+int sb_publish_room(const char *room, const cJSON *data, uint64_t skip_conn, size_t *delivered,
+                    sb_published_fn done, void *arg);
 
 #endif

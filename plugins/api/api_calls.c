@@ -322,12 +322,17 @@ static void api_publish(api_state *api, uint64_t req_id, const char *room, const
     p->api = api;
     p->req_id = req_id;
     memcpy(p->id, id, sizeof(p->id));
-    int rc = api->host->publish_room(api->pc, room, msg, 0, api_published_answer, p);
-    if (rc == SB_OK) {
+    size_t delivered = 0;
+    int rc = api->host->publish_room(api->pc, room, msg, 0, &delivered, api_published_answer, p);
+    if (rc == SB_PENDING) {
         api->pending++;
         return;
     }
     free(p);
+    if (rc == SB_OK) {
+        api_delivered(api, req_id, id, delivered);
+        return;
+    }
     if (rc == SB_EUNAVAILABLE) {
         api_error(api, req_id, 503, "Retry-After: 1\r\n", "unavailable",
                   "the store could not take the publication; it was not sent");

@@ -234,13 +234,18 @@ static void notify_room(grpc_state *st, grpc_stream *s, const char *room, const 
     pub->s = s;
     memcpy(pub->id, id, sizeof(pub->id));
     grpc_stream_hold(s);
-    int rc = host->publish_room(st->pc, room, data, 0, notify_room_done, pub);
-    if (rc == SB_OK) {
+    size_t delivered = 0;
+    int rc = host->publish_room(st->pc, room, data, 0, &delivered, notify_room_done, pub);
+    if (rc == SB_PENDING) {
         st->pending++;
         return;
     }
     grpc_stream_release(s);
     free(pub);
+    if (rc == SB_OK) {
+        notify_respond(s, id, delivered);
+        return;
+    }
     if (rc == SB_EUNAVAILABLE) {
         grpc_stream_finish(s, GRPC_UNAVAILABLE,
                            "the store could not take the publication; it was not sent");

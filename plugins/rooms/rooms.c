@@ -163,6 +163,10 @@ static void rooms_published_answer(void *arg, int status, size_t delivered)
 {
     rooms_published *p = arg;
     (void)delivered;
+    if (p->reply == NULL) { /* reply_hold ran out of memory: nobody to answer */
+        free(p);
+        return;
+    }
     cJSON *ack = status == SB_OK ? rooms_ack_new(p->id, p->ts) : NULL;
     if (status != SB_OK)
         p->host->reply_later_error(p->pc, p->reply, "unavailable",
@@ -176,32 +180,39 @@ static void rooms_published_answer(void *arg, int status, size_t delivered)
 }
 
 /* Hand a stamped, filtered publication (data borrowed) to the host's one
- * road for room publications; `ack` {id, ts} once it is stored and sent,
- * `unavailable` when the store refused it. -> SB_OK | SB_ENOMEM */
+ * road for room publications; `ack` {id, ts} once it is sent (with history
+ * on: stored, then sent), `unavailable` when the store refused it.
+ * -> SB_OK | SB_ENOMEM */
 static int rooms_publish_send(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
                               int64_t ts, const cJSON *data)
 {
     const sb_host_api *host = rp->host;
     rooms_published *p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->reply = host->reply_hold(rp->pc, cmd)) == NULL) {
-        free(p);
+    if (p == NULL)
         return SB_ENOMEM;
-    }
     p->host = host;
     p->pc = rp->pc;
     p->ts = ts;
     snprintf(p->id, sizeof(p->id), "%s", id);
-    int rc = host->publish_room(rp->pc, room, data, cmd->conn_id, rooms_published_answer, p);
-    if (rc == SB_OK)
+    int rc = host->publish_room(rp->pc, room, data, cmd->conn_id, NULL, rooms_published_answer, p);
+    if (rc == SB_PENDING) {
+        /* The answer comes on a later iteration: cmd is still ours now. */
+        p->reply = host->reply_hold(rp->pc, cmd);
         return SB_OK;
-    if (rc == SB_ENOMEM) {
-        host->reply_drop(rp->pc, p->reply);
-        free(p);
-        return SB_ENOMEM;
     }
-    host->reply_later_error(rp->pc, p->reply, "unavailable",
-                            "the store could not take the publication; it was not sent");
     free(p);
+    if (rc == SB_OK) {
+        cJSON *ack = rooms_ack_new(id, ts);
+        if (ack == NULL)
+            return SB_ENOMEM;
+        host->reply(rp->pc, cmd, "ack", ack);
+        cJSON_Delete(ack);
+        return SB_OK;
+    }
+    if (rc == SB_ENOMEM)
+        return SB_ENOMEM;
+    host->reply_error(rp->pc, cmd, "unavailable",
+                      "the store could not take the publication; it was not sent");
     return SB_OK;
 }
 
