@@ -516,3 +516,16 @@ def test_history_grpc_notify_room_recovered(server):
         assert got[0]["entityId"] == "order-1" and got[0]["from"] == "server"
         await no_frame(bob)
     run(go())
+
+
+def test_history_bad_keys_stop_startup_logged_once(server):
+    """The core reads [rooms] history_size and history_ttl (every publisher's
+    store step is the host's): a bad value stops the start, named once."""
+    for key, value in (("history_size", "-1"), ("history_ttl", "soon")):
+        s = history_sections("memory")
+        s["rooms"][key] = value
+        srv = server(sections=s, start=False)
+        srv.start(wait=False)
+        assert srv.proc.wait(20) != 0, key
+        log = srv.log()
+        assert log.count(key) == 1, log
