@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "plugin_host.h"
+#include "publish.h"
 #include "registry.h"
 #include "route.h"
 #include "runtime.h"
@@ -564,6 +565,15 @@ static int h_conn_release(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
     return sb_backlog_release(c, type, msgs, n);
 }
 
+/* --- room publications (since 1.3) --- */
+
+static int h_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data,
+                          uint64_t skip_conn, size_t *delivered, sb_published_fn done, void *arg)
+{
+    (void)pc;
+    return sb_publish_room(room, data, skip_conn, delivered, done, arg);
+}
+
 /* --- ids, time --- */
 
 static void h_id_new(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1])
@@ -897,6 +907,7 @@ static const sb_host_api host_api = {
     .conn_hold = h_conn_hold,
     .conn_release = h_conn_release,
     .room_size = h_room_size,
+    .publish_room = h_publish_room,
 };
 
 const sb_host_api *sb_host_api_table(void)

@@ -3,7 +3,9 @@
  * data object {type, entityId, message}, passes the filter chain as the push
  * API's calls do (sender [grpc] from, default "server"), is stamped, then
  *  - Broadcast:     a `broadcast` event to every connection (send_all),
- *  - NotifyRoom:    a `publish` event to the room (send_room),
+ *  - NotifyRoom:    a `publish` to the room through the host's one road for
+ *                   room publications (publish_room: stored first when room
+ *                   history is on), answered when it has gone out,
  *  - PrivateNotify: a stored direct `message` to the user, answered after the
  *                   store's commit, then delivered (send_users, direct).
  * Every answer is a NotifyResponse {id, delivered}. */
@@ -37,6 +39,13 @@ typedef struct notify_put {
     char *json; /* the stamped message as stored, host->json_print_new's */
     size_t len;
 } notify_put;
+
+/* A room notification waiting for publish_room's answer. */
+typedef struct notify_pub {
+    grpc_state *st;
+    grpc_stream *s; /* held */
+    char id[SB_ID_LEN + 1];
+} notify_pub;
 
 /* --- the request --- */
 
@@ -193,7 +202,61 @@ static int notify_filter(grpc_state *st, grpc_stream *s, const sb_filter_msg *fm
 
 /* --- the calls --- */
 
-/* Broadcast (room NULL) and NotifyRoom: live only, answered at once. */
+static void notify_room_done(void *arg, int status, size_t delivered)
+{
+    notify_pub *pub = arg;
+    grpc_state *st = pub->st;
+    st->pending--;
+    if (!st->closing && grpc_stream_live(pub->s)) {
+        if (status == SB_OK)
+            notify_respond(pub->s, pub->id, delivered);
+        else
+            grpc_stream_finish(pub->s, GRPC_UNAVAILABLE,
+                               "the store could not keep the publication; it was not sent");
+    }
+    grpc_stream_release(pub->s);
+    free(pub);
+    if (st->closing && st->pending == 0)
+        grpc_state_free(st);
+}
+
+/* NotifyRoom's stamped data (borrowed) through publish_room; answered from
+ * notify_room_done, after the store's commit when room history is on. */
+static void notify_room(grpc_state *st, grpc_stream *s, const char *room, const char *id,
+                        const cJSON *data)
+{
+    const sb_host_api *host = st->host;
+    notify_pub *pub = calloc(1, sizeof(*pub));
+    if (!pub) {
+        grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
+        return;
+    }
+    pub->st = st;
+    pub->s = s;
+    memcpy(pub->id, id, sizeof(pub->id));
+    grpc_stream_hold(s);
+    size_t delivered = 0;
+    int rc = host->publish_room(st->pc, room, data, 0, &delivered, notify_room_done, pub);
+    if (rc == SB_PENDING) {
+        st->pending++;
+        return;
+    }
+    grpc_stream_release(s);
+    free(pub);
+    if (rc == SB_OK) {
+        notify_respond(s, id, delivered);
+        return;
+    }
+    if (rc == SB_EUNAVAILABLE) {
+        grpc_stream_finish(s, GRPC_UNAVAILABLE,
+                           "the store could not take the publication; it was not sent");
+        return;
+    }
+    host->log(st->pc, SB_LOG_ERROR, "publish %s failed: %d", id, rc);
+    grpc_stream_finish(s, GRPC_INTERNAL, "delivery failed; the server log says more");
+}
+
+/* Broadcast (room NULL, live only, answered at once) and NotifyRoom. */
 static void notify_live(grpc_state *st, grpc_stream *s, const char *room, cJSON *data_take)
 {
     const sb_host_api *host = st->host;
@@ -215,8 +278,12 @@ static void notify_live(grpc_state *st, grpc_stream *s, const char *room, cJSON 
         grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
         return;
     }
-    int rc = room ? host->send_room(st->pc, room, type, data, 0, NULL, &delivered)
-                  : host->send_all(st->pc, type, data, 0, &delivered);
+    if (room) {
+        notify_room(st, s, room, id, data);
+        cJSON_Delete(data);
+        return;
+    }
+    int rc = host->send_all(st->pc, type, data, 0, &delivered);
     cJSON_Delete(data);
     if (rc != SB_OK) {
         host->log(st->pc, SB_LOG_ERROR, "%s %s failed: %d", type, id, rc);

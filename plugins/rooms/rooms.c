@@ -1,8 +1,9 @@
 /* The `rooms` plugin: join, leave and publish (PROTOCOL.md 3, 5), with
  * presence events to the other members, and an on_close hook that makes a
  * closing connection leave its rooms. Membership itself is the core's
- * registry; builders live in rooms_event.c. With history_size set,
- * publications are stored and recovered on join (rooms_history.c). */
+ * registry; builders live in rooms_event.c. A publication goes the host's
+ * one road (publish_room), which stores it first when history_size is set;
+ * recovery on join and `history` are rooms_history.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,74 @@ static int rooms_leave_cmd(void *ud, const sb_cmd *cmd)
     return SB_OK;
 }
 
+/* A publication on its way: the ack waits for publish_room's answer (after
+ * the store's commit when history is on). Keeps host and pc, not rp: the
+ * answer may come after fini, when the store drains at shutdown. */
+typedef struct rooms_published {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+    sb_reply *reply;
+    int64_t ts;
+    char id[SB_ID_LEN + 1];
+} rooms_published;
+
+static void rooms_published_answer(void *arg, int status, size_t delivered)
+{
+    rooms_published *p = arg;
+    (void)delivered;
+    if (p->reply == NULL) { /* reply_hold ran out of memory: nobody to answer */
+        free(p);
+        return;
+    }
+    cJSON *ack = status == SB_OK ? rooms_ack_new(p->id, p->ts) : NULL;
+    if (status != SB_OK)
+        p->host->reply_later_error(p->pc, p->reply, "unavailable",
+                                   "the store could not keep the publication; it was not sent");
+    else if (ack)
+        p->host->reply_later(p->pc, p->reply, "ack", ack);
+    else
+        p->host->reply_later_error(p->pc, p->reply, "internal", "out of memory");
+    cJSON_Delete(ack);
+    free(p);
+}
+
+/* Hand a stamped, filtered publication (data borrowed) to the host's one
+ * road for room publications; `ack` {id, ts} once it is sent (with history
+ * on: stored, then sent), `unavailable` when the store refused it.
+ * -> SB_OK | SB_ENOMEM */
+static int rooms_publish_send(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
+                              int64_t ts, const cJSON *data)
+{
+    const sb_host_api *host = rp->host;
+    rooms_published *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SB_ENOMEM;
+    p->host = host;
+    p->pc = rp->pc;
+    p->ts = ts;
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    int rc = host->publish_room(rp->pc, room, data, cmd->conn_id, NULL, rooms_published_answer, p);
+    if (rc == SB_PENDING) {
+        /* The answer comes on a later iteration: cmd is still ours now. */
+        p->reply = host->reply_hold(rp->pc, cmd);
+        return SB_OK;
+    }
+    free(p);
+    if (rc == SB_OK) {
+        cJSON *ack = rooms_ack_new(id, ts);
+        if (ack == NULL)
+            return SB_ENOMEM;
+        host->reply(rp->pc, cmd, "ack", ack);
+        cJSON_Delete(ack);
+        return SB_OK;
+    }
+    if (rc == SB_ENOMEM)
+        return SB_ENOMEM;
+    host->reply_error(rp->pc, cmd, "unavailable",
+                      "the store could not take the publication; it was not sent");
+    return SB_OK;
+}
+
 static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
 {
     rooms_plugin *rp = ud;
@@ -275,20 +344,9 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
         cJSON_Delete(data);
         return SB_OK;
     }
-    if (rp->history_size > 0)
-        return rooms_history_publish(rp, cmd, room, id, ts, data);
-    cJSON *ack = rooms_ack_new(id, ts);
-    if (ack == NULL) {
-        cJSON_Delete(data);
-        return SB_ENOMEM;
-    }
-    host->reply(rp->pc, cmd, "ack", ack);
-    cJSON_Delete(ack);
-    int rc = host->send_room(rp->pc, room, "publish", data, cmd->conn_id, NULL, NULL);
-    if (rc != SB_OK)
-        host->log(rp->pc, SB_LOG_WARN, "publication %s to %s not sent: %d", id, room, rc);
+    int rc = rooms_publish_send(rp, cmd, room, id, ts, data);
     cJSON_Delete(data);
-    return SB_OK;
+    return rc;
 }
 
 /* A closing connection leaves each of its rooms here, while the registry still

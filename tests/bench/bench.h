@@ -16,7 +16,11 @@
 #include "bench_hist.h"
 #include "bench_track.h"
 
-enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE };
+/* SC_RECOVER: room history recovery. One publisher in a room publishes an anchor, then
+ * `messages` more, each stored in the room's history ([rooms] history_size); then
+ * `connections` members connect at once and join with since = the anchor's id, and the run
+ * times how long until every member has recovered every publication. */
+enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE, SC_RECOVER };
 
 /* The protocol the clients speak: native, or seed 003's chat dialect (broadcast only:
  * {"command":"broadcast","message":"t=.. c=.. s=.. p=.."}; the sender's own broadcast
@@ -181,6 +185,9 @@ typedef struct bench {
     uint64_t all_receivers;
     bench_worker *workers;
     char *payload; /* `size` bytes every message carries (--text: words, else 'x') */
+    /* recover: the id of the publisher's first publication (ref 0), the late members' since;
+     * written by the publisher's worker before its ack counts, read after all_acked */
+    char since[32];
 } bench;
 
 /* Monotonic nanoseconds since b->epoch: the `t` every message carries. */

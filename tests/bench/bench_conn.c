@@ -570,14 +570,21 @@ static void conn_error(bench_conn *c, const char *buf, size_t len, const bench_f
         conn_settled(c);
 }
 
-/* An acked message of ours (native `ack`, or a chat sender's own broadcast): counted once. */
+/* An acked message of ours (native `ack`, or a chat sender's own broadcast): counted once.
+ * recover: the first publication is the anchor the members join `since`, recovered by none. */
 static void conn_acked(bench_conn *c, const bench_frame *f)
 {
     bench_worker *w = c->w;
     if (f->has_ref && bench_bits_set(&c->acked_bits, f->ref) == 0) {
+        int anchor = w->b->cfg.scenario == SC_RECOVER && f->ref == 0;
+        if (anchor && f->id && f->id_len < sizeof(w->b->since)) {
+            memcpy(w->b->since, f->id, f->id_len);
+            w->b->since[f->id_len] = '\0';
+        }
         c->acked++;
         count(&w->c.acked, 1);
-        count(&w->c.expected, bench_fanout_of(w->b, c->idx));
+        if (!anchor)
+            count(&w->c.expected, bench_fanout_of(w->b, c->idx));
     }
     conn_settled(c);
 }
@@ -650,7 +657,12 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
     } else if (bench_frame_is(&f, "ack")) {
         conn_acked(c, &f);
     } else if (bench_frame_is(&f, "pong")) {
-        if (!c->ready && b->cfg.scenario == SC_FANOUT) {
+        if (!c->ready && b->cfg.scenario == SC_RECOVER && c->late) {
+            char join[128];
+            snprintf(join, sizeof(join),
+                     "{\"type\":\"join\",\"data\":{\"room\":\"r0\",\"since\":\"%s\"}}", b->since);
+            conn_send_text(c, join);
+        } else if (!c->ready && (b->cfg.scenario == SC_FANOUT || b->cfg.scenario == SC_RECOVER)) {
             char join[96];
             snprintf(join, sizeof(join), "{\"type\":\"join\",\"data\":{\"room\":\"r%" PRIu32 "\"}}",
                      bench_room_of(b, c->idx));
@@ -687,6 +699,7 @@ int bench_conn_send_next(bench_conn *c, int64_t t_ns)
     int n;
     switch (b->cfg.scenario) {
     case SC_FANOUT:
+    case SC_RECOVER:
         n = snprintf(
             m, cap, "{\"type\":\"publish\",\"ref\":%" PRIu64 ",\"data\":{\"room\":\"r%" PRIu32 "\"",
             seq, bench_room_of(b, c->idx));

@@ -133,7 +133,13 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
             fprintf(out, "  undelivered to closed connections: %" PRIu64 "\n", r->lost_closed);
         print_reasons(out, "errors", &r->error_codes);
     }
-    if (c->scenario == SC_OFFLINE) {
+    if (c->scenario == SC_RECOVER) {
+        fprintf(out,
+                "  recover     stored %" PRIu64 " in %.2f s (%.0f/s), all recovered in %.2f s "
+                "(%.0f/s)\n",
+                r->acked, r->store_s, per_s(r->acked, r->store_s), r->drain_s,
+                per_s(r->delivered, r->drain_s));
+    } else if (c->scenario == SC_OFFLINE) {
         fprintf(out,
                 "  offline     stored %" PRIu64 " in %.2f s (%.0f/s), drained in %.2f s (%.0f/s)\n",
                 r->acked, r->store_s, per_s(r->acked, r->store_s), r->drain_s,
@@ -270,7 +276,7 @@ static void print_json(const bench *b, const bench_result *r)
     cJSON_AddNumberToObject(l, "max", ms(h->total ? h->max : 0));
     cJSON_AddNumberToObject(l, "mean", h->total ? h->sum / (double)h->total / 1e6 : 0);
 
-    if (c->scenario == SC_OFFLINE) {
+    if (c->scenario == SC_OFFLINE || c->scenario == SC_RECOVER) {
         cJSON *o = cJSON_AddObjectToObject(j, "offline");
         cJSON_AddNumberToObject(o, "store_s", r->store_s);
         cJSON_AddNumberToObject(o, "store_per_s", per_s(r->acked, r->store_s));

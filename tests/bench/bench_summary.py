@@ -54,6 +54,15 @@ def headline(doc):
         det = (f"{doc['messages']['acked']} stored in {off['store_s']:.2f} s, drained in "
                f"{off['drain_s']:.2f} s, server peak rss {srv.get('rss_peak_kb', 0) / 1024:.1f} MiB")
         return fig, det
+    if sc == "recover":
+        off, m = doc["offline"], doc["messages"]
+        cpu_s = srv.get("cpu_percent", 0) / 100 * off["drain_s"]
+        fig = f"all recovered in {off['drain_s']:.2f} s"
+        det = (f"{m['delivered']} of {m['expected']} recovered ({off['drain_per_s']:.0f}/s), "
+               f"gaps {m['lost']}, duplicates {m['duplicated']}, presence {m['presence']}; "
+               f"server cpu {srv.get('cpu_percent', 0):.0f} % ({cpu_s:.1f} cpu-s), "
+               f"peak rss {srv.get('rss_peak_kb', 0) / 1024:.1f} MiB")
+        return fig, det
     tp = doc["throughput"]
     fig = f"{tp['delivered_per_s']:.0f} deliveries/s"
     det = (f"sent {tp['sent_per_s']:.0f}/s, latency p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} "

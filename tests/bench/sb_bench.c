@@ -26,7 +26,8 @@ static const char usage[] =
     "                             for the nodes of a cluster: clients spread round-robin, a\n"
     "                             direct pair spans two nodes, a fanout room is split over all\n"
     "                             with its publisher on the first (at most 8)\n"
-    "  --scenario NAME            idle | direct | fanout | broadcast | offline (default direct)\n"
+    "  --scenario NAME            idle | direct | fanout | broadcast | offline | recover\n"
+    "                             (default direct; recover: room history, see bench.h)\n"
     "  --threads N                worker threads, one libev loop each (default 1)\n"
     "  --connections N            connections (offline: offline users) (default 100)\n"
     "  --senders N                sending connections (default: direct all, others 1)\n"
@@ -39,7 +40,8 @@ static const char usage[] =
     "  --ramp N                   connections opened per second (default 5000)\n"
     "  --connect-timeout S        per-connection connect + handshake limit (default 10)\n"
     "  --room-size M              fanout: members per room (default 10)\n"
-    "  --messages M               offline: messages stored per offline user (default 1000)\n"
+    "  --messages M               offline: messages stored per offline user; recover:\n"
+    "                             publications each member recovers (default 1000)\n"
     "  --read-batch N             direct: ids per `read` command, 0: never read (default 32)\n"
     "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
     "  --server-pid PID           sample the server's RSS and CPU from /proc (repeatable)\n"
@@ -58,7 +60,8 @@ static const char usage[] =
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
     "connected.\n";
 
-static const char *const scenario_names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
+static const char *const scenario_names[] = {"idle",      "direct",  "fanout",
+                                             "broadcast", "offline", "recover"};
 #define N_SCENARIOS (int)(sizeof(scenario_names) / sizeof(scenario_names[0]))
 
 static int parse_scenario(const char *s)
@@ -599,6 +602,21 @@ static void count_loss(const bench *b, bench_result *r)
         const bench_conn *snd = &b->conns[s];
         if (!snd->sender)
             continue;
+        if (cfg->scenario == SC_RECOVER) {
+            /* every late member must have recovered every acked publication but the anchor */
+            for (uint32_t m = 0; m < cfg->connections; m++) {
+                const bench_bits *got = bench_inbox_find(&b->conns[m].inbox, s);
+                for (uint64_t q = 1; q < snd->seq; q++) {
+                    if (!bench_bits_test(&snd->acked_bits, q) || (got && bench_bits_test(got, q)))
+                        continue;
+                    if (b->conns[m].state == CS_OPEN)
+                        r->lost++;
+                    else
+                        r->lost_closed++;
+                }
+            }
+            continue;
+        }
         if (cfg->scenario == SC_DIRECT || cfg->scenario == SC_OFFLINE) {
             for (uint64_t q = 0; q < snd->seq; q++) {
                 if (!bench_bits_test(&snd->acked_bits, q))
@@ -837,8 +855,9 @@ int main(int argc, char **argv)
         wait_until(&b, r, cfg->duration, NULL, 0, "idle");
         cpu_end(r, &cpu);
         r->window_s = cfg->duration;
-    } else if (cfg->scenario == SC_OFFLINE) {
-        /* store M messages per offline user, then connect the users and time the drain */
+    } else if (cfg->scenario == SC_OFFLINE || cfg->scenario == SC_RECOVER) {
+        /* store M messages per offline user (recover: M publications after an anchor in the
+         * room's history), then connect the users and time the drain (the recovery) */
         uint64_t total = b.limit_per_sender * cfg->senders; /* >= N * M, spread evenly */
         atomic_store(&b.run_start_ns, bench_now_ns(&b));
         double ts = mono();
