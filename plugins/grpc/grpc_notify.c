@@ -217,7 +217,7 @@ static void notify_room_done(void *arg, int status, size_t delivered)
     grpc_stream_release(pub->s);
     free(pub);
     if (st->closing && st->pending == 0)
-        grpc_state_free(st);
+        st->release(st);
 }
 
 /* NotifyRoom's stamped data (borrowed) through publish_room; answered from
