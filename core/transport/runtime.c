@@ -1,5 +1,9 @@
 /* The runtime state (runtime.h) and the deferred calls: a FIFO run by an
- * idle watcher, so a call queued now runs on the next loop iteration. */
+ * idle watcher, so a call queued now runs on the next loop iteration. The
+ * watcher has the highest priority: libev runs an idle watcher only when no
+ * event of its priority or above is pending, so at the default priority a
+ * busy server (some socket ready on every pass) would hold store completions,
+ * and with them every ack, until a pass that found no socket ready. */
 #include "runtime.h"
 
 #include <stdlib.h>
@@ -47,6 +51,7 @@ int sb_server_later(void (*cb)(void *), void *arg)
 void sb_server_later_init(void)
 {
     ev_idle_init(&sb_srv.later_idle, later_cb);
+    ev_set_priority(&sb_srv.later_idle, EV_MAXPRI);
 }
 
 void sb_server_drain_later(void)
