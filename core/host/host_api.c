@@ -120,24 +120,21 @@ static sb_reply *h_reply_hold(sb_plugin_ctx *pc, const sb_cmd *cmd)
 {
     (void)pc;
     const struct sb_reply *r = sb_dispatch_cmd_reply(cmd);
-    sb_reply *h = calloc(1, sizeof(*h));
+    /* One block: the ref's text follows the struct (held for every stored
+     * message until the store answers). */
+    size_t ref_len = r->ref_json ? strlen(r->ref_json) + 1 : 0;
+    sb_reply *h = malloc(sizeof(*h) + ref_len);
     if (!h)
         return NULL;
     h->conn_id = r->conn_id;
-    if (r->ref_json && !(h->ref_json = strdup(r->ref_json))) {
-        free(h);
-        return NULL;
-    }
+    h->ref_json = r->ref_json ? memcpy(h + 1, r->ref_json, ref_len) : NULL;
     return h;
 }
 
 static void h_reply_drop(sb_plugin_ctx *pc, sb_reply *r)
 {
     (void)pc;
-    if (r) {
-        free(r->ref_json);
-        free(r);
-    }
+    free(r); /* the ref's text is in the same block */
 }
 
 static int h_reply_later(sb_plugin_ctx *pc, sb_reply *r, const char *type, const cJSON *data)
