@@ -17,9 +17,66 @@ static int stamp_drops(const char *key, int with_to, int with_room)
            (with_room && strcmp(key, "room") == 0);
 }
 
+/* The member after m if m is the string value named key, else NULL (m NULL too). */
+static const cJSON *stamp_next_string(const cJSON *m, const char *key, const char *value)
+{
+    if (m == NULL || m->string == NULL || strcmp(m->string, key) != 0 || !cJSON_IsString(m) ||
+        strcmp(m->valuestring, value) != 0)
+        return NULL;
+    return m->next;
+}
+
+/* Whether a and b print the same, for the shapes `to` has (a string or an
+ * array of strings); anything else counts as different (cJSON_Compare
+ * calls nearby numbers equal). */
+static int stamp_same_to(const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsString(a))
+        return cJSON_IsString(b) && strcmp(a->valuestring, b->valuestring) == 0;
+    if (!cJSON_IsArray(a) || !cJSON_IsArray(b))
+        return 0;
+    for (a = a->child, b = b->child; a != NULL && b != NULL; a = a->next, b = b->next)
+        if (!cJSON_IsString(a) || !cJSON_IsString(b) || strcmp(a->valuestring, b->valuestring) != 0)
+            return 0;
+    return a == NULL && b == NULL;
+}
+
+/* Whether data is already what stamping it would build: the stamped members
+ * lead, in order, with these values, and none of the rest would be dropped.
+ * The message path stamps twice (the plugin before the filters, the filter
+ * chain after them): with no filter changing anything, the second is this
+ * check instead of a rebuilt object. */
+static int stamp_done(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                      const char *room, int64_t ts)
+{
+    if (!cJSON_IsObject(data))
+        return 0;
+    /* Each stamped member is followed by another (ts comes last), so NULL
+     * is a mismatch at every step. */
+    const cJSON *m = stamp_next_string(stamp_next_string(data->child, "id", id), "from", from);
+    if (m == NULL)
+        return 0;
+    if (to != NULL) {
+        if (m->string == NULL || strcmp(m->string, "to") != 0 || !stamp_same_to(m, to))
+            return 0;
+        m = m->next;
+    }
+    if (room != NULL && (m = stamp_next_string(m, "room", room)) == NULL)
+        return 0;
+    if (m == NULL || m->string == NULL || strcmp(m->string, "ts") != 0 || !cJSON_IsNumber(m) ||
+        m->valuedouble != (double)ts)
+        return 0;
+    for (m = m->next; m != NULL; m = m->next)
+        if (stamp_drops(m->string, to != NULL, room != NULL))
+            return 0;
+    return 1;
+}
+
 int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
              int64_t ts)
 {
+    if (stamp_done(*data, id, from, to, room, ts))
+        return SB_OK;
     cJSON *out = cJSON_CreateObject();
     cJSON *to_copy = NULL;
     if (out == NULL || cJSON_AddStringToObject(out, "id", id) == NULL ||

@@ -12,7 +12,8 @@
  * object: id, from, to (a copy, when to is not NULL), room (when not NULL),
  * ts, then *data's other members in their order. Every member named id, from,
  * ts, or to / room when given, is dropped (all copies, case-sensitive); the
- * others are moved, not copied, and the old value is freed.
+ * others are moved, not copied, and the old value is freed. When *data is
+ * already that object (stamped before with the same values) it stays as it is.
  * -> SB_OK | SB_ENOMEM (*data unchanged) */
 int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
              int64_t ts);

@@ -172,6 +172,37 @@ static void test_stamp_twice_is_stable(void **state)
     cJSON_Delete(to);
 }
 
+static void test_stamp_already_stamped_is_kept(void **state)
+{
+    (void)state;
+    /* Stamped once, unchanged: the second stamp keeps the very object. */
+    cJSON *data = cJSON_Parse("{\"text\":\"hi\"}");
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    cJSON *first = data;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    assert_ptr_equal(data, first);
+    /* Any stamped value differing, or a stamped name further on: rebuilt. */
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 6), SB_OK);
+    assert_ptr_not_equal(data, first);
+    cJSON *to2 = cJSON_Parse("[\"bob\"]");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to2, NULL, 6), SB_OK);
+    assert_non_null(cJSON_AddStringToObject(data, "id", "spoof"));
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to2, NULL, 6), SB_OK);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\"],\"ts\":6,"
+                             "\"text\":\"hi\"}");
+    /* With a room, kept too when unchanged. */
+    data = NULL;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "lobby", 7), SB_OK);
+    first = data;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "lobby", 7), SB_OK);
+    assert_ptr_equal(data, first);
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "hall", 7), SB_OK);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"hall\",\"ts\":7}");
+    cJSON_Delete(to);
+    cJSON_Delete(to2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_stamp_non_object_data_counts_as_empty),
         cmocka_unit_test(test_stamp_null_data_counts_as_empty),
         cmocka_unit_test(test_stamp_twice_is_stable),
+        cmocka_unit_test(test_stamp_already_stamped_is_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
