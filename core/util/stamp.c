@@ -72,6 +72,53 @@ static int stamp_done(const cJSON *data, const char *id, const char *from, const
     return 1;
 }
 
+/* A member of a view: v's value borrowed (not freed with the view). */
+static cJSON *stamp_borrow(const cJSON *v)
+{
+    cJSON *r = cJSON_CreateNull();
+    if (r == NULL)
+        return NULL;
+    *r = *v;
+    r->next = r->prev = NULL;
+    r->string = NULL;
+    r->type = (v->type & ~cJSON_StringIsConst) | cJSON_IsReference;
+    return r;
+}
+
+/* Add item under key (borrowed, not freed with the view). 0 on ENOMEM. */
+static int stamp_view_add(cJSON *view, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return 0;
+    if (!cJSON_AddItemToObjectCS(view, key, item)) {
+        cJSON_Delete(item);
+        return 0;
+    }
+    return 1;
+}
+
+cJSON *sb_stamp_view(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                     const char *room, int64_t ts)
+{
+    cJSON *view = cJSON_CreateObject();
+    if (view == NULL || !stamp_view_add(view, "id", cJSON_CreateStringReference(id)) ||
+        !stamp_view_add(view, "from", cJSON_CreateStringReference(from)) ||
+        (to != NULL && !stamp_view_add(view, "to", stamp_borrow(to))) ||
+        (room != NULL && !stamp_view_add(view, "room", cJSON_CreateStringReference(room))) ||
+        !stamp_view_add(view, "ts", cJSON_CreateNumber((double)ts)))
+        goto nomem;
+    if (cJSON_IsObject(data)) {
+        for (const cJSON *m = data->child; m != NULL; m = m->next)
+            if (!stamp_drops(m->string, to != NULL, room != NULL) &&
+                !stamp_view_add(view, m->string, stamp_borrow(m)))
+                goto nomem;
+    }
+    return view;
+nomem:
+    cJSON_Delete(view);
+    return NULL;
+}
+
 int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
              int64_t ts)
 {

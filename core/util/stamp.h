@@ -18,4 +18,11 @@
 int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
              int64_t ts);
 
+/* What sb_stamp would make of data, as a view that borrows everything (data's
+ * members, id, from, to, room): it prints the same bytes, and cJSON_Delete
+ * frees the view alone. For printing a message stamped when nothing else needs
+ * the tree; data and the strings must outlive the view. NULL on ENOMEM. */
+cJSON *sb_stamp_view(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                     const char *room, int64_t ts);
+
 #endif

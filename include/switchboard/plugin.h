@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 2
+#define SB_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -636,7 +636,18 @@ typedef struct sb_host_api {
     int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
                         const sb_stored *msgs, size_t n);
 
-    /* since 1.3: new members go here */
+    /* since 1.3 */
+
+    /* When no filter hook is installed, what run_filter and json_print_new
+     * would make of data (borrowed, left as it is) with msg's routing
+     * fields: the stamped message's bytes, printed without building it (a
+     * new string, caller: host->free; *len its length). NULL with *filtered
+     * set when a filter is installed (build the tree and run the chain), or
+     * with *filtered 0 on ENOMEM. */
+    char *(*print_unfiltered_new)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                                  size_t *len, int *filtered);
+
+    /* since 1.4: new members go here */
 } sb_host_api;
 
 #define SB_READ  1

@@ -203,6 +203,46 @@ static void test_stamp_already_stamped_is_kept(void **state)
     cJSON_Delete(to2);
 }
 
+/* The view prints what stamping a copy prints, and leaves data as it was. */
+static void assert_view_as_stamp(const char *json, const cJSON *to, const char *room)
+{
+    cJSON *data = cJSON_Parse(json);
+    char *before = cJSON_PrintUnformatted(data);
+    cJSON *copy = cJSON_Duplicate(data, 1);
+    assert_int_equal(sb_stamp(&copy, "01ID", "alice", to, room, 1700000000123), SB_OK);
+    char *want = cJSON_PrintUnformatted(copy);
+    cJSON *view = sb_stamp_view(data, "01ID", "alice", to, room, 1700000000123);
+    assert_non_null(view);
+    char *got = cJSON_PrintUnformatted(view);
+    assert_string_equal(got, want);
+    cJSON_Delete(view);
+    char *after = cJSON_PrintUnformatted(data);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    free(want);
+    free(got);
+    cJSON_Delete(copy);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_view_prints_as_stamp(void **state)
+{
+    (void)state;
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
+    cJSON *one = cJSON_CreateString("bob");
+    assert_view_as_stamp("{\"to\":\"bob\",\"t\":1,\"p\":\"x\\\"y\",\"n\":null,\"b\":true,"
+                         "\"o\":{\"a\":[1,2.5,{\"k\":\"v\"}]},\"e\":[],\"id\":\"spoof\","
+                         "\"from\":\"x\",\"ts\":3,\"from\":\"y\"}",
+                         one, NULL);
+    assert_view_as_stamp("{\"to\":[\"bob\",\"carol\"],\"body\":\"hi\"}", to, NULL);
+    assert_view_as_stamp("{\"room\":\"spoof\",\"to\":\"kept\",\"body\":\"hi\"}", NULL, "lobby");
+    assert_view_as_stamp("{}", NULL, NULL);
+    assert_view_as_stamp("[1]", one, NULL);
+    cJSON_Delete(to);
+    cJSON_Delete(one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_stamp_null_data_counts_as_empty),
         cmocka_unit_test(test_stamp_twice_is_stable),
         cmocka_unit_test(test_stamp_already_stamped_is_kept),
+        cmocka_unit_test(test_stamp_view_prints_as_stamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
