@@ -48,15 +48,24 @@ static void message_put_free(message_put *mput)
     free(mput);
 }
 
-/* {id, ts}: the ack of an accepted message. NULL on ENOMEM. */
+/* {id, ts}: the ack of an accepted message, borrowing id and its keys (one
+ * allocation per member, not three: there is one per message). NULL on
+ * ENOMEM. */
 static cJSON *message_ack_new(const char *id, int64_t ts)
 {
     cJSON *ack = cJSON_CreateObject();
-    if (ack == NULL || cJSON_AddStringToObject(ack, "id", id) == NULL ||
-        cJSON_AddNumberToObject(ack, "ts", (double)ts) == NULL) {
+    cJSON *id_item = cJSON_CreateStringReference(id);
+    cJSON *ts_item = cJSON_CreateNumber((double)ts);
+    /* With constant keys nothing is allocated in the adding, which then
+     * cannot fail. */
+    if (ack == NULL || id_item == NULL || ts_item == NULL) {
         cJSON_Delete(ack);
+        cJSON_Delete(id_item);
+        cJSON_Delete(ts_item);
         return NULL;
     }
+    cJSON_AddItemToObjectCS(ack, "id", id_item);
+    cJSON_AddItemToObjectCS(ack, "ts", ts_item);
     return ack;
 }
 

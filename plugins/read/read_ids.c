@@ -109,7 +109,8 @@ cJSON *read_reply_new(const sb_stored *removed, size_t n)
     if (ids == NULL)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
-        cJSON *id = cJSON_CreateString(removed[i].id);
+        /* Borrowed: the reply is printed while removed is valid. */
+        cJSON *id = cJSON_CreateStringReference(removed[i].id);
         if (id == NULL || !cJSON_AddItemToArray(ids, id)) {
             cJSON_Delete(id);
             goto nomem;

@@ -26,7 +26,8 @@ void read_ids_free(read_ids *r);
  * from, unparsable, or too long for out) */
 int read_sender_of(const char *json, size_t len, char *out, size_t out_len);
 
-/* {ids: [...]} of the removed messages, in the store's order. NULL on ENOMEM. */
+/* {ids: [...]} of the removed messages, in the store's order, borrowing
+ * their ids (print or drop it while removed is valid). NULL on ENOMEM. */
 cJSON *read_reply_new(const sb_stored *removed, size_t n);
 
 /* {id, by, status: "read"}. NULL on ENOMEM. */
