@@ -121,24 +121,21 @@ static sb_reply *h_reply_hold(sb_plugin_ctx *pc, const sb_cmd *cmd)
 {
     (void)pc;
     const struct sb_reply *r = sb_dispatch_cmd_reply(cmd);
-    sb_reply *h = calloc(1, sizeof(*h));
+    /* One block: the ref's text follows the struct (held for every stored
+     * message until the store answers). */
+    size_t ref_len = r->ref_json ? strlen(r->ref_json) + 1 : 0;
+    sb_reply *h = malloc(sizeof(*h) + ref_len);
     if (!h)
         return NULL;
     h->conn_id = r->conn_id;
-    if (r->ref_json && !(h->ref_json = strdup(r->ref_json))) {
-        free(h);
-        return NULL;
-    }
+    h->ref_json = r->ref_json ? memcpy(h + 1, r->ref_json, ref_len) : NULL;
     return h;
 }
 
 static void h_reply_drop(sb_plugin_ctx *pc, sb_reply *r)
 {
     (void)pc;
-    if (r) {
-        free(r->ref_json);
-        free(r);
-    }
+    free(r); /* the ref's text is in the same block */
 }
 
 static int h_reply_later(sb_plugin_ctx *pc, sb_reply *r, const char *type, const cJSON *data)
@@ -410,6 +407,22 @@ static char *h_json_print_new(const cJSON *j, size_t *len)
             *len = n;
     }
     return copy;
+}
+
+static char *h_print_unfiltered_new(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                                    size_t *len, int *filtered)
+{
+    (void)pc;
+    /* A message without its routing fields goes the chain's way, which
+     * refuses it. */
+    *filtered = sb_hooks_has_filter() || !msg ||
+                msg->size < offsetof(sb_filter_msg, ts) + sizeof(msg->ts) || !msg->id || !msg->from;
+    if (*filtered)
+        return NULL;
+    cJSON *view = sb_stamp_view(data, msg->id, msg->from, msg->to, msg->room, msg->ts);
+    char *text = view ? h_json_print_new(view, len) : NULL;
+    cJSON_Delete(view);
+    return text;
 }
 
 static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
@@ -908,6 +921,7 @@ static const sb_host_api host_api = {
     .conn_release = h_conn_release,
     .room_size = h_room_size,
     .publish_room = h_publish_room,
+    .print_unfiltered_new = h_print_unfiltered_new,
 };
 
 const sb_host_api *sb_host_api_table(void)

@@ -666,7 +666,15 @@ typedef struct sb_host_api {
     int (*publish_room)(sb_plugin_ctx *pc, const char *room, const cJSON *data, uint64_t skip_conn,
                         size_t *delivered, sb_published_fn done, void *arg);
 
-    /* since 1.4: new members go here */
+    /* When no filter hook is installed, what run_filter and json_print_new
+     * would make of data (borrowed, left as it is) with msg's routing
+     * fields: the stamped message's bytes, printed without building it (a
+     * new string, caller: host->free; *len its length). NULL with *filtered
+     * set when a filter is installed (build the tree and run the chain), or
+     * with *filtered 0 on ENOMEM. */
+    char *(*print_unfiltered_new)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                                  size_t *len, int *filtered);
+
 } sb_host_api;
 
 #define SB_READ  1
