@@ -8,6 +8,7 @@
  * with the server's id, the sender as sid and the recipient as rid. */
 #include "messaging_codec.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,6 +689,24 @@ static size_t mt_string(const char *p, size_t len, size_t i, int *escaped)
 {
     if (i >= len || p[i] != '"')
         return 0;
+    /* The common case first: up to the closing quote, no escape, no control
+     * byte, eight bytes at a time. */
+    const char *q = memchr(p + i + 1, '"', len - i - 1);
+    if (q != NULL) {
+        size_t end = (size_t)(q - p), j = i + 1;
+        uint64_t bad = 0;
+        for (; j + 8 <= end; j += 8) { /* a byte below 0x20, or a backslash */
+            uint64_t w, e;
+            memcpy(&w, p + j, 8);
+            e = w ^ 0x5c5c5c5c5c5c5c5cull;
+            bad |= (w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull;
+            bad |= (e - 0x0101010101010101ull) & ~e & 0x8080808080808080ull;
+        }
+        for (; j < end; j++)
+            bad |= (unsigned char)p[j] < 0x20 || p[j] == '\\';
+        if (!bad)
+            return end + 1;
+    }
     for (size_t j = i + 1; j < len;) {
         unsigned char c = (unsigned char)p[j];
         if (c == '"')
