@@ -30,7 +30,20 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
     double d = v->valuedouble;
     if (!(d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT) || (double)(long long)d != d)
         return -1;
-    snprintf(out, MESSAGING_ID_MAX + 1, "%lld", (long long)d);
+    /* "%lld" without snprintf: this runs for every numeric id of every item. */
+    long long n = (long long)d;
+    unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+    char digits[24];
+    size_t k = 0, o = 0;
+    do {
+        digits[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (n < 0)
+        out[o++] = '-';
+    while (k > 0)
+        out[o++] = digits[--k];
+    out[o] = '\0';
     return 0;
 }
 
