@@ -50,7 +50,10 @@ typedef struct fanout {
     unsigned char tried[SB_ENDPOINTS_MAX];
 } fanout;
 
-/* Find the type and the data text of the native envelope. -> 1 | 0 */
+/* Find the type and the data text of the native envelope. Events are framed
+ * by sb_frame_envelope (here, or on another node before the bus), which puts
+ * nothing after data, so data is what lies between "data": and the last
+ * brace; anything else is left to the parser. -> 1 | 0 */
 static int fanout_split(fanout *o)
 {
     static const char head[] = "{\"type\":\"", mid[] = "\",\"data\":";
