@@ -312,6 +312,9 @@ typedef struct sb_bus {
 /* A new connection of a user closes the user's older connections on this
  * endpoint (this node) with 4001, whatever [server] sessions says. */
 #define SB_ENDPOINT_REPLACE 2u
+/* since 1.3: encode takes a fan-out's events as text (sb_encode_in data_json)
+ * and the host does not parse them into a tree first. */
+#define SB_ENDPOINT_EVENT_TEXT 4u
 
 /* What encode is asked to turn into a frame. Borrowed for the call. */
 typedef struct sb_encode_in {
@@ -323,7 +326,13 @@ typedef struct sb_encode_in {
     const char *type;  /* ro: the native type: a reply (ack, error, join, ...) or an event
                         * (message, publish, broadcast, presence, receipt) */
     const cJSON *ref;  /* ro: a reply: the ref given to submit (NULL: none); events: NULL */
-    const cJSON *data; /* ro: the native data object */
+    const cJSON *data; /* ro: the native data object; NULL when data_json is set */
+    /* since 1.3 */
+    /* ro: with SB_ENDPOINT_EVENT_TEXT, an event of a fan-out: its native data
+     * object as JSON text of data_len bytes (not NUL-terminated), as the
+     * sender's node framed it; otherwise NULL and data is the tree. */
+    const char *data_json;
+    size_t data_len;
 } sb_encode_in;
 
 typedef struct sb_endpoint {
