@@ -1,4 +1,4 @@
-/* HTTP routes (PROTOCOL.md section 1): the built-in paths, the WebSocket
+/* HTTP routes (docs/protocol.md section 1): the built-in paths, the WebSocket
  * endpoints, and the prefixes plugins register (host->register_route). */
 #ifndef SB_HTTP_ROUTES_H
 #define SB_HTTP_ROUTES_H

@@ -1,5 +1,5 @@
 /* The listener, the loop's signals, and the graceful
- * shutdown of PROTOCOL.md section 5: stop accepting, close every WebSocket
+ * shutdown of docs/protocol.md section 5: stop accepting, close every WebSocket
  * with 1001, let output drain (at most shutdown_timeout), then return so
  * main can call the plugins' fini (which flushes the store). Tells systemd
  * (sd_notify, when built with libsystemd) READY=1 once listening with the

@@ -1,4 +1,4 @@
-/* Command dispatch. The order of checks is PROTOCOL.md section 2's: rate
+/* Command dispatch. The order of checks is docs/protocol.md section 2's: rate
  * limit (every frame counts), envelope, authentication, command table, then
  * the handler's own checks. Handlers borrow the parsed envelope; it is freed
  * when they return. */
@@ -145,7 +145,7 @@ void sb_dispatch_command(sb_conn *c, const char *type, const cJSON *ref, const c
     }
 }
 
-/* The native codec's decode: the envelope of PROTOCOL.md section 2. A frame
+/* The native codec's decode: the envelope of docs/protocol.md section 2. A frame
  * over the rate limit is still read for its ref, so the client can tell
  * which command was refused. */
 static void native_decode(sb_conn *c, const char *buf, size_t len, int limited)

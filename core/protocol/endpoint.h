@@ -1,5 +1,5 @@
 /* WebSocket endpoints: a request path and its codec. The native protocol
- * (PROTOCOL.md) is the core's own endpoint at [server] ws_path; a dialect
+ * (docs/protocol.md) is the core's own endpoint at [server] ws_path; a dialect
  * plugin adds one per path through host->register_endpoint. The codec turns
  * native replies and events into this endpoint's frames (sb_endpoint_frame);
  * decoding is dispatch's business (sb_dispatch_frame). */

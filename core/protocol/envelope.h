@@ -1,4 +1,4 @@
-/* The client envelope of PROTOCOL.md section 2: {type, ref, data} parsed from
+/* The client envelope of docs/protocol.md section 2: {type, ref, data} parsed from
  * one text frame, with the checks cJSON does not make: U+0000 anywhere,
  * duplicate keys at any depth, keys compared case-sensitively, ref a string or
  * an integer below 2^53. Pure: no I/O, no registry. */

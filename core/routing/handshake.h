@@ -1,4 +1,4 @@
-/* The WebSocket upgrade of PROTOCOL.md section 1: validation (400/426),
+/* The WebSocket upgrade of docs/protocol.md section 1: validation (400/426),
  * origin allow-list (403), capacity (503), identity (401), on_connect
  * policy (403), then 101 with Sec-WebSocket-Accept. */
 #ifndef SB_HANDSHAKE_H

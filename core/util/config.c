@@ -444,7 +444,7 @@ typedef struct srv_key {
 
 #define OFF(field) offsetof(sb_server_cfg, field)
 
-/* Every [server] key of DESIGN.md "Configuration keys", with its default. */
+/* Every [server] key of docs/design.md "Configuration keys", with its default. */
 static const srv_key srv_keys[] = {
     {"listen", "0.0.0.0:8080", K_LISTEN, 0, 0, 0, 0, 0},
     {"plugin_dir", SB_DEFAULT_PLUGIN_DIR, K_PATH, 0, 0, 0, 0, 0},

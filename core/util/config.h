@@ -18,7 +18,7 @@ typedef struct sb_cidr {
     int prefix;
 } sb_cidr;
 
-/* [server], every key of DESIGN.md with its default. */
+/* [server], every key of docs/design.md with its default. */
 typedef struct sb_server_cfg {
     char listen[128];         /* "0.0.0.0:8080", "[::]:8080", "[::1]:9000"; "": no plain listener */
     char tls_listen[128];     /* the TLS listener, same forms; "": none */

@@ -1,5 +1,5 @@
 /* Identifiers from the outside world: percent-decoding of query parameters
- * and path segments, and the rules for user ids (PROTOCOL.md section 1) and
+ * and path segments, and the rules for user ids (docs/protocol.md section 1) and
  * room names. */
 #ifndef SB_NAMES_H
 #define SB_NAMES_H

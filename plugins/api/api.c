@@ -1,4 +1,4 @@
-/* The push API plugin (PROTOCOL.md section 6): reads [api] api_key, registers
+/* The push API plugin (docs/protocol.md section 6): reads [api] api_key, registers
  * the "/api/" route and hands each request to api_calls.c. Owns the plugin's
  * lifetime only; the calls, routing and key check live in api_*.c. */
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* The push API's calls (PROTOCOL.md section 6). Each request is checked in the
+/* The push API's calls (docs/protocol.md section 6). Each request is checked in the
  * order the protocol fixes: key (401), path (404), method (405), path
  * parameter and body (400); then the call runs. A direct message is answered
  * from the store's completion, the others at once. Every answer is JSON; an

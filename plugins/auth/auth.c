@@ -25,7 +25,7 @@ static void auth_file_warn(void *arg, size_t line, const char *why)
 static int auth_conf_static(auth_state *st, const sb_section *cfg, auth_conf *conf)
 {
     const sb_host_api *h = st->host;
-    /* DESIGN.md: the default is tokens.conf beside the config file. */
+    /* docs/design.md: the default is tokens.conf beside the config file. */
     int rc =
         h->cfg_path(cfg, "tokens_file", "tokens.conf", conf->tokens_file, sizeof conf->tokens_file);
     if (rc != SB_OK) {

@@ -60,7 +60,7 @@ static const char *auth_endpoint_token(const sb_http_req *req)
     return req->token;
 }
 
-/* Mode none: client_id names the user (PROTOCOL.md section 1); an
+/* Mode none: client_id names the user (docs/protocol.md section 1); an
  * endpoint's credential stands in for it, under the same rules. */
 static int auth_identify_client(auth_state *st, const sb_http_req *req, char user[SB_USER_MAX + 1],
                                 const char **reason)

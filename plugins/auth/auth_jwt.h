@@ -1,6 +1,6 @@
 /* JWT verification for [auth] mode = jwt, on Debian's libjwt 1.10.2, which
  * checks signatures but not claims: the algorithm pinning, exp, nbf and sub
- * rules of PROTOCOL.md live here. No host calls: unit-tested on its own.
+ * rules of docs/protocol.md live here. No host calls: unit-tested on its own.
  */
 #ifndef SB_AUTH_JWT_H
 #define SB_AUTH_JWT_H

@@ -1,5 +1,5 @@
 /* The `broadcast` plugin: one event to every authenticated connection
- * (PROTOCOL.md 3), the sender's other connections included, its sending
+ * (docs/protocol.md 3), the sender's other connections included, its sending
  * connection excluded. Live only: nothing is stored. Stamping is the
  * host's (host->stamp); the ack is broadcast_ack.c. */
 #include <stdlib.h>

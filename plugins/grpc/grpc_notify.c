@@ -1,5 +1,5 @@
 /* notificationspb.NotificationService, with the push API's semantics
- * (PROTOCOL.md section 6, plugins/api/api_calls.c): the request becomes a
+ * (docs/protocol.md section 6, plugins/api/api_calls.c): the request becomes a
  * data object {type, entityId, message}, passes the filter chain as the push
  * API's calls do (sender [grpc] from, default "server"), is stamped, then
  *  - Broadcast:     a `broadcast` event to every connection (send_all),

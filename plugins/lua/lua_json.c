@@ -4,7 +4,7 @@
  * a Lua integer becomes a JSON number without a fraction, and a JSON number
  * that is integral and fits in a lua_Integer comes back as a Lua integer.
  * A float with an integral value (2.0) therefore comes back as the integer 2,
- * as PROTOCOL.md section 2 already warns clients ("1.0 may come back as 1").
+ * as docs/protocol.md section 2 already warns clients ("1.0 may come back as 1").
  * Everything here runs inside a protected call: errors are Lua errors. */
 #include "lua_json.h"
 

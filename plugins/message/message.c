@@ -1,4 +1,4 @@
-/* The `message` plugin: direct messages to one user or several (PROTOCOL.md
+/* The `message` plugin: direct messages to one user or several (docs/protocol.md
  * 3-4). A message is authorized per recipient, filtered, stamped, stored in
  * every recipient's inbox, and only then acked and delivered live. Recipient
  * parsing is message_rcpts.c; stamping is the host's (host->stamp). */

@@ -1,5 +1,5 @@
 /* Recipient parsing for `message`: validation first, then duplicates are
- * removed (PROTOCOL.md 3: before max_recipients is checked), keeping each
+ * removed (docs/protocol.md 3: before max_recipients is checked), keeping each
  * name's first occurrence so delivery follows the order the sender wrote.
  * Sorting makes the duplicate scan O(n log n): a 64 KiB frame can name
  * thousands of users. */

@@ -1,5 +1,5 @@
 /* The `read` plugin: a recipient removes messages from its own inbox by id
- * (PROTOCOL.md 3-4), is told which ones went, and each message's sender gets a
+ * (docs/protocol.md 3-4), is told which ones went, and each message's sender gets a
  * `receipt`. Parsing and building live in read_ids.c. */
 #include <stdlib.h>
 #include <string.h>

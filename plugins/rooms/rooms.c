@@ -1,4 +1,4 @@
-/* The `rooms` plugin: join, leave and publish (PROTOCOL.md 3, 5), with
+/* The `rooms` plugin: join, leave and publish (docs/protocol.md 3, 5), with
  * presence events to the other members, and an on_close hook that makes a
  * closing connection leave its rooms. Membership itself is the core's
  * registry; builders live in rooms_event.c. A publication goes the host's

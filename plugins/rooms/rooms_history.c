@@ -1,4 +1,4 @@
-/* Room history (PROTOCOL.md: history and recovery). With [rooms]
+/* Room history (docs/protocol.md: history and recovery). With [rooms]
  * history_size set, the host stores every publication in the room's history
  * before it is acked or fanned out (host->publish_room, whoever publishes),
  * so anything a member received is in the history. A `join` with `since` holds the connection's

@@ -277,7 +277,7 @@ static void fuzz_dispatch(fuzz_client *cl, const char *buf, size_t len)
     if (!c)
         return;
     /* The ref the answers must echo is the one the core's own envelope
-     * parser finds (NULL when absent or not echoable, PROTOCOL.md 2). */
+     * parser finds (NULL when absent or not echoable, docs/protocol.md 2). */
     sb_envelope env;
     const char *code = NULL, *why = NULL;
     sb_envelope_parse(buf, len, &env, &code, &why);

@@ -1,7 +1,7 @@
 /* Fuzz target: core/util/names.c. Every output buffer is a heap block of exactly
  * out_len bytes and every input exactly its length, so a write or read one
  * byte past either is an ASan report. Results are compared with reference
- * versions written here from names.h and PROTOCOL.md section 1. */
+ * versions written here from names.h and docs/protocol.md section 1. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

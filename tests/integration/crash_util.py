@@ -1,4 +1,4 @@
-"""The crash test every persistent store must pass (PROTOCOL.md section 4: a
+"""The crash test every persistent store must pass (docs/protocol.md section 4: a
 crash after the ack loses nothing): alice streams messages to bob, the server
 is killed with SIGKILL after kill_after acks, a new server on the same config
 and directory starts, and bob must receive every acked message, once, oldest

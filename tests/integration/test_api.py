@@ -1,4 +1,4 @@
-"""Push API (PROTOCOL.md section 6, plugins/api/README.md): every call's success
+"""Push API (docs/protocol.md section 6, plugins/api/README.md): every call's success
 path end to end, every error answer, and the HTTP mechanics the API relies on
 (keep-alive, pipelining, chunked bodies, Expect: 100-continue)."""
 import json

@@ -1,5 +1,5 @@
-"""Identity and authentication (PROTOCOL.md sections 1, 2, 3 `auth`, 5
-auth_timeout; DESIGN.md [auth]): every handshake answer of the auth plugin in
+"""Identity and authentication (docs/protocol.md sections 1, 2, 3 `auth`, 5
+auth_timeout; docs/design.md [auth]): every handshake answer of the auth plugin in
 modes none, static, jwt (HS256, RS256, ES256) and lua, the `auth` command, the
 tokens file reload on SIGHUP, and configuration errors refused at start.
 

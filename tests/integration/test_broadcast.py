@@ -1,4 +1,4 @@
-"""The `broadcast` command (PROTOCOL.md 3): every connection but the sending
+"""The `broadcast` command (docs/protocol.md 3): every connection but the sending
 one gets it (the sender's other connections too), stamps cannot be spoofed,
 nothing is stored, and the plugin switched off answers unknown_type."""
 from conftest import no_frame, recv, request

@@ -401,7 +401,7 @@ def test_bus_redis_failed_membership_update_is_rewritten(server, redis):
 
 
 def test_bus_redis_own_presence_never_reaches_the_users_other_node(server, redis):
-    """PROTOCOL.md 3: presence goes to the other members' connections, not the
+    """docs/protocol.md 3: presence goes to the other members' connections, not the
     user's own, on any node."""
     r = redis()
     a, b = two_nodes(server, r)

@@ -1,4 +1,4 @@
-"""WebSocket endpoints and codecs (ABI 1.2, DESIGN.md "Endpoints and dialects"),
+"""WebSocket endpoints and codecs (ABI 1.2, docs/design.md "Endpoints and dialects"),
 driven through a test dialect (tests/integration/plugins/echo_dialect): a frame
 {"do": type, "tag": t, "args": {...}} is one native command; everything the
 server sends comes back as {"kind", "reply", "tag", "user", "data"}. The

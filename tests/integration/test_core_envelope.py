@@ -1,4 +1,4 @@
-"""The client envelope and the order of checks (PROTOCOL.md section 2): bad_json,
+"""The client envelope and the order of checks (docs/protocol.md section 2): bad_json,
 bad_request for every strictness rule (duplicate keys, U+0000, ref limits,
 case-sensitive keys), ref echo, unknown_type, the core's ping, unauthenticated
 connections, and the per-connection rate limit that counts malformed frames."""

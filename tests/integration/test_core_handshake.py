@@ -1,4 +1,4 @@
-"""The WebSocket upgrade (PROTOCOL.md section 1, RFC 6455 section 4): the accept
+"""The WebSocket upgrade (docs/protocol.md section 1, RFC 6455 section 4): the accept
 value, every refusal with its status, headers and one-line reason, the
 client_id rules (the core's own, and the auth plugin's mode none), the origin
 allow-list and the connection limits."""

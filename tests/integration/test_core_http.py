@@ -1,4 +1,4 @@
-"""The core's HTTP/1.1 side (PROTOCOL.md section 1): the built-in routes, 404
+"""The core's HTTP/1.1 side (docs/protocol.md section 1): the built-in routes, 404
 and 405, keep-alive and pipelining, and the limits that protect the loop:
 max_header_bytes (431), malformed heads (400), header_timeout (slowloris) and
 bodies over max_message_bytes (413)."""

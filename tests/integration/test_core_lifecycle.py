@@ -1,4 +1,4 @@
-"""Process lifecycle (PROTOCOL.md section 5): SIGTERM and SIGINT close every
+"""Process lifecycle (docs/protocol.md section 5): SIGTERM and SIGINT close every
 WebSocket with 1001, stop accepting and exit 0; a client that never answers
 the close does not hold the exit past shutdown_timeout; SIGHUP reloads
 without stopping anything."""

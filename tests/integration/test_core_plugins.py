@@ -1,4 +1,4 @@
-"""Plugin loading and configuration (DESIGN.md "The plugin ABI", "Configuration"):
+"""Plugin loading and configuration (docs/design.md "The plugin ABI", "Configuration"):
 refused plugins (ABI, missing symbol, failing init, missing file) stop the
 start-up with the plugin's name and reason unless optional; enabled = no;
 path =; the store rules; unknown keys; bad [server] values; environment

@@ -1,4 +1,4 @@
-"""WebSocket framing and connection upkeep (PROTOCOL.md sections 2, 5 and 7) with
+"""WebSocket framing and connection upkeep (docs/protocol.md sections 2, 5 and 7) with
 raw frames: every close code the core sends for a broken frame, fragments
 (also across the hibernation of the wslay context), control frames, the close
 handshake, heartbeat and idle timeout, and slow consumers. After each abuse

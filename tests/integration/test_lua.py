@@ -1,4 +1,4 @@
-"""The lua plugin end to end (DESIGN.md "Lua", lua/README.md): authorize for
+"""The lua plugin end to end (docs/design.md "Lua", lua/README.md): authorize for
 every action -> forbidden with the script's reason, filters change or drop
 messages (push API included), two scripts chained, on_connect -> 403, script
 failures decided by on_error while the server keeps serving, JSON data that

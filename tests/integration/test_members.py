@@ -1,4 +1,4 @@
-"""The members plugin (PROTOCOL.md section 3: `list`, `members`, `me`): the exact
+"""The members plugin (docs/protocol.md section 3: `list`, `members`, `me`): the exact
 reply bodies, argument checks, and (with the lua plugin) the authorize chain."""
 import asyncio
 import os

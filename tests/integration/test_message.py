@@ -1,4 +1,4 @@
-"""The `message` command (PROTOCOL.md 3-4): the ack, the delivered form with
+"""The `message` command (docs/protocol.md 3-4): the ack, the delivered form with
 the server's stamps, recipients (one, several, duplicates, limits), echo
 rules, every error `message` can answer, and the plugin switched off."""
 from conftest import no_frame, recv, request, send

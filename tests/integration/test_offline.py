@@ -1,4 +1,4 @@
-"""Stored direct messages (PROTOCOL.md 4): offline recipients get their inbox
+"""Stored direct messages (docs/protocol.md 4): offline recipients get their inbox
 on connect, oldest first and before live traffic, on every new connection
 until they read it; a large inbox arrives whole and in order."""
 import asyncio

@@ -1,4 +1,4 @@
-"""The `read` command (PROTOCOL.md 3-4): the reply lists exactly the removed
+"""The `read` command (docs/protocol.md 3-4): the reply lists exactly the removed
 ids, a reader removes only its own messages, unknown ids are ignored, and each
 message's sender gets a `receipt` on its connections but the reader's."""
 from conftest import no_frame, recv, request

@@ -1,4 +1,4 @@
-"""Rooms (PROTOCOL.md 3, 5): join/leave replies, presence to the other
+"""Rooms (docs/protocol.md 3, 5): join/leave replies, presence to the other
 members (once per user, not per connection), publish to members with the
 echo rules, leave on close, every error the rooms plugin answers, and the
 plugin switched off."""

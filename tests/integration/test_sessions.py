@@ -1,4 +1,4 @@
-"""Sessions (PROTOCOL.md section 5): with `sessions = multi` every connection
+"""Sessions (docs/protocol.md section 5): with `sessions = multi` every connection
 of a user receives its direct messages; with `sessions = replace` a new
 connection closes the older ones with 4001, whether it identified at the
 handshake or later with `auth`."""

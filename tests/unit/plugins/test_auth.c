@@ -20,7 +20,7 @@
 
 #define NOW 1700000000L
 
-/* The client_id rules of PROTOCOL.md section 1, as host->user_valid has them. */
+/* The client_id rules of docs/protocol.md section 1, as host->user_valid has them. */
 static int user_valid(const char *s)
 {
     size_t n = strlen(s);

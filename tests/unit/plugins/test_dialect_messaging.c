@@ -16,7 +16,7 @@
 
 #define SRV_ID "01HF0000000000000000000000"
 
-/* The client_id rules of PROTOCOL.md section 1. */
+/* The client_id rules of docs/protocol.md section 1. */
 static int fake_user_valid(const char *s)
 {
     size_t n = strlen(s);

@@ -11,7 +11,7 @@
 
 #include "message_rcpts.h"
 
-/* The client_id rules of PROTOCOL.md 1, as host->user_valid applies them. */
+/* The client_id rules of docs/protocol.md 1, as host->user_valid applies them. */
 static int fake_user_valid(const char *s)
 {
     size_t n = strlen(s);
