@@ -1,4 +1,4 @@
-/* The client envelope (PROTOCOL.md section 2) and strict JSON parsing. cJSON
+/* The client envelope (docs/protocol.md section 2) and strict JSON parsing. cJSON
  * alone would truncate a string at U+0000, keep the first of duplicate keys
  * and accept trailing bytes, so the raw text is scanned before parsing and
  * the tree is checked after. Pure: no I/O, no registry, no state but the
@@ -81,14 +81,25 @@ static int scan_raw(const char *buf, size_t len)
  * at a time: a parse while another envelope lives uses malloc. cJSON's hooks
  * are process-wide, so they are installed once and fall through to malloc
  * and free for every allocation made outside a parse. */
+/* Under AddressSanitizer the arena stays on and is poisoned but for the
+ * blocks handed out, and whole again once its envelope is freed: a subtree
+ * kept past sb_envelope_free (a contract breach that plain malloc would
+ * hide) is then reported where it is read. */
 #if defined(__SANITIZE_ADDRESS__)
-#define ARENA_OFF 1 /* ASan sees each block's lifetime only through malloc */
+#define ARENA_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define ARENA_OFF 1
+#define ARENA_ASAN 1
 #endif
 #endif
-#ifndef ARENA_OFF
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n)   ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 #define ARENA_BYTES 8192
 #define ARENA_ALIGN 16
 
@@ -103,6 +114,7 @@ static void *arena_malloc(size_t n)
 {
     if (arena.filling && n <= ARENA_BYTES - arena.used) {
         void *p = arena.buf + arena.used;
+        ARENA_UNPOISON(p, n);
         arena.used += (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
         if (arena.used > ARENA_BYTES)
             arena.used = ARENA_BYTES;
@@ -120,8 +132,7 @@ static void arena_free(void *p)
 }
 
 /* Take the arena for one envelope's tree: -> 1 (cJSON fills it until
- * arena_stop) | 0 (held by a live envelope, or a sanitizer build: malloc as
- * usual). */
+ * arena_stop) | 0 (held by a live envelope: malloc as usual). */
 static int arena_take(void)
 {
     static int hooked;
@@ -135,6 +146,7 @@ static int arena_take(void)
     arena.held = 1;
     arena.used = 0;
     arena.filling = 1;
+    ARENA_POISON(arena.buf, ARENA_BYTES);
     return 1;
 }
 
@@ -148,15 +160,8 @@ static void arena_stop(void)
 static void arena_release(void)
 {
     arena.held = 0;
+    ARENA_POISON(arena.buf, ARENA_BYTES);
 }
-#else
-static int arena_take(void)
-{
-    return 0;
-}
-static void arena_stop(void) {}
-static void arena_release(void) {}
-#endif
 
 static int json_space(char c)
 {

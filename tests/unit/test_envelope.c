@@ -1,4 +1,4 @@
-/* Unit tests for core/protocol/envelope.c: every check of PROTOCOL.md section 2 (the
+/* Unit tests for core/protocol/envelope.c: every check of docs/protocol.md section 2 (the
  * U+0000 escape, duplicate keys at any depth, case-sensitive keys, ref and
  * data types, trailing bytes) and the same rules in sb_json_parse_strict. */
 #include <setjmp.h>
