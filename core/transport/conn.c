@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "runtime.h"
 
 #define CLOSE_LINGER    2.0 /* seconds to wait for the client's close after ours */
@@ -52,13 +53,16 @@ const sb_conn_events *sb_conn_events_get(void)
     return events;
 }
 
+/* Every connection's struct: out of the malloc heap (pool.h). */
+static sb_pool conn_pool = SB_POOL_INIT(sizeof(sb_conn));
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
 {
-    sb_conn *c = calloc(1, sizeof(*c));
+    sb_conn *c = sb_pool_alloc(&conn_pool);
     if (!c) {
         close(fd);
         return NULL;
@@ -74,7 +78,7 @@ sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
         sb_dict_udel(sb_srv.conns, c->id);
         phase->release(c);
         close(fd);
-        free(c);
+        sb_pool_free(&conn_pool, c);
         return NULL;
     }
     ev_io_start(sb_srv.loop, &c->rio);
@@ -409,7 +413,7 @@ void sb_conn_destroy(sb_conn *c)
     if (c->tls)
         sb_tls_conn_free(c->tls);
     free(c->pre);
-    free(c->user);
+    sb_mem_strfree(c->user);
     free(c->rooms);
-    free(c);
+    sb_pool_free(&conn_pool, c);
 }
