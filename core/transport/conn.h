@@ -107,7 +107,7 @@ struct sb_conn {
     uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
     size_t pre_len, pre_off;
     sb_outq out;
-    sb_outq held; /* events held behind the backlog */
+    sb_outq *held; /* events held behind the backlog or a plugin's hold, or NULL */
     char backlog_after[SB_ID_LEN + 1];
     struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
     char *user;
@@ -135,6 +135,9 @@ ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n);
  * pass through the backlog hold. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
 int sb_conn_send(sb_conn *c, sb_frame *f);
 int sb_conn_send_event(sb_conn *c, sb_frame *f);
+/* Move the held events to the output queue (the backlog or the last hold
+ * ended); the caller starts the write. -> SB_OK | SB_ENOMEM */
+int sb_conn_release_held(sb_conn *c);
 /* Queue a stored message of the backlog: paced by draining, never "slow". */
 int sb_conn_send_backlog(sb_conn *c, sb_frame *f);
 /* Close a WebSocket connection with code: the close frame is queued, reading
