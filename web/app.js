@@ -11,7 +11,11 @@
  *   delivered ✓✓       the recipient was online (per `list`) at or after the ack:
  *                      the server pushes stored messages to every connection
  *   read      ✓✓ blue  a `receipt` came back: the recipient sent `read`
- * The protocol has no delivery receipt, hence "online per list" for delivered. */
+ * The protocol has no delivery receipt, hence "online per list" for delivered.
+ *
+ * Rooms: a join after a reconnect carries `since`, the newest publication
+ * this browser has, and the server replays what was missed
+ * (`recovered: true`); otherwise the page loads the room's `history`. */
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -323,13 +327,37 @@ function markRead(key) {
   });
 }
 
+/* The id of the newest publication of room this browser has: `since` of a
+ * join, so the server replays what came after it (docs/history.md). */
+function lastPublication(room) {
+  const msgs = chat(`room:${room}`).messages;
+  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i].id && msgs[i].kind === "room") return msgs[i].id;
+  return null;
+}
+
+/* The room's stored publications (none when the server keeps no history),
+ * for a first join or when a recovery could not reach back far enough. */
+function loadHistory(room) {
+  return send("history", { room, limit: 50 }).then((d) => {
+    for (const m of d.messages) onPublish(m);
+  }).catch(() => {});
+}
+
 function joinRoom(room, again) {
   if (!state.rooms.has(room)) state.rooms.set(room, { members: new Set() });
-  send("join", { room }).then((d) => {
+  const since = lastPublication(room);
+  send("join", since ? { room, since } : { room }).then((d) => {
     const r = state.rooms.get(room);
     if (!r) return;
     r.members = new Set(d.users);
     for (const u of d.users) state.online.add(u);
+    if (d.recovered) {
+      // The missed publications follow this reply, before anything live.
+      if (again) addMessage(`room:${room}`, { kind: "system", recovered: true, text: "Reconnected · missed messages recovered", ts: Date.now() });
+    } else {
+      if (since) addMessage(`room:${room}`, { kind: "system", recovered: false, text: "Reconnected · history reloaded", ts: Date.now() });
+      loadHistory(room);
+    }
     renderLists();
     renderMembers();
     save();
@@ -520,6 +548,7 @@ function renderMessages() {
     if (m.kind === "system") {
       const s = document.createElement("div");
       s.className = "system";
+      if (m.recovered !== undefined) s.dataset.recovered = String(m.recovered);
       s.textContent = m.text;
       nodes.push(s);
       continue;

@@ -296,6 +296,14 @@ int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t
     return SB_HOOK_ALLOW;
 }
 
+int sb_hooks_has_filter(void)
+{
+    for (size_t i = 0; i < n_chain; i++)
+        if (chain[i].h.filter)
+            return 1;
+    return 0;
+}
+
 void sb_hooks_on_open(uint64_t conn_id, const char *user)
 {
     for (size_t i = 0; i < n_chain; i++)

@@ -23,6 +23,8 @@ int sb_hooks_authenticate(const char *token, const sb_http_req *req, char user[S
 int sb_hooks_authorize(const char *user, const char *action, const char *target, const cJSON *data,
                        char *reason, size_t reason_len);
 int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len);
+/* Whether any plugin has a filter hook (sb_hooks_filter would only stamp). */
+int sb_hooks_has_filter(void);
 void sb_hooks_on_open(uint64_t conn_id, const char *user);
 void sb_hooks_on_close(uint64_t conn_id, const char *user);
 

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "names.h"
 #include "plugin_host.h"
+#include "publish.h"
 #include "registry.h"
 #include "route.h"
 #include "runtime.h"
@@ -120,24 +121,21 @@ static sb_reply *h_reply_hold(sb_plugin_ctx *pc, const sb_cmd *cmd)
 {
     (void)pc;
     const struct sb_reply *r = sb_dispatch_cmd_reply(cmd);
-    sb_reply *h = calloc(1, sizeof(*h));
+    /* One block: the ref's text follows the struct (held for every stored
+     * message until the store answers). */
+    size_t ref_len = r->ref_json ? strlen(r->ref_json) + 1 : 0;
+    sb_reply *h = malloc(sizeof(*h) + ref_len);
     if (!h)
         return NULL;
     h->conn_id = r->conn_id;
-    if (r->ref_json && !(h->ref_json = strdup(r->ref_json))) {
-        free(h);
-        return NULL;
-    }
+    h->ref_json = r->ref_json ? memcpy(h + 1, r->ref_json, ref_len) : NULL;
     return h;
 }
 
 static void h_reply_drop(sb_plugin_ctx *pc, sb_reply *r)
 {
     (void)pc;
-    if (r) {
-        free(r->ref_json);
-        free(r);
-    }
+    free(r); /* the ref's text is in the same block */
 }
 
 static int h_reply_later(sb_plugin_ctx *pc, sb_reply *r, const char *type, const cJSON *data)
@@ -277,6 +275,16 @@ static cJSON *h_room_users_new(sb_plugin_ctx *pc, const char *room)
     return sb_registry_room_users_json(room);
 }
 
+static int h_room_size(sb_plugin_ctx *pc, const char *room, size_t *users)
+{
+    (void)pc;
+    if (!room || !users)
+        return SB_EINVAL;
+    sb_room *r = sb_registry_room(room);
+    *users = r ? sb_dict_count(r->users) : 0;
+    return SB_OK;
+}
+
 static cJSON *h_rooms_new(sb_plugin_ctx *pc)
 {
     (void)pc;
@@ -399,6 +407,22 @@ static char *h_json_print_new(const cJSON *j, size_t *len)
             *len = n;
     }
     return copy;
+}
+
+static char *h_print_unfiltered_new(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                                    size_t *len, int *filtered)
+{
+    (void)pc;
+    /* A message without its routing fields goes the chain's way, which
+     * refuses it. */
+    *filtered = sb_hooks_has_filter() || !msg ||
+                msg->size < offsetof(sb_filter_msg, ts) + sizeof(msg->ts) || !msg->id || !msg->from;
+    if (*filtered)
+        return NULL;
+    cJSON *view = sb_stamp_view(data, msg->id, msg->from, msg->to, msg->room, msg->ts);
+    char *text = view ? h_json_print_new(view, len) : NULL;
+    cJSON_Delete(view);
+    return text;
 }
 
 static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
@@ -552,6 +576,15 @@ static int h_conn_release(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
     if (!type || (n && !msgs))
         return SB_EINVAL;
     return sb_backlog_release(c, type, msgs, n);
+}
+
+/* --- room publications (since 1.3) --- */
+
+static int h_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data,
+                          uint64_t skip_conn, size_t *delivered, sb_published_fn done, void *arg)
+{
+    (void)pc;
+    return sb_publish_room(room, data, skip_conn, delivered, done, arg);
 }
 
 /* --- ids, time --- */
@@ -886,6 +919,9 @@ static const sb_host_api host_api = {
     .store_history_page = h_store_history_page,
     .conn_hold = h_conn_hold,
     .conn_release = h_conn_release,
+    .room_size = h_room_size,
+    .publish_room = h_publish_room,
+    .print_unfiltered_new = h_print_unfiltered_new,
 };
 
 const sb_host_api *sb_host_api_table(void)

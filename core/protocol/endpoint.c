@@ -149,6 +149,25 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
     return f;
 }
 
+sb_frame *sb_endpoint_frame_text(const sb_endpoint_entry *e, const char *type,
+                                 const char *data_json, size_t data_len, uint64_t conn_id,
+                                 const char *user, int *rc)
+{
+    *rc = SB_OK;
+    sb_encode_in in = {
+        .size = sizeof(in),
+        .conn_id = conn_id,
+        .user = user,
+        .reply = 0,
+        .type = type,
+        .ref = NULL,
+        .data = NULL,
+        .data_json = data_json,
+        .data_len = data_len,
+    };
+    return dialect_frame(e, &in, rc);
+}
+
 sb_frame *sb_endpoint_frame_event(const sb_endpoint_entry *e, const sb_frame *native,
                                   const cJSON *env, uint64_t conn_id, const char *user, int *rc)
 {

@@ -2,7 +2,7 @@
  * alone would truncate a string at U+0000, keep the first of duplicate keys
  * and accept trailing bytes, so the raw text is scanned before parsing and
  * the tree is checked after. Pure: no I/O, no registry, no state but the
- * buffer of the last formatted reason (per thread). */
+ * buffer of the last formatted reason and the parse arena (per thread). */
 #include "envelope.h"
 
 #include <math.h>
@@ -71,6 +71,92 @@ static int scan_raw(const char *buf, size_t len)
     }
     return deep ? SCAN_DEEP : nul ? SCAN_NUL : SCAN_OK;
 }
+
+/* The parse arena. An envelope's tree lives only while its command runs,
+ * and cJSON gives each node, key and string a malloc of its own and each a
+ * free: a direct message's envelope cost some twenty of each. While a frame
+ * is parsed, cJSON's allocations come from this per-thread buffer instead
+ * (the rest from malloc once it is full); freeing a block in it does nothing,
+ * and the buffer is reused once the envelope is freed. One envelope holds it
+ * at a time: a parse while another envelope lives uses malloc. cJSON's hooks
+ * are process-wide, so they are installed once and fall through to malloc
+ * and free for every allocation made outside a parse. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_OFF 1 /* ASan sees each block's lifetime only through malloc */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_OFF 1
+#endif
+#endif
+#ifndef ARENA_OFF
+#define ARENA_BYTES 8192
+#define ARENA_ALIGN 16
+
+static _Thread_local struct {
+    _Alignas(ARENA_ALIGN) unsigned char buf[ARENA_BYTES];
+    size_t used;
+    int filling; /* cJSON allocations go here */
+    int held;    /* an envelope's tree is in it */
+} arena;
+
+static void *arena_malloc(size_t n)
+{
+    if (arena.filling && n <= ARENA_BYTES - arena.used) {
+        void *p = arena.buf + arena.used;
+        arena.used += (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+        if (arena.used > ARENA_BYTES)
+            arena.used = ARENA_BYTES;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    uintptr_t b = (uintptr_t)p, start = (uintptr_t)arena.buf;
+    if (b >= start && b - start < ARENA_BYTES)
+        return; /* reused as a whole when its envelope is freed */
+    free(p);
+}
+
+/* Take the arena for one envelope's tree: -> 1 (cJSON fills it until
+ * arena_stop) | 0 (held by a live envelope, or a sanitizer build: malloc as
+ * usual). */
+static int arena_take(void)
+{
+    static int hooked;
+    if (!hooked) {
+        cJSON_Hooks hooks = {arena_malloc, arena_free};
+        cJSON_InitHooks(&hooks);
+        hooked = 1;
+    }
+    if (arena.held)
+        return 0;
+    arena.held = 1;
+    arena.used = 0;
+    arena.filling = 1;
+    return 1;
+}
+
+/* The parse is over: cJSON allocates from malloc again. */
+static void arena_stop(void)
+{
+    arena.filling = 0;
+}
+
+/* The envelope that held the arena is freed: its blocks are all dead. */
+static void arena_release(void)
+{
+    arena.held = 0;
+}
+#else
+static int arena_take(void)
+{
+    return 0;
+}
+static void arena_stop(void) {}
+static void arena_release(void) {}
+#endif
 
 static int json_space(char c)
 {
@@ -271,7 +357,9 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
         }
         return SB_EPROTO;
     }
+    env->arena = arena_take();
     cJSON *root = parse_whole(buf, len);
+    arena_stop();
     if (!root) {
         *why = WHY_NOT_JSON;
         return SB_EPROTO;
@@ -338,6 +426,8 @@ void sb_envelope_free(sb_envelope *env)
     if (!env)
         return;
     cJSON_Delete(env->root);
+    if (env->arena)
+        arena_release();
     memset(env, 0, sizeof(*env));
 }
 

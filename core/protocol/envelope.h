@@ -18,12 +18,14 @@ typedef struct sb_envelope {
     const char *type; /* borrowed from root */
     const cJSON *ref; /* borrowed; NULL when absent or invalid */
     cJSON *data;      /* borrowed; an empty object is created when missing */
+    int arena;        /* private: root is in the parse arena (envelope.c) */
 } sb_envelope;
 
-/* Parse buf[0..len). On error, *code is "bad_json" or "bad_request" and *why a
- * static one-line reason; env->ref is still set when the frame was an object
- * with a valid ref (so the error can echo it), and env->root must be freed.
- * Out of memory: SB_ENOMEM with *code "internal" (same handling).
+/* Parse buf[0..len). The tree is valid until sb_envelope_free, and a
+ * subtree must not be kept past it (not detached: copied). On error, *code is "bad_json" or
+ * "bad_request" and *why a static one-line reason; env->ref is still set when the frame was an
+ * object with a valid ref (so the error can echo it), and env->root must be freed. Out of memory:
+ * SB_ENOMEM with *code "internal" (same handling).
  * -> SB_OK | SB_EPROTO | SB_ENOMEM */
 int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char **code,
                       const char **why);

@@ -27,20 +27,60 @@ void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_f
     sb_hooks_bus_publish(route, targets, n, envelope, len, direct);
 }
 
-/* One event on its way to many connections. The envelope is parsed only
- * when something needs it: a dialect's encode, or a direct message's id for
- * a connection in backlog or a dialect's `delivered`. */
+/* One event on its way to many connections. The envelope is read only when
+ * something needs it: a dialect's encode, or a direct message's id for a
+ * connection in backlog or a dialect's `delivered`. A frame of ours reads as
+ * {"type":"T","data":{"id":"I",...}}, so its type, data text and id are
+ * found without parsing; a dialect that takes text (SB_ENDPOINT_EVENT_TEXT)
+ * gets them so, and only the others make the host parse the envelope. */
 typedef struct fanout {
     sb_frame *native;
     int direct;
     const char *user; /* the recipient user being served (direct), else NULL */
+    int split;        /* 0: not read yet, 1: type and data found, -1: not our shape */
+    char type[32];
+    const char *data_json;
+    size_t data_len;
     cJSON *env;
     int parsed;
+    int id_read;
     char id[SB_ID_LEN + 1];
     int any; /* a dialect frame was built */
     sb_frame *frames[SB_ENDPOINTS_MAX];
     unsigned char tried[SB_ENDPOINTS_MAX];
 } fanout;
+
+/* Find the type and the data text of the native envelope. Events are framed
+ * by sb_frame_envelope (here, or on another node before the bus), which puts
+ * nothing after data, so data is what lies between "data": and the last
+ * brace; anything else is left to the parser. -> 1 | 0 */
+static int fanout_split(fanout *o)
+{
+    static const char head[] = "{\"type\":\"", mid[] = "\",\"data\":";
+    if (o->split)
+        return o->split > 0;
+    o->split = -1;
+    size_t len;
+    const char *p = sb_frame_payload(o->native, &len);
+    if (len < sizeof(head) - 1 || memcmp(p, head, sizeof(head) - 1) != 0)
+        return 0;
+    size_t i = sizeof(head) - 1, n = 0;
+    while (i + n < len && n < sizeof(o->type) - 1 &&
+           ((p[i + n] >= 'a' && p[i + n] <= 'z') || p[i + n] == '_'))
+        n++;
+    i += n;
+    if (n == 0 || len - i < sizeof(mid) - 1 + 3 || memcmp(p + i, mid, sizeof(mid) - 1) != 0)
+        return 0;
+    i += sizeof(mid) - 1;
+    if (p[i] != '{' || p[len - 2] != '}' || p[len - 1] != '}')
+        return 0;
+    memcpy(o->type, p + sizeof(head) - 1, n);
+    o->type[n] = '\0';
+    o->data_json = p + i;
+    o->data_len = len - 1 - i;
+    o->split = 1;
+    return 1;
+}
 
 static const cJSON *fanout_env(fanout *o)
 {
@@ -49,17 +89,34 @@ static const cJSON *fanout_env(fanout *o)
         size_t len;
         const char *envelope = sb_frame_payload(o->native, &len);
         o->env = cJSON_ParseWithLength(envelope, len);
-        const cJSON *data = cJSON_GetObjectItemCaseSensitive(o->env, "data");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
-        if (o->direct && cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
-            memcpy(o->id, id->valuestring, strlen(id->valuestring) + 1);
     }
     return o->env;
 }
 
+/* The id of a direct message: read out of the text ({"id":"..." first, as
+ * host->stamp writes it), else out of the parsed envelope. */
 static const char *fanout_id(fanout *o)
 {
-    fanout_env(o);
+    static const char head[] = "{\"id\":\"";
+    if (o->id_read)
+        return o->id[0] ? o->id : NULL;
+    o->id_read = 1;
+    if (fanout_split(o) && o->data_len > sizeof(head) - 1 &&
+        memcmp(o->data_json, head, sizeof(head) - 1) == 0) {
+        const char *v = o->data_json + sizeof(head) - 1;
+        size_t max = o->data_len - (sizeof(head) - 1), n = 0;
+        while (n < max && n <= SB_ID_LEN && v[n] != '"' && v[n] != '\\')
+            n++;
+        if (n < max && n <= SB_ID_LEN && v[n] == '"') {
+            memcpy(o->id, v, n);
+            o->id[n] = '\0';
+            return n ? o->id : NULL;
+        }
+    }
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(fanout_env(o), "data");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "id");
+    if (cJSON_IsString(id) && strlen(id->valuestring) <= SB_ID_LEN)
+        memcpy(o->id, id->valuestring, strlen(id->valuestring) + 1);
     return o->id[0] ? o->id : NULL;
 }
 
@@ -92,8 +149,12 @@ static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
         o->tried[e->index] = 1;
         o->any = 1;
         int rc;
-        o->frames[e->index] =
-            sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
+        if ((e->ep.flags & SB_ENDPOINT_EVENT_TEXT) && fanout_split(o))
+            o->frames[e->index] =
+                sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len, c->id, o->user, &rc);
+        else
+            o->frames[e->index] =
+                sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
     }
     return o->frames[e->index];
 }

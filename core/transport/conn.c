@@ -160,7 +160,7 @@ static int conn_tls_handshake(sb_conn *c)
 
 void sb_conn_want_write(sb_conn *c)
 {
-    if (!sb_outq_empty(&c->out) && !c->dead)
+    if (!sb_outq_empty(&c->out) && !c->dead && !c->tls_wr_wait)
         ev_io_start(sb_srv.loop, &c->wio);
 }
 
@@ -383,6 +383,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     sb_conn *c = (sb_conn *)w;
     if (c->tls_hs && conn_tls_handshake(c) != 1)
         return;
+    if (c->tls_wr_wait) {
+        c->tls_wr_wait = 0; /* the bytes the write waited for: try it again */
+        sb_conn_want_write(c);
+    }
     c->busy++;
     c->ops->on_readable(c);
     /* Decrypted bytes left inside OpenSSL: the socket will not say so. */
@@ -405,8 +409,16 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         sb_conn_destroy(c);
         return;
     }
-    if (!sb_outq_empty(&c->out))
+    if (!sb_outq_empty(&c->out)) {
+        if (c->tls && sb_tls_write_wants_read(c->tls)) {
+            /* The socket has room, OpenSSL needs the peer's bytes first
+             * (TLS 1.3 post-handshake message): waiting for writability
+             * would spin, the read watcher restarts the write. */
+            ev_io_stop(loop, &c->wio);
+            c->tls_wr_wait = 1;
+        }
         return;
+    }
     ev_io_stop(loop, &c->wio);
     c->busy++;
     if (c->closing) {

@@ -83,6 +83,7 @@ struct sb_conn {
     unsigned kill : 1;          /* closing without a linger: drop the TCP connection */
     unsigned detached : 1;      /* out of the registry, on_close hooks ran */
     unsigned tls_hs : 1;        /* the TLS handshake is not done yet */
+    unsigned tls_wr_wait : 1;   /* a TLS write waits for the peer's bytes, not for room */
     unsigned deflate : 1;       /* permessage-deflate negotiated (no context takeover) */
     unsigned counted_ip : 1;    /* counted in the registry's per-address limit */
     unsigned ws_eof : 1;

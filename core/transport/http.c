@@ -28,6 +28,7 @@ typedef struct http_answer {
     uint64_t conn_id;
     sb_frame *bytes; /* NULL until answered */
     int close;       /* close the connection after this answer */
+    int head;        /* a HEAD request: the GET answer's head, without its body */
     struct http_answer *next;
 } http_answer;
 
@@ -140,6 +141,8 @@ int sb_http_respond(uint64_t req_id, int status, const char *content_type, const
                      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
         body_len = 0;
     }
+    if (a->head)
+        body_len = 0; /* Content-Length above still says what GET would send */
     sb_frame *f = sb_frame_alloc((size_t)n + body_len);
     if (!f) {
         static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
@@ -255,6 +258,7 @@ static void http_handle(sb_conn *c)
         .ip = c->ip,
     };
     req.origin = sb_http_header(&req, "Origin");
+    a->head = strcmp(pr.method, "HEAD") == 0;
     sb_metrics_core.http_requests++;
     if (pr.bad_url) {
         a->close = 1;

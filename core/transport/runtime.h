@@ -24,7 +24,8 @@ typedef struct sb_server {
     ev_timer accept_pause;
     ev_signal sig_term, sig_int, sig_hup;
     ev_timer shutdown_timer;
-    ev_idle later_idle;
+    ev_idle later_idle;       /* keeps the poll from blocking while calls wait */
+    ev_prepare later_prepare; /* runs the deferred calls, every iteration */
     sb_later *later_head, *later_tail;
     sb_dict *conns;  /* id -> sb_conn, every connection */
     sb_dict *per_ip; /* ip -> count of WebSocket connections, when limited */

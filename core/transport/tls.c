@@ -89,9 +89,14 @@ static SSL_CTX *tls_ctx_load(void)
         SSL_CTX_free(c);
         return NULL;
     }
+    /* Every client would refuse it: at start that is a config error, on
+     * reload the certificate in force stays. */
     X509 *x = SSL_CTX_get0_certificate(c);
-    if (x && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
-        sb_log(SB_LOG_WARN, "TLS: tls_cert %s has expired", cert_path);
+    if (x && X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        sb_log(SB_LOG_ERROR, "TLS: tls_cert %s: certificate has expired", cert_path);
+        SSL_CTX_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -228,6 +233,11 @@ ssize_t sb_tls_writev(sb_tls *t, const struct iovec *iov, int n)
     if (r > 0)
         return r;
     return tls_fail(t, r);
+}
+
+int sb_tls_write_wants_read(sb_tls *t)
+{
+    return SSL_want_read(t);
 }
 
 int sb_tls_pending(sb_tls *t)

@@ -32,6 +32,10 @@ int sb_tls_handshake(sb_tls *t, int *want_write);
  * 0 on the peer's close, -1 with another errno on an error. */
 ssize_t sb_tls_read(sb_tls *t, void *buf, size_t len);
 ssize_t sb_tls_writev(sb_tls *t, const struct iovec *iov, int n);
+/* After sb_tls_writev failed with EAGAIN: 1 if OpenSSL waits for the peer's
+ * bytes (a handshake message), not for room in the socket; the write is
+ * retried once the socket is readable. */
+int sb_tls_write_wants_read(sb_tls *t);
 /* Decrypted bytes waiting inside OpenSSL (the socket will not signal them). */
 int sb_tls_pending(sb_tls *t);
 /* Queue our close_notify (best effort, never blocks). */

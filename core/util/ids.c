@@ -96,3 +96,13 @@ void sb_id_new(char out[SB_ID_LEN + 1])
 {
     sb_id_new_at(sb_now_ms(), out);
 }
+
+void sb_id_time_prefix(int64_t ms, char out[SB_ID_TIME_LEN + 1])
+{
+    uint64_t t = ms > 0 ? (uint64_t)ms & TIME_MASK : 0;
+    for (int i = SB_ID_TIME_LEN - 1; i >= 0; i--) {
+        out[i] = crockford[t & 31];
+        t >>= 5;
+    }
+    out[SB_ID_TIME_LEN] = '\0';
+}

@@ -15,6 +15,11 @@ void sb_ids_init(void);
 void sb_id_new(char out[SB_ID_LEN + 1]);
 /* The same with an explicit clock, for tests. */
 void sb_id_new_at(int64_t now_ms, char out[SB_ID_LEN + 1]);
+/* The first SB_ID_TIME_LEN characters of an id: its milliseconds. */
+#define SB_ID_TIME_LEN 10
+/* The time part of an id made at ms: it sorts before every id made at or
+ * after ms, and after every id made before it. */
+void sb_id_time_prefix(int64_t ms, char out[SB_ID_TIME_LEN + 1]);
 /* Wall clock, epoch milliseconds. */
 int64_t sb_now_ms(void);
 

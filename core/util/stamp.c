@@ -17,9 +17,113 @@ static int stamp_drops(const char *key, int with_to, int with_room)
            (with_room && strcmp(key, "room") == 0);
 }
 
+/* The member after m if m is the string value named key, else NULL (m NULL too). */
+static const cJSON *stamp_next_string(const cJSON *m, const char *key, const char *value)
+{
+    if (m == NULL || m->string == NULL || strcmp(m->string, key) != 0 || !cJSON_IsString(m) ||
+        strcmp(m->valuestring, value) != 0)
+        return NULL;
+    return m->next;
+}
+
+/* Whether a and b print the same, for the shapes `to` has (a string or an
+ * array of strings); anything else counts as different (cJSON_Compare
+ * calls nearby numbers equal). */
+static int stamp_same_to(const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsString(a))
+        return cJSON_IsString(b) && strcmp(a->valuestring, b->valuestring) == 0;
+    if (!cJSON_IsArray(a) || !cJSON_IsArray(b))
+        return 0;
+    for (a = a->child, b = b->child; a != NULL && b != NULL; a = a->next, b = b->next)
+        if (!cJSON_IsString(a) || !cJSON_IsString(b) || strcmp(a->valuestring, b->valuestring) != 0)
+            return 0;
+    return a == NULL && b == NULL;
+}
+
+/* Whether data is already what stamping it would build: the stamped members
+ * lead, in order, with these values, and none of the rest would be dropped.
+ * The message path stamps twice (the plugin before the filters, the filter
+ * chain after them): with no filter changing anything, the second is this
+ * check instead of a rebuilt object. */
+static int stamp_done(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                      const char *room, int64_t ts)
+{
+    if (!cJSON_IsObject(data))
+        return 0;
+    /* Each stamped member is followed by another (ts comes last), so NULL
+     * is a mismatch at every step. */
+    const cJSON *m = stamp_next_string(stamp_next_string(data->child, "id", id), "from", from);
+    if (m == NULL)
+        return 0;
+    if (to != NULL) {
+        if (m->string == NULL || strcmp(m->string, "to") != 0 || !stamp_same_to(m, to))
+            return 0;
+        m = m->next;
+    }
+    if (room != NULL && (m = stamp_next_string(m, "room", room)) == NULL)
+        return 0;
+    if (m == NULL || m->string == NULL || strcmp(m->string, "ts") != 0 || !cJSON_IsNumber(m) ||
+        m->valuedouble != (double)ts)
+        return 0;
+    for (m = m->next; m != NULL; m = m->next)
+        if (stamp_drops(m->string, to != NULL, room != NULL))
+            return 0;
+    return 1;
+}
+
+/* A member of a view: v's value borrowed (not freed with the view). */
+static cJSON *stamp_borrow(const cJSON *v)
+{
+    cJSON *r = cJSON_CreateNull();
+    if (r == NULL)
+        return NULL;
+    *r = *v;
+    r->next = r->prev = NULL;
+    r->string = NULL;
+    r->type = (v->type & ~cJSON_StringIsConst) | cJSON_IsReference;
+    return r;
+}
+
+/* Add item under key (borrowed, not freed with the view). 0 on ENOMEM. */
+static int stamp_view_add(cJSON *view, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return 0;
+    if (!cJSON_AddItemToObjectCS(view, key, item)) {
+        cJSON_Delete(item);
+        return 0;
+    }
+    return 1;
+}
+
+cJSON *sb_stamp_view(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                     const char *room, int64_t ts)
+{
+    cJSON *view = cJSON_CreateObject();
+    if (view == NULL || !stamp_view_add(view, "id", cJSON_CreateStringReference(id)) ||
+        !stamp_view_add(view, "from", cJSON_CreateStringReference(from)) ||
+        (to != NULL && !stamp_view_add(view, "to", stamp_borrow(to))) ||
+        (room != NULL && !stamp_view_add(view, "room", cJSON_CreateStringReference(room))) ||
+        !stamp_view_add(view, "ts", cJSON_CreateNumber((double)ts)))
+        goto nomem;
+    if (cJSON_IsObject(data)) {
+        for (const cJSON *m = data->child; m != NULL; m = m->next)
+            if (!stamp_drops(m->string, to != NULL, room != NULL) &&
+                !stamp_view_add(view, m->string, stamp_borrow(m)))
+                goto nomem;
+    }
+    return view;
+nomem:
+    cJSON_Delete(view);
+    return NULL;
+}
+
 int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, const char *room,
              int64_t ts)
 {
+    if (stamp_done(*data, id, from, to, room, ts))
+        return SB_OK;
     cJSON *out = cJSON_CreateObject();
     cJSON *to_copy = NULL;
     if (out == NULL || cJSON_AddStringToObject(out, "id", id) == NULL ||

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 2
+#define SB_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -47,7 +47,8 @@ extern "C" {
 
 /* --- status codes ------------------------------------------------------- */
 
-/* 0 or negative, grouped by hundreds by who has to act. */
+/* 0 or negative, grouped by hundreds by who has to act; SB_PENDING (1.3)
+ * is the one positive answer. */
 enum sb_err {
     SB_OK = 0,
     SB_EAGAIN = -100,       /* retry later: socket full, queue full */
@@ -60,6 +61,9 @@ enum sb_err {
     SB_EEXIST = -303,       /* already registered */
     SB_EPLUGIN = -400,      /* a plugin or a script failed */
     SB_ENOMEM = -500,
+    /* since 1.3: not an error: accepted, the answer comes through the call's
+     * callback (publish_room with room history on) */
+    SB_PENDING = 1,
 };
 
 /* Hook answers. DENY ends a chain; ALLOW and PASS let the next provider speak. */
@@ -202,6 +206,10 @@ typedef void (*sb_store_removed_fn)(void *arg, int status, const sb_stored *remo
  * between it and msgs[0] was trimmed; 0 for other reads. */
 typedef void (*sb_history_page_fn)(void *arg, int status, const sb_stored *msgs, size_t n, int more,
                                    int reaches);
+/* since 1.3: the later answer to host->publish_room (room history on).
+ * status SB_OK: stored, then sent, delivered counting this node's
+ * connections; SB_EUNAVAILABLE: the store could not keep it, nothing sent. */
+typedef void (*sb_published_fn)(void *arg, int status, size_t delivered);
 
 /* The store slot: inboxes of direct messages. Every operation completes
  * through its callback, never inside the call. A call that returns an error
@@ -304,6 +312,9 @@ typedef struct sb_bus {
 /* A new connection of a user closes the user's older connections on this
  * endpoint (this node) with 4001, whatever [server] sessions says. */
 #define SB_ENDPOINT_REPLACE 2u
+/* since 1.3: encode takes a fan-out's events as text (sb_encode_in data_json)
+ * and the host does not parse them into a tree first. */
+#define SB_ENDPOINT_EVENT_TEXT 4u
 
 /* What encode is asked to turn into a frame. Borrowed for the call. */
 typedef struct sb_encode_in {
@@ -315,7 +326,13 @@ typedef struct sb_encode_in {
     const char *type;  /* ro: the native type: a reply (ack, error, join, ...) or an event
                         * (message, publish, broadcast, presence, receipt) */
     const cJSON *ref;  /* ro: a reply: the ref given to submit (NULL: none); events: NULL */
-    const cJSON *data; /* ro: the native data object */
+    const cJSON *data; /* ro: the native data object; NULL when data_json is set */
+    /* since 1.3 */
+    /* ro: with SB_ENDPOINT_EVENT_TEXT, an event of a fan-out: its native data
+     * object as JSON text of data_len bytes (not NUL-terminated), as the
+     * sender's node framed it; otherwise NULL and data is the tree. */
+    const char *data_json;
+    size_t data_len;
 } sb_encode_in;
 
 typedef struct sb_endpoint {
@@ -636,7 +653,37 @@ typedef struct sb_host_api {
     int (*conn_release)(sb_plugin_ctx *pc, uint64_t conn_id, const char *type,
                         const sb_stored *msgs, size_t n);
 
-    /* since 1.3: new members go here */
+    /* since 1.3 */
+
+    /* *users: how many users have a connection in room on this node (0 for
+     * a room nobody is in); constant time, for a decision that must not
+     * cost a list. -> SB_OK | SB_EINVAL (room NULL) */
+    int (*room_size)(sb_plugin_ctx *pc, const char *room, size_t *users);
+
+    /* Publish to room, the one road of every room publication whoever makes
+     * it (a `publish` command, the push API, gRPC): data (borrowed) is its
+     * stamped form after the filter chain and carries its `id`. It goes as a
+     * `publish` event to room's connections but skip_conn (0: none) and to
+     * the bus. With room history off it goes out within the call: SB_OK,
+     * *delivered (may be NULL) counts this node's connections, and done is
+     * not called. With history on ([rooms] history_size) the store keeps it
+     * first, trimmed by history_size and history_ttl in the same commit, and
+     * nothing is sent before that commit: SB_PENDING, and done runs once,
+     * never inside the call; answer the publisher (ack, HTTP 202) there.
+     * -> SB_OK | SB_PENDING | SB_EUNAVAILABLE (no store can keep it: nothing
+     * sent, done not called) | SB_EINVAL | SB_ENOMEM */
+    int (*publish_room)(sb_plugin_ctx *pc, const char *room, const cJSON *data, uint64_t skip_conn,
+                        size_t *delivered, sb_published_fn done, void *arg);
+
+    /* When no filter hook is installed, what run_filter and json_print_new
+     * would make of data (borrowed, left as it is) with msg's routing
+     * fields: the stamped message's bytes, printed without building it (a
+     * new string, caller: host->free; *len its length). NULL with *filtered
+     * set when a filter is installed (build the tree and run the chain), or
+     * with *filtered 0 on ENOMEM. */
+    char *(*print_unfiltered_new)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                                  size_t *len, int *filtered);
+
 } sb_host_api;
 
 #define SB_READ  1

@@ -26,7 +26,8 @@ typedef struct api_put {
     uint64_t req_id;
     char user[SB_USER_MAX + 1];
     char id[SB_ID_LEN + 1];
-    cJSON *data;
+    char *json; /* the stamped message as stored, host->json_print_new's */
+    size_t len;
 } api_put;
 
 /* --- answers --- */
@@ -176,7 +177,7 @@ static void api_put_done(void *arg, int status)
     if (api->closing) {
         /* fini ran: the server is going down and may have dropped the
          * connection; the message is stored (or not) either way. */
-        cJSON_Delete(put->data);
+        host->free(put->json);
         free(put);
         if (api->pending == 0)
             api_state_free(api);
@@ -186,7 +187,9 @@ static void api_put_done(void *arg, int status)
         api_store_error(api, put->req_id, put->user, status);
     } else {
         const char *users[1] = {put->user};
-        int rc = host->send_users(api->pc, users, 1, "message", put->data, 0, 1, NULL);
+        /* The bytes stored are the bytes framed: nothing printed twice. */
+        int rc =
+            host->send_users_json(api->pc, users, 1, "message", put->json, put->len, 0, 1, NULL);
         if (rc != SB_OK) /* stored all the same: the next connection's backlog has it */
             host->log(api->pc, SB_LOG_WARN, "message %s stored but not sent to %s: %d", put->id,
                       put->user, rc);
@@ -199,7 +202,7 @@ static void api_put_done(void *arg, int status)
         }
         api_respond_take(api, put->req_id, 202, NULL, body);
     }
-    cJSON_Delete(put->data);
+    host->free(put->json);
     free(put);
 }
 
@@ -241,12 +244,11 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
     }
 
     api_put *put = calloc(1, sizeof(*put));
-    cJSON *msg = body;
-    char *json = cJSON_PrintUnformatted(msg);
-    if (!put || !json) {
+    size_t len = 0;
+    char *json = put ? host->json_print_new(body, &len) : NULL;
+    cJSON_Delete(body);
+    if (!json) {
         free(put);
-        cJSON_Delete(msg);
-        cJSON_free(json);
         api_error(api, req->id, 500, NULL, "internal", "out of memory");
         return;
     }
@@ -255,13 +257,13 @@ static void api_user_message(api_state *api, const sb_http_req *req, const char 
     /* user passed host->user_valid, so it fits (at most SB_USER_MAX bytes). */
     snprintf(put->user, sizeof(put->user), "%.*s", SB_USER_MAX, user);
     memcpy(put->id, id, sizeof(put->id));
-    put->data = msg;
+    put->json = json;
+    put->len = len;
     const char *users[1] = {put->user};
-    rc = host->store_put(api->pc, users, 1, put->id, json, strlen(json), api_put_done, put);
-    cJSON_free(json);
+    rc = host->store_put(api->pc, users, 1, put->id, json, len, api_put_done, put);
     if (rc != SB_OK) { /* no callback comes: answer now */
         api_store_error(api, req->id, user, rc);
-        cJSON_Delete(msg);
+        host->free(json);
         free(put);
         return;
     }
@@ -280,8 +282,71 @@ static void api_delivered(api_state *api, uint64_t req_id, const char *id, size_
     api_respond_take(api, req_id, 202, NULL, body);
 }
 
-/* POST /api/rooms/{room}/publish and POST /api/broadcast (room NULL): live
- * only, nothing stored, so the answer goes out at once. */
+/* A push-API publication waiting for publish_room's answer (after the
+ * store's commit when room history is on). */
+typedef struct api_published {
+    api_state *api;
+    uint64_t req_id;
+    char id[SB_ID_LEN + 1];
+} api_published;
+
+static void api_published_answer(void *arg, int status, size_t delivered)
+{
+    api_published *p = arg;
+    api_state *api = p->api;
+    api->pending--;
+    if (api->closing) {
+        /* fini ran: the publication is stored and sent (or not) either way. */
+        free(p);
+        if (api->pending == 0)
+            api_state_free(api);
+        return;
+    }
+    if (status != SB_OK)
+        api_error(api, p->req_id, 503, "Retry-After: 1\r\n", "unavailable",
+                  "the store could not keep the publication; it was not sent");
+    else
+        api_delivered(api, p->req_id, p->id, delivered);
+    free(p);
+}
+
+/* POST /api/rooms/{room}/publish: through the host's one road for room
+ * publications, so it is in the room's history as a WebSocket one is; the
+ * 202 comes after the store's commit when history is on. */
+static void api_publish(api_state *api, uint64_t req_id, const char *room, const char *id,
+                        const cJSON *msg)
+{
+    api_published *p = calloc(1, sizeof(*p));
+    if (!p) {
+        api_error(api, req_id, 500, NULL, "internal", "out of memory");
+        return;
+    }
+    p->api = api;
+    p->req_id = req_id;
+    memcpy(p->id, id, sizeof(p->id));
+    size_t delivered = 0;
+    int rc = api->host->publish_room(api->pc, room, msg, 0, &delivered, api_published_answer, p);
+    if (rc == SB_PENDING) {
+        api->pending++;
+        return;
+    }
+    free(p);
+    if (rc == SB_OK) {
+        api_delivered(api, req_id, id, delivered);
+        return;
+    }
+    if (rc == SB_EUNAVAILABLE) {
+        api_error(api, req_id, 503, "Retry-After: 1\r\n", "unavailable",
+                  "the store could not take the publication; it was not sent");
+        return;
+    }
+    api->host->log(api->pc, SB_LOG_ERROR, "publish %s failed: %d", id, rc);
+    api_error(api, req_id, 500, NULL, "internal", "delivery failed; the log says more");
+}
+
+/* POST /api/rooms/{room}/publish and POST /api/broadcast (room NULL): the
+ * body stamped and filtered, then published (above) or sent to everyone at
+ * once (a broadcast is live only). */
 static void api_live(api_state *api, const sb_http_req *req, const char *room)
 {
     const sb_host_api *host = api->host;
@@ -310,10 +375,13 @@ static void api_live(api_state *api, const sb_http_req *req, const char *room)
         cJSON_Delete(body);
         return;
     }
-    cJSON *msg = body;
-    int rc = room ? host->send_room(api->pc, room, type, msg, 0, NULL, &delivered)
-                  : host->send_all(api->pc, type, msg, 0, &delivered);
-    cJSON_Delete(msg);
+    if (room) {
+        api_publish(api, req->id, room, id, body);
+        cJSON_Delete(body);
+        return;
+    }
+    int rc = host->send_all(api->pc, type, body, 0, &delivered);
+    cJSON_Delete(body);
     if (rc != SB_OK) {
         host->log(api->pc, SB_LOG_ERROR, "%s %s failed: %d", type, id, rc);
         api_error(api, req->id, 500, NULL, "internal", "delivery failed; the log says more");

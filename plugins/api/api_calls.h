@@ -15,7 +15,7 @@ typedef struct api_state {
     size_t key_len;
     sb_counter *requests; /* every call, answered or not */
     sb_counter *messages; /* direct messages stored and sent */
-    size_t pending;       /* store puts in flight */
+    size_t pending;       /* store puts and room publications in flight */
     int closing;          /* fini ran: the last completion frees the state */
 } api_state;
 

@@ -1,7 +1,7 @@
 /* The `dialect_chat` plugin: seed 003's chat server on a WebSocket endpoint
  * (docs/dialects/chat.md). This file reads [dialect_chat], registers one
  * endpoint per path and names the member of a new connection; the frames are
- * chat_codec.c's.
+ * chat_codec.c's, the recent history shown on join chat_history.c's.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -17,6 +17,9 @@
 #define CHAT_PATH_MAX  256
 /* A token as long as a handshake head can carry. */
 #define CHAT_TOKEN_MAX 8192
+/* Publications shown on join: the last screenful of a chat. */
+#define CHAT_HISTORY_DEFAULT 20
+#define CHAT_HISTORY_MAX     1000
 
 typedef struct chat_plugin {
     chat_codec codec; /* first: the endpoint's ud is the plugin */
@@ -121,7 +124,11 @@ static int chat_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
     cp->pc = pc;
     cp->codec.host = host;
     cp->codec.pc = pc;
+    long history = 0;
     int rc = host->cfg_bool(cfg, "guests", 1, &cp->guests);
+    if (rc == SB_OK)
+        rc = host->cfg_int(cfg, "history", CHAT_HISTORY_DEFAULT, 0, CHAT_HISTORY_MAX, &history);
+    cp->codec.history = (int)history;
     const char *param = host->cfg_string(cfg, "token_param", "token");
     size_t plen = strlen(param);
     if (rc == SB_OK && (plen == 0 || plen > CHAT_PARAM_MAX || strpbrk(param, "&=#? \t"))) {

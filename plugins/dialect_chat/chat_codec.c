@@ -8,6 +8,9 @@
  * every member including its sender, so the sender's copy is built here from
  * the `ack`.
  *
+ * join: with [dialect_chat] history, the room's newest publications follow
+ * the `join` event as `publish` events (chat_history.c).
+ *
  * encode: replies and events -> {"event": ...}; direct messages and receipts
  * have no chat form and are dropped (they stay stored for the user's other
  * endpoints). An event's frame is shared by all chat connections, so it
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "chat_codec.h"
+#include "chat_history.h"
 
 /* --- decode ------------------------------------------------------------- */
 
@@ -37,15 +41,24 @@ static const char *chat_string(const cJSON *obj, const char *name)
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
+/* Submit one native command. A `join` with recent history on holds the
+ * connection's events first; its answer (encode) or a failed submit ends
+ * the hold (chat_history.c). */
 static int chat_submit(chat_codec *cc, uint64_t conn_id, const char *type, const cJSON *ref,
-                       const cJSON *data)
+                       const cJSON *data, const char *room)
 {
+    int recent = cc->history > 0 && strcmp(type, "join") == 0;
+    if (recent && chat_history_hold(cc, conn_id) != SB_OK)
+        return SB_OK; /* the client left */
     int rc = cc->host->submit(cc->pc, conn_id, type, ref, data);
     if (rc == SB_ECLOSED)
         return SB_OK; /* the client left: nothing to answer */
-    if (rc != SB_OK)
+    if (rc != SB_OK) {
         cc->host->log(cc->pc, SB_LOG_WARN, "submit %s for conn %llu failed: %d", type,
                       (unsigned long long)conn_id, rc);
+        if (recent)
+            chat_history_answered(cc, conn_id, room, 0);
+    }
     return SB_OK;
 }
 
@@ -112,7 +125,7 @@ int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, 
                                  !chat_add_text(data, "text", message)))) {
         rc = SB_ENOMEM;
     } else {
-        rc = chat_submit(cc, conn_id, cmd->name, ref, data);
+        rc = chat_submit(cc, conn_id, cmd->name, ref, data, room);
     }
     cJSON_Delete(data);
     cJSON_Delete(ref);
@@ -158,11 +171,14 @@ static int chat_add_payload(cJSON *out, const cJSON *data)
 
 /* The chat form of a native reply, into out (holding {"event": ...}). Returns
  * 1 when there is one, 0 when nothing is sent, -1 on ENOMEM. */
-static int chat_reply(cJSON *out, const sb_encode_in *in)
+static int chat_reply(chat_codec *cc, cJSON *out, const sb_encode_in *in)
 {
     const cJSON *d = in->data;
     const char *t = in->type;
     const char *command = chat_string(in->ref, "command");
+    if (cc->history > 0 && command && strcmp(command, "join") == 0)
+        chat_history_answered(cc, in->conn_id, chat_string(in->ref, "room"),
+                              strcmp(t, "join") == 0);
     if (strcmp(t, "ack") == 0) {
         /* The sender's own copy of its broadcast or publication. */
         if (!command || (strcmp(command, "broadcast") != 0 && strcmp(command, "publish") != 0))
@@ -244,7 +260,7 @@ int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
     cJSON *frame = cJSON_CreateObject();
     if (!frame)
         return SB_ENOMEM;
-    int r = in->reply ? chat_reply(frame, in) : chat_event(frame, in);
+    int r = in->reply ? chat_reply(cc, frame, in) : chat_event(frame, in);
     int rc = r > 0 ? chat_print(cc->host, frame, out, out_len) : r < 0 ? SB_ENOMEM : SB_OK;
     cJSON_Delete(frame);
     return rc;

@@ -13,6 +13,7 @@
 typedef struct chat_codec {
     const sb_host_api *host;
     sb_plugin_ctx *pc;
+    int history;            /* publications shown on join ([dialect_chat] history); 0: none */
     char why[CHAT_WHY_MAX]; /* the reason of the last refused frame */
 } chat_codec;
 

@@ -79,14 +79,34 @@ static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, siz
             return SB_OK;
         }
     }
-    if (messaging_encode(in->reply, in->type, in->ref, in->data, in->user, &frame) != MESSAGING_OK)
+    const cJSON *data = in->data;
+    cJSON *parsed = NULL;
+    if (data == NULL && in->size >= sizeof(*in) && in->data_json != NULL) {
+        /* A fan-out's event as text (SB_ENDPOINT_EVENT_TEXT): written from the
+         * text when it can be, else from its tree. */
+        int rc =
+            messaging_encode_text(in->type, in->data_json, in->data_len, in->user, out, out_len);
+        if (rc != MESSAGING_FALLBACK)
+            return rc == MESSAGING_OK ? SB_OK : SB_ENOMEM;
+        const char *why = NULL;
+        if ((data = parsed = mp->host->json_parse_new(in->data_json, in->data_len, &why)) == NULL)
+            return SB_OK; /* not JSON: nothing a 001 client could read */
+    }
+    int rc = messaging_encode(in->reply, in->type, in->ref, data, in->user, &frame);
+    if (rc != MESSAGING_OK) {
+        cJSON_Delete(parsed);
         return SB_ENOMEM;
-    if (frame == NULL)
+    }
+    if (frame == NULL) {
+        cJSON_Delete(parsed);
         return SB_OK;
+    }
     /* The host's printer (exact integers); its string is the host's memory,
-     * which the host frees as it frees host->alloc's. */
+     * which the host frees as it frees host->alloc's. The frame refers into
+     * data: printed first. */
     *out = mp->host->json_print_new(frame, out_len);
     cJSON_Delete(frame);
+    cJSON_Delete(parsed);
     return *out != NULL ? SB_OK : SB_ENOMEM;
 }
 
@@ -110,7 +130,8 @@ static int messaging_register(messaging_plugin *mp, const char *paths)
         }
         sb_endpoint ep = {SB_ENDPOINT_INIT,
                           .path = p,
-                          .flags = SB_ENDPOINT_NEED_USER | SB_ENDPOINT_REPLACE,
+                          .flags =
+                              SB_ENDPOINT_NEED_USER | SB_ENDPOINT_REPLACE | SB_ENDPOINT_EVENT_TEXT,
                           .identify = NULL,
                           .decode = messaging_decode_cb,
                           .encode = messaging_encode_cb,

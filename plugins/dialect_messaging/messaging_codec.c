@@ -8,6 +8,7 @@
  * with the server's id, the sender as sid and the recipient as rid. */
 #include "messaging_codec.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,20 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
     double d = v->valuedouble;
     if (!(d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT) || (double)(long long)d != d)
         return -1;
-    snprintf(out, MESSAGING_ID_MAX + 1, "%lld", (long long)d);
+    /* "%lld" without snprintf: this runs for every numeric id of every item. */
+    long long n = (long long)d;
+    unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+    char digits[24];
+    size_t k = 0, o = 0;
+    do {
+        digits[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (n < 0)
+        out[o++] = '-';
+    while (k > 0)
+        out[o++] = digits[--k];
+    out[o] = '\0';
     return 0;
 }
 
@@ -661,4 +675,350 @@ int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON 
                                              : messaging_item_native(data, user);
     *out = messaging_section_new("messages", item);
     return *out != NULL ? MESSAGING_OK : MESSAGING_NOMEM;
+}
+
+/* --- events from text ----------------------------------------------------- */
+
+/* The host hands a fan-out's events as the native data's text (compact, as
+ * its printer writes it), so a `messages` frame is written from spans of that
+ * text: no tree is built, parsed or printed. Anything the spans cannot decide
+ * exactly as messaging_encode would (escaped names or ids, non-integer or long
+ * numeric ids, repeated names, whitespace) is MESSAGING_FALLBACK: the caller
+ * parses and encodes the tree. */
+
+#define MT_DEPTH   64 /* nesting read before falling back */
+#define MT_MEMBERS 64 /* top-level members read before falling back */
+
+typedef struct mt_member {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+} mt_member;
+
+/* End of the string at p[i] (a '"'), or 0 if it is not one; *escaped set
+ * when it holds an escape. */
+static size_t mt_string(const char *p, size_t len, size_t i, int *escaped)
+{
+    if (i >= len || p[i] != '"')
+        return 0;
+    /* The common case first: up to the closing quote, no escape, no control
+     * byte, eight bytes at a time. */
+    const char *q = memchr(p + i + 1, '"', len - i - 1);
+    if (q != NULL) {
+        size_t end = (size_t)(q - p), j = i + 1;
+        uint64_t bad = 0;
+        for (; j + 8 <= end; j += 8) { /* a byte below 0x20, or a backslash */
+            uint64_t w, e;
+            memcpy(&w, p + j, 8);
+            e = w ^ 0x5c5c5c5c5c5c5c5cull;
+            bad |= (w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull;
+            bad |= (e - 0x0101010101010101ull) & ~e & 0x8080808080808080ull;
+        }
+        for (; j < end; j++)
+            bad |= (unsigned char)p[j] < 0x20 || p[j] == '\\';
+        if (!bad)
+            return end + 1;
+    }
+    for (size_t j = i + 1; j < len;) {
+        unsigned char c = (unsigned char)p[j];
+        if (c == '"')
+            return j + 1;
+        if (c < 0x20)
+            return 0;
+        if (c != '\\') {
+            j++;
+            continue;
+        }
+        if (j + 1 >= len)
+            return 0;
+        *escaped = 1;
+        if (p[j + 1] == 'u') {
+            for (size_t k = j + 2; k < j + 6; k++) {
+                if (k >= len || !((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') ||
+                                  (p[k] >= 'A' && p[k] <= 'F')))
+                    return 0;
+            }
+            j += 6;
+        } else if (strchr("\"\\/bfnrt", p[j + 1]) != NULL && p[j + 1] != '\0') {
+            j += 2;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static size_t mt_digits(const char *p, size_t len, size_t i)
+{
+    size_t j = i;
+    while (j < len && p[j] >= '0' && p[j] <= '9')
+        j++;
+    return j;
+}
+
+/* End of the number at p[i], or 0; *integer set when it is digits only. */
+static size_t mt_number(const char *p, size_t len, size_t i, int *integer)
+{
+    size_t j = i < len && p[i] == '-' ? i + 1 : i, d;
+    *integer = 1;
+    if (j >= len || (d = mt_digits(p, len, j)) == j || (p[j] == '0' && d > j + 1))
+        return 0;
+    j = d;
+    if (j < len && p[j] == '.') {
+        *integer = 0;
+        if ((d = mt_digits(p, len, j + 1)) == j + 1)
+            return 0;
+        j = d;
+    }
+    if (j < len && (p[j] == 'e' || p[j] == 'E')) {
+        *integer = 0;
+        j++;
+        if (j < len && (p[j] == '+' || p[j] == '-'))
+            j++;
+        if ((d = mt_digits(p, len, j)) == j)
+            return 0;
+        j = d;
+    }
+    return j;
+}
+
+/* End of the compact JSON value at p[i], or 0 if it is not one. */
+static size_t mt_value(const char *p, size_t len, size_t i, int depth)
+{
+    int flag = 0;
+    if (i >= len)
+        return 0;
+    switch (p[i]) {
+    case '"':
+        return mt_string(p, len, i, &flag);
+    case 't':
+        return len - i >= 4 && memcmp(p + i, "true", 4) == 0 ? i + 4 : 0;
+    case 'f':
+        return len - i >= 5 && memcmp(p + i, "false", 5) == 0 ? i + 5 : 0;
+    case 'n':
+        return len - i >= 4 && memcmp(p + i, "null", 4) == 0 ? i + 4 : 0;
+    case '{':
+    case '[': {
+        char close = p[i] == '{' ? '}' : ']';
+        int object = p[i] == '{';
+        if (depth >= MT_DEPTH)
+            return 0;
+        if (++i < len && p[i] == close)
+            return i + 1;
+        for (;;) {
+            if (object && ((i = mt_string(p, len, i, &flag)) == 0 || i >= len || p[i++] != ':'))
+                return 0;
+            if ((i = mt_value(p, len, i, depth + 1)) == 0 || i >= len)
+                return 0;
+            if (p[i] == close)
+                return i + 1;
+            if (p[i++] != ',')
+                return 0;
+        }
+    }
+    default:
+        return mt_number(p, len, i, &flag);
+    }
+}
+
+/* The names messaging_encode looks up, as MT_S_* indexes. */
+enum { MT_S_ID, MT_S_FROM, MT_S_TO, MT_S_TS, MT_S_SID, MT_S_RID, MT_S_MSG_ID, MT_S_EXTRA, MT_S_N };
+
+/* The MT_S_* index of m's name, or MT_S_N for any other name. */
+static int mt_special(const mt_member *m)
+{
+#define MT_IS(lit) (m->key_len == sizeof(lit) - 1 && memcmp(m->key, lit, sizeof(lit) - 1) == 0)
+    switch (m->key_len) {
+    case 2:
+        return MT_IS("id") ? MT_S_ID : MT_IS("to") ? MT_S_TO : MT_IS("ts") ? MT_S_TS : MT_S_N;
+    case 3:
+        return MT_IS("sid") ? MT_S_SID : MT_IS("rid") ? MT_S_RID : MT_S_N;
+    case 4:
+        return MT_IS("from") ? MT_S_FROM : MT_S_N;
+    case sizeof(MESSAGING_MSG_ID) - 1:
+        return MT_IS(MESSAGING_MSG_ID) ? MT_S_MSG_ID : MT_S_N;
+    case sizeof(MESSAGING_EXTRA) - 1:
+        return MT_IS(MESSAGING_EXTRA) ? MT_S_EXTRA : MT_S_N;
+    default:
+        return MT_S_N;
+    }
+#undef MT_IS
+}
+
+/* The top-level members of the object json[0..len). -> their count | -1 */
+static int mt_members(const char *json, size_t len, mt_member *out)
+{
+    int n = 0;
+    size_t i = 1;
+    if (len < 2 || json[0] != '{')
+        return -1;
+    if (len == 2 && json[1] == '}')
+        return 0;
+    for (;;) {
+        int escaped = 0;
+        size_t k = mt_string(json, len, i, &escaped);
+        if (k == 0 || escaped || n == MT_MEMBERS || k >= len || json[k] != ':')
+            return -1;
+        size_t v = mt_value(json, len, k + 1, 1);
+        if (v == 0 || v >= len)
+            return -1;
+        out[n++] = (mt_member){json + i + 1, k - i - 2, json + k + 1, v - k - 1};
+        if (json[v] == '}')
+            return v + 1 == len ? n : -1;
+        if (json[v] != ',')
+            return -1;
+        i = v + 1;
+    }
+}
+
+/* The id text of a value span, as messaging_id_text would give it:
+ * 1 (text in out[0..*n)), 0 (not an id), -1 (undecidable here). */
+static int mt_id(const mt_member *m, const char **out, size_t *n)
+{
+    int escaped = 0, integer = 0;
+    if (m == NULL)
+        return 0;
+    if (m->val[0] == '"') {
+        mt_string(m->val, m->val_len, 0, &escaped);
+        if (escaped)
+            return -1;
+        *out = m->val + 1;
+        *n = m->val_len - 2;
+        return *n >= 1 && *n <= MESSAGING_ID_MAX;
+    }
+    if (m->val[0] != '-' && (m->val[0] < '0' || m->val[0] > '9'))
+        return 0;
+    if (m->val[0] == '-' && m->val_len > 1 && m->val[1] == '0')
+        return -1; /* -0 is 0 */
+    mt_number(m->val, m->val_len, 0, &integer);
+    if (!integer || m->val_len > 15)
+        return -1; /* 11.0, 1e3 or near 2^53: the tree decides */
+    *out = m->val;
+    *n = m->val_len;
+    return 1;
+}
+
+/* Whether id span a has the same text as the string span s: 1 | 0 | -1. */
+static int mt_same(const mt_member *a, const mt_member *s)
+{
+    const char *at, *st;
+    size_t an, sn;
+    int ra = mt_id(a, &at, &an);
+    if (ra <= 0)
+        return ra;
+    if (s->val[0] != '"')
+        return 0;
+    int rs = mt_id(s, &st, &sn);
+    if (rs <= 0)
+        return rs;
+    return an == sn && memcmp(at, st, an) == 0;
+}
+
+typedef struct mt_out {
+    char *buf;
+    size_t len, cap;
+    int first; /* no member written yet */
+} mt_out;
+
+static void mt_put(mt_out *o, const char *s, size_t n)
+{
+    memcpy(o->buf + o->len, s, n); /* cap is the input's length plus the frame's own */
+    o->len += n;
+}
+
+static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char *val,
+                          size_t val_len)
+{
+    if (!o->first)
+        mt_put(o, ",", 1);
+    o->first = 0;
+    mt_put(o, "\"", 1);
+    mt_put(o, key, key_len);
+    mt_put(o, "\":", 2);
+    mt_put(o, val, val_len);
+}
+
+int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
+                          char **out, size_t *out_len)
+{
+    mt_member m[MT_MEMBERS];
+    const mt_member *s[MT_S_N] = {0};
+    *out = NULL;
+    *out_len = 0;
+    if (type == NULL || strcmp(type, "message") != 0)
+        return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
+    int n = mt_members(json, len, m);
+    if (n < 0)
+        return MESSAGING_FALLBACK;
+    for (int i = 0; i < n; i++) {
+        int k = mt_special(&m[i]);
+        if (k == MT_S_N)
+            continue;
+        if (s[k] != NULL)
+            return MESSAGING_FALLBACK; /* which one counts is the tree's business */
+        s[k] = &m[i];
+    }
+    const char *t;
+    size_t tn;
+    int id_ok = mt_id(s[MT_S_MSG_ID], &t, &tn);
+    int written = 0;
+    if (id_ok < 0)
+        return MESSAGING_FALLBACK;
+    if (id_ok && s[MT_S_FROM] != NULL && s[MT_S_TO] != NULL && s[MT_S_FROM]->val[0] == '"' &&
+        s[MT_S_TO]->val[0] == '"' && s[MT_S_SID] != NULL && s[MT_S_RID] != NULL) {
+        int a = mt_same(s[MT_S_SID], s[MT_S_FROM]), b = mt_same(s[MT_S_RID], s[MT_S_TO]);
+        if (a < 0 || b < 0)
+            return MESSAGING_FALLBACK;
+        written = a && b;
+    }
+    size_t user_len = user != NULL ? strlen(user) : 0;
+    for (size_t i = 0; i < user_len; i++) {
+        if (user[i] == '"' || user[i] == '\\' || (unsigned char)user[i] < 0x20)
+            return MESSAGING_FALLBACK;
+    }
+    mt_out o = {.cap = len + user_len + 64, .first = 1};
+    if ((o.buf = malloc(o.cap)) == NULL)
+        return MESSAGING_NOMEM;
+    mt_put(&o, "{\"messages\":[{", 14);
+    if (written) {
+        for (int i = 0; i < n; i++) {
+            const mt_member *c = &m[i];
+            if (c == s[MT_S_ID] || c == s[MT_S_FROM] || c == s[MT_S_TO] || c == s[MT_S_TS] ||
+                (c == s[MT_S_EXTRA] && c->val[0] == '{'))
+                continue;
+            if (c == s[MT_S_MSG_ID])
+                mt_member_put(&o, "id", 2, c->val, c->val_len);
+            else
+                mt_member_put(&o, c->key, c->key_len, c->val, c->val_len);
+        }
+        if (s[MT_S_EXTRA] != NULL && s[MT_S_EXTRA]->val[0] == '{' && s[MT_S_EXTRA]->val_len > 2) {
+            if (!o.first)
+                mt_put(&o, ",", 1);
+            o.first = 0;
+            mt_put(&o, s[MT_S_EXTRA]->val + 1, s[MT_S_EXTRA]->val_len - 2);
+        }
+    } else {
+        if (s[MT_S_ID] != NULL)
+            mt_member_put(&o, "id", 2, s[MT_S_ID]->val, s[MT_S_ID]->val_len);
+        if (s[MT_S_FROM] != NULL)
+            mt_member_put(&o, "sid", 3, s[MT_S_FROM]->val, s[MT_S_FROM]->val_len);
+        if (user != NULL) {
+            mt_member_put(&o, "rid", 3, "\"", 1);
+            mt_put(&o, user, user_len);
+            mt_put(&o, "\"", 1);
+        } else if (s[MT_S_TO] != NULL) {
+            mt_member_put(&o, "rid", 3, s[MT_S_TO]->val, s[MT_S_TO]->val_len);
+        }
+        for (int i = 0; i < n; i++) {
+            const mt_member *c = &m[i];
+            if (c != s[MT_S_ID] && c != s[MT_S_FROM] && c != s[MT_S_TO] && c != s[MT_S_SID] &&
+                c != s[MT_S_RID])
+                mt_member_put(&o, c->key, c->key_len, c->val, c->val_len);
+        }
+    }
+    mt_put(&o, "}]}", 4); /* with the NUL */
+    *out = o.buf;
+    *out_len = o.len - 1;
+    return MESSAGING_OK;
 }

@@ -18,7 +18,12 @@
 #define MESSAGING_MSG_ID "msg_id"
 #define MESSAGING_EXTRA  "msg_extra"
 
-enum messaging_status { MESSAGING_OK = 0, MESSAGING_NOT_OBJECT = 1, MESSAGING_NOMEM = 2 };
+enum messaging_status {
+    MESSAGING_OK = 0,
+    MESSAGING_NOT_OBJECT = 1,
+    MESSAGING_NOMEM = 2,
+    MESSAGING_FALLBACK = 3 /* messaging_encode_text: encode the parsed tree instead */
+};
 
 /* The text of an id: a string as it is (1..MESSAGING_ID_MAX bytes), an
  * integer of magnitude below 2^53 in decimal ("11" for 11 and 11.0).
@@ -63,6 +68,15 @@ int messaging_read_match(const cJSON *reads, const char *server_id, const char *
  * print it before data goes. -> MESSAGING_OK | MESSAGING_NOMEM */
 int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
                      const char *user, cJSON **out);
+
+/* The frame for an event of type whose native data is the compact JSON text
+ * json[0..len), for recipient user (NULL: not a direct message), written from
+ * spans of the text; the same bytes messaging_encode's tree prints to. *out
+ * (malloc, NUL-terminated; NULL: nothing for 001 clients) of *out_len bytes.
+ * -> MESSAGING_OK | MESSAGING_NOMEM | MESSAGING_FALLBACK (the text is not
+ * one this can decide: parse it and use messaging_encode) */
+int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
+                          char **out, size_t *out_len);
 
 /* The `sent` frame of an ack whose ref names a numeric id (the common case),
  * written to buf without building a tree. -> its length | -1 (another ref:

@@ -17,6 +17,7 @@
 #include <switchboard/plugin.h>
 
 #include "grpc_conn.h"
+#include "grpc_notify.h"
 #include "grpc_reflect.h"
 #include "grpc_state.h"
 
@@ -128,7 +129,8 @@ static void grpc_close_listener(grpc_state *st)
     st->listen_fd = -1;
 }
 
-void grpc_state_free(grpc_state *st)
+/* Free st and everything it owns (connections included). */
+static void grpc_state_free(grpc_state *st)
 {
     if (!st)
         return;
@@ -139,6 +141,17 @@ void grpc_state_free(grpc_state *st)
     grpc_allow_free(&st->allow);
     free(st->key);
     free(st);
+}
+
+/* Make the methods of a service's table (static storage) callable.
+ * -> 0 | -1 (more than GRPC_METHODS_MAX in all) */
+static int grpc_add_methods(grpc_state *st, const grpc_method *table, size_t n)
+{
+    if (n > GRPC_METHODS_MAX - st->n_methods)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        st->methods[st->n_methods++] = &table[i];
+    return 0;
 }
 
 /* Read [grpc] into st. -> SB_OK | SB_EINVAL (logged) */
@@ -189,6 +202,7 @@ static int grpc_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
     st->host = host;
     st->pc = pc;
     st->listen_fd = -1;
+    st->release = grpc_state_free;
     int rc = grpc_config(st, cfg);
     if (rc != SB_OK) {
         grpc_state_free(st);
@@ -197,6 +211,12 @@ static int grpc_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_sectio
     st->reflect = grpc_reflect_new();
     if (!st->reflect) {
         host->log(pc, SB_LOG_ERROR, "the embedded descriptors do not decode");
+        grpc_state_free(st);
+        return SB_EPLUGIN;
+    }
+    if (grpc_add_methods(st, grpc_notify_methods, GRPC_NOTIFY_METHODS) != 0 ||
+        grpc_add_methods(st, grpc_reflect_methods, GRPC_REFLECT_METHODS) != 0) {
+        host->log(pc, SB_LOG_ERROR, "more methods than GRPC_METHODS_MAX");
         grpc_state_free(st);
         return SB_EPLUGIN;
     }

@@ -27,8 +27,6 @@
 #include <nghttp2/nghttp2.h>
 
 #include "api_auth.h"
-#include "grpc_notify.h"
-#include "grpc_reflect.h"
 
 #define GRPC_READ_BUF    16384
 #define GRPC_PREFIX_LEN  5
@@ -41,10 +39,10 @@ struct grpc_stream {
     grpc_conn *conn; /* NULL once the stream or the connection is gone */
     grpc_stream *prev, *next;
     int32_t id;
-    int method;
-    char *authorization; /* the header as sent, owned; NULL when absent */
-    int content_type_ok; /* content-type application/grpc[+...] */
-    double timeout;      /* grpc-timeout in seconds; 0: none */
+    const grpc_method *method; /* NULL: no such method (or no :path yet) */
+    char *authorization;       /* the header as sent, owned; NULL when absent */
+    int content_type_ok;       /* content-type application/grpc[+...] */
+    double timeout;            /* grpc-timeout in seconds; 0: none */
     sb_timer *deadline;
     uint8_t *in; /* request bytes not yet taken */
     size_t in_len, in_cap;
@@ -336,27 +334,15 @@ void grpc_stream_finish(grpc_stream *s, int code, const char *message)
 
 /* --- receiving --- */
 
-static int grpc_method_of(const char *path, size_t len)
+/* The method at :path[0..len), NULL when none. */
+static const grpc_method *grpc_method_of(const grpc_state *st, const char *path, size_t len)
 {
-    static const struct {
-        const char *path;
-        int method;
-    } methods[] = {
-        {"/notificationspb.NotificationService/Broadcast", GRPC_M_BROADCAST},
-        {"/notificationspb.NotificationService/NotifyRoom", GRPC_M_NOTIFY_ROOM},
-        {"/notificationspb.NotificationService/PrivateNotify", GRPC_M_PRIVATE_NOTIFY},
-        {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", GRPC_M_REFLECT_V1ALPHA},
-        {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", GRPC_M_REFLECT_V1},
-    };
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strlen(methods[i].path) == len && memcmp(methods[i].path, path, len) == 0)
-            return methods[i].method;
-    return GRPC_M_UNKNOWN;
-}
-
-static int grpc_is_reflection(int method)
-{
-    return method == GRPC_M_REFLECT_V1ALPHA || method == GRPC_M_REFLECT_V1;
+    for (size_t i = 0; i < st->n_methods; i++) {
+        const grpc_method *m = st->methods[i];
+        if (strlen(m->path) == len && memcmp(m->path, path, len) == 0)
+            return m;
+    }
+    return NULL;
 }
 
 /* grpc-timeout: 1..8 digits and a unit (H M S m u n) -> seconds; 0 when bad. */
@@ -400,7 +386,7 @@ static int grpc_header_cb(nghttp2_session *h2, const nghttp2_frame *frame, const
         return 0;
 #define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
     if (IS(":path")) {
-        s->method = grpc_method_of((const char *)value, valuelen);
+        s->method = grpc_method_of(s->conn->st, (const char *)value, valuelen);
     } else if (IS("content-type")) {
         s->content_type_ok = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
                              (valuelen == 16 || value[16] == '+' || value[16] == ';');
@@ -465,7 +451,7 @@ static void grpc_stream_start(grpc_stream *s)
                            "calls without a key are taken only from [grpc] allow_from");
         return;
     }
-    if (s->method == GRPC_M_UNKNOWN) {
+    if (!s->method) {
         grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "no such method");
         return;
     }
@@ -476,7 +462,7 @@ static void grpc_stream_start(grpc_stream *s)
     }
 }
 
-/* Take the complete request messages out of s->in: a reflection call runs
+/* Take the complete request messages out of s->in: a streaming call runs
  * each and drops it, a unary call keeps its one message (s->kept bytes) for
  * grpc_stream_end. */
 static void grpc_stream_take(grpc_stream *s)
@@ -500,7 +486,7 @@ static void grpc_stream_take(grpc_stream *s)
         if (s->in_len - off - GRPC_PREFIX_LEN < len)
             break;
         s->n_msgs++;
-        if (!grpc_is_reflection(s->method)) {
+        if (!s->method->streaming) {
             if (s->n_msgs > 1) {
                 grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "a unary call takes one message");
                 return;
@@ -508,7 +494,7 @@ static void grpc_stream_take(grpc_stream *s)
             s->kept = off = GRPC_PREFIX_LEN + len;
             continue;
         }
-        grpc_reflect_call(st->reflect, s, p + GRPC_PREFIX_LEN, len);
+        s->method->call(s, s->method->id, p + GRPC_PREFIX_LEN, len);
         off += GRPC_PREFIX_LEN + len;
     }
     if (s->conn && off > s->kept) {
@@ -517,12 +503,12 @@ static void grpc_stream_take(grpc_stream *s)
     }
 }
 
-/* The client ended its side: run a unary call, end a reflection call. */
+/* The client ended its side: run a unary call, end a streaming call. */
 static void grpc_stream_end(grpc_stream *s)
 {
     if (s->finished)
         return;
-    if (grpc_is_reflection(s->method)) {
+    if (s->method->streaming) {
         if (s->in_len > 0)
             grpc_stream_finish(s, GRPC_INTERNAL, "the stream ended inside a message");
         else
@@ -534,7 +520,7 @@ static void grpc_stream_end(grpc_stream *s)
         return;
     }
     size_t len = s->kept - GRPC_PREFIX_LEN;
-    grpc_notify_call(s, s->method, s->in + GRPC_PREFIX_LEN, len);
+    s->method->call(s, s->method->id, s->in + GRPC_PREFIX_LEN, len);
 }
 
 static int grpc_data_chunk_cb(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data,

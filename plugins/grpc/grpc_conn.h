@@ -1,6 +1,6 @@
 /* One HTTP/2 (h2c) connection from a gRPC client, served by nghttp2 on the
  * server's loop: its streams, their request messages and their answers.
- * What a call does is grpc_notify.c's and grpc_reflect.c's. */
+ * What a call does is its method's (grpc_state.h: the state's methods). */
 #ifndef GRPC_CONN_H
 #define GRPC_CONN_H
 
@@ -8,18 +8,6 @@
 #include <stdint.h>
 
 #include "grpc_state.h"
-
-typedef struct grpc_stream grpc_stream;
-
-/* The calls a stream may carry, from its :path. */
-enum grpc_method {
-    GRPC_M_UNKNOWN = 0,
-    GRPC_M_BROADCAST,
-    GRPC_M_NOTIFY_ROOM,
-    GRPC_M_PRIVATE_NOTIFY,
-    GRPC_M_REFLECT_V1ALPHA,
-    GRPC_M_REFLECT_V1,
-};
 
 /* A connection on fd (nonblocking; owned from here) from peer address ip,
  * watched on the loop. fd -1: nothing is read or written (the fuzz target

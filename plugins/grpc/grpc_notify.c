@@ -3,7 +3,9 @@
  * data object {type, entityId, message}, passes the filter chain as the push
  * API's calls do (sender [grpc] from, default "server"), is stamped, then
  *  - Broadcast:     a `broadcast` event to every connection (send_all),
- *  - NotifyRoom:    a `publish` event to the room (send_room),
+ *  - NotifyRoom:    a `publish` to the room through the host's one road for
+ *                   room publications (publish_room: stored first when room
+ *                   history is on), answered when it has gone out,
  *  - PrivateNotify: a stored direct `message` to the user, answered after the
  *                   store's commit, then delivered (send_users, direct).
  * Every answer is a NotifyResponse {id, delivered}. */
@@ -34,8 +36,16 @@ typedef struct notify_put {
     grpc_stream *s; /* held */
     char user[SB_USER_MAX + 1];
     char id[SB_ID_LEN + 1];
-    cJSON *data; /* the stamped message */
+    char *json; /* the stamped message as stored, host->json_print_new's */
+    size_t len;
 } notify_put;
+
+/* A room notification waiting for publish_room's answer. */
+typedef struct notify_pub {
+    grpc_state *st;
+    grpc_stream *s; /* held */
+    char id[SB_ID_LEN + 1];
+} notify_pub;
 
 /* --- the request --- */
 
@@ -43,7 +53,7 @@ typedef struct notify_put {
 static int notify_unpack(int method, const uint8_t *msg, size_t len, notify_req *r)
 {
     memset(r, 0, sizeof(*r));
-    if (method == GRPC_M_BROADCAST) {
+    if (method == NOTIFY_BROADCAST) {
         Notificationspb__BroadcastRequest *b =
             notificationspb__broadcast_request__unpack(NULL, len, msg);
         if (!b)
@@ -52,7 +62,7 @@ static int notify_unpack(int method, const uint8_t *msg, size_t len, notify_req 
         r->type = b->type;
         r->entity_id = b->entity_id;
         r->message = b->message;
-    } else if (method == GRPC_M_NOTIFY_ROOM) {
+    } else if (method == NOTIFY_ROOM) {
         Notificationspb__NotifyRoomRequest *n =
             notificationspb__notify_room_request__unpack(NULL, len, msg);
         if (!n)
@@ -192,7 +202,61 @@ static int notify_filter(grpc_state *st, grpc_stream *s, const sb_filter_msg *fm
 
 /* --- the calls --- */
 
-/* Broadcast (room NULL) and NotifyRoom: live only, answered at once. */
+static void notify_room_done(void *arg, int status, size_t delivered)
+{
+    notify_pub *pub = arg;
+    grpc_state *st = pub->st;
+    st->pending--;
+    if (!st->closing && grpc_stream_live(pub->s)) {
+        if (status == SB_OK)
+            notify_respond(pub->s, pub->id, delivered);
+        else
+            grpc_stream_finish(pub->s, GRPC_UNAVAILABLE,
+                               "the store could not keep the publication; it was not sent");
+    }
+    grpc_stream_release(pub->s);
+    free(pub);
+    if (st->closing && st->pending == 0)
+        st->release(st);
+}
+
+/* NotifyRoom's stamped data (borrowed) through publish_room; answered from
+ * notify_room_done, after the store's commit when room history is on. */
+static void notify_room(grpc_state *st, grpc_stream *s, const char *room, const char *id,
+                        const cJSON *data)
+{
+    const sb_host_api *host = st->host;
+    notify_pub *pub = calloc(1, sizeof(*pub));
+    if (!pub) {
+        grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
+        return;
+    }
+    pub->st = st;
+    pub->s = s;
+    memcpy(pub->id, id, sizeof(pub->id));
+    grpc_stream_hold(s);
+    size_t delivered = 0;
+    int rc = host->publish_room(st->pc, room, data, 0, &delivered, notify_room_done, pub);
+    if (rc == SB_PENDING) {
+        st->pending++;
+        return;
+    }
+    grpc_stream_release(s);
+    free(pub);
+    if (rc == SB_OK) {
+        notify_respond(s, id, delivered);
+        return;
+    }
+    if (rc == SB_EUNAVAILABLE) {
+        grpc_stream_finish(s, GRPC_UNAVAILABLE,
+                           "the store could not take the publication; it was not sent");
+        return;
+    }
+    host->log(st->pc, SB_LOG_ERROR, "publish %s failed: %d", id, rc);
+    grpc_stream_finish(s, GRPC_INTERNAL, "delivery failed; the server log says more");
+}
+
+/* Broadcast (room NULL, live only, answered at once) and NotifyRoom. */
 static void notify_live(grpc_state *st, grpc_stream *s, const char *room, cJSON *data_take)
 {
     const sb_host_api *host = st->host;
@@ -214,8 +278,12 @@ static void notify_live(grpc_state *st, grpc_stream *s, const char *room, cJSON 
         grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
         return;
     }
-    int rc = room ? host->send_room(st->pc, room, type, data, 0, NULL, &delivered)
-                  : host->send_all(st->pc, type, data, 0, &delivered);
+    if (room) {
+        notify_room(st, s, room, id, data);
+        cJSON_Delete(data);
+        return;
+    }
+    int rc = host->send_all(st->pc, type, data, 0, &delivered);
     cJSON_Delete(data);
     if (rc != SB_OK) {
         host->log(st->pc, SB_LOG_ERROR, "%s %s failed: %d", type, id, rc);
@@ -236,10 +304,10 @@ static void notify_put_done(void *arg, int status)
     if (st->closing) {
         /* fini ran: the message is stored (or not) either way. */
         grpc_stream_release(put->s);
-        cJSON_Delete(put->data);
+        host->free(put->json);
         free(put);
         if (st->pending == 0)
-            grpc_state_free(st);
+            st->release(st);
         return;
     }
     if (status != SB_OK) {
@@ -247,7 +315,9 @@ static void notify_put_done(void *arg, int status)
             notify_store_error(st, put->s, put->user, status);
     } else {
         const char *users[1] = {put->user};
-        int rc = host->send_users(st->pc, users, 1, "message", put->data, 0, 1, &delivered);
+        /* The bytes stored are the bytes framed: nothing printed twice. */
+        int rc = host->send_users_json(st->pc, users, 1, "message", put->json, put->len, 0, 1,
+                                       &delivered);
         if (rc != SB_OK) /* stored all the same: the next connection's backlog has it */
             host->log(st->pc, SB_LOG_WARN, "message %s stored but not sent to %s: %d", put->id,
                       put->user, rc);
@@ -255,7 +325,7 @@ static void notify_put_done(void *arg, int status)
             notify_respond(put->s, put->id, delivered);
     }
     grpc_stream_release(put->s);
-    cJSON_Delete(put->data);
+    host->free(put->json);
     free(put);
 }
 
@@ -284,11 +354,11 @@ static void notify_private(grpc_state *st, grpc_stream *s, const char *user, cJS
     int rc = host->stamp(&data, id, st->from, to, NULL, ts);
     cJSON_Delete(to);
     notify_put *put = calloc(1, sizeof(*put));
-    char *json = rc == SB_OK ? cJSON_PrintUnformatted(data) : NULL;
-    if (!put || !json) {
+    size_t len = 0;
+    char *json = rc == SB_OK && put ? host->json_print_new(data, &len) : NULL;
+    cJSON_Delete(data);
+    if (!json) {
         free(put);
-        cJSON_free(json);
-        cJSON_Delete(data);
         grpc_stream_finish(s, GRPC_INTERNAL, "out of memory");
         return;
     }
@@ -296,28 +366,28 @@ static void notify_private(grpc_state *st, grpc_stream *s, const char *user, cJS
     put->s = s;
     snprintf(put->user, sizeof(put->user), "%.*s", SB_USER_MAX, user);
     memcpy(put->id, id, sizeof(put->id));
-    put->data = data;
+    put->json = json;
+    put->len = len;
     const char *users[1] = {put->user};
     grpc_stream_hold(s);
-    rc = host->store_put(st->pc, users, 1, put->id, json, strlen(json), notify_put_done, put);
-    cJSON_free(json);
+    rc = host->store_put(st->pc, users, 1, put->id, json, len, notify_put_done, put);
     if (rc != SB_OK) { /* no callback comes: answer now */
         grpc_stream_release(s);
         notify_store_error(st, s, put->user, rc);
-        cJSON_Delete(put->data);
+        host->free(json);
         free(put);
         return;
     }
     st->pending++;
 }
 
-void grpc_notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len)
+static void notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len)
 {
     grpc_state *st = grpc_stream_state(s);
     static const char *const names[] = {
-        [GRPC_M_BROADCAST] = "BroadcastRequest",
-        [GRPC_M_NOTIFY_ROOM] = "NotifyRoomRequest",
-        [GRPC_M_PRIVATE_NOTIFY] = "PrivateNotifyRequest",
+        [NOTIFY_BROADCAST] = "BroadcastRequest",
+        [NOTIFY_ROOM] = "NotifyRoomRequest",
+        [NOTIFY_PRIVATE] = "PrivateNotifyRequest",
     };
     char why[NOTIFY_REASON_MAX];
     notify_req r;
@@ -335,9 +405,15 @@ void grpc_notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len
         grpc_stream_finish(s, oom ? GRPC_INTERNAL : GRPC_INVALID_ARGUMENT, why);
         return;
     }
-    if (method == GRPC_M_PRIVATE_NOTIFY)
+    if (method == NOTIFY_PRIVATE)
         notify_private(st, s, r.user_id, data);
     else
-        notify_live(st, s, method == GRPC_M_NOTIFY_ROOM ? r.room : NULL, data);
+        notify_live(st, s, method == NOTIFY_ROOM ? r.room : NULL, data);
     protobuf_c_message_free_unpacked(r.msg, NULL);
 }
+
+const grpc_method grpc_notify_methods[GRPC_NOTIFY_METHODS] = {
+    {"/notificationspb.NotificationService/Broadcast", 0, NOTIFY_BROADCAST, notify_call},
+    {"/notificationspb.NotificationService/NotifyRoom", 0, NOTIFY_ROOM, notify_call},
+    {"/notificationspb.NotificationService/PrivateNotify", 0, NOTIFY_PRIVATE, notify_call},
+};

@@ -8,9 +8,9 @@
 
 #include "grpc_conn.h"
 
-/* Run one unary call (method GRPC_M_BROADCAST | _NOTIFY_ROOM | _PRIVATE_NOTIFY)
- * on its request message msg[0..len) (borrowed). Answers s now, or for
+/* The service's three unary methods. A call answers its stream now, or for
  * PrivateNotify from the store's completion. */
-void grpc_notify_call(grpc_stream *s, int method, const uint8_t *msg, size_t len);
+enum { NOTIFY_BROADCAST, NOTIFY_ROOM, NOTIFY_PRIVATE, GRPC_NOTIFY_METHODS };
+extern const grpc_method grpc_notify_methods[GRPC_NOTIFY_METHODS];
 
 #endif /* GRPC_NOTIFY_H */

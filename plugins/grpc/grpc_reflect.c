@@ -179,8 +179,10 @@ static void reflect_send(grpc_stream *s, const Grpc__Reflection__V1__ServerRefle
     free(buf);
 }
 
-void grpc_reflect_call(grpc_reflect *r, grpc_stream *s, const uint8_t *msg, size_t len)
+static void reflect_call(grpc_stream *s, int id, const uint8_t *msg, size_t len)
 {
+    (void)id; /* v1alpha and v1 share the wire format */
+    grpc_reflect *r = grpc_stream_state(s)->reflect;
     Grpc__Reflection__V1__ServerReflectionRequest *req =
         grpc__reflection__v1__server_reflection_request__unpack(NULL, len, msg);
     if (!req) {
@@ -272,3 +274,8 @@ void grpc_reflect_call(grpc_reflect *r, grpc_stream *s, const uint8_t *msg, size
     free(service_ptrs);
     grpc__reflection__v1__server_reflection_request__free_unpacked(req, NULL);
 }
+
+const grpc_method grpc_reflect_methods[GRPC_REFLECT_METHODS] = {
+    {"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", 1, 0, reflect_call},
+    {"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", 1, 1, reflect_call},
+};

@@ -13,9 +13,11 @@
 grpc_reflect *grpc_reflect_new(void);
 void grpc_reflect_free(grpc_reflect *r);
 
-/* Answer one ServerReflectionRequest msg[0..len) (borrowed) on s with one
- * ServerReflectionResponse; a request that does not decode ends the call
+/* ServerReflectionInfo, v1alpha and v1: streaming methods answering each
+ * ServerReflectionRequest with one ServerReflectionResponse from the state's
+ * index (grpc_state.reflect); a request that does not decode ends the call
  * INVALID_ARGUMENT. */
-void grpc_reflect_call(grpc_reflect *r, grpc_stream *s, const uint8_t *msg, size_t len);
+#define GRPC_REFLECT_METHODS 2
+extern const grpc_method grpc_reflect_methods[GRPC_REFLECT_METHODS];
 
 #endif /* GRPC_REFLECT_H */

@@ -14,6 +14,8 @@
 
 #include <lauxlib.h>
 
+#include "lua_lazy.h"
+
 enum sblua_kind { SBLUA_ON_CONNECT, SBLUA_AUTHENTICATE, SBLUA_AUTHORIZE, SBLUA_FILTER };
 
 static const char *const sblua_hook_names[] = {"on_connect", "authenticate", "authorize", "filter"};
@@ -94,9 +96,35 @@ static void sblua_push_req(lua_State *L, const sb_http_req *req)
     lua_setfield(L, -2, "headers");
 }
 
-static void sblua_push_msg(lua_State *L, const sb_filter_msg *m, const cJSON *data,
-                           const sblua_json_opts *o)
+/* Set t[key] = v (nil when v is NULL) on the table on top, raw. */
+static void sblua_rawset_str(lua_State *L, const char *key, const char *v)
 {
+    lua_pushstring(L, key);
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+}
+
+/* msg: {type, from, to, room, id, ts, data}. lazy: to and data are
+ * converted when the script first touches a member msg lacks (lua_lazy.h),
+ * and msg may be the last call's table, so every member is set again. */
+static void sblua_push_msg(lua_State *L, const sb_filter_msg *m, const cJSON *data,
+                           const sblua_json_opts *o, int lazy)
+{
+    if (lazy) {
+        sblua_lazy_push_table(L, SBLUA_LAZY_MSG, 8);
+        sblua_rawset_str(L, "type", m->type);
+        sblua_rawset_str(L, "from", m->from);
+        sblua_rawset_str(L, "room", m->room);
+        sblua_rawset_str(L, "id", m->id);
+        lua_pushliteral(L, "ts");
+        lua_pushinteger(L, (lua_Integer)m->ts);
+        lua_rawset(L, -3);
+        sblua_lazy_defer(L, -1, "data", data, m->to ? "to" : NULL, m->to);
+        return;
+    }
     lua_createtable(L, 0, 8);
     sblua_setfield_str(L, "type", m->type);
     sblua_setfield_str(L, "from", m->from);
@@ -190,15 +218,26 @@ static void sblua_read_filter(lua_State *L, sblua_call *c, int r1, const sblua_e
     if (!lua_istable(L, r1))
         sblua_bad_result(L, c, "returned a %s (expected the message table, or nil and a reason)",
                          luaL_typename(L, r1));
+    c->verdict = SB_HOOK_ALLOW;
+    /* Untouched, or touched but unchanged: the data goes on as it came (out
+     * stays NULL), without a conversion to JSON. */
+    if (sblua_lazy_pending(L, r1))
+        return;
     lua_getfield(L, r1, "data");
     if (!lua_istable(L, -1))
         sblua_bad_result(L, c, "returned a message whose data is a %s (expected a table)",
                          luaL_typename(L, -1));
+    int same = sblua_lazy_same(L, -1, c->data);
+    if (same < 0)
+        same = sblua_json_same(L, -1, c->data, o);
+    if (same) {
+        lua_pop(L, 1);
+        return;
+    }
     sblua_json_to(L, -1, o, &c->out);
     if (!cJSON_IsObject(c->out))
         sblua_bad_result(L, c, "returned a message whose data is an array%s", "");
     lua_pop(L, 1);
-    c->verdict = SB_HOOK_ALLOW;
 }
 
 typedef struct sblua_call_ctx {
@@ -223,6 +262,9 @@ static int sblua_call_body(lua_State *L)
     if (!lua_isfunction(L, -1))
         return sblua_bad_result(L, c, "is a %s, not a function", luaL_typename(L, -1));
     c->present = 1;
+    /* A function that can neither keep its arguments nor reach them raw gets
+     * lazy payloads; an object is the only payload a lazy table can stand for. */
+    int lazy = sblua_lazy_fits(L, -1) && cJSON_IsObject(c->data);
 
     int nargs = 0;
     switch (c->kind) {
@@ -245,14 +287,16 @@ static int sblua_call_body(lua_State *L)
             lua_pushstring(L, c->target);
         else
             lua_pushnil(L);
-        if (c->data)
+        if (lazy)
+            sblua_lazy_push_object(L, c->data);
+        else if (c->data)
             sblua_json_push(L, c->data, o);
         else
             lua_newtable(L);
         nargs = 4;
         break;
     default:
-        sblua_push_msg(L, c->msg, c->data, o);
+        sblua_push_msg(L, c->msg, c->data, o, lazy);
         nargs = 1;
         break;
     }
@@ -314,6 +358,7 @@ static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *
         if (data)
             c->data = *data;
         int status = sblua_vm_run(e->vm, sblua_call_body, &x, err, sizeof err);
+        sblua_lazy_forget(sblua_vm_state(e->vm));
         if (status != LUA_OK) {
             cJSON_Delete(c->out);
             c->out = NULL;

@@ -108,6 +108,21 @@ static void sblua_json_push_at(lua_State *L, const cJSON *j, const sblua_json_op
     }
 }
 
+void sblua_json_fill(lua_State *L, int idx, const cJSON *obj, const sblua_json_opts *opts)
+{
+    idx = lua_absindex(L, idx);
+    for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next) {
+        lua_pushstring(L, c->string ? c->string : "");
+        sblua_json_push_at(L, c, opts, 2);
+        lua_rawset(L, idx);
+    }
+}
+
+void sblua_json_push_member(lua_State *L, const cJSON *j, const sblua_json_opts *opts)
+{
+    sblua_json_push_at(L, j, opts, 2);
+}
+
 void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts)
 {
     if (!j) {
@@ -115,6 +130,83 @@ void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts)
         return;
     }
     sblua_json_push_at(L, j, opts, 1);
+}
+
+/* --- unchanged? ----------------------------------------------------------- */
+
+/* The entries of the table at idx, counted raw. */
+static lua_Integer sblua_json_count(lua_State *L, int idx)
+{
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        n++;
+    }
+    return n;
+}
+
+/* Mirrors sblua_json_push_at: what it would push for j is what sblua_json_to
+ * turns back into j. */
+static int sblua_json_same_at(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *o,
+                              int depth)
+{
+    int t = lua_type(L, idx);
+    if (cJSON_IsFalse(j) || cJSON_IsTrue(j))
+        return t == LUA_TBOOLEAN && lua_toboolean(L, idx) == cJSON_IsTrue(j);
+    if (cJSON_IsNull(j))
+        return t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == (void *)&sblua_null_tag;
+    if (cJSON_IsNumber(j)) {
+        if (t != LUA_TNUMBER)
+            return 0;
+        double d = lua_isinteger(L, idx) ? (double)lua_tointeger(L, idx) : lua_tonumber(L, idx);
+        return isfinite(d) && d == j->valuedouble && signbit(d) == signbit(j->valuedouble);
+    }
+    if (cJSON_IsString(j)) {
+        if (t != LUA_TSTRING || !j->valuestring)
+            return 0;
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return len == strlen(j->valuestring) && memcmp(s, j->valuestring, len) == 0;
+    }
+    int array = cJSON_IsArray(j);
+    if (t != LUA_TTABLE || (!array && !cJSON_IsObject(j)) || depth > sblua_json_max_depth(o))
+        return 0;
+    if (array && !sblua_json_is_marked(L, idx))
+        return 0;
+    if (!array && lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    luaL_checkstack(L, 4, "JSON nesting");
+    lua_Integer n = 0;
+    for (const cJSON *c = j->child; c; c = c->next) {
+        n++;
+        if (array) {
+            lua_rawgeti(L, idx, n);
+        } else {
+            lua_pushstring(L, c->string ? c->string : "");
+            lua_rawget(L, idx);
+        }
+        int same = sblua_json_same_at(L, lua_gettop(L), c, o, depth + 1);
+        lua_pop(L, 1);
+        if (!same)
+            return 0;
+    }
+    /* Every member of j was found with its value: no more entries means no others. */
+    return sblua_json_count(L, idx) == n;
+}
+
+int sblua_json_same_member(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts)
+{
+    return sblua_json_same_at(L, lua_absindex(L, idx), j, opts, 2);
+}
+
+int sblua_json_same(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts)
+{
+    if (!j)
+        return 0;
+    return sblua_json_same_at(L, lua_absindex(L, idx), j, opts, 1);
 }
 
 /* --- Lua -> JSON ---------------------------------------------------------- */
@@ -240,6 +332,8 @@ static void sblua_conv_table(sblua_conv *c, int idx, int depth, cJSON *parent, c
         sblua_conv_error(c, what);
     }
     luaL_checkstack(L, 6, "JSON nesting");
+    if (c->opts->settle)
+        c->opts->settle(L, idx);
     lua_Integer n;
     int kind = sblua_conv_kind(c, idx, &n);
     sblua_conv_charge(c, 8);

@@ -20,6 +20,9 @@ typedef struct sblua_json_opts {
     size_t max_bytes; /* size budget of a Lua -> JSON result (strings + 8 per node); 0: 16 MiB */
     /* Whether s[0..len) is valid UTF-8: host->utf8_valid (required). */
     int (*utf8_valid)(const char *s, size_t len);
+    /* Called on every table before it is converted to JSON, so that a lazy
+     * one (lua_lazy.h) gets its members first; NULL: none. [may raise] */
+    void (*settle)(lua_State *L, int idx);
 } sblua_json_opts;
 
 /* Register the array marker metatable and the null sentinel in L's registry.
@@ -36,6 +39,26 @@ void sblua_json_mark_array(lua_State *L, int idx);
  * integral numbers that fit -> integers, others -> floats, null -> sb.null.
  * [may raise: memory, depth limit] */
 void sblua_json_push(lua_State *L, const cJSON *j, const sblua_json_opts *opts);
+
+/* Set obj's members (obj: an object) in the table at idx, converted as
+ * sblua_json_push converts them in a table of its own.
+ * [may raise: memory, depth limit] */
+void sblua_json_fill(lua_State *L, int idx, const cJSON *obj, const sblua_json_opts *opts);
+
+/* Push the Lua value of j, a member of a top-level object: what
+ * sblua_json_fill sets for it. [may raise: memory, depth limit] */
+void sblua_json_push_member(lua_State *L, const cJSON *j, const sblua_json_opts *opts);
+
+/* Whether converting the value at idx to JSON would succeed and give j again
+ * (members in any order): the test that lets an unchanged payload go back as
+ * it came instead of being converted. Reads the tables raw; a table with a
+ * metatable other than the array marker, a float that would print
+ * differently (-0.0) or a nesting past the limit answers no, and the caller
+ * converts. [may raise: memory] */
+int sblua_json_same(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts);
+
+/* sblua_json_same for a member of a top-level object (one level deeper). [may raise: memory] */
+int sblua_json_same_member(lua_State *L, int idx, const cJSON *j, const sblua_json_opts *opts);
 
 /* Convert the Lua value at idx into a new cJSON stored in *slot (which must be
  * NULL on entry). Nodes are attached to *slot as they are built, so after an

@@ -28,6 +28,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "lua_lazy.h"
+
 #define SBLUA_LIB_KEY "sblua.lib"
 #define SBLUA_BOX_MT  "sblua.box"
 
@@ -466,6 +468,7 @@ static int sblua_setup(lua_State *L)
     lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 
     sblua_json_setup(L);
+    sblua_lazy_setup(L, &sblua_vm_of(L)->json);
     luaL_newmetatable(L, SBLUA_BOX_MT);
     lua_pushcfunction(L, sblua_box_gc);
     lua_setfield(L, -2, "__gc");
@@ -582,6 +585,7 @@ sblua_vm *sblua_vm_new(const sblua_env *env, const sblua_limits *lim, char *err,
     vm->json.max_depth = SBLUA_JSON_MAX_DEPTH;
     vm->json.max_bytes = lim->json_bytes;
     vm->json.utf8_valid = env->utf8_valid;
+    vm->json.settle = sblua_lazy_settle;
     if (lim->memory) {
         size_t slack = lim->memory / 8 > (1u << 20) ? lim->memory / 8 : (1u << 20);
         vm->hard = lim->memory + slack;

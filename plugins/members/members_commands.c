@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "members.h"
 
@@ -22,17 +23,65 @@ static int members_allowed(members_state *st, const sb_cmd *cmd, const char *act
     return 0;
 }
 
-/* A new {users: users_take} plus, when room is set, {room}; NULL on ENOMEM
- * (users_take is freed either way). */
-static cJSON *members_data_new(const char *room, cJSON *users_take)
+/* `members` pages: names after `after`, at most `limit` of them. */
+#define MEMBERS_PAGE_DEFAULT 1000
+#define MEMBERS_PAGE_MAX     1000
+
+/* Which part of a sorted list a reply carries: everything (`list`), or a
+ * page of a room's members with `more`. */
+typedef struct members_page {
+    int paged;
+    size_t limit;
+    char after[SB_USER_MAX + 1]; /* "" : from the first */
+} members_page;
+
+/* The page of users (sorted by strcmp, each once) after page->after, at most
+ * page->limit names, and *more set when names remain after it. */
+static cJSON *members_page_new(const cJSON *users, const members_page *page, int *more)
 {
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *u;
+    *more = 0;
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    cJSON_ArrayForEach(u, users)
+    {
+        if (!cJSON_IsString(u) || strcmp(u->valuestring, page->after) <= 0)
+            continue;
+        if (n == page->limit) {
+            *more = 1;
+            break;
+        }
+        cJSON *name = cJSON_CreateString(u->valuestring);
+        if (!name || !cJSON_AddItemToArray(out, name)) {
+            cJSON_Delete(name);
+            cJSON_Delete(out);
+            return NULL;
+        }
+        n++;
+    }
+    return out;
+}
+
+/* A new {users} from users (borrowed), plus {room} when room is set and
+ * `more` when the reply is a page; NULL on ENOMEM. */
+static cJSON *members_data_new(const char *room, const cJSON *users, const members_page *page)
+{
+    int more = 0;
+    cJSON *list = page->paged ? members_page_new(users, page, &more)
+                              : (users ? cJSON_Duplicate(users, 1) : NULL);
     cJSON *data = cJSON_CreateObject();
-    if (!data || !users_take || (room && !cJSON_AddStringToObject(data, "room", room))) {
+    if (!data || !list || (room && !cJSON_AddStringToObject(data, "room", room))) {
         cJSON_Delete(data);
-        cJSON_Delete(users_take);
+        cJSON_Delete(list);
         return NULL;
     }
-    cJSON_AddItemToObject(data, "users", users_take);
+    cJSON_AddItemToObject(data, "users", list);
+    if (page->paged && !cJSON_AddBoolToObject(data, "more", more)) {
+        cJSON_Delete(data);
+        return NULL;
+    }
     return data;
 }
 
@@ -43,6 +92,7 @@ typedef struct members_pending {
     const char *type; /* a literal */
     char room[SB_ROOM_MAX + 1];
     int has_room;
+    members_page page;
 } members_pending;
 
 static void members_answer(void *arg, int status, const cJSON *users)
@@ -53,7 +103,7 @@ static void members_answer(void *arg, int status, const cJSON *users)
     if (status != SB_OK)
         h->reply_later_error(p->st->pc, p->reply, "unavailable",
                              "the other nodes cannot be asked now (bus down); retry later");
-    else if (!(data = members_data_new(p->has_room ? p->room : NULL, cJSON_Duplicate(users, 1))))
+    else if (!(data = members_data_new(p->has_room ? p->room : NULL, users, &p->page)))
         h->reply_later_error(p->st->pc, p->reply, "internal", "out of memory");
     else
         h->reply_later(p->st->pc, p->reply, p->type, data); /* SB_ECLOSED: nobody to answer */
@@ -61,15 +111,17 @@ static void members_answer(void *arg, int status, const cJSON *users)
     free(p);
 }
 
-/* Answer {users} (with {room} when room is set): at once from this node's
- * registry, or from every node through a bus, later. */
+/* Answer {users} (with {room} when room is set, a page of them as page
+ * says): at once from this node's registry, or from every node through a
+ * bus, later. */
 static int members_reply_query(members_state *st, const sb_cmd *cmd, const char *type,
-                               const char *room)
+                               const char *room, const members_page *page)
 {
     const sb_host_api *h = st->host;
     if (!h->slot_owner(st->pc, "bus")) {
-        cJSON *data =
-            members_data_new(room, room ? h->room_users_new(st->pc, room) : h->users_new(st->pc));
+        cJSON *users = room ? h->room_users_new(st->pc, room) : h->users_new(st->pc);
+        cJSON *data = users ? members_data_new(room, users, page) : NULL;
+        cJSON_Delete(users);
         if (!data)
             return SB_ENOMEM;
         h->reply(st->pc, cmd, type, data); /* SB_ECLOSED: nobody to answer */
@@ -82,6 +134,7 @@ static int members_reply_query(members_state *st, const sb_cmd *cmd, const char 
     p->st = st;
     p->type = type;
     p->has_room = room != NULL;
+    p->page = *page;
     snprintf(p->room, sizeof p->room, "%s", room ? room : "");
     if (!(p->reply = h->reply_hold(st->pc, cmd))) {
         free(p);
@@ -94,12 +147,42 @@ static int members_reply_query(members_state *st, const sb_cmd *cmd, const char 
     return SB_OK;
 }
 
+/* `members`' after and limit into page; on a bad one answer `bad_request`
+ * and return 0. */
+static int members_page_args(members_state *st, const sb_cmd *cmd, members_page *page)
+{
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(cmd->data, "after");
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(cmd->data, "limit");
+    page->paged = 1;
+    page->limit = MEMBERS_PAGE_DEFAULT;
+    page->after[0] = '\0';
+    if (after && !cJSON_IsNull(after)) {
+        if (!cJSON_IsString(after) || strlen(after->valuestring) > SB_USER_MAX) {
+            st->host->reply_error(st->pc, cmd, "bad_request",
+                                  "after must be a user id (the last of the previous page)");
+            return 0;
+        }
+        snprintf(page->after, sizeof page->after, "%s", after->valuestring);
+    }
+    if (limit) {
+        double v = cJSON_IsNumber(limit) ? limit->valuedouble : -1;
+        if (v < 1 || v > MEMBERS_PAGE_MAX || v != (double)(long)v) {
+            st->host->reply_error(st->pc, cmd, "bad_request",
+                                  "limit must be an integer, 1 to 1000");
+            return 0;
+        }
+        page->limit = (size_t)v;
+    }
+    return 1;
+}
+
 int members_list(void *ud, const sb_cmd *cmd)
 {
     members_state *st = ud;
     if (!members_allowed(st, cmd, "list", NULL))
         return SB_OK;
-    return members_reply_query(st, cmd, "list", NULL);
+    members_page all = {.paged = 0};
+    return members_reply_query(st, cmd, "list", NULL, &all);
 }
 
 int members_members(void *ud, const sb_cmd *cmd)
@@ -111,9 +194,10 @@ int members_members(void *ud, const sb_cmd *cmd)
         return SB_OK;
     }
     const char *name = room->valuestring;
-    if (!members_allowed(st, cmd, "members", name))
+    members_page page;
+    if (!members_page_args(st, cmd, &page) || !members_allowed(st, cmd, "members", name))
         return SB_OK;
-    return members_reply_query(st, cmd, "members", name);
+    return members_reply_query(st, cmd, "members", name, &page);
 }
 
 int members_me(void *ud, const sb_cmd *cmd)

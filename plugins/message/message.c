@@ -48,15 +48,24 @@ static void message_put_free(message_put *mput)
     free(mput);
 }
 
-/* {id, ts}: the ack of an accepted message. NULL on ENOMEM. */
+/* {id, ts}: the ack of an accepted message, borrowing id and its keys (one
+ * allocation per member, not three: there is one per message). NULL on
+ * ENOMEM. */
 static cJSON *message_ack_new(const char *id, int64_t ts)
 {
     cJSON *ack = cJSON_CreateObject();
-    if (ack == NULL || cJSON_AddStringToObject(ack, "id", id) == NULL ||
-        cJSON_AddNumberToObject(ack, "ts", (double)ts) == NULL) {
+    cJSON *id_item = cJSON_CreateStringReference(id);
+    cJSON *ts_item = cJSON_CreateNumber((double)ts);
+    /* With constant keys nothing is allocated in the adding, which then
+     * cannot fail. */
+    if (ack == NULL || id_item == NULL || ts_item == NULL) {
         cJSON_Delete(ack);
+        cJSON_Delete(id_item);
+        cJSON_Delete(ts_item);
         return NULL;
     }
+    cJSON_AddItemToObjectCS(ack, "id", id_item);
+    cJSON_AddItemToObjectCS(ack, "ts", ts_item);
     return ack;
 }
 
@@ -123,6 +132,28 @@ static int message_parse_to(message_plugin *mp, const sb_cmd *cmd, message_rcpts
     }
 }
 
+/* The filter chain's way: the filters see the server's id/from/ts, not
+ * what the client claimed (the host restores them after the chain), on a
+ * copy of the command's data. Sets mput->json, or leaves it NULL with
+ * reason filled when a filter dropped the message. -> SB_OK | SB_ENOMEM */
+static int message_filter_print(message_plugin *mp, const sb_cmd *cmd, const sb_filter_msg *fmsg,
+                                message_put *mput, char *reason, size_t reason_len)
+{
+    const sb_host_api *host = mp->host;
+    cJSON *data = cJSON_Duplicate(cmd->data, 1);
+    if (data == NULL ||
+        host->stamp(&data, mput->id, cmd->user, fmsg->to, NULL, mput->ts) != SB_OK) {
+        cJSON_Delete(data);
+        return SB_ENOMEM;
+    }
+    int rc = SB_OK;
+    if (host->run_filter(mp->pc, fmsg, &data, reason, reason_len) != SB_HOOK_DENY &&
+        (mput->json = host->json_print_new(data, &mput->len)) == NULL)
+        rc = SB_ENOMEM;
+    cJSON_Delete(data);
+    return rc;
+}
+
 static int message_cmd(void *ud, const sb_cmd *cmd)
 {
     message_plugin *mp = ud;
@@ -157,14 +188,6 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
     /* `to` as the sender wrote it, from the borrowed command: the filter may
      * replace the data object, so msg.to must not point into it. */
     const cJSON *to = cJSON_GetObjectItemCaseSensitive(cmd->data, "to");
-    /* The filter sees the server's id/from/ts, not what the client claimed;
-     * the host restores them after the chain (run_filter). */
-    cJSON *data = cJSON_Duplicate(cmd->data, 1);
-    if (data == NULL || host->stamp(&data, mput->id, cmd->user, to, NULL, mput->ts) != SB_OK) {
-        cJSON_Delete(data);
-        message_put_free(mput);
-        return SB_ENOMEM;
-    }
     sb_filter_msg fmsg = {.size = sizeof(fmsg),
                           .type = "message",
                           .from = cmd->user,
@@ -172,21 +195,25 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
                           .room = NULL,
                           .id = mput->id,
                           .ts = mput->ts};
-    reason[0] = '\0';
-    if (host->run_filter(mp->pc, &fmsg, &data, reason, sizeof(reason)) == SB_HOOK_DENY) {
-        host->reply_error(mp->pc, cmd, "filtered", reason[0] ? reason : "dropped by a filter");
-        cJSON_Delete(data);
-        message_put_free(mput);
-        return SB_OK;
+    /* Printed once: these bytes are stored and, once stored, framed live.
+     * With no filter installed they are printed straight from the command. */
+    int filtered = 0;
+    mput->json = host->print_unfiltered_new(mp->pc, &fmsg, cmd->data, &mput->len, &filtered);
+    if (filtered) {
+        reason[0] = '\0';
+        rc = message_filter_print(mp, cmd, &fmsg, mput, reason, sizeof(reason));
+        if (rc != SB_OK || mput->json == NULL) {
+            if (rc == SB_OK)
+                host->reply_error(mp->pc, cmd, "filtered",
+                                  reason[0] ? reason : "dropped by a filter");
+            message_put_free(mput);
+            return rc;
+        }
     }
-    /* Printed once: these bytes are stored and, once stored, framed live. */
-    if ((mput->json = host->json_print_new(data, &mput->len)) == NULL ||
-        (mput->reply = host->reply_hold(mp->pc, cmd)) == NULL) {
-        cJSON_Delete(data);
+    if (mput->json == NULL || (mput->reply = host->reply_hold(mp->pc, cmd)) == NULL) {
         message_put_free(mput);
         return SB_ENOMEM;
     }
-    cJSON_Delete(data);
     mput->next = mp->pending;
     if (mp->pending != NULL)
         mp->pending->prev = mput;

@@ -109,7 +109,8 @@ cJSON *read_reply_new(const sb_stored *removed, size_t n)
     if (ids == NULL)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
-        cJSON *id = cJSON_CreateString(removed[i].id);
+        /* Borrowed: the reply is printed while removed is valid. */
+        cJSON *id = cJSON_CreateStringReference(removed[i].id);
         if (id == NULL || !cJSON_AddItemToArray(ids, id)) {
             cJSON_Delete(id);
             goto nomem;
@@ -119,6 +120,35 @@ cJSON *read_reply_new(const sb_stored *removed, size_t n)
 nomem:
     cJSON_Delete(data);
     return NULL;
+}
+
+/* Whether s prints as itself inside JSON quotes: no byte the printer escapes. */
+static int read_plain(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+size_t read_receipt_text(const char *id, const char *by, char *out, size_t out_len)
+{
+    static const char p1[] = "{\"id\":\"", p2[] = "\",\"by\":\"", p3[] = "\",\"status\":\"read\"}";
+    size_t il = strlen(id), bl = strlen(by);
+    size_t n = sizeof(p1) - 1 + il + sizeof(p2) - 1 + bl + sizeof(p3) - 1;
+    if (n >= out_len || !read_plain(id) || !read_plain(by))
+        return 0;
+    char *p = out;
+    memcpy(p, p1, sizeof(p1) - 1);
+    p += sizeof(p1) - 1;
+    memcpy(p, id, il);
+    p += il;
+    memcpy(p, p2, sizeof(p2) - 1);
+    p += sizeof(p2) - 1;
+    memcpy(p, by, bl);
+    p += bl;
+    memcpy(p, p3, sizeof(p3)); /* with its NUL */
+    return n;
 }
 
 cJSON *read_receipt_new(const char *id, const char *by)

@@ -26,10 +26,16 @@ void read_ids_free(read_ids *r);
  * from, unparsable, or too long for out) */
 int read_sender_of(const char *json, size_t len, char *out, size_t out_len);
 
-/* {ids: [...]} of the removed messages, in the store's order. NULL on ENOMEM. */
+/* {ids: [...]} of the removed messages, in the store's order, borrowing
+ * their ids (print or drop it while removed is valid). NULL on ENOMEM. */
 cJSON *read_reply_new(const sb_stored *removed, size_t n);
 
 /* {id, by, status: "read"}. NULL on ENOMEM. */
 cJSON *read_receipt_new(const char *id, const char *by);
+
+/* The same receipt as JSON text in out, byte for byte what the host prints
+ * for read_receipt_new's object, with no tree built. -> its length | 0 when
+ * id or by needs escaping or out is too small (build the object instead) */
+size_t read_receipt_text(const char *id, const char *by, char *out, size_t out_len);
 
 #endif

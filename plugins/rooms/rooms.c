@@ -1,8 +1,9 @@
 /* The `rooms` plugin: join, leave and publish (PROTOCOL.md 3, 5), with
  * presence events to the other members, and an on_close hook that makes a
  * closing connection leave its rooms. Membership itself is the core's
- * registry; builders live in rooms_event.c. With history_size set,
- * publications are stored and recovered on join (rooms_history.c). */
+ * registry; builders live in rooms_event.c. A publication goes the host's
+ * one road (publish_room), which stores it first when history_size is set;
+ * recovery on join and `history` are rooms_history.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +13,26 @@
 #include "rooms.h"
 #include "rooms_event.h"
 
-/* Tell room's other members that user came or went. Failures cost only the
- * event, so they are logged, not returned. */
+/* Tell room's other members that user came or went (event "join" or
+ * "leave"), as rooms_announce decided. Failures cost only the event, so they
+ * are logged, not returned. */
 static void rooms_presence(rooms_plugin *rp, const char *room, const char *user, const char *event,
-                           uint64_t skip_conn)
+                           int announce, uint64_t skip_conn)
 {
-    cJSON *p = rooms_presence_new(room, user, event);
+    if (announce == ROOMS_SILENT)
+        return;
+    cJSON *p = rooms_presence_new(room, user, event, announce);
     if (p == NULL ||
         rp->host->send_room(rp->pc, room, "presence", p, skip_conn, user, NULL) != SB_OK)
         rp->host->log(rp->pc, SB_LOG_WARN, "presence %s of %s in %s not sent", event, user, room);
     cJSON_Delete(p);
+}
+
+/* The users in room on this node, counted without listing them. */
+static size_t rooms_size(const rooms_plugin *rp, const char *room)
+{
+    size_t n = 0;
+    return rp->host->room_size(rp->pc, room, &n) == SB_OK ? n : 0;
 }
 
 static const char *rooms_room_or_reply(rooms_plugin *rp, const sb_cmd *cmd)
@@ -33,20 +44,85 @@ static const char *rooms_room_or_reply(rooms_plugin *rp, const sb_cmd *cmd)
     return room;
 }
 
+/* A join or leave to announce once the bus has said how many users the
+ * room has on every node. */
+typedef struct rooms_announce_pending {
+    rooms_plugin *rp;
+    uint64_t conn_id;
+    int joined;
+    char room[SB_ROOM_MAX + 1];
+    char user[SB_USER_MAX + 1];
+} rooms_announce_pending;
+
+static void rooms_announce_answer(void *arg, int status, const cJSON *users)
+{
+    rooms_announce_pending *p = arg;
+    /* With the bus down, users holds this node's: still the best count. */
+    (void)status;
+    size_t n = (size_t)cJSON_GetArraySize(users);
+    rooms_presence(p->rp, p->room, p->user, p->joined ? "join" : "leave",
+                   rooms_announce(p->rp->presence_limit, p->joined, n), p->conn_id);
+    free(p);
+}
+
+/* Announce user's join (joined nonzero) or leave of room by the room's size
+ * on every node (presence_limit): this node's count at once without a bus,
+ * or when it settles the matter alone (the deployment has at least as many
+ * users), else the bus's list on a later iteration. */
+static void rooms_announce_change(rooms_plugin *rp, const char *room, const char *user, int joined,
+                                  uint64_t conn_id)
+{
+    const sb_host_api *host = rp->host;
+    long limit = rp->presence_limit;
+    size_t n = rooms_size(rp, room);
+    int settled = limit <= 0 || n > (size_t)limit + (joined ? 1 : 0);
+    if (settled || !host->slot_owner(rp->pc, "bus")) {
+        rooms_presence(rp, room, user, joined ? "join" : "leave", rooms_announce(limit, joined, n),
+                       conn_id);
+        return;
+    }
+    rooms_announce_pending *p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->rp = rp;
+        p->conn_id = conn_id;
+        p->joined = joined;
+        snprintf(p->room, sizeof(p->room), "%s", room);
+        snprintf(p->user, sizeof(p->user), "%s", user);
+        if (host->users_query(rp->pc, room, rooms_announce_answer, p) == SB_OK)
+            return;
+        free(p);
+    }
+    host->log(rp->pc, SB_LOG_WARN, "members of %s not asked: out of memory", room);
+    rooms_presence(rp, room, user, joined ? "join" : "leave", rooms_announce(limit, joined, n),
+                   conn_id);
+}
+
 /* A join answered once the bus has said who else is in the room. */
 typedef struct rooms_join_pending {
     rooms_plugin *rp;
     sb_reply *reply;
+    uint64_t conn_id;
+    int announce; /* the user was not in the room before: its join is news */
     char room[SB_ROOM_MAX + 1];
+    char user[SB_USER_MAX + 1];
 } rooms_join_pending;
 
 static void rooms_join_answer(void *arg, int status, const cJSON *users)
 {
     rooms_join_pending *p = arg;
+    long limit = p->rp->presence_limit;
     /* The join itself succeeded on this node: with the bus down, this
      * node's members (what users holds then) are still the best answer. */
     (void)status;
-    cJSON *data = rooms_join_reply_new(p->room, cJSON_Duplicate(users, 1));
+    size_t n = (size_t)cJSON_GetArraySize(users);
+    /* The others hear of it before the joiner's answer: a client acting on
+     * that answer (someone joining on another node) then comes after the
+     * event on the bus, as when presence went out before the query. */
+    if (p->announce)
+        rooms_presence(p->rp, p->room, p->user, "join", rooms_announce(limit, 1, n), p->conn_id);
+    int crowded = rooms_crowded(limit, n);
+    cJSON *data =
+        rooms_join_reply_new(p->room, crowded ? NULL : cJSON_Duplicate(users, 1), crowded);
     if (data)
         p->rp->host->reply_later(p->rp->pc, p->reply, "join", data);
     else
@@ -55,24 +131,36 @@ static void rooms_join_answer(void *arg, int status, const cJSON *users)
     free(p);
 }
 
-/* Answer `join` {room, users}: this node's members at once, or every node's
- * (through the bus) on a later iteration. */
-static int rooms_join_reply(rooms_plugin *rp, const sb_cmd *cmd, const char *room)
+/* Answer `join` {room, users} and announce it when announce is set: by this
+ * node's members at once, or every node's (through the bus) on a later
+ * iteration. A room over presence_limit lists nobody (rooms_join_reply_new). */
+static int rooms_join_reply(rooms_plugin *rp, const sb_cmd *cmd, const char *room, int announce)
 {
     const sb_host_api *host = rp->host;
-    if (!host->slot_owner(rp->pc, "bus")) {
-        cJSON *data = rooms_join_reply_new(room, host->room_users_new(rp->pc, room));
+    long limit = rp->presence_limit;
+    size_t n = rooms_size(rp, room);
+    int crowded = rooms_crowded(limit, n);
+    int bus = host->slot_owner(rp->pc, "bus") != NULL;
+    if (!bus || crowded) {
+        /* Over the limit here, so over it on every node: nobody to list. */
+        cJSON *data = rooms_join_reply_new(
+            room, crowded ? NULL : host->room_users_new(rp->pc, room), crowded);
         if (data == NULL)
             return SB_ENOMEM;
         host->reply(rp->pc, cmd, "join", data);
         cJSON_Delete(data);
+        if (announce)
+            rooms_announce_change(rp, room, cmd->user, 1, cmd->conn_id);
         return SB_OK;
     }
     rooms_join_pending *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return SB_ENOMEM;
     p->rp = rp;
+    p->conn_id = cmd->conn_id;
+    p->announce = announce;
     snprintf(p->room, sizeof(p->room), "%s", room);
+    snprintf(p->user, sizeof(p->user), "%s", cmd->user);
     if ((p->reply = host->reply_hold(rp->pc, cmd)) == NULL) {
         free(p);
         return SB_ENOMEM;
@@ -118,13 +206,13 @@ static int rooms_join_cmd(void *ud, const sb_cmd *cmd)
         return SB_OK; /* gone meanwhile: nobody to answer */
     if (rc != SB_OK)
         return rc;
-    rc = since ? rooms_history_join(rp, cmd, room, since) : rooms_join_reply(rp, cmd, room);
-    if (rc != SB_OK)
-        return rc;
     /* A user already present through another connection is no news. */
-    if (!user_was_in)
-        rooms_presence(rp, room, cmd->user, "join", cmd->conn_id);
-    return SB_OK;
+    if (!since)
+        return rooms_join_reply(rp, cmd, room, !user_was_in);
+    rc = rooms_history_join(rp, cmd, room, since);
+    if (rc == SB_OK && !user_was_in)
+        rooms_announce_change(rp, room, cmd->user, 1, cmd->conn_id);
+    return rc;
 }
 
 static int rooms_leave_cmd(void *ud, const sb_cmd *cmd)
@@ -143,7 +231,75 @@ static int rooms_leave_cmd(void *ud, const sb_cmd *cmd)
     host->reply(rp->pc, cmd, "leave", data);
     cJSON_Delete(data);
     if (rc == SB_OK && !user_still_in)
-        rooms_presence(rp, room, cmd->user, "leave", cmd->conn_id);
+        rooms_announce_change(rp, room, cmd->user, 0, cmd->conn_id);
+    return SB_OK;
+}
+
+/* A publication on its way: the ack waits for publish_room's answer (after
+ * the store's commit when history is on). Keeps host and pc, not rp: the
+ * answer may come after fini, when the store drains at shutdown. */
+typedef struct rooms_published {
+    const sb_host_api *host;
+    sb_plugin_ctx *pc;
+    sb_reply *reply;
+    int64_t ts;
+    char id[SB_ID_LEN + 1];
+} rooms_published;
+
+static void rooms_published_answer(void *arg, int status, size_t delivered)
+{
+    rooms_published *p = arg;
+    (void)delivered;
+    if (p->reply == NULL) { /* reply_hold ran out of memory: nobody to answer */
+        free(p);
+        return;
+    }
+    cJSON *ack = status == SB_OK ? rooms_ack_new(p->id, p->ts) : NULL;
+    if (status != SB_OK)
+        p->host->reply_later_error(p->pc, p->reply, "unavailable",
+                                   "the store could not keep the publication; it was not sent");
+    else if (ack)
+        p->host->reply_later(p->pc, p->reply, "ack", ack);
+    else
+        p->host->reply_later_error(p->pc, p->reply, "internal", "out of memory");
+    cJSON_Delete(ack);
+    free(p);
+}
+
+/* Hand a stamped, filtered publication (data borrowed) to the host's one
+ * road for room publications; `ack` {id, ts} once it is sent (with history
+ * on: stored, then sent), `unavailable` when the store refused it.
+ * -> SB_OK | SB_ENOMEM */
+static int rooms_publish_send(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
+                              int64_t ts, const cJSON *data)
+{
+    const sb_host_api *host = rp->host;
+    rooms_published *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return SB_ENOMEM;
+    p->host = host;
+    p->pc = rp->pc;
+    p->ts = ts;
+    snprintf(p->id, sizeof(p->id), "%s", id);
+    int rc = host->publish_room(rp->pc, room, data, cmd->conn_id, NULL, rooms_published_answer, p);
+    if (rc == SB_PENDING) {
+        /* The answer comes on a later iteration: cmd is still ours now. */
+        p->reply = host->reply_hold(rp->pc, cmd);
+        return SB_OK;
+    }
+    free(p);
+    if (rc == SB_OK) {
+        cJSON *ack = rooms_ack_new(id, ts);
+        if (ack == NULL)
+            return SB_ENOMEM;
+        host->reply(rp->pc, cmd, "ack", ack);
+        cJSON_Delete(ack);
+        return SB_OK;
+    }
+    if (rc == SB_ENOMEM)
+        return SB_ENOMEM;
+    host->reply_error(rp->pc, cmd, "unavailable",
+                      "the store could not take the publication; it was not sent");
     return SB_OK;
 }
 
@@ -188,20 +344,9 @@ static int rooms_publish_cmd(void *ud, const sb_cmd *cmd)
         cJSON_Delete(data);
         return SB_OK;
     }
-    if (rp->history_size > 0)
-        return rooms_history_publish(rp, cmd, room, id, ts, data);
-    cJSON *ack = rooms_ack_new(id, ts);
-    if (ack == NULL) {
-        cJSON_Delete(data);
-        return SB_ENOMEM;
-    }
-    host->reply(rp->pc, cmd, "ack", ack);
-    cJSON_Delete(ack);
-    int rc = host->send_room(rp->pc, room, "publish", data, cmd->conn_id, NULL, NULL);
-    if (rc != SB_OK)
-        host->log(rp->pc, SB_LOG_WARN, "publication %s to %s not sent: %d", id, room, rc);
+    int rc = rooms_publish_send(rp, cmd, room, id, ts, data);
     cJSON_Delete(data);
-    return SB_OK;
+    return rc;
 }
 
 /* A closing connection leaves each of its rooms here, while the registry still
@@ -222,7 +367,7 @@ static void rooms_on_close(void *ud, uint64_t conn_id, const char *user)
         int user_still_in = 0;
         if (host->room_leave(rp->pc, conn_id, room->valuestring, &user_still_in) == SB_OK &&
             !user_still_in)
-            rooms_presence(rp, room->valuestring, user, "leave", conn_id);
+            rooms_announce_change(rp, room->valuestring, user, 0, conn_id);
     }
     cJSON_Delete(rooms);
 }
@@ -230,9 +375,11 @@ static void rooms_on_close(void *ud, uint64_t conn_id, const char *user)
 static int rooms_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_section *cfg,
                       void **userdata)
 {
-    long history_size = 0, history_ttl = 0;
+    long history_size = 0, history_ttl = 0, presence_limit = 0;
     if (host->cfg_int(cfg, "history_size", 0, 0, 1000000, &history_size) != SB_OK ||
-        host->cfg_int(cfg, "history_ttl", 0, 0, 100L * 365 * 86400, &history_ttl) != SB_OK)
+        host->cfg_int(cfg, "history_ttl", 0, 0, 100L * 365 * 86400, &history_ttl) != SB_OK ||
+        host->cfg_int(cfg, "presence_limit", ROOMS_PRESENCE_LIMIT, 0, 100000000, &presence_limit) !=
+            SB_OK)
         return SB_EINVAL;
     rooms_plugin *rp = calloc(1, sizeof(*rp));
     if (rp == NULL)
@@ -241,6 +388,7 @@ static int rooms_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_secti
     rp->pc = pc;
     rp->history_size = history_size;
     rp->history_ttl = history_ttl;
+    rp->presence_limit = presence_limit;
     sb_hooks hooks = {SB_HOOKS_INIT, .on_close = rooms_on_close};
     int rc;
     if ((rc = host->register_command(pc, "join", rooms_join_cmd, rp)) != SB_OK ||

@@ -7,18 +7,16 @@
 
 #define ROOMS_REASON_MAX 256
 
+/* [rooms] presence_limit's default: rooms of more users have no presence. */
+#define ROOMS_PRESENCE_LIMIT 1000
+
 typedef struct rooms_plugin {
     const sb_host_api *host;
     sb_plugin_ctx *pc;
-    long history_size; /* publications kept per room; 0: no history */
-    long history_ttl;  /* seconds a publication is kept; 0: no limit */
+    long history_size;   /* publications kept per room; 0: no history */
+    long history_ttl;    /* seconds a publication is kept; 0: no limit */
+    long presence_limit; /* users above which a room has no presence; 0: no limit */
 } rooms_plugin;
-
-/* Store a stamped publication (data_take: freed by the call) in room's
- * history, then ack it and fan it out; a store refusal answers
- * `unavailable` and sends nothing. -> SB_OK | SB_ENOMEM */
-int rooms_history_publish(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
-                          int64_t ts, cJSON *data_take);
 
 /* Answer a `join` with `since` for a connection that is held (conn_hold)
  * and has just joined room: {room, users, recovered}, then the missed

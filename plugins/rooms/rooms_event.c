@@ -12,26 +12,51 @@ const char *rooms_arg(const cJSON *data, int (*valid)(const char *))
     return room->valuestring;
 }
 
-cJSON *rooms_presence_new(const char *room, const char *user, const char *event)
+int rooms_announce(long limit, int joined, size_t n_users)
+{
+    if (limit <= 0)
+        return ROOMS_ANNOUNCE;
+    size_t lim = (size_t)limit;
+    if (joined)
+        return n_users <= lim ? ROOMS_ANNOUNCE : n_users == lim + 1 ? ROOMS_PAUSE : ROOMS_SILENT;
+    return n_users < lim ? ROOMS_ANNOUNCE : n_users == lim ? ROOMS_RESUME : ROOMS_SILENT;
+}
+
+int rooms_crowded(long limit, size_t n_users)
+{
+    return limit > 0 && n_users > (size_t)limit;
+}
+
+cJSON *rooms_presence_new(const char *room, const char *user, const char *event, int announce)
 {
     cJSON *p = cJSON_CreateObject();
     if (p == NULL || cJSON_AddStringToObject(p, "room", room) == NULL ||
         cJSON_AddStringToObject(p, "user", user) == NULL ||
-        cJSON_AddStringToObject(p, "event", event) == NULL) {
+        cJSON_AddStringToObject(p, "event", event) == NULL ||
+        ((announce == ROOMS_PAUSE || announce == ROOMS_RESUME) &&
+         cJSON_AddBoolToObject(p, "presence", announce == ROOMS_RESUME) == NULL)) {
         cJSON_Delete(p);
         return NULL;
     }
     return p;
 }
 
-cJSON *rooms_join_reply_new(const char *room, cJSON *users_take)
+cJSON *rooms_join_reply_new(const char *room, cJSON *users_take, int crowded)
 {
+    if (crowded) {
+        cJSON_Delete(users_take);
+        users_take = NULL;
+    }
     cJSON *users = users_take != NULL ? users_take : cJSON_CreateArray();
     cJSON *r = cJSON_CreateObject();
     if (r == NULL || users == NULL || cJSON_AddStringToObject(r, "room", room) == NULL ||
         !cJSON_AddItemToObject(r, "users", users)) {
         cJSON_Delete(r);
         cJSON_Delete(users);
+        return NULL;
+    }
+    if (crowded && cJSON_AddBoolToObject(r, "presence", 0) == NULL) {
+        cJSON_Delete(r);
         return NULL;
     }
     return r;

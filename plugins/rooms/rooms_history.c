@@ -1,12 +1,11 @@
 /* Room history (PROTOCOL.md: history and recovery). With [rooms]
- * history_size set, a publication is stored in the room's history before its
- * ack and before the fan-out, so anything a member received is in the
- * history. A `join` with `since` holds the connection's events first, joins,
- * then reads the history after `since`: what was published before the join
- * is in those pages, what was published after it is held, and a publication
- * in both (stored before the read, fanned out after the join) is dropped
- * from the held queue by conn_release. So the client gets the reply, the
- * missed publications in order, then live ones, with no gap and no repeat. */
+ * history_size set, the host stores every publication in the room's history
+ * before it is acked or fanned out (host->publish_room, whoever publishes),
+ * so anything a member received is in the history. A `join` with `since` holds the connection's
+ * events first, joins, then reads the history after `since`: what was published before the join is
+ * in those pages, what was published after it is held, and a publication in both (stored before the
+ * read, fanned out after the join) is dropped from the held queue by conn_release. So the client
+ * gets the reply, the missed publications in order, then live ones, with no gap and no repeat. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,79 +22,6 @@ static const char *rooms_cutoff(const rooms_plugin *rp, char out[11])
     return rooms_history_cutoff(rp->host->now_ms(), (int64_t)rp->history_ttl * 1000, out);
 }
 
-/* --- publish: stored, then acked and fanned out --- */
-
-typedef struct rooms_publish_pending {
-    rooms_plugin *rp;
-    sb_reply *reply;
-    uint64_t conn_id;
-    cJSON *data;
-    int64_t ts;
-    char id[SB_ID_LEN + 1];
-    char room[SB_ROOM_MAX + 1];
-} rooms_publish_pending;
-
-static void rooms_publish_stored(void *arg, int status)
-{
-    rooms_publish_pending *p = arg;
-    const sb_host_api *host = p->rp->host;
-    sb_plugin_ctx *pc = p->rp->pc;
-    if (status != SB_OK) {
-        host->reply_later_error(pc, p->reply, "unavailable",
-                                "the store could not keep the publication; it was not sent");
-    } else {
-        cJSON *ack = rooms_ack_new(p->id, p->ts);
-        if (ack)
-            host->reply_later(pc, p->reply, "ack", ack);
-        else
-            host->reply_later_error(pc, p->reply, "internal", "out of memory");
-        cJSON_Delete(ack);
-        /* Sent even when the publisher has gone meanwhile: it is stored. */
-        int rc = host->send_room(pc, p->room, "publish", p->data, p->conn_id, NULL, NULL);
-        if (rc != SB_OK)
-            host->log(pc, SB_LOG_WARN, "publication %s to %s not sent: %d", p->id, p->room, rc);
-    }
-    cJSON_Delete(p->data);
-    free(p);
-}
-
-int rooms_history_publish(rooms_plugin *rp, const sb_cmd *cmd, const char *room, const char *id,
-                          int64_t ts, cJSON *data_take)
-{
-    const sb_host_api *host = rp->host;
-    rooms_publish_pending *p = calloc(1, sizeof(*p));
-    char *json = cJSON_PrintUnformatted(data_take);
-    if (p == NULL || json == NULL) {
-        free(p);
-        free(json);
-        cJSON_Delete(data_take);
-        return SB_ENOMEM;
-    }
-    p->rp = rp;
-    p->conn_id = cmd->conn_id;
-    p->data = data_take;
-    p->ts = ts;
-    snprintf(p->id, sizeof(p->id), "%s", id);
-    snprintf(p->room, sizeof(p->room), "%s", room);
-    if ((p->reply = host->reply_hold(rp->pc, cmd)) == NULL) {
-        free(json);
-        cJSON_Delete(p->data);
-        free(p);
-        return SB_ENOMEM;
-    }
-    char cut[11];
-    int rc = host->store_history_put(rp->pc, room, id, json, strlen(json), (size_t)rp->history_size,
-                                     rooms_cutoff(rp, cut), rooms_publish_stored, p);
-    free(json);
-    if (rc != SB_OK) {
-        host->reply_later_error(rp->pc, p->reply, "unavailable",
-                                "the store could not take the publication; it was not sent");
-        cJSON_Delete(p->data);
-        free(p);
-    }
-    return SB_OK;
-}
-
 /* --- join with since: reply, replay, release --- */
 
 typedef struct rooms_recovery {
@@ -103,6 +29,7 @@ typedef struct rooms_recovery {
     sb_reply *reply;
     uint64_t conn_id;
     cJSON *users;
+    int crowded; /* over presence_limit: users is not listed */
     int recovered;
     int pages; /* read so far */
     char room[SB_ROOM_MAX + 1];
@@ -135,7 +62,7 @@ static void rooms_recovery_finish(rooms_recovery *r)
         }
         r->n = 0; /* nothing is replayed: the client reloads */
     }
-    cJSON *data = rooms_join_reply_new(r->room, r->users);
+    cJSON *data = rooms_join_reply_new(r->room, r->users, r->crowded);
     r->users = NULL;
     if (data && cJSON_AddBoolToObject(data, "recovered", r->recovered))
         host->reply_later(pc, r->reply, "join", data);
@@ -216,7 +143,8 @@ static void rooms_recovery_users(void *arg, int status, const cJSON *users)
 {
     rooms_recovery *r = arg;
     (void)status; /* with the bus down, this node's members are the answer */
-    r->users = cJSON_Duplicate(users, 1);
+    r->crowded |= rooms_crowded(r->rp->presence_limit, (size_t)cJSON_GetArraySize(users));
+    r->users = r->crowded ? NULL : cJSON_Duplicate(users, 1);
     char cut[11];
     const char *cutoff = rooms_cutoff(r->rp, cut);
     if (r->rp->history_size == 0 || (cutoff && strcmp(r->since, cutoff) < 0)) {
@@ -244,6 +172,13 @@ int rooms_history_join(rooms_plugin *rp, const sb_cmd *cmd, const char *room, co
         if (host->users_query(rp->pc, room, rooms_recovery_users, r) == SB_OK)
             return SB_OK;
         host->log(rp->pc, SB_LOG_WARN, "members of %s not asked: out of memory", room);
+    }
+    /* Over presence_limit, the list is not built just to be left out. */
+    size_t n = 0;
+    if (host->room_size(rp->pc, room, &n) == SB_OK && rooms_crowded(rp->presence_limit, n)) {
+        r->crowded = 1;
+        rooms_recovery_users(r, SB_OK, NULL);
+        return SB_OK;
     }
     cJSON *users = host->room_users_new(rp->pc, room);
     rooms_recovery_users(r, SB_OK, users);

@@ -1,7 +1,9 @@
 /* The `store_memory` plugin: the store slot kept in process memory, for tests
  * and throwaway setups (nothing survives a restart). Each operation takes
  * effect in the call, so a page that follows a put sees it, and completes on
- * the next loop iteration through host->later, never inside the call. The
+ * the next loop iteration, never inside the call: completions queue in order
+ * and one host->later per pass runs them all (one deferred call per
+ * operation cost an allocation each and nothing more). The
  * inbox structure is store_memory_inbox.c. `simulate_outage` lets tests see
  * how the rest of the server behaves when a store stops answering. */
 #include <stdint.h>
@@ -31,13 +33,14 @@ typedef struct store_memory {
     store_memory_table *table;
     store_memory_table *history; /* room -> its publications, never "full" */
     int outage;
-    store_memory_op *pending; /* completions not yet run; fini frees them */
+    store_memory_op *queue, *queue_tail; /* completions not yet run, oldest first */
+    int scheduled;                       /* a host->later runs the queue */
 } store_memory;
 
 /* One operation waiting for its completion, holding references to the
  * messages it hands out so they outlive any change made meanwhile. */
 struct store_memory_op {
-    store_memory_op *prev, *next;
+    store_memory_op *next; /* in the queue */
     store_memory *sm;
     int kind;
     int status;
@@ -53,15 +56,9 @@ struct store_memory_op {
     int reaches;
 };
 
+/* Free an op that is out of the queue. */
 static void store_memory_op_free(store_memory_op *op)
 {
-    store_memory *sm = op->sm;
-    if (op->prev != NULL)
-        op->prev->next = op->next;
-    else if (sm->pending == op)
-        sm->pending = op->next;
-    if (op->next != NULL)
-        op->next->prev = op->prev;
     for (size_t i = 0; i < op->n; i++)
         store_memory_msg_unref(op->msgs[i]);
     free(op->msgs);
@@ -69,9 +66,8 @@ static void store_memory_op_free(store_memory_op *op)
     free(op);
 }
 
-static void store_memory_complete_cb(void *arg)
+static void store_memory_complete(store_memory_op *op)
 {
-    store_memory_op *op = arg;
     switch (op->kind) {
     case STORE_MEMORY_PUT:
         op->done(op->arg, op->status);
@@ -89,6 +85,21 @@ static void store_memory_complete_cb(void *arg)
     store_memory_op_free(op);
 }
 
+/* The loop's pass: complete what was queued before it, in order; what the
+ * callbacks start queues for the next pass. */
+static void store_memory_run_cb(void *arg)
+{
+    store_memory *sm = arg;
+    store_memory_op *op = sm->queue;
+    sm->queue = sm->queue_tail = NULL;
+    sm->scheduled = 0;
+    while (op != NULL) {
+        store_memory_op *next = op->next;
+        store_memory_complete(op);
+        op = next;
+    }
+}
+
 /* A new op whose completion is already scheduled: scheduling first means a
  * failure to schedule leaves the store untouched. NULL on ENOMEM. */
 static store_memory_op *store_memory_op_new(store_memory *sm, int kind, void *arg)
@@ -99,14 +110,18 @@ static store_memory_op *store_memory_op_new(store_memory *sm, int kind, void *ar
     op->sm = sm;
     op->kind = kind;
     op->arg = arg;
-    if (sm->host->later(sm->pc, store_memory_complete_cb, op) != SB_OK) {
-        free(op);
-        return NULL;
+    if (!sm->scheduled) {
+        if (sm->host->later(sm->pc, store_memory_run_cb, sm) != SB_OK) {
+            free(op);
+            return NULL;
+        }
+        sm->scheduled = 1;
     }
-    op->next = sm->pending;
-    if (sm->pending != NULL)
-        sm->pending->prev = op;
-    sm->pending = op;
+    if (sm->queue_tail != NULL)
+        sm->queue_tail->next = op;
+    else
+        sm->queue = op;
+    sm->queue_tail = op;
     return op;
 }
 
@@ -288,8 +303,11 @@ static void store_memory_fini(void *userdata)
         return;
     /* Completions the loop never ran (shutdown): drop them without calling
      * back, since their owners may be gone already. */
-    while (sm->pending != NULL)
-        store_memory_op_free(sm->pending);
+    while (sm->queue != NULL) {
+        store_memory_op *next = sm->queue->next;
+        store_memory_op_free(sm->queue);
+        sm->queue = next;
+    }
     store_memory_table_free(sm->table);
     store_memory_table_free(sm->history);
     free(sm);

@@ -1,6 +1,6 @@
 /* The `web` plugin: static files from a directory ([web] root) under a URL
  * prefix ([web] prefix), for the demo client in web/ and small sites next to
- * the messaging. GET only; ETag / If-None-Match answer 304; HTML is
+ * the messaging. GET and HEAD only; ETag / If-None-Match answer 304; HTML is
  * revalidated on every load (no-cache), other files cached for max_age.
  * Which request path maps to which file is web_path.c (pure, fuzzed); this
  * file checks the disk side: the resolved file must lie inside the root once
@@ -152,8 +152,9 @@ static void web_serve(web_state *w, const sb_http_req *req, const char *real, in
 static int web_route(void *ud, const sb_http_req *req)
 {
     web_state *w = ud;
-    if (strcmp(req->method, "GET") != 0) {
-        web_text(w, req->id, 405, "Allow: GET\r\n", "method not allowed: use GET\n");
+    /* HEAD is answered as GET; the core sends the head without the body. */
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        web_text(w, req->id, 405, "Allow: GET, HEAD\r\n", "method not allowed: use GET\n");
         return SB_OK;
     }
     char rel[PATH_MAX];

@@ -10,12 +10,17 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <wslay/wslay.h>
 
 #include "bench_hist.h"
 #include "bench_track.h"
 
-enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE };
+/* SC_RECOVER: room history recovery. One publisher in a room publishes an anchor, then
+ * `messages` more, each stored in the room's history ([rooms] history_size); then
+ * `connections` members connect at once and join with since = the anchor's id, and the run
+ * times how long until every member has recovered every publication. */
+enum bench_scenario { SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE, SC_RECOVER };
 
 /* The protocol the clients speak: native, or seed 003's chat dialect (broadcast only:
  * {"command":"broadcast","message":"t=.. c=.. s=.. p=.."}; the sender's own broadcast
@@ -32,7 +37,11 @@ typedef struct bench_url {
     char host[64];
     int port;
     char path[256];
+    int tls; /* wss:// */
 } bench_url;
+
+typedef struct ssl_st bench_ssl;    /* OpenSSL's SSL (bench_tls.c) */
+typedef struct bench_zip bench_zip; /* a worker's zlib streams (bench_zip.c) */
 
 /* The protocol sb-bench's clients speak (--dialect). */
 
@@ -55,8 +64,11 @@ typedef struct bench_cfg {
     int npids;
     int json;
     int quiet;
-    int no_ping; /* idle: ready at the 101, no `ping` command */
-    int dialect; /* enum bench_dialect */
+    int no_ping;    /* idle: ready at the 101, no `ping` command */
+    int dialect;    /* enum bench_dialect */
+    int deflate;    /* offer permessage-deflate, compress what we send */
+    int text;       /* the payload is chat-like words, not one repeated byte */
+    const char *ca; /* wss://: trust this CA file (NULL: verify nothing) */
     char prefix[32];
 } bench_cfg;
 
@@ -74,17 +86,19 @@ typedef struct bench_counters {
     _Atomic uint64_t sent, acked, errors, delivered, expected, dups, other_frames;
     _Atomic uint64_t sent_window, delivered_window; /* within the measure window */
     _Atomic uint64_t reads_sent, receipts, presence;
+    _Atomic uint64_t bytes_in, bytes_out, compressed; /* WebSocket bytes (inside TLS) */
 } bench_counters;
 
 struct bench_worker;
 
-enum conn_state { CS_NEW, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_DONE };
+enum conn_state { CS_NEW, CS_CONNECTING, CS_TLS, CS_HANDSHAKE, CS_OPEN, CS_DONE };
 
 typedef struct bench_conn {
     ev_io rio; /* first: callbacks cast back */
     ev_io wio;
     struct bench_worker *w;
     wslay_event_context_ptr ws;
+    bench_ssl *ssl; /* wss:// */
     int fd;
     uint32_t idx;
     uint8_t state;
@@ -95,6 +109,7 @@ typedef struct bench_conn {
     uint8_t dirty;            /* output queued since the last flush */
     uint8_t failed;           /* counted in `failed` */
     uint8_t node;             /* index of the --url it connects to */
+    uint8_t deflate;          /* the server accepted permessage-deflate */
     uint16_t close_code;
     double opened_at; /* ev_now of connect(), for the handshake timeout */
     /* handshake: the request first, then the response as it arrives */
@@ -144,6 +159,7 @@ typedef struct bench_worker {
     bench_counters c;
     bench_conn *dirty; /* connections with output queued since the last flush */
     uint8_t *rbuf;     /* BENCH_RBUF_SIZE bytes: every read of this worker lands here */
+    bench_zip *zip;    /* --deflate: this worker's streams */
     char *sbuf;        /* the outgoing message being built */
     size_t sbuf_cap;
     uint64_t rng;
@@ -168,7 +184,10 @@ typedef struct bench {
     uint64_t *room_receivers;
     uint64_t all_receivers;
     bench_worker *workers;
-    char payload_fill; /* the payload is `size` copies of this */
+    char *payload; /* `size` bytes every message carries (--text: words, else 'x') */
+    /* recover: the id of the publisher's first publication (ref 0), the late members' since;
+     * written by the publisher's worker before its ack counts, read after all_acked */
+    char since[32];
 } bench;
 
 /* Monotonic nanoseconds since b->epoch: the `t` every message carries. */
@@ -215,5 +234,30 @@ void bench_conn_fail(bench_conn *c, const char *reason);
 /* Handshake timeout check, called from the worker tick. */
 void bench_conn_check_timeout(bench_conn *c, double now);
 void bench_reasons_add(bench_reasons *r, const char *name, uint64_t n);
+
+/* --- bench_tls.c: the client side of wss:// --- */
+/* The run's context: trust ca_file, or verify nothing when NULL. -> 0 | -1 (said why) */
+int bench_tls_init(const char *ca_file);
+void bench_tls_free(void);
+/* A client session on a connected socket for host; NULL on ENOMEM. */
+bench_ssl *bench_tls_new(int fd, const char *host);
+void bench_tls_conn_free(bench_ssl *s);
+/* -> 1 done | 0 waiting (*want_write: for writability) | -1 failed */
+int bench_tls_handshake(bench_ssl *s, int *want_write);
+/* read/write semantics: -1 with errno EAGAIN when the socket would block, 0 on close. */
+ssize_t bench_tls_read(bench_ssl *s, void *buf, size_t len);
+ssize_t bench_tls_write(bench_ssl *s, const void *buf, size_t len);
+/* Decrypted bytes waiting inside OpenSSL (the socket will not signal them). */
+int bench_tls_pending(bench_ssl *s);
+
+/* --- bench_zip.c: permessage-deflate without context takeover --- */
+bench_zip *bench_zip_new(void);
+void bench_zip_free(bench_zip *z);
+/* Compress / inflate one message; *out stays valid until the next call of the same kind.
+ * -> 0 | -1 (no memory, or not deflate data) */
+int bench_zip_deflate(bench_zip *z, const uint8_t *in, size_t len, const uint8_t **out,
+                      size_t *out_len);
+int bench_zip_inflate(bench_zip *z, const uint8_t *in, size_t len, const uint8_t **out,
+                      size_t *out_len);
 
 #endif

@@ -2,7 +2,9 @@
  * address, the HTTP upgrade (key and accept check with libcrypto), then WebSocket framing by
  * wslay's client role, and what each server frame means for the run's bookkeeping. Frames
  * wslay produces are gathered in the connection's own buffer and written with one syscall
- * per flush; received bytes are handed to wslay straight from the worker's read buffer. */
+ * per flush; received bytes are handed to wslay straight from the worker's read buffer. A
+ * wss:// connection does its TLS handshake first and its I/O through bench_tls.c; with
+ * --deflate, messages are compressed before wslay frames them (bench_zip.c). */
 #include "bench.h"
 
 #include <cjson/cJSON.h>
@@ -67,6 +69,23 @@ static const char *errno_name(int e)
 }
 
 /* --- wslay glue --- */
+
+/* The socket's bytes, plain or through TLS, with read/write's contract; counted. */
+static ssize_t conn_io_read(bench_conn *c, void *buf, size_t len)
+{
+    ssize_t n = c->ssl ? bench_tls_read(c->ssl, buf, len) : read(c->fd, buf, len);
+    if (n > 0)
+        count(&c->w->c.bytes_in, (uint64_t)n);
+    return n;
+}
+
+static ssize_t conn_io_write(bench_conn *c, const void *buf, size_t len)
+{
+    ssize_t n = c->ssl ? bench_tls_write(c->ssl, buf, len) : write(c->fd, buf, len);
+    if (n > 0)
+        count(&c->w->c.bytes_out, (uint64_t)n);
+    return n;
+}
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                           void *user_data)
@@ -143,7 +162,14 @@ int bench_conn_queue(bench_conn *c, const char *text, size_t len)
     if (c->state != CS_OPEN)
         return -1;
     struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
-    if (wslay_event_queue_msg(c->ws, &msg) != 0 || wslay_event_send(c->ws) != 0)
+    uint8_t rsv = WSLAY_RSV_NONE;
+    /* like the server's compression_min_bytes: small frames stay plain */
+    if (c->deflate && len >= 128) {
+        if (bench_zip_deflate(c->w->zip, msg.msg, len, &msg.msg, &msg.msg_length) < 0)
+            return -1;
+        rsv = WSLAY_RSV1_BIT;
+    }
+    if (wslay_event_queue_msg_ex(c->ws, &msg, rsv) != 0 || wslay_event_send(c->ws) != 0)
         return -1;
     conn_mark_dirty(c);
     return 0;
@@ -156,13 +182,16 @@ void bench_conn_close(bench_conn *c)
     bench_worker *w = c->w;
     if (c->state == CS_DONE)
         return;
-    if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)
+    if (c->state == CS_CONNECTING || c->state == CS_TLS || c->state == CS_HANDSHAKE)
         w->handshaking--;
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    if (c->ssl)
+        bench_tls_conn_free(c->ssl);
+    c->ssl = NULL;
     if (c->ws)
         wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -202,9 +231,11 @@ static void conn_lost(bench_conn *c, const char *why)
 
 void bench_conn_check_timeout(bench_conn *c, double now)
 {
-    if ((c->state == CS_CONNECTING || c->state == CS_HANDSHAKE) &&
+    if ((c->state == CS_CONNECTING || c->state == CS_TLS || c->state == CS_HANDSHAKE) &&
         now - c->opened_at > c->w->b->cfg.connect_timeout)
-        bench_conn_fail(c, c->state == CS_CONNECTING ? "connect timeout" : "handshake timeout");
+        bench_conn_fail(c, c->state == CS_CONNECTING ? "connect timeout"
+                           : c->state == CS_TLS      ? "tls timeout"
+                                                     : "handshake timeout");
 }
 
 /* --- connect and handshake --- */
@@ -271,9 +302,12 @@ static int conn_build_request(bench_conn *c)
                  "Upgrade: websocket\r\n"
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 "Sec-WebSocket-Version: 13\r\n%s\r\n",
                  u->path, strchr(u->path, '?') ? '&' : '?', cfg->prefix, c->idx, u->host, u->port,
-                 key);
+                 key,
+                 cfg->deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                "client_no_context_takeover; server_no_context_takeover\r\n"
+                              : "");
     if (n <= 0 || n >= HS_MAX)
         return -1;
     c->hs_len = (size_t)n;
@@ -343,7 +377,7 @@ static void conn_upgrade(bench_conn *c, size_t end)
     }
     /* find Sec-WebSocket-Accept among the header lines, any case */
     const char *p = c->hs, *stop = c->hs + end;
-    int accepted = 0;
+    int accepted = 0, deflate = 0;
     while (p < stop) {
         const char *eol = memmem(p, (size_t)(stop - p), "\r\n", 2);
         if (!eol)
@@ -356,6 +390,9 @@ static void conn_upgrade(bench_conn *c, size_t end)
                 v++;
             accepted = (size_t)(eol - v) >= 28 && memcmp(v, c->accept, 28) == 0;
         }
+        static const char xname[] = "sec-websocket-extensions:";
+        if ((size_t)(eol - p) > sizeof(xname) - 1 && strncasecmp(p, xname, sizeof(xname) - 1) == 0)
+            deflate = memmem(p, (size_t)(eol - p), "permessage-deflate", 18) != NULL;
         p = eol + 2;
     }
     if (!accepted) {
@@ -366,6 +403,13 @@ static void conn_upgrade(bench_conn *c, size_t end)
         bench_conn_fail(c, "ENOMEM");
         return;
     }
+    if (deflate && !c->w->b->cfg.deflate) {
+        bench_conn_fail(c, "unasked extension");
+        return;
+    }
+    c->deflate = (uint8_t)deflate;
+    if (deflate)
+        wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
     c->state = CS_OPEN;
     c->w->handshaking--;
     count(&c->w->c.connected, 1);
@@ -408,7 +452,7 @@ static void conn_handshake_read(bench_conn *c)
             bench_conn_fail(c, "response too long");
             return;
         }
-        ssize_t n = read(c->fd, c->hs + c->hs_len, HS_MAX - 1 - c->hs_len);
+        ssize_t n = conn_io_read(c, c->hs + c->hs_len, HS_MAX - 1 - c->hs_len);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
@@ -526,14 +570,21 @@ static void conn_error(bench_conn *c, const char *buf, size_t len, const bench_f
         conn_settled(c);
 }
 
-/* An acked message of ours (native `ack`, or a chat sender's own broadcast): counted once. */
+/* An acked message of ours (native `ack`, or a chat sender's own broadcast): counted once.
+ * recover: the first publication is the anchor the members join `since`, recovered by none. */
 static void conn_acked(bench_conn *c, const bench_frame *f)
 {
     bench_worker *w = c->w;
     if (f->has_ref && bench_bits_set(&c->acked_bits, f->ref) == 0) {
+        int anchor = w->b->cfg.scenario == SC_RECOVER && f->ref == 0;
+        if (anchor && f->id && f->id_len < sizeof(w->b->since)) {
+            memcpy(w->b->since, f->id, f->id_len);
+            w->b->since[f->id_len] = '\0';
+        }
         c->acked++;
         count(&w->c.acked, 1);
-        count(&w->c.expected, bench_fanout_of(w->b, c->idx));
+        if (!anchor)
+            count(&w->c.expected, bench_fanout_of(w->b, c->idx));
     }
     conn_settled(c);
 }
@@ -578,6 +629,15 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
         return;
     const char *buf = (const char *)arg->msg;
     size_t len = arg->msg_length;
+    if (wslay_get_rsv1(arg->rsv)) {
+        const uint8_t *plain;
+        if (bench_zip_inflate(w->zip, arg->msg, len, &plain, &len) < 0) {
+            conn_lost(c, "bad deflate data");
+            return;
+        }
+        buf = (const char *)plain;
+        count(&w->c.compressed, 1);
+    }
     bench_frame f;
     const bench *b = w->b;
     if (b->cfg.dialect == BD_CHAT) {
@@ -597,7 +657,12 @@ static void conn_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on
     } else if (bench_frame_is(&f, "ack")) {
         conn_acked(c, &f);
     } else if (bench_frame_is(&f, "pong")) {
-        if (!c->ready && b->cfg.scenario == SC_FANOUT) {
+        if (!c->ready && b->cfg.scenario == SC_RECOVER && c->late) {
+            char join[128];
+            snprintf(join, sizeof(join),
+                     "{\"type\":\"join\",\"data\":{\"room\":\"r0\",\"since\":\"%s\"}}", b->since);
+            conn_send_text(c, join);
+        } else if (!c->ready && (b->cfg.scenario == SC_FANOUT || b->cfg.scenario == SC_RECOVER)) {
             char join[96];
             snprintf(join, sizeof(join), "{\"type\":\"join\",\"data\":{\"room\":\"r%" PRIu32 "\"}}",
                      bench_room_of(b, c->idx));
@@ -634,6 +699,7 @@ int bench_conn_send_next(bench_conn *c, int64_t t_ns)
     int n;
     switch (b->cfg.scenario) {
     case SC_FANOUT:
+    case SC_RECOVER:
         n = snprintf(
             m, cap, "{\"type\":\"publish\",\"ref\":%" PRIu64 ",\"data\":{\"room\":\"r%" PRIu32 "\"",
             seq, bench_room_of(b, c->idx));
@@ -666,7 +732,7 @@ int bench_conn_send_next(bench_conn *c, int64_t t_ns)
                       first ? "" : ",", t_ns, c->idx, seq);
     if ((size_t)n + b->cfg.size + 5 > cap)
         return -1;
-    memset(m + n, b->payload_fill, b->cfg.size);
+    memcpy(m + n, b->payload, b->cfg.size);
     n += (int)b->cfg.size;
     if (b->cfg.dialect == BD_MESSAGING) {
         memcpy(m + n, "\"}]}", 4);
@@ -704,7 +770,7 @@ void bench_conn_flush(bench_conn *c)
         return;
     size_t off = 0;
     while (off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + off, c->out_len - off);
+        ssize_t n = conn_io_write(c, c->out + off, c->out_len - off);
         if (n < 0) {
             if (errno == EAGAIN)
                 break;
@@ -736,6 +802,37 @@ void bench_worker_flush(bench_worker *w)
     }
 }
 
+/* Connected (and TLS done): the upgrade request goes out next. -> 0 | -1 (failed) */
+static int conn_start_upgrade(bench_conn *c)
+{
+    if (conn_build_request(c) < 0) {
+        bench_conn_fail(c, "request");
+        return -1;
+    }
+    c->state = CS_HANDSHAKE;
+    return 0;
+}
+
+/* Advance the TLS handshake; when done, write the upgrade request. */
+static void conn_tls_step(bench_conn *c)
+{
+    int want_write = 0;
+    int r = bench_tls_handshake(c->ssl, &want_write);
+    if (r < 0) {
+        bench_conn_fail(c, "tls handshake");
+        return;
+    }
+    if (r == 0) {
+        if (want_write)
+            ev_io_start(c->w->loop, &c->wio);
+        else
+            ev_io_stop(c->w->loop, &c->wio);
+        return;
+    }
+    if (conn_start_upgrade(c) == 0)
+        ev_io_start(c->w->loop, &c->wio);
+}
+
 static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
@@ -749,16 +846,26 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
             bench_conn_fail(c, errno_name(err));
             return;
         }
-        if (conn_build_request(c) < 0) {
-            bench_conn_fail(c, "request");
+        ev_io_start(c->w->loop, &c->rio);
+        const bench_url *u = &c->w->b->cfg.url[c->node];
+        if (u->tls) {
+            c->ssl = bench_tls_new(c->fd, u->host);
+            if (!c->ssl) {
+                bench_conn_fail(c, "ENOMEM");
+                return;
+            }
+            c->state = CS_TLS;
+        } else if (conn_start_upgrade(c) < 0) {
             return;
         }
-        c->state = CS_HANDSHAKE;
-        ev_io_start(c->w->loop, &c->rio);
+    }
+    if (c->state == CS_TLS) {
+        conn_tls_step(c);
+        return;
     }
     if (c->state == CS_HANDSHAKE) {
         while (c->hs_off < c->hs_len) {
-            ssize_t n = write(c->fd, c->hs + c->hs_off, c->hs_len - c->hs_off);
+            ssize_t n = conn_io_write(c, c->hs + c->hs_off, c->hs_len - c->hs_off);
             if (n < 0) {
                 if (errno == EAGAIN)
                     return;
@@ -776,22 +883,34 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents)
         bench_conn_flush(c);
 }
 
+/* Decrypted bytes left inside OpenSSL: the socket will not say so, read again. */
+static void conn_read_pending(bench_conn *c)
+{
+    if (c->ssl && (c->state == CS_OPEN || c->state == CS_HANDSHAKE) && bench_tls_pending(c->ssl))
+        ev_feed_event(c->w->loop, &c->rio, EV_READ);
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)loop;
     (void)revents;
     bench_conn *c = (bench_conn *)io;
     bench_worker *w = c->w;
+    if (c->state == CS_TLS) {
+        conn_tls_step(c);
+        return;
+    }
     if (c->state == CS_HANDSHAKE) {
         if (c->hs_off < c->hs_len)
             return; /* still writing the request */
         conn_handshake_read(c);
+        conn_read_pending(c);
         return;
     }
     if (c->state != CS_OPEN)
         return;
     for (int i = 0; i < 8 && c->state == CS_OPEN; i++) {
-        ssize_t n = read(c->fd, w->rbuf, BENCH_RBUF_SIZE);
+        ssize_t n = conn_io_read(c, w->rbuf, BENCH_RBUF_SIZE);
         if (n < 0) {
             if (errno == EAGAIN)
                 break;
@@ -805,7 +924,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         conn_feed(c, w->rbuf, (size_t)n);
-        if ((size_t)n < BENCH_RBUF_SIZE)
+        if ((size_t)n < BENCH_RBUF_SIZE && !c->ssl)
             break;
     }
+    conn_read_pending(c);
 }

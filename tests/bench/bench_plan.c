@@ -10,9 +10,10 @@
 
 int bench_parse_url(bench_url *u, const char *url)
 {
-    if (strncmp(url, "ws://", 5) != 0)
+    u->tls = strncmp(url, "wss://", 6) == 0;
+    if (!u->tls && strncmp(url, "ws://", 5) != 0)
         return -1;
-    const char *h = url + 5;
+    const char *h = url + (u->tls ? 6 : 5);
     const char *colon = strchr(h, ':');
     const char *slash = strchr(h, '/');
     if (!slash)
@@ -22,7 +23,7 @@ int bench_parse_url(bench_url *u, const char *url)
         return -1;
     memcpy(u->host, h, (size_t)(hend - h));
     u->host[hend - h] = 0;
-    u->port = 80;
+    u->port = u->tls ? 443 : 80;
     if (colon && colon < slash) {
         char *end;
         long p = strtol(colon + 1, &end, 10);
@@ -67,6 +68,8 @@ uint64_t bench_fanout_of(const bench *b, uint32_t sender)
         return b->room_receivers[bench_room_of(b, sender)] - 1;
     case SC_BROADCAST:
         return b->all_receivers - 1;
+    case SC_RECOVER:
+        return b->cfg.connections; /* every late member recovers it */
     default:
         return 1;
     }
@@ -101,6 +104,12 @@ int bench_plan(bench *b)
         n += cfg->senders; /* the senders come after the offline users */
         b->limit_per_sender = (cfg->connections * cfg->messages + cfg->senders - 1) / cfg->senders;
         break;
+    case SC_RECOVER:
+        cfg->senders = 1;
+        n += 1;                                  /* the publisher comes after the members */
+        cfg->room_size = n;                      /* one room, r0 */
+        b->limit_per_sender = cfg->messages + 1; /* the anchor, then the missed ones */
+        break;
     }
     b->nconns = n;
     b->conns = calloc(n, sizeof(*b->conns));
@@ -129,6 +138,7 @@ int bench_plan(bench *b)
             c->sender = i < cfg->senders;
             break;
         case SC_OFFLINE:
+        case SC_RECOVER:
             c->sender = i >= cfg->connections;
             c->late = !c->sender;
             break;

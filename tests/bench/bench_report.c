@@ -78,6 +78,11 @@ static double per_s(uint64_t n, double s)
     return s > 0 ? (double)n / s : 0;
 }
 
+static double per_n(uint64_t n, uint64_t of)
+{
+    return of ? (double)n / (double)of : 0;
+}
+
 static double ms(uint64_t ns)
 {
     return (double)ns / 1e6;
@@ -98,7 +103,8 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
     const bench_cfg *c = &b->cfg;
     fprintf(out, "sb-bench %s ", bench_scenario_name(c->scenario));
     for (uint32_t i = 0; i < c->nurls; i++)
-        fprintf(out, " ws://%s:%d%s", c->url[i].host, c->url[i].port, c->url[i].path);
+        fprintf(out, " %s://%s:%d%s", c->url[i].tls ? "wss" : "ws", c->url[i].host, c->url[i].port,
+                c->url[i].path);
     fprintf(out, "  threads %d  connections %u  senders %u", c->threads, c->connections,
             c->senders);
     if (c->scenario != SC_IDLE) {
@@ -127,7 +133,13 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
             fprintf(out, "  undelivered to closed connections: %" PRIu64 "\n", r->lost_closed);
         print_reasons(out, "errors", &r->error_codes);
     }
-    if (c->scenario == SC_OFFLINE) {
+    if (c->scenario == SC_RECOVER) {
+        fprintf(out,
+                "  recover     stored %" PRIu64 " in %.2f s (%.0f/s), all recovered in %.2f s "
+                "(%.0f/s)\n",
+                r->acked, r->store_s, per_s(r->acked, r->store_s), r->drain_s,
+                per_s(r->delivered, r->drain_s));
+    } else if (c->scenario == SC_OFFLINE) {
         fprintf(out,
                 "  offline     stored %" PRIu64 " in %.2f s (%.0f/s), drained in %.2f s (%.0f/s)\n",
                 r->acked, r->store_s, per_s(r->acked, r->store_s), r->drain_s,
@@ -136,6 +148,11 @@ static void print_table(FILE *out, const bench *b, const bench_result *r)
         fprintf(out, "  throughput  sent %.0f/s  delivered %.0f/s  (%.1f s window)\n",
                 per_s(r->sent_window, r->window_s), per_s(r->delivered_window, r->window_s),
                 r->window_s);
+        fprintf(out,
+                "  wire        in %" PRIu64 " B (%.0f per delivery, %" PRIu64
+                " compressed)  out %" PRIu64 " B (%.0f per send)\n",
+                r->bytes_in, per_n(r->bytes_in, r->delivered), r->compressed, r->bytes_out,
+                per_n(r->bytes_out, r->sent));
         const bench_hist *h = &r->hist;
         fprintf(out,
                 "  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%" PRIu64
@@ -193,7 +210,8 @@ static void print_json(const bench *b, const bench_result *r)
     char url[400];
     cJSON *urls = cJSON_AddArrayToObject(j, "urls");
     for (uint32_t i = 0; i < c->nurls; i++) {
-        snprintf(url, sizeof(url), "ws://%s:%d%s", c->url[i].host, c->url[i].port, c->url[i].path);
+        snprintf(url, sizeof(url), "%s://%s:%d%s", c->url[i].tls ? "wss" : "ws", c->url[i].host,
+                 c->url[i].port, c->url[i].path);
         if (i == 0)
             cJSON_AddStringToObject(j, "url", url);
         cJSON_AddItemToArray(urls, cJSON_CreateString(url));
@@ -236,6 +254,12 @@ static void print_json(const bench *b, const bench_result *r)
     cJSON_AddNumberToObject(m, "presence", (double)r->presence);
     cJSON_AddNumberToObject(m, "reads_sent", (double)r->reads);
     cJSON_AddNumberToObject(m, "other_frames", (double)r->other);
+    cJSON *wire = cJSON_AddObjectToObject(j, "wire");
+    cJSON_AddNumberToObject(wire, "bytes_in", (double)r->bytes_in);
+    cJSON_AddNumberToObject(wire, "bytes_out", (double)r->bytes_out);
+    cJSON_AddNumberToObject(wire, "in_per_delivery", per_n(r->bytes_in, r->delivered));
+    cJSON_AddNumberToObject(wire, "out_per_send", per_n(r->bytes_out, r->sent));
+    cJSON_AddNumberToObject(wire, "compressed_in", (double)r->compressed);
 
     cJSON *t = cJSON_AddObjectToObject(j, "throughput");
     cJSON_AddNumberToObject(t, "window_s", r->window_s);
@@ -252,7 +276,7 @@ static void print_json(const bench *b, const bench_result *r)
     cJSON_AddNumberToObject(l, "max", ms(h->total ? h->max : 0));
     cJSON_AddNumberToObject(l, "mean", h->total ? h->sum / (double)h->total / 1e6 : 0);
 
-    if (c->scenario == SC_OFFLINE) {
+    if (c->scenario == SC_OFFLINE || c->scenario == SC_RECOVER) {
         cJSON *o = cJSON_AddObjectToObject(j, "offline");
         cJSON_AddNumberToObject(o, "store_s", r->store_s);
         cJSON_AddNumberToObject(o, "store_per_s", per_s(r->acked, r->store_s));

@@ -18,7 +18,8 @@ typedef struct bench_result {
     bench_reasons fail_reasons, close_reasons, error_codes;
     uint64_t sent, acked, errors, delivered, expected, lost, lost_closed, dups;
     uint64_t receipts, presence, reads, other, sent_window, delivered_window;
-    double load_start, load_end; /* 1-minute load average of the machine */
+    uint64_t bytes_in, bytes_out, compressed; /* WebSocket bytes over the run, inside TLS */
+    double load_start, load_end;              /* 1-minute load average of the machine */
     int drain_timed_out;
     bench_hist hist;
     bench_server_stat srv[BENCH_MAX_NODES]; /* one per --server-pid, in order */

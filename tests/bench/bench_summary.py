@@ -6,6 +6,8 @@ final tables (markdown) with peer ratios.
     bench_summary.py check FILE            exit 1 and say why unless the counts add up
     bench_summary.py field FILE a.b.c      print one value
     bench_summary.py table MANIFEST        markdown table of every run in the manifest
+    bench_summary.py peers MANIFEST TSV    the peers table (each figure as a ratio to
+                                           uWebSockets when it ran) and the chart's TSV
 """
 import json
 import sys
@@ -52,6 +54,15 @@ def headline(doc):
         det = (f"{doc['messages']['acked']} stored in {off['store_s']:.2f} s, drained in "
                f"{off['drain_s']:.2f} s, server peak rss {srv.get('rss_peak_kb', 0) / 1024:.1f} MiB")
         return fig, det
+    if sc == "recover":
+        off, m = doc["offline"], doc["messages"]
+        cpu_s = srv.get("cpu_percent", 0) / 100 * off["drain_s"]
+        fig = f"all recovered in {off['drain_s']:.2f} s"
+        det = (f"{m['delivered']} of {m['expected']} recovered ({off['drain_per_s']:.0f}/s), "
+               f"gaps {m['lost']}, duplicates {m['duplicated']}, presence {m['presence']}; "
+               f"server cpu {srv.get('cpu_percent', 0):.0f} % ({cpu_s:.1f} cpu-s), "
+               f"peak rss {srv.get('rss_peak_kb', 0) / 1024:.1f} MiB")
+        return fig, det
     tp = doc["throughput"]
     fig = f"{tp['delivered_per_s']:.0f} deliveries/s"
     det = (f"sent {tp['sent_per_s']:.0f}/s, latency p50 {lat['p50']:.3f} p90 {lat['p90']:.3f} "
@@ -86,6 +97,87 @@ def problems(doc):
     elif c["ready"] == 0:
         out.append("no connection")
     return out
+
+
+# The peers rows: (key in the label, row name, JSON field, unit, higher is better).
+PEER_ROWS = (
+    ("direct max", "direct msg/s, 100 pairs, closed loop", "throughput.delivered_per_s", "/s", True),
+    ("fanout 1000", "fan-out deliveries/s, room of 1,000", "throughput.delivered_per_s", "/s", True),
+    ("direct 1000/s", "direct at 1,000 msg/s, p50", "latency_ms.p50", "ms", False),
+    ("direct 1000/s", "direct at 1,000 msg/s, p99", "latency_ms.p99", "ms", False),
+    ("direct 10000/s", "direct at 10,000 msg/s, p99", "latency_ms.p99", "ms", False),
+    ("direct half", "direct at 50 % of uWS saturation, p50", "latency_ms.p50", "ms", False),
+    ("direct half", "direct at 50 % of uWS saturation, p99", "latency_ms.p99", "ms", False),
+    ("idle 5000 handshake", "idle connection (handshake only), server RSS", "server.rss_per_conn_bytes", "B", False),
+    ("idle 5000 ping", "idle connection (after one ping), server RSS", "server.rss_per_conn_bytes", "B", False),
+)
+PEER_ORDER = ("uws", "switchboard", "switchboard-lmdb", "switchboard-lmdb-lua", "go", "node")
+
+
+def fmt_value(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" if v < 10 else f"{v:,.0f}"
+
+
+def peers_table(manifest, tsv):
+    """Markdown table of the `peers ...` runs: one column per target, each figure followed by
+    its ratio to uWebSockets' in the same run (target / uws). Writes the chart's TSV."""
+    res, loads = {}, []
+    with open(manifest) as f:
+        for line in f:
+            label, target, path = line.rstrip("\n").split("\t")
+            if not label.startswith("peers "):
+                continue
+            key = label[len("peers "):].rsplit(" ", 1)[0]
+            try:
+                doc = load(path)
+            except (OSError, ValueError):
+                continue
+            res.setdefault(key, {})[target] = doc
+            for k in ("load_start", "load_end"):
+                if get(doc, "machine." + k) is not None:
+                    loads.append(get(doc, "machine." + k))
+    if not res:
+        print("(no peers run completed)")
+    targets = [t for t in PEER_ORDER if any(t in by for by in res.values())]
+    targets += sorted({t for by in res.values() for t in by} - set(targets))
+    if targets:
+        print("\n| row | " + " | ".join(targets) + " |")
+        print("|---|" + "---|" * len(targets))
+    for key, name, field, unit, _ in PEER_ROWS:
+        by = res.get(key)
+        if not by:
+            continue
+        base = get(by["uws"], field) if "uws" in by else None
+        cells = []
+        for t in targets:
+            v = get(by[t], field) if t in by else None
+            cell = fmt_value(v)
+            if v is not None and base and t != "uws":
+                cell += f" ({v / base:.2f}x)"
+            cells.append(cell)
+        print(f"| {name} ({unit}) | " + " | ".join(cells) + " |")
+    if "direct half" in res:
+        rates = {t: get(d, "params.rate") for t, d in res["direct half"].items()}
+        print(f"(50 % of uWS saturation: {', '.join(f'{t} {r}/s' for t, r in rates.items())})")
+    if res:
+        print("(x: the target's figure / uWebSockets' in this run; throughput: higher is better, "
+              "latency and memory: lower is better)")
+    if loads:
+        print(f"(1-minute load average during the runs: {min(loads):.1f} to {max(loads):.1f})")
+    # The chart's rows (scripts/bench-chart): switchboard, Go and Node.
+    chart = (("fanout 1000", "fanout room 1,000", "deliveries/s", "higher", "throughput.delivered_per_s"),
+             ("direct max", "direct, saturation", "deliveries/s", "higher", "throughput.delivered_per_s"),
+             ("idle 5000 ping", "idle connection after one command", "bytes of server RSS", "lower",
+              "server.rss_per_conn_bytes"))
+    with open(tsv, "w") as f:
+        f.write("# metric\tunit\tbetter\tswitchboard\tgo\tnode (scripts/bench peers)\n")
+        for key, metric, unit, better, field in chart:
+            by = res.get(key, {})
+            vals = [get(by[t], field) if t in by else None for t in ("switchboard", "go", "node")]
+            if all(v is not None for v in vals):
+                f.write("\t".join([metric, unit, better] + [f"{v:.0f}" for v in vals]) + "\n")
 
 
 def main(argv):
@@ -125,6 +217,9 @@ def main(argv):
                 except (OSError, ValueError, KeyError) as e:
                     fig, det = "failed", str(e)
                 print(f"| {label} | {target} | {fig} | {det} |")
+        return 0
+    if cmd == "peers":
+        peers_table(argv[2], argv[3])
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -21,11 +21,13 @@
 
 static const char usage[] =
     "usage: sb-bench [options]\n"
-    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws); repeat it\n"
+    "  --url ws://HOST:PORT/PATH  server endpoint (default ws://127.0.0.1:8080/ws), or\n"
+    "                             wss://... over TLS; repeat it\n"
     "                             for the nodes of a cluster: clients spread round-robin, a\n"
     "                             direct pair spans two nodes, a fanout room is split over all\n"
     "                             with its publisher on the first (at most 8)\n"
-    "  --scenario NAME            idle | direct | fanout | broadcast | offline (default direct)\n"
+    "  --scenario NAME            idle | direct | fanout | broadcast | offline | recover\n"
+    "                             (default direct; recover: room history, see bench.h)\n"
     "  --threads N                worker threads, one libev loop each (default 1)\n"
     "  --connections N            connections (offline: offline users) (default 100)\n"
     "  --senders N                sending connections (default: direct all, others 1)\n"
@@ -38,7 +40,8 @@ static const char usage[] =
     "  --ramp N                   connections opened per second (default 5000)\n"
     "  --connect-timeout S        per-connection connect + handshake limit (default 10)\n"
     "  --room-size M              fanout: members per room (default 10)\n"
-    "  --messages M               offline: messages stored per offline user (default 1000)\n"
+    "  --messages M               offline: messages stored per offline user; recover:\n"
+    "                             publications each member recovers (default 1000)\n"
     "  --read-batch N             direct: ids per `read` command, 0: never read (default 32)\n"
     "  --src-addrs K              spread over source 127.0.0.2..K+1, 0: none (default auto)\n"
     "  --server-pid PID           sample the server's RSS and CPU from /proc (repeatable)\n"
@@ -47,12 +50,18 @@ static const char usage[] =
     "  --dialect D                native | messaging: seed 001 clients of dialect_messaging\n"
     "                             (--url ws://HOST:PORT/messaging; direct only, no reads) |\n"
     "                             chat: seed 003 chat clients of dialect_chat (broadcast, idle)\n"
+    "  --ca FILE                  wss://: trust this CA (default: verify nothing)\n"
+    "  --deflate                  offer permessage-deflate (no context takeover) and compress\n"
+    "                             messages of 128 bytes or more\n"
+    "  --text                     the payload is chat-like words (compresses like prose), not\n"
+    "                             one repeated byte\n"
     "  --json                     print the result as JSON on stdout\n"
     "  --quiet                    no progress on stderr\n"
     "Exit status: 0 ok, 1 a loss the protocol forbids, 2 usage or setup error, 3 nobody "
     "connected.\n";
 
-static const char *const scenario_names[] = {"idle", "direct", "fanout", "broadcast", "offline"};
+static const char *const scenario_names[] = {"idle",      "direct",  "fanout",
+                                             "broadcast", "offline", "recover"};
 #define N_SCENARIOS (int)(sizeof(scenario_names) / sizeof(scenario_names[0]))
 
 static int parse_scenario(const char *s)
@@ -94,7 +103,10 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         O_QUIET,
         O_HELP,
         O_NOPING,
-        O_DIALECT
+        O_DIALECT,
+        O_CA,
+        O_DEFLATE,
+        O_TEXT
     };
     static const struct option opts[] = {
         {"url", 1, 0, O_URL},
@@ -121,6 +133,9 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         {"help", 0, 0, O_HELP},
         {"no-ping", 0, 0, O_NOPING},
         {"dialect", 1, 0, O_DIALECT},
+        {"ca", 1, 0, O_CA},
+        {"deflate", 0, 0, O_DEFLATE},
+        {"text", 0, 0, O_TEXT},
         {0, 0, 0, 0},
     };
     *cfg = (bench_cfg){
@@ -148,7 +163,8 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
         int numeric = o != O_URL && o != O_SCEN && o != O_PREFIX && o != O_JSON && o != O_QUIET &&
-                      o != O_HELP && o != O_NOPING && o != O_DIALECT;
+                      o != O_HELP && o != O_NOPING && o != O_DIALECT && o != O_CA &&
+                      o != O_DEFLATE && o != O_TEXT;
         if (numeric && (!end || *end || v < 0)) {
             fprintf(stderr, "sb-bench: bad value for option: %s\n", optarg);
             return -1;
@@ -247,6 +263,15 @@ static int parse_args(bench_cfg *cfg, int argc, char **argv)
                         optarg);
                 return -1;
             }
+            break;
+        case O_CA:
+            cfg->ca = optarg;
+            break;
+        case O_DEFLATE:
+            cfg->deflate = 1;
+            break;
+        case O_TEXT:
+            cfg->text = 1;
             break;
         case O_HELP:
             fputs(usage, stdout);
@@ -445,6 +470,8 @@ static int workers_start(bench *b)
         w->senders = calloc(b->nconns / (uint32_t)cfg->threads + 1, sizeof(*w->senders));
         if (!w->loop || !w->rbuf || !w->sbuf || !w->conns || !w->senders)
             return -1;
+        if (cfg->deflate && !(w->zip = bench_zip_new()))
+            return -1;
         bench_hist_init(&w->hist);
     }
     /* early connections first, late ones after: the ramp cursor walks conns in order */
@@ -575,6 +602,21 @@ static void count_loss(const bench *b, bench_result *r)
         const bench_conn *snd = &b->conns[s];
         if (!snd->sender)
             continue;
+        if (cfg->scenario == SC_RECOVER) {
+            /* every late member must have recovered every acked publication but the anchor */
+            for (uint32_t m = 0; m < cfg->connections; m++) {
+                const bench_bits *got = bench_inbox_find(&b->conns[m].inbox, s);
+                for (uint64_t q = 1; q < snd->seq; q++) {
+                    if (!bench_bits_test(&snd->acked_bits, q) || (got && bench_bits_test(got, q)))
+                        continue;
+                    if (b->conns[m].state == CS_OPEN)
+                        r->lost++;
+                    else
+                        r->lost_closed++;
+                }
+            }
+            continue;
+        }
         if (cfg->scenario == SC_DIRECT || cfg->scenario == SC_OFFLINE) {
             for (uint64_t q = 0; q < snd->seq; q++) {
                 if (!bench_bits_test(&snd->acked_bits, q))
@@ -626,6 +668,9 @@ static void collect(const bench *b, bench_result *r)
     r->presence = SUM(b, presence);
     r->reads = SUM(b, reads_sent);
     r->other = SUM(b, other_frames);
+    r->bytes_in = SUM(b, bytes_in);
+    r->bytes_out = SUM(b, bytes_out);
+    r->compressed = SUM(b, compressed);
     r->sent_window = SUM(b, sent_window);
     r->delivered_window = SUM(b, delivered_window);
     bench_hist_init(&r->hist);
@@ -688,6 +733,40 @@ static void rss_now(bench_result *r, size_t off)
 }
 #define RSS_NOW(r, field) rss_now((r), offsetof(bench_server_stat, field))
 
+/* size bytes of payload: 'x' repeated, or with text lowercase words and spaces drawn from a
+ * chat's vocabulary, so compression sees what it would in a conversation. */
+static char *payload_make(uint32_t size, int text)
+{
+    static const char *const words[] = {
+        "the",   "a",       "to",      "and",    "you",     "I",        "it",     "is",
+        "that",  "for",     "on",      "we",     "meeting", "tomorrow", "see",    "thanks",
+        "can",   "will",    "just",    "what",   "about",   "when",     "there",  "ok",
+        "great", "lunch",   "project", "review", "please",  "send",     "me",     "link",
+        "sure",  "later",   "today",   "think",  "need",    "time",     "call",   "update",
+        "done",  "working", "on",      "deploy", "friday",  "weekend",  "coffee", "question",
+        "quick", "sorry",   "late"};
+    char *p = malloc((size_t)size + 1);
+    if (!p)
+        return NULL;
+    if (!text) {
+        memset(p, 'x', size);
+        return p;
+    }
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    size_t n = 0;
+    while (n < size) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const char *w = words[x % (sizeof(words) / sizeof(words[0]))];
+        for (size_t i = 0; w[i] && n < size; i++)
+            p[n++] = w[i];
+        if (n < size)
+            p[n++] = ' ';
+    }
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     static bench b; /* big: every worker holds a histogram */
@@ -696,7 +775,16 @@ int main(int argc, char **argv)
         return 2;
     bench_cfg *cfg = &b.cfg;
     signal(SIGPIPE, SIG_IGN);
-    b.payload_fill = 'x';
+    b.payload = payload_make(cfg->size, cfg->text);
+    if (!b.payload) {
+        fprintf(stderr, "sb-bench: out of memory\n");
+        return 2;
+    }
+    int tls = 0;
+    for (uint32_t i = 0; i < cfg->nurls; i++)
+        tls |= cfg->url[i].tls;
+    if (tls && bench_tls_init(cfg->ca) < 0)
+        return 2;
     clock_gettime(CLOCK_MONOTONIC, &b.epoch);
     atomic_store(&b.window_start_ns, INT64_MAX);
     atomic_store(&b.window_end_ns, INT64_MAX);
@@ -767,8 +855,9 @@ int main(int argc, char **argv)
         wait_until(&b, r, cfg->duration, NULL, 0, "idle");
         cpu_end(r, &cpu);
         r->window_s = cfg->duration;
-    } else if (cfg->scenario == SC_OFFLINE) {
-        /* store M messages per offline user, then connect the users and time the drain */
+    } else if (cfg->scenario == SC_OFFLINE || cfg->scenario == SC_RECOVER) {
+        /* store M messages per offline user (recover: M publications after an anchor in the
+         * room's history), then connect the users and time the drain (the recovery) */
         uint64_t total = b.limit_per_sender * cfg->senders; /* >= N * M, spread evenly */
         atomic_store(&b.run_start_ns, bench_now_ns(&b));
         double ts = mono();
@@ -815,5 +904,7 @@ int main(int argc, char **argv)
     r->load_end = bench_proc_load();
     collect(&b, r);
     int rc = bench_report(&b, r);
+    free(r);
+    bench_tls_free();
     return rc;
 }

@@ -275,6 +275,13 @@ static void test_parse_url_fields_and_defaults(void **state)
     assert_string_equal(u.host, "localhost");
     assert_int_equal(u.port, 80);
     assert_string_equal(u.path, "/");
+    assert_int_equal(u.tls, 0);
+    assert_int_equal(bench_parse_url(&u, "wss://127.0.0.1/ws"), 0);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.port, 443);
+    assert_int_equal(bench_parse_url(&u, "wss://localhost:8443/ws"), 0);
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.path, "/ws");
 }
 
 static void test_parse_url_rejects_malformed(void **state)
@@ -282,6 +289,7 @@ static void test_parse_url_rejects_malformed(void **state)
     (void)state;
     bench_url u;
     assert_int_equal(bench_parse_url(&u, "http://127.0.0.1:8080/ws"), -1);
+    assert_int_equal(bench_parse_url(&u, "wss:/127.0.0.1:8080/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://:8080/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://h:0/ws"), -1);
     assert_int_equal(bench_parse_url(&u, "ws://h:65536/ws"), -1);
@@ -364,7 +372,8 @@ static void test_plan_fanout_publisher_on_first_node_room_split(void **state)
 static void test_plan_one_url_keeps_everyone_on_it(void **state)
 {
     (void)state;
-    static const int scenarios[] = {SC_IDLE, SC_DIRECT, SC_FANOUT, SC_BROADCAST, SC_OFFLINE};
+    static const int scenarios[] = {SC_IDLE,      SC_DIRECT,  SC_FANOUT,
+                                    SC_BROADCAST, SC_OFFLINE, SC_RECOVER};
     for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]); k++) {
         bench *b = plan_of(scenarios[k], 20, UINT32_MAX, 5, 1);
         for (uint32_t i = 0; i < b->nconns; i++)
@@ -388,6 +397,22 @@ static void test_plan_offline_senders_follow_receivers(void **state)
     assert_int_equal(bench_dest_of(b, 3, 4), 1);
     assert_int_equal(bench_dest_of(b, 4, 0), 0); /* 15 % 3 */
     assert_int_equal(bench_dest_of(b, 4, 2), 2);
+    plan_free(b);
+}
+
+static void test_plan_recover_one_publisher_after_the_members(void **state)
+{
+    (void)state;
+    bench *b = plan_of(SC_RECOVER, 4, 3, 2, 1);
+    assert_int_equal(b->nconns, 5);
+    assert_int_equal(b->cfg.senders, 1);
+    assert_int_equal(b->limit_per_sender, 11); /* the anchor, then 10 to recover */
+    for (uint32_t i = 0; i < 4; i++)
+        assert_true(b->conns[i].late && !b->conns[i].sender);
+    assert_true(!b->conns[4].late && b->conns[4].sender);
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(bench_room_of(b, i), 0); /* one room */
+    assert_int_equal(bench_fanout_of(b, 4), 4);
     plan_free(b);
 }
 
@@ -416,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_plan_fanout_publisher_on_first_node_room_split),
         cmocka_unit_test(test_plan_one_url_keeps_everyone_on_it),
         cmocka_unit_test(test_plan_offline_senders_follow_receivers),
+        cmocka_unit_test(test_plan_recover_one_publisher_after_the_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

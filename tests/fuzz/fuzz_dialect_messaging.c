@@ -13,7 +13,9 @@
  * every encoded frame is a JSON object the strict parser accepts with one
  * section (messages, sent, errors or read); and a message reaches its 001
  * recipient exactly as the sender wrote it (an equal item of the frame's
- * send section, in order). */
+ * send section, in order), the same bytes from the event's data as text
+ * (SB_ENDPOINT_EVENT_TEXT) as from its tree; and the frame input read as a
+ * message's data text means what it means as a tree. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,75 @@ static int fuzz_store_page(sb_plugin_ctx *pc, const char *user, const char *afte
     return SB_OK;
 }
 
+/* An event's frame from its data's text (SB_ENDPOINT_EVENT_TEXT, as a
+ * fan-out hands it) must be the frame from its tree, byte for byte: the host
+ * frames text its printer wrote. expect NULL: the tree gave nothing. */
+static void fuzz_check_text(const char *type, const cJSON *data, const char *user,
+                            const char *expect, size_t expect_len)
+{
+    size_t n = 0;
+    const char *printed = sb_json_out(data, &n);
+    char *json = printed != NULL ? malloc(n + 1) : NULL;
+    if (json == NULL)
+        fuzz_fail("cannot print event data", type);
+    memcpy(json, printed, n + 1);
+    sb_encode_in in = {.size = sizeof(in),
+                       .conn_id = 1,
+                       .user = user,
+                       .type = type,
+                       .data_json = json,
+                       .data_len = n};
+    char *out = NULL;
+    size_t len = 0;
+    if (endpoint.encode(endpoint_ud, &in, &out, &len) != SB_OK)
+        fuzz_fail("encode from text failed", json);
+    if ((out == NULL) != (expect == NULL) ||
+        (out != NULL && (len != expect_len || memcmp(out, expect, len) != 0)))
+        fuzz_fail("the frame from text is not the frame from the tree", out ? out : json);
+    free(out);
+    free(json);
+}
+
+/* The same from text that is not the host's (a bus, another plugin): a
+ * frame written must be JSON, and mean what the tree's frame means when the
+ * strict parser takes the text. */
+static void fuzz_check_raw_text(const char *text, size_t len, const char *user)
+{
+    sb_encode_in in = {.size = sizeof(in),
+                       .conn_id = 1,
+                       .user = user,
+                       .type = "message",
+                       .data_json = text,
+                       .data_len = len};
+    char *out = NULL;
+    size_t out_len = 0;
+    if (endpoint.encode(endpoint_ud, &in, &out, &out_len) != SB_OK)
+        fuzz_fail("encode from raw text failed", NULL);
+    const char *why = NULL;
+    cJSON *data = sb_json_parse_strict(text, len, &why);
+    cJSON *got = out != NULL ? cJSON_ParseWithLength(out, out_len) : NULL;
+    if (out != NULL && got == NULL)
+        fuzz_fail("encode from raw text made bad JSON", out);
+    if (cJSON_IsObject(data)) {
+        sb_encode_in tree = {
+            .size = sizeof(tree), .conn_id = 1, .user = user, .type = "message", .data = data};
+        char *want_text = NULL;
+        size_t want_len = 0;
+        if (endpoint.encode(endpoint_ud, &tree, &want_text, &want_len) != SB_OK)
+            fuzz_fail("encode failed", NULL);
+        cJSON *want = want_text != NULL ? sb_json_parse_strict(want_text, want_len, &why) : NULL;
+        if ((got == NULL) != (want == NULL) || (got != NULL && !cJSON_Compare(got, want, 1)))
+            fuzz_fail("the frame from raw text is not the frame from the tree", out);
+        cJSON_Delete(want);
+        free(want_text);
+    } else if (out != NULL && (len < 2 || text[0] != '{')) {
+        fuzz_fail("a frame from text that is no object", out);
+    }
+    cJSON_Delete(got);
+    cJSON_Delete(data);
+    free(out);
+}
+
 /* Encode through the endpoint; the frame must be one known section. */
 static void fuzz_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
                         const char *user, cJSON **frame_out)
@@ -157,6 +228,8 @@ static void fuzz_encode(int reply, const char *type, const cJSON *ref, const cJS
     size_t len = 0;
     if (endpoint.encode(endpoint_ud, &in, &out, &len) != SB_OK)
         fuzz_fail("encode failed", type);
+    if (!reply && data != NULL)
+        fuzz_check_text(type, data, user, out, len);
     if (frame_out != NULL)
         *frame_out = NULL;
     if (out == NULL)
@@ -380,6 +453,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_fail("decode failed", text);
     }
     fuzz_run_pages();
+    fuzz_check_raw_text(text, len, NULL);
+    fuzz_check_raw_text(text, len, "31");
 
     cJSON_Delete(parsed);
     for (size_t i = 0; i < inbox_n; i++)

@@ -7,7 +7,8 @@
  * timers (deadlines) fired at the end.
  * Byte 0 picks the order of the end: bit 0 frees the connection before the
  * store completions (their streams are then detached), bits 1-2 pick the
- * completions' status (OK, inbox full, unavailable). The rest is what the
+ * completions' status (OK, inbox full, unavailable), bit 3 turns room
+ * history on (NotifyRoom then answers from publish_room's completion). The rest is what the
  * client sends, starting with the HTTP/2 preface.
  * Invariants: no crash, no leak, no sanitizer report. */
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <switchboard/plugin.h>
 
 #include "grpc_conn.h"
+#include "grpc_notify.h"
 #include "grpc_reflect.h"
 #include "grpc_state.h"
 #include "names.h"
@@ -33,7 +35,8 @@ struct sb_timer {
 };
 
 typedef struct fuzz_put {
-    sb_store_done_fn done;
+    sb_store_done_fn done;     /* a store_put's completion, or */
+    sb_published_fn published; /* a publish_room's (room history on) */
     void *arg;
     struct fuzz_put *next;
 } fuzz_put;
@@ -41,6 +44,7 @@ typedef struct fuzz_put {
 static struct sb_timer *timers;
 static fuzz_put *puts_head, **puts_tail = &puts_head;
 static unsigned ids;
+static int history_on; /* publish_room stores first and answers later */
 
 static void f_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
 {
@@ -92,9 +96,9 @@ static int f_print(const cJSON *data, size_t *delivered)
     return SB_OK;
 }
 
-static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
-                        const char *type, const cJSON *data, uint64_t skip_conn, int direct,
-                        size_t *delivered)
+static int f_send_users_json(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                             const char *type, const char *data_json, size_t len,
+                             uint64_t skip_conn, int direct, size_t *delivered)
 {
     (void)pc;
     (void)users;
@@ -102,7 +106,33 @@ static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_us
     (void)type;
     (void)skip_conn;
     (void)direct;
-    return f_print(data, delivered);
+    if (!data_json || len == 0 || data_json[0] != '{')
+        return SB_EINVAL; /* the host takes only an object's text */
+    if (delivered)
+        *delivered = 1;
+    return SB_OK;
+}
+
+/* The host's printer is cJSON's here: the bytes matter, not their style. */
+static char *f_json_print_new(const cJSON *j, size_t *len)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    if (text && len)
+        *len = strlen(text);
+    return text;
+}
+
+static int f_send_users(sb_plugin_ctx *pc, const char *const *users, size_t n_users,
+                        const char *type, const cJSON *data, uint64_t skip_conn, int direct,
+                        size_t *delivered)
+{
+    size_t len = 0;
+    char *text = f_json_print_new(data, &len);
+    if (!text)
+        return SB_ENOMEM;
+    int rc = f_send_users_json(pc, users, n_users, type, text, len, skip_conn, direct, delivered);
+    cJSON_free(text);
+    return rc;
 }
 
 static int f_send_room(sb_plugin_ctx *pc, const char *room, const char *type, const cJSON *data,
@@ -142,6 +172,22 @@ static int f_store_put(sb_plugin_ctx *pc, const char *const *users, size_t n_use
     *puts_tail = p;
     puts_tail = &p->next;
     return SB_OK;
+}
+
+static int f_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data,
+                          uint64_t skip_conn, size_t *delivered, sb_published_fn done, void *arg)
+{
+    int rc = f_send_room(pc, room, "publish", data, skip_conn, NULL, delivered);
+    if (rc != SB_OK || !history_on)
+        return rc;
+    fuzz_put *p = calloc(1, sizeof(*p));
+    if (!p)
+        return SB_ENOMEM;
+    p->published = done;
+    p->arg = arg;
+    *puts_tail = p;
+    puts_tail = &p->next;
+    return SB_PENDING;
 }
 
 static sb_timer *f_timer_new(sb_plugin_ctx *pc, double after, double repeat, sb_cb_fn cb, void *arg)
@@ -186,20 +232,17 @@ static const sb_host_api host = {
     .run_filter = f_run_filter,
     .stamp = sb_stamp,
     .send_users = f_send_users,
+    .send_users_json = f_send_users_json,
+    .json_print_new = f_json_print_new,
+    .free = cJSON_free,
     .send_room = f_send_room,
     .send_all = f_send_all,
     .store_put = f_store_put,
+    .publish_room = f_publish_room,
     .timer_new = f_timer_new,
     .timer_free = f_timer_free,
     .counter_add = f_counter_add,
 };
-
-/* grpc.c's, for the completion that finds fini has run: never here. */
-void grpc_state_free(grpc_state *st)
-{
-    (void)st;
-    abort();
-}
 
 static void fuzz_complete(int status)
 {
@@ -208,7 +251,10 @@ static void fuzz_complete(int status)
         puts_head = p->next;
         if (!puts_head)
             puts_tail = &puts_head;
-        p->done(p->arg, status);
+        if (p->published)
+            p->published(p->arg, status == SB_OK ? SB_OK : SB_EUNAVAILABLE, 1);
+        else
+            p->done(p->arg, status);
         free(p);
     }
 }
@@ -231,8 +277,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     const char *bad = NULL;
     grpc_allow_parse("127.0.0.0/8 ::1", &st.allow, &bad);
+    for (size_t i = 0; i < GRPC_NOTIFY_METHODS; i++)
+        st.methods[st.n_methods++] = &grpc_notify_methods[i];
+    for (size_t i = 0; i < GRPC_REFLECT_METHODS; i++)
+        st.methods[st.n_methods++] = &grpc_reflect_methods[i];
     int mode = data[0];
     int status = statuses[(mode >> 1) & 3];
+    history_on = mode >> 3 & 1;
 
     grpc_conn *c = grpc_conn_new(&st, -1, "127.0.0.1");
     int alive = c && grpc_conn_feed(c, data + 1, size - 1) == 0;

@@ -447,7 +447,8 @@ def test_chat_path_list_serves_every_path(server):
 
 def test_chat_bad_configuration_stops_startup(server):
     for keys, words in (({"path": ""}, "path"), ({"path": "chat"}, "chat"),
-                        ({"token_param": "a=b"}, "token_param"), ({"guests": "maybe"}, "guests")):
+                        ({"token_param": "a=b"}, "token_param"), ({"guests": "maybe"}, "guests"),
+                        ({"history": "-1"}, "history")):
         srv = server(sections=chat_sections(chat=keys), start=False)
         srv.start(wait=False)
         assert srv.proc.wait(20) != 0, keys
@@ -473,4 +474,69 @@ def test_shipped_plugins_conf_serves_both_dialects_beside_web(server, tmp_path):
         await n.send('{"action": "dance"}')
         got = await recv(n)
         assert (got["type"], got["code"]) == ("error", "bad_request"), got
+    run_closing(go)
+
+
+# --- recent history on join ([dialect_chat] history) ---
+
+def test_chat_join_shows_recent_history_then_live(server):
+    """With room history on, a chat client joining a room first sees its
+    newest publications ([dialect_chat] history of them, oldest first) as the
+    seed's `publish` events, whoever published them (chat, native, push API),
+    then live traffic; history = 0 shows none."""
+    s = chat_sections(chat={"history": 3}, rooms={"history_size": 50}, store="store_lmdb")
+    srv = server(sections=s)
+
+    async def go(open_):
+        a = await open_(srv, {"client_id": "alice"})
+        await command(a, command="join", room="lobby")
+        assert await recv(a) == {"event": "join", "room": "lobby", "members": ["alice"]}
+        for i in range(4):
+            await command(a, command="publish", room="lobby", message=f"m{i}")
+            assert (await recv(a))["message"] == f"m{i}"
+        nat = await srv.ws(client_id="nat")
+        await send(nat, "join", {"room": "lobby"}, ref=1)
+        await recv_type(nat, "join")
+        await send(nat, "publish", {"room": "lobby", "text": "native"}, ref=2)
+        await recv_type(nat, "ack")
+        st, body = api(srv, "POST", "/api/rooms/lobby/publish", {"text": "backend"})
+        assert st == 202, body
+        await nat.close()
+
+        b = await open_(srv, {"client_id": "bob"})
+        await command(b, command="join", room="lobby")
+        assert await recv(b) == {"event": "join", "room": "lobby", "members": ["alice", "bob"]}
+        recent = [await recv(b) for _ in range(3)]
+        assert recent == [
+            {"event": "publish", "room": "lobby", "member": "alice", "message": "m3"},
+            {"event": "publish", "room": "lobby", "member": "nat", "message": "native"},
+            {"event": "publish", "room": "lobby", "member": "server", "message": "backend"},
+        ], recent
+        await no_frame(b)
+        await command(a, command="publish", room="lobby", message="live")
+        want = {"event": "publish", "room": "lobby", "member": "alice", "message": "live"}
+        assert await event(b, "publish") == want
+        await no_frame(b)
+        # A join that fails shows nothing and leaves the connection working.
+        await command(b, command="join", room="bad\nroom")
+        assert (await recv(b))["event"] == "error"
+        await no_frame(b)
+        assert (await me(b))["rooms"] == ["lobby"]
+    run_closing(go)
+
+
+def test_chat_join_history_zero_shows_nothing(server):
+    s = chat_sections(chat={"history": 0}, rooms={"history_size": 50})
+    srv = server(sections=s)
+
+    async def go(open_):
+        a = await open_(srv, {"client_id": "alice"})
+        await command(a, command="join", room="lobby")
+        await recv(a)
+        await command(a, command="publish", room="lobby", message="old")
+        await recv(a)
+        b = await open_(srv, {"client_id": "bob"})
+        await command(b, command="join", room="lobby")
+        assert (await recv(b))["event"] == "join"
+        await no_frame(b)
     run_closing(go)

@@ -5,6 +5,7 @@ with no gap and no repeat even while publications race the join; history
 {room, limit, before} reads it. Each test runs on store_memory, store_lmdb and
 store_redis where it makes sense; restarts, SIGKILL and two nodes too."""
 import asyncio
+import json
 import time
 
 import pytest
@@ -80,20 +81,28 @@ async def events(ws, n, timeout=10):
     return out
 
 
+async def bob_went_away(srv, room):
+    """alice and bob in room; alice publishes "before", bob receives it, then
+    bob's connection closes and alice hears him leave. -> (alice, its id)"""
+    alice = await srv.ws(client_id="alice")
+    bob = await srv.ws(client_id="bob")
+    await request(alice, "join", {"room": room}, ref="a")
+    await request(bob, "join", {"room": room}, ref="b")
+    await recv(alice)  # bob's presence
+    first = await publish(alice, room, "p0", text="before")
+    assert (await events(bob, 1))[0]["id"] == first
+    await bob.close()
+    left = await recv(alice, 10)
+    assert left["type"] == "presence" and left["data"]["event"] == "leave", left
+    return alice, first
+
+
 @pytest.mark.parametrize("store", STORES)
 def test_history_reconnect_recovers_missed_in_order(make, store):
     srv = make(store)
 
     async def go():
-        alice = await srv.ws(client_id="alice")
-        bob = await srv.ws(client_id="bob")
-        await request(alice, "join", {"room": "lobby"}, ref="a")
-        await request(bob, "join", {"room": "lobby"}, ref="b")
-        await recv(alice)  # bob's presence
-        first = await publish(alice, "lobby", "p0", text="before")
-        seen = (await events(bob, 1))[0]
-        assert seen["id"] == first
-        await bob.close()
+        alice, first = await bob_went_away(srv, "lobby")
         missed = [await publish(alice, "lobby", f"p{i}", text=f"m{i}") for i in range(1, 6)]
         bob = await srv.ws(client_id="bob")
         data = await join_since(bob, "lobby", first)
@@ -437,3 +446,86 @@ def test_history_policy_join_decision_covers_recovery(server, tmp_path):
         assert data["recovered"] is True
         assert [g["id"] for g in await events(bob, 1)] == [second]
     run(go())
+
+
+# --- every publisher goes the one road: push API and gRPC ---
+
+def api_publish(srv, room, body, key="k"):
+    """POST /api/rooms/{room}/publish: (status, parsed body)."""
+    status, hdrs, raw = srv.http("POST", f"/api/rooms/{room}/publish", json.dumps(body),
+                                 {"Authorization": f"Bearer {key}",
+                                  "Content-Type": "application/json"})
+    return status, json.loads(raw)
+
+
+@pytest.mark.parametrize("store", ["memory", "lmdb"])
+def test_history_push_api_publication_recovered(server, store):
+    """A push-API publication is stored as a WebSocket one is: its 202 comes
+    after the commit (history reads it at once), and a member away at the
+    time recovers it, in order with the members' own publications."""
+    s = history_sections(store)
+    s["api"] = {"api_key": "k"}
+    srv = server(sections=s, server_keys={"rate_limit": 0})
+
+    async def go():
+        alice, first = await bob_went_away(srv, "lobby")
+        st, body = api_publish(srv, "lobby", {"text": "from the backend", "from": "ops"})
+        assert st == 202 and body["delivered"] == 1, body
+        api_id = body["id"]
+        assert (await events(alice, 1))[0]["id"] == api_id
+        # Acked means stored: the history holds it already.
+        h = await ask(alice, "history", {"room": "lobby"}, ref="h")
+        assert [m["id"] for m in h["data"]["messages"]] == [first, api_id], h
+        last = await publish(alice, "lobby", "p1", text="after")
+        bob = await srv.ws(client_id="bob")
+        data = await join_since(bob, "lobby", first)
+        assert data == {"room": "lobby", "users": ["alice", "bob"], "recovered": True}
+        got = await events(bob, 2)
+        assert [g["id"] for g in got] == [api_id, last]
+        assert got[0]["from"] == "ops" and got[0]["room"] == "lobby"
+        assert got[0]["text"] == "from the backend"
+        await no_frame(bob)
+    run(go())
+
+
+def test_history_grpc_notify_room_recovered(server):
+    """gRPC NotifyRoom goes the same road: stored before its answer, then
+    recovered by a member who was away."""
+    from grpc_util import start, string_any, stubs
+    pb2 = stubs()[0]
+    from test_grpc import svc
+    srv, gport = start(server, sections=history_sections("lmdb"), server_keys={"rate_limit": 0})
+    stub = svc(gport)
+
+    async def go():
+        alice = await srv.ws(client_id="alice")
+        await request(alice, "join", {"room": "orders"}, ref="a")
+        first = await publish(alice, "orders", "p0", text="before")
+        resp = stub.NotifyRoom(pb2.NotifyRoomRequest(
+            type=pb2.TYPE_INFO, entity_id="order-1", message=string_any("shipped"),
+            room="orders"), timeout=10)
+        assert resp.delivered == 1 and len(resp.id) == 26
+        assert (await events(alice, 1))[0]["id"] == resp.id
+        h = await ask(alice, "history", {"room": "orders"}, ref="h")
+        assert [m["id"] for m in h["data"]["messages"]] == [first, resp.id], h
+        bob = await srv.ws(client_id="bob")
+        data = await join_since(bob, "orders", first)
+        assert data["recovered"] is True
+        got = await events(bob, 1)
+        assert got[0]["id"] == resp.id and got[0]["message"] == "shipped"
+        assert got[0]["entityId"] == "order-1" and got[0]["from"] == "server"
+        await no_frame(bob)
+    run(go())
+
+
+def test_history_bad_keys_stop_startup_logged_once(server):
+    """The core reads [rooms] history_size and history_ttl (every publisher's
+    store step is the host's): a bad value stops the start, named once."""
+    for key, value in (("history_size", "-1"), ("history_ttl", "soon")):
+        s = history_sections("memory")
+        s["rooms"][key] = value
+        srv = server(sections=s, start=False)
+        srv.start(wait=False)
+        assert srv.proc.wait(20) != 0, key
+        log = srv.log()
+        assert log.count(key) == 1, log

@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 
+import pytest
+
 from conftest import SOURCE_DIR, default_sections, recv_type
 from lua_util import (api_post, connect, count_log, expect_error, expect_ok, handshake,
                       lua_server, rewrite, run_closing, wait_count)
@@ -136,13 +138,30 @@ function filter(msg)
 end
 '''
 
+# The same without naming a global: a function without upvalues gets lazy
+# tables (lua/README.md, "What a hook costs") and must see and change the same.
+SPOOF_LAZY = '''
+function filter(msg)
+  local d = msg.data
+  d.seen = d.id .. " " .. d.from
+  if d.from ~= nil then d.from = "spoofed" end
+  if d.to ~= nil then d.to = "spoofed" end
+  if d.id ~= nil then d.id = "spoofed" end
+  if d.room ~= nil then d.room = "spoofed" end
+  if d.ts ~= nil then d.ts = "spoofed" end
+  msg.from, msg.to, msg.room, msg.id, msg.ts = "mallory", "mallory", "elsewhere", "x", 1
+  return msg
+end
+'''
 
-def test_filter_cannot_change_routing_fields_through_any_entry_point(server, tmp_path):
+
+@pytest.mark.parametrize("script", [SPOOF, SPOOF_LAZY], ids=["converted", "lazy"])
+def test_filter_cannot_change_routing_fields_through_any_entry_point(server, tmp_path, script):
     # Every entry point hands the filter the stamped shape and the host
     # restores id, from, to/room and ts after the chain, for every recipient.
     sections = default_sections()
     sections["api"] = {"api_key": "k"}
-    srv = lua_server(server, tmp_path, [("policy.lua", SPOOF)], sections=sections)
+    srv = lua_server(server, tmp_path, [("policy.lua", script)], sections=sections)
 
     def check(got, id_, from_, extra):
         assert got["id"] == id_ and got["from"] == from_, got

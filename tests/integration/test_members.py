@@ -70,26 +70,26 @@ def test_members_of_room(server):
         bob = await srv.ws(client_id="bob")
         carol = await srv.ws(client_id="carol")
         assert await users_of(carol, "members", {"room": "lobby"}) == \
-            {"room": "lobby", "users": []}
+            {"room": "lobby", "users": [], "more": False}
         await join(alice, "lobby")
         await join(bob, "lobby")
         await join(bob, "other")
         await recv_type(alice, "presence")  # bob's join
         # Anyone may ask, member or not.
         assert await users_of(carol, "members", {"room": "lobby"}) == \
-            {"room": "lobby", "users": ["alice", "bob"]}
+            {"room": "lobby", "users": ["alice", "bob"], "more": False}
         assert await users_of(alice, "members", {"room": "other"}) == \
-            {"room": "other", "users": ["bob"]}
+            {"room": "other", "users": ["bob"], "more": False}
         # Room names are case-sensitive.
         assert await users_of(alice, "members", {"room": "Lobby"}) == \
-            {"room": "Lobby", "users": []}
+            {"room": "Lobby", "users": [], "more": False}
         reply = await request(bob, "leave", {"room": "lobby"}, ref="l")
         assert reply["type"] == "leave", reply
         await until(lambda: users_of(carol, "members", {"room": "lobby"}),
-                    {"room": "lobby", "users": ["alice"]})
+                    {"room": "lobby", "users": ["alice"], "more": False})
         await alice.close()
         await until(lambda: users_of(carol, "members", {"room": "lobby"}),
-                    {"room": "lobby", "users": []})
+                    {"room": "lobby", "users": [], "more": False})
     run(go())
 
 
@@ -100,7 +100,8 @@ def test_members_unicode_room(server):
     async def go():
         ws = await srv.ws(client_id="alice")
         await join(ws, room)
-        assert await users_of(ws, "members", {"room": room}) == {"room": room, "users": ["alice"]}
+        assert await users_of(ws, "members", {"room": room}) == \
+            {"room": room, "users": ["alice"], "more": False}
     run(go())
 
 
@@ -121,7 +122,7 @@ def test_members_bad_request(server):
             assert reply["data"]["code"] == "bad_request", (data, reply)
         # The connection is fine afterwards; 128 bytes is a valid name.
         assert await users_of(ws, "members", {"room": "x" * 128}) == \
-            {"room": "x" * 128, "users": []}
+            {"room": "x" * 128, "users": [], "more": False}
     run(go())
 
 
@@ -180,7 +181,8 @@ def test_forbidden_by_policy(server, tmp_path):
         assert await users_of(admin, "list") == {"users": ["admin", "alice"]}
         reply = await request(admin, "members", {"room": "secret"}, ref=2)
         assert reply["data"] == {"code": "forbidden", "message": "secret room"}, reply
-        assert await users_of(alice, "members", {"room": "open"}) == {"room": "open", "users": []}
+        assert await users_of(alice, "members", {"room": "open"}) == \
+            {"room": "open", "users": [], "more": False}
         # me asks no permission.
         assert (await users_of(alice, "me"))["user"] == "alice"
     run(go())

@@ -158,7 +158,7 @@ def test_reload_keeps_connections_and_old_cert_on_bad_file(server, ca, tmp_path)
     run(go())
 
 
-@pytest.mark.parametrize("which", ["garbage_cert", "missing_key", "mismatched"])
+@pytest.mark.parametrize("which", ["garbage_cert", "missing_key", "mismatched", "expired"])
 def test_bad_files_at_start_exit_2(tmp_path, ca, which):
     bad = tmp_path / "bad.pem"
     bad.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
@@ -169,9 +169,12 @@ def test_bad_files_at_start_exit_2(tmp_path, ca, which):
     elif which == "missing_key":
         keys["tls_key"] = str(tmp_path / "absent.key")
         want = r"tls_key .*absent\.key: "
-    else:
+    elif which == "mismatched":
         keys["tls_key"] = os.path.join(ca, "other.key")
         want = r"tls_key .*other\.key: key values mismatch"
+    else:
+        keys["tls_cert"] = os.path.join(ca, "expired.pem")
+        want = r"tls_cert .*expired\.pem: certificate has expired"
     conf = make_conf(free_port(), keys, default_sections())
     srv = Server(str(tmp_path), conf, port=None)
     srv.start(wait=False)
@@ -200,3 +203,78 @@ def test_tls_min_version_13_refuses_12(server, ca):
     raw.close()
     with tls_socket(tport, ca) as s:
         assert s.version() == "TLSv1.3"
+
+
+def test_reload_under_load_drops_nobody(server, ca, tmp_path):
+    """Senders over wss:// keep sending while the pair is swapped three
+    times: every message is acked and delivered, no connection closes, and
+    each new handshake after a reload sees the new certificate."""
+    tport = free_port()
+    cert = tmp_path / "cert.pem"
+    key = tmp_path / "key.pem"
+
+    def install(name):
+        cert.write_bytes(open(os.path.join(ca, f"{name}.pem"), "rb").read())
+        key.write_bytes(open(os.path.join(ca, f"{name}.key"), "rb").read())
+
+    install("srv")
+    srv = server(server_keys=tls_keys(ca, tport, tls_cert=str(cert), tls_key=str(key),
+                                      rate_limit="0"))
+    pairs = 4
+
+    def reloaded(count):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if srv.log().count("TLS: reloaded") >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError("no reload in the log:\n" + srv.log()[-4000:])
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        senders = [await wss(tport, ca, f"/ws?client_id=ls{i}") for i in range(pairs)]
+        receivers = [await wss(tport, ca, f"/ws?client_id=lr{i}") for i in range(pairs)]
+        stop = asyncio.Event()
+        sent = [0] * pairs
+        got = [[] for _ in range(pairs)]
+
+        async def drain(i):
+            while True:
+                msg = await recv(receivers[i], timeout=60)
+                if msg["type"] == "message":
+                    got[i].append(msg["data"]["body"])
+
+        async def pump(i):
+            ws = senders[i]
+            while not stop.is_set():
+                ref = sent[i] + 1
+                await send(ws, "message", {"to": f"lr{i}", "body": f"m{ref}"}, ref=ref)
+                ack = await recv(ws, timeout=20)
+                assert ack["type"] == "ack" and ack["ref"] == ref, ack
+                sent[i] = ref
+
+        async def reloads():
+            for n, name in enumerate(("other", "srv", "other"), start=1):
+                await asyncio.sleep(0.3)  # let messages flow between reloads
+                install(name)
+                srv.signal(signal.SIGHUP)
+                await loop.run_in_executor(None, reloaded, n)
+                cn = await loop.run_in_executor(None, peer_cn, tport, ca)
+                assert cn == ("second" if name == "other" else "first"), (n, cn)
+            stop.set()
+
+        drains = [asyncio.create_task(drain(i)) for i in range(pairs)]
+        await asyncio.wait_for(asyncio.gather(reloads(), *(pump(i) for i in range(pairs))), 120)
+        assert all(n > 0 for n in sent), sent
+        deadline = time.time() + 30
+        while any(len(got[i]) < sent[i] for i in range(pairs)) and time.time() < deadline:
+            await asyncio.sleep(0.05)
+        for d in drains:
+            d.cancel()
+        for i in range(pairs):
+            assert got[i] == [f"m{k}" for k in range(1, sent[i] + 1)], (i, sent[i], got[i][-3:])
+        for ws in senders + receivers:
+            assert ws.open, ws.close_code
+            await ws.close()
+
+    run(go(), timeout=180)

@@ -4,6 +4,7 @@ of the root (.., encoded dots, encoded separators, hidden files, symlinks
 leading out) answers 404; the core's own paths and the push API's longer
 prefix keep their handlers beside a "/" prefix."""
 import os
+import socket
 import subprocess
 
 import pytest
@@ -112,9 +113,34 @@ def test_directories_and_methods(server, site):
     st, _, body = get(srv, "/sub/")
     assert (st, body) == (200, b"<p>sub</p>\n")
     st, h, _ = srv.http("POST", "/app.css", body="x")
-    assert st == 405 and h["allow"] == "GET", (st, h)
+    assert st == 405 and h["allow"] == "GET, HEAD", (st, h)
     (site / "index.html").unlink()
     assert get(srv, "/")[0] == 404
+
+
+def test_head_is_get_without_the_body(server, site):
+    """HEAD answers GET's head (the same Content-Length and ETag) and no body:
+    the next request on the same connection is read right after it."""
+    srv = web_server(server, site)
+    _, get_h, _ = get(srv, "/app.css")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"HEAD /app.css HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 "), raw
+    lines = {k.lower(): v for k, v in
+             (line.split(": ", 1) for line in head.decode().split("\r\n")[1:])}
+    assert lines["content-length"] == str(len("body { color: #123; }\n")), lines
+    assert lines["etag"] == get_h["etag"], (lines, get_h)
+    # No body: the second answer starts right after the first head.
+    assert rest.startswith(b"HTTP/1.1 200 "), rest
+    assert rest.endswith(b'{"a": 1}\n'), rest
 
 
 def test_core_paths_and_longer_prefixes_win(server, site):

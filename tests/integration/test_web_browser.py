@@ -28,19 +28,20 @@ WAIT = 40  # seconds: generous, the machine is shared
 
 @pytest.fixture
 def browsers(tmp_path):
-    """Factory: browsers(name) -> a headless Chromium with its own profile."""
+    """Factory: browsers(name, extra_args=()) -> a headless Chromium with its
+    own profile (test_tls_clients.py imports it)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     made = []
 
-    def make(name):
+    def make(name, extra_args=()):
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--window-size=1280,900", "--force-device-scale-factor=1",
                     "--no-first-run", "--disable-extensions", "--lang=en-US",
-                    f"--user-data-dir={tmp_path / ('profile-' + name)}"):
+                    f"--user-data-dir={tmp_path / ('profile-' + name)}", *extra_args):
             opts.add_argument(arg)
         d = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
         d.set_page_load_timeout(WAIT)
@@ -222,3 +223,50 @@ def test_demo_in_two_browsers(server, browsers, tmp_path):
     # And bob's side of the direct messages, with the ticks (for the docs).
     click(bob, '#dm-list li[data-peer="alice"]')
     assert bob.save_screenshot(os.path.join(BUILD_DIR, "demo-dm.png"))
+
+
+def test_demo_recovers_missed_room_messages(server, browsers, tmp_path):
+    """With room history on, the page rejoins its rooms with `since` after a
+    drop: what was published while it was away shows once, in order, under
+    a "recovered" note; a first join loads the room's history."""
+    import json
+    sections = default_sections(store="store_lmdb")
+    sections["store_lmdb"] = {"path": str(tmp_path / "data")}
+    sections["web"] = {"root": os.path.join(SOURCE_DIR, "web"), "prefix": "/"}
+    sections["rooms"] = {"history_size": 100}
+    sections["api"] = {"api_key": "k"}
+    srv = server(sections=sections)
+    url = f"http://127.0.0.1:{srv.port}/"
+
+    def api(method, path, body=None):
+        status, _, raw = srv.http(method, path, json.dumps(body) if body is not None else None,
+                                  {"Authorization": "Bearer k",
+                                   "Content-Type": "application/json"})
+        return status, json.loads(raw)
+
+    assert api("POST", "/api/rooms/lobby/publish", {"text": "said before bob came"})[0] == 202
+    bob = browsers("bob")
+    sign_in(bob, url, "bob")
+    type_into(bob, "#join-room", "lobby")
+    wait_for(bob, lambda d: "said before bob came" in message_texts(d), "the room's history")
+    assert api("POST", "/api/rooms/lobby/publish", {"text": "live one"})[0] == 202
+    wait_for(bob, lambda d: "live one" in message_texts(d), "a live publication")
+
+    # The drop: the server closes bob's connection (1008: the page waits for
+    # a click, so the publications below certainly happen while it is away).
+    assert api("POST", "/api/users/bob/disconnect")[1] == {"closed": 1}
+    wait_for(bob, lambda d: conn_state(d) == "offline", "bob sees the drop")
+    missed = ["missed one", "missed two", "missed three"]
+    for text in missed:
+        assert api("POST", "/api/rooms/lobby/publish", {"text": text, "from": "ops"})[0] == 202
+    click(bob, "#banner button")
+    wait_for(bob, lambda d: conn_state(d) == "online", "bob reconnected")
+    wait_for(bob, lambda d: all(t in message_texts(d) for t in missed), "the missed messages")
+    texts = message_texts(bob)
+    assert texts == ["said before bob came", "live one"] + missed, texts
+    note = css(bob, '#messages .system[data-recovered="true"]')
+    assert note and "recovered" in note[-1].text, [e.text for e in css(bob, "#messages .system")]
+    # Live traffic flows again, once.
+    assert api("POST", "/api/rooms/lobby/publish", {"text": "after"})[0] == 202
+    wait_for(bob, lambda d: "after" in message_texts(d), "live after the recovery")
+    assert message_texts(bob) == texts + ["after"]

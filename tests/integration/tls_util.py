@@ -15,7 +15,8 @@ def _openssl(*args, cwd):
 
 def make_ca(workdir):
     """Write ca.pem, srv.pem, srv.key (valid), other.pem/other.key (another
-    pair, for reload) and expired.pem into workdir; return workdir."""
+    pair, for reload) and expired.pem (for srv.key) into workdir; return
+    workdir."""
     os.makedirs(workdir, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
              "ca.pem", "-days", "2", "-subj", "/CN=switchboard test CA", cwd=workdir)
@@ -27,7 +28,36 @@ def make_ca(workdir):
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                  "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "ext",
                  cwd=workdir)
+    _expired(workdir)
     return workdir
+
+
+def _expired(workdir):
+    """expired.pem: srv.key's certificate, signed by the CA, valid two days
+    and over since yesterday (the openssl command cannot date one back)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    def load(name, what):
+        with open(os.path.join(workdir, name), "rb") as f:
+            data = f.read()
+        return (serialization.load_pem_private_key(data, None) if what == "key"
+                else x509.load_pem_x509_certificate(data))
+
+    ca_key, ca_cert, key = load("ca.key", "key"), load("ca.pem", "cert"), load("srv.key", "key")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=3))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .sign(ca_key, hashes.SHA256()))
+    with open(os.path.join(workdir, "expired.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def client_context(ca_dir):

@@ -26,15 +26,22 @@
 
 static uint64_t slow_req;
 static int slow_rc;
+static int slow_hops; /* loop iterations the next /slow answer waits beyond the first */
 
 static void slow_answer(void *arg)
 {
     (void)arg;
+    if (slow_hops > 0) {
+        slow_hops--;
+        assert_int_equal(harness_host->later(harness_pc, slow_answer, NULL), SB_OK);
+        return;
+    }
     slow_rc = harness_host->http_respond(harness_pc, slow_req, 200, "text/plain", "X-Slow: 1\r\n",
                                          "slow", 4);
 }
 
-/* /slow answers on the next loop iteration; /fail fails; /slow/now answers now. */
+/* /slow answers on the next loop iteration; /fail fails; /slow/now answers
+ * now; /slow/held answers when the test calls slow_answer. */
 static int route_slow(void *ud, const sb_http_req *req)
 {
     (void)ud;
@@ -42,6 +49,8 @@ static int route_slow(void *ud, const sb_http_req *req)
         return harness_host->http_respond(harness_pc, req->id, 201, NULL, NULL, req->body,
                                           req->body_len);
     slow_req = req->id;
+    if (strcmp(req->path, "/slow/held") == 0)
+        return SB_OK;
     return harness_host->later(harness_pc, slow_answer, NULL);
 }
 
@@ -172,11 +181,15 @@ static void test_http_respond_conn_gone_eclosed(void **state)
     (void)state;
     assert_int_equal(sb_http_respond(987654, 200, NULL, NULL, "", 0), SB_ECLOSED);
     harness_client *cl = harness_connect();
-    send_str(cl, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    slow_req = 0;
+    send_str(cl, "GET /slow/held HTTP/1.1\r\nHost: x\r\n\r\n");
+    harness_settle();
+    assert_int_not_equal(slow_req, 0);
     /* The client leaves before the route answers. */
     harness_hangup(cl);
     harness_settle();
     assert_null(sb_conn_find(cl->conn_id));
+    slow_answer(NULL);
     assert_int_equal(slow_rc, SB_ECLOSED);
 }
 

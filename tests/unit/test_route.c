@@ -122,6 +122,26 @@ static int dialect_encode(void *ud, const sb_encode_in *in, char **out, size_t *
     return SB_OK;
 }
 
+/* SB_ENDPOINT_EVENT_TEXT: "T <type> <data text>", or "t <type> <printed tree>" when the
+ * host had no text to give. */
+static int text_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
+{
+    (void)ud;
+    encodes++;
+    char *printed = in->data != NULL ? cJSON_PrintUnformatted(in->data) : NULL;
+    char buf[512];
+    int n =
+        in->data_json != NULL
+            ? snprintf(buf, sizeof(buf), "T %s %.*s", in->type, (int)in->data_len, in->data_json)
+            : snprintf(buf, sizeof(buf), "t %s %s", in->type, printed ? printed : "-");
+    cJSON_free(printed);
+    assert_true((in->data == NULL) == (in->data_json != NULL));
+    *out = harness_host->alloc((size_t)n);
+    memcpy(*out, buf, (size_t)n);
+    *out_len = (size_t)n;
+    return SB_OK;
+}
+
 static int later_ident(void *ud, const sb_http_req *req, char user[SB_USER_MAX + 1],
                        const char **reason)
 {
@@ -160,6 +180,13 @@ static void use_dialect(void)
 {
     sb_endpoint ep = {SB_ENDPOINT_INIT, .path = "/d", .decode = dialect_decode,
                       .encode = dialect_encode};
+    assert_int_equal(harness_host->register_endpoint(harness_pc, &ep, NULL), SB_OK);
+}
+
+static void use_text_dialect(void)
+{
+    sb_endpoint ep = {SB_ENDPOINT_INIT, .path = "/t", .flags = SB_ENDPOINT_EVENT_TEXT,
+                      .decode = dialect_decode, .encode = text_encode};
     assert_int_equal(harness_host->register_endpoint(harness_pc, &ep, NULL), SB_OK);
 }
 
@@ -393,6 +420,32 @@ static void test_route_users_dialect_once_per_user(void **state)
     harness_expect_text(native, EV_HI);
 }
 
+/* A text-taking dialect gets the data's text out of the native frame, beside a dialect
+ * that gets the tree; a frame not in the host's own shape (another node's, spaced) is
+ * parsed for it instead. */
+static void test_route_all_dialect_as_text(void **state)
+{
+    (void)state;
+    use_dialect();
+    use_text_dialect();
+    harness_client *d = open_as("/d", "alice"), *t = open_as("/t", "bob");
+    sb_frame *f = event("broadcast", "hi");
+    size_t n = 0;
+    sb_route_all(f, 0, &n);
+    sb_frame_unref(f);
+    assert_int_equal(n, 2);
+    assert_int_equal(encodes, 2);
+    harness_expect_text(d, "D broadcast {\"text\":\"hi\"}");
+    harness_expect_text(t, "T broadcast {\"text\":\"hi\"}");
+    static const char spaced[] = "{ \"type\": \"broadcast\", \"data\": {\"text\": \"yo\"} }";
+    f = sb_frame_ws(1, spaced, sizeof(spaced) - 1);
+    sb_route_all(f, 0, &n);
+    sb_frame_unref(f);
+    assert_int_equal(n, 2);
+    harness_expect_text(t, "t broadcast {\"text\":\"yo\"}");
+    harness_expect_text(d, "D broadcast {\"text\":\"yo\"}");
+}
+
 static void test_route_room_dialect_says_nothing(void **state)
 {
     (void)state;
@@ -482,6 +535,7 @@ int main(void)
         T(test_route_all_held_behind_backlog),
         T(test_route_users_direct_left_to_backlog),
         T(test_route_all_dialect_encoded_once),
+        T(test_route_all_dialect_as_text),
         T(test_route_users_dialect_once_per_user),
         T(test_route_room_dialect_says_nothing),
         T(test_route_users_conn_dies_during_fanout),

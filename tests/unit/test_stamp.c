@@ -172,6 +172,77 @@ static void test_stamp_twice_is_stable(void **state)
     cJSON_Delete(to);
 }
 
+static void test_stamp_already_stamped_is_kept(void **state)
+{
+    (void)state;
+    /* Stamped once, unchanged: the second stamp keeps the very object. */
+    cJSON *data = cJSON_Parse("{\"text\":\"hi\"}");
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    cJSON *first = data;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 5), SB_OK);
+    assert_ptr_equal(data, first);
+    /* Any stamped value differing, or a stamped name further on: rebuilt. */
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to, NULL, 6), SB_OK);
+    assert_ptr_not_equal(data, first);
+    cJSON *to2 = cJSON_Parse("[\"bob\"]");
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to2, NULL, 6), SB_OK);
+    assert_non_null(cJSON_AddStringToObject(data, "id", "spoof"));
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", to2, NULL, 6), SB_OK);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"to\":[\"bob\"],\"ts\":6,"
+                             "\"text\":\"hi\"}");
+    /* With a room, kept too when unchanged. */
+    data = NULL;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "lobby", 7), SB_OK);
+    first = data;
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "lobby", 7), SB_OK);
+    assert_ptr_equal(data, first);
+    assert_int_equal(sb_stamp(&data, "01ID", "alice", NULL, "hall", 7), SB_OK);
+    assert_json_delete(data, "{\"id\":\"01ID\",\"from\":\"alice\",\"room\":\"hall\",\"ts\":7}");
+    cJSON_Delete(to);
+    cJSON_Delete(to2);
+}
+
+/* The view prints what stamping a copy prints, and leaves data as it was. */
+static void assert_view_as_stamp(const char *json, const cJSON *to, const char *room)
+{
+    cJSON *data = cJSON_Parse(json);
+    char *before = cJSON_PrintUnformatted(data);
+    cJSON *copy = cJSON_Duplicate(data, 1);
+    assert_int_equal(sb_stamp(&copy, "01ID", "alice", to, room, 1700000000123), SB_OK);
+    char *want = cJSON_PrintUnformatted(copy);
+    cJSON *view = sb_stamp_view(data, "01ID", "alice", to, room, 1700000000123);
+    assert_non_null(view);
+    char *got = cJSON_PrintUnformatted(view);
+    assert_string_equal(got, want);
+    cJSON_Delete(view);
+    char *after = cJSON_PrintUnformatted(data);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    free(want);
+    free(got);
+    cJSON_Delete(copy);
+    cJSON_Delete(data);
+}
+
+static void test_stamp_view_prints_as_stamp(void **state)
+{
+    (void)state;
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
+    cJSON *one = cJSON_CreateString("bob");
+    assert_view_as_stamp("{\"to\":\"bob\",\"t\":1,\"p\":\"x\\\"y\",\"n\":null,\"b\":true,"
+                         "\"o\":{\"a\":[1,2.5,{\"k\":\"v\"}]},\"e\":[],\"id\":\"spoof\","
+                         "\"from\":\"x\",\"ts\":3,\"from\":\"y\"}",
+                         one, NULL);
+    assert_view_as_stamp("{\"to\":[\"bob\",\"carol\"],\"body\":\"hi\"}", to, NULL);
+    assert_view_as_stamp("{\"room\":\"spoof\",\"to\":\"kept\",\"body\":\"hi\"}", NULL, "lobby");
+    assert_view_as_stamp("{}", NULL, NULL);
+    assert_view_as_stamp("[1]", one, NULL);
+    cJSON_Delete(to);
+    cJSON_Delete(one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +257,8 @@ int main(void)
         cmocka_unit_test(test_stamp_non_object_data_counts_as_empty),
         cmocka_unit_test(test_stamp_null_data_counts_as_empty),
         cmocka_unit_test(test_stamp_twice_is_stable),
+        cmocka_unit_test(test_stamp_already_stamped_is_kept),
+        cmocka_unit_test(test_stamp_view_prints_as_stamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

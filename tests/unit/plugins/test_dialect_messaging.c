@@ -466,6 +466,89 @@ static void test_messaging_big_integer_ids_survive_the_ref(void **state)
 
 /* --- read ids against stored messages --------------------------------------- */
 
+/* --- events from text ------------------------------------------------------ */
+
+/* The frame from data's text, which must mean what the tree's frame means. */
+static char *encode_text_checked(const char *json, const char *user)
+{
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(messaging_encode_text("message", json, strlen(json), user, &out, &len),
+                     MESSAGING_OK);
+    assert_non_null(out);
+    assert_int_equal(strlen(out), len);
+    cJSON *data = cJSON_Parse(json);
+    cJSON *frame = NULL;
+    assert_int_equal(messaging_encode(0, "message", NULL, data, user, &frame), MESSAGING_OK);
+    cJSON *got = cJSON_Parse(out);
+    assert_true(cJSON_Compare(got, frame, 1));
+    cJSON_Delete(got);
+    cJSON_Delete(frame);
+    cJSON_Delete(data);
+    return out;
+}
+
+static void test_messaging_encode_text_as_written_and_native(void **state)
+{
+    (void)state;
+    char *out = encode_text_checked(
+        "{\"id\":\"" SRV_ID "\",\"from\":\"21\",\"to\":\"31\",\"ts\":5,\"msg_id\":11,"
+        "\"sid\":\"21\",\"rid\":31,\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}],"
+        "\"msg_extra\":{\"from\":\"me\",\"ts\":-1.5e3}}",
+        "31");
+    assert_string_equal(out, "{\"messages\":[{\"id\":11,\"sid\":\"21\",\"rid\":31,"
+                             "\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}],"
+                             "\"from\":\"me\",\"ts\":-1.5e3}]}");
+    free(out);
+    /* A native message: the server id, the sender as sid, the recipient as rid. */
+    out = encode_text_checked("{\"id\":\"" SRV_ID "\",\"from\":\"alice\",\"to\":[\"31\",\"41\"],"
+                              "\"ts\":5,\"sid\":\"bob\",\"text\":\"yo\"}",
+                              "31");
+    assert_string_equal(out, "{\"messages\":[{\"id\":\"" SRV_ID "\",\"sid\":\"alice\","
+                             "\"rid\":\"31\",\"ts\":5,\"text\":\"yo\"}]}");
+    free(out);
+    /* sid not the sender: shown as native, whatever msg_id says. */
+    out = encode_text_checked("{\"id\":\"" SRV_ID "\",\"from\":\"21\",\"to\":\"31\",\"ts\":5,"
+                              "\"msg_id\":\"m\",\"sid\":\"22\",\"rid\":\"31\"}",
+                              NULL);
+    assert_string_equal(out, "{\"messages\":[{\"id\":\"" SRV_ID "\",\"sid\":\"21\","
+                             "\"rid\":\"31\",\"ts\":5,\"msg_id\":\"m\"}]}");
+    free(out);
+}
+
+static void test_messaging_encode_text_falls_back_or_sends_nothing(void **state)
+{
+    (void)state;
+    const char *fallback[] = {
+        "{\"id\": \"x\"}",                                 /* whitespace */
+        "{\"a\":}",                                        /* not JSON */
+        "{\"a\":1",                                        /* cut short */
+        "{\"i\\u0064\":\"x\"}",                            /* an escaped name */
+        "{\"sid\":\"21\",\"sid\":\"22\"}",                 /* a name twice */
+        "{\"from\":\"21\",\"to\":\"31\",\"msg_id\":11.0}", /* the tree decides 11.0 */
+        "{\"from\":\"21\",\"to\":\"31\",\"msg_id\":-0}",   /* -0 is 0 */
+        "{\"from\":\"21\",\"to\":\"31\",\"msg_id\":1234567890123456}",
+        "{\"from\":\"2\\u0031\",\"to\":\"31\",\"msg_id\":1,\"sid\":21,\"rid\":31}",
+        "[1]",
+        "\"x\"",
+    };
+    for (size_t i = 0; i < sizeof(fallback) / sizeof(fallback[0]); i++) {
+        char *out = NULL;
+        size_t len = 0;
+        assert_int_equal(
+            messaging_encode_text("message", fallback[i], strlen(fallback[i]), "31", &out, &len),
+            MESSAGING_FALLBACK);
+        assert_null(out);
+    }
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(messaging_encode_text("presence", "{}", 2, NULL, &out, &len), MESSAGING_OK);
+    assert_null(out);
+    /* A raw control byte in a string is no JSON string. */
+    assert_int_equal(messaging_encode_text("message", "{\"t\":\"a\nb\"}", 11, NULL, &out, &len),
+                     MESSAGING_FALLBACK);
+}
+
 static void test_messaging_read_match(void **state)
 {
     (void)state;
@@ -521,6 +604,8 @@ int main(void)
         cmocka_unit_test(test_messaging_encode_read_reply),
         cmocka_unit_test(test_messaging_big_integer_ids_survive_the_ref),
         cmocka_unit_test(test_messaging_read_match),
+        cmocka_unit_test(test_messaging_encode_text_as_written_and_native),
+        cmocka_unit_test(test_messaging_encode_text_falls_back_or_sends_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

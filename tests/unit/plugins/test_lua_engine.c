@@ -1,7 +1,9 @@
 /* Unit tests of plugins/lua/lua_engine.c: the four hooks over one or more
  * scripts (return conventions, chaining, first refusal wins, filter output
  * feeding the next filter), result validation, on_error, globals that
- * persist between calls, and load failures. No host: a fake env. */
+ * persist between calls, load failures, and lazy payloads (a function
+ * without upvalues decides and changes exactly what a function with one
+ * does). No host: a fake env. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -423,6 +425,265 @@ static void test_engine_new_reports_load_failures(void **state)
     assert_non_null(strstr(err, "binary"));
 }
 
+/* --- lazy payloads: functions without upvalues ------------------------------------------ */
+
+/* Run src's filter over data_json as filter() does; *kept: whether the data
+ * object the engine got is the one it gave back (nothing converted to JSON). */
+static int filter_kept(sblua_engine *e, const char *data_json, char **out, char *reason, int *kept)
+{
+    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
+    sb_filter_msg m = {.size = sizeof m,
+                       .type = "message",
+                       .from = "alice",
+                       .to = to,
+                       .id = "01HF0000000000000000000000",
+                       .ts = 1732280000123};
+    cJSON *data = cJSON_Parse(data_json);
+    cJSON *given = data;
+    int r = sblua_engine_filter(e, &m, &data, reason, 256);
+    *kept = data == given;
+    *out = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    cJSON_Delete(to);
+    return r;
+}
+
+/* The same filter body twice: as a function without upvalues (lazy tables)
+ * and as one holding an upvalue (tables converted up front, as always). Both
+ * must decide the same, give the same reason and the same data. */
+static void assert_lazy_like_eager(const char *body, const char *data_json, int want,
+                                   const char *want_json, const char *want_log)
+{
+    char lazy_src[2048], eager_src[2048];
+    snprintf(lazy_src, sizeof lazy_src, "function filter(msg)\n%s\nend", body);
+    snprintf(eager_src, sizeof eager_src,
+             "local up = 1\nfunction filter(msg)\nlocal _ = up\n%s\nend", body);
+    const char *srcs[] = {lazy_src, eager_src};
+    char got[2][256] = {"", ""};
+    char *out[2];
+    for (int i = 0; i < 2; i++) {
+        char reason[256] = "", *text;
+        int kept;
+        sblua_engine *e = engine1(srcs[i]);
+        int r = filter_kept(e, data_json, &text, reason, &kept);
+        if (r != want)
+            fail_msg("%s filter: verdict %d, want %d (%s | %s)", i ? "eager" : "lazy", r, want,
+                     reason, fake_log);
+        if (want_log && !strstr(fake_log, want_log))
+            fail_msg("%s filter: log lacks \"%s\": %s", i ? "eager" : "lazy", want_log, fake_log);
+        snprintf(got[i], sizeof got[i], "%s", reason);
+        out[i] = text;
+        sblua_engine_free(e);
+    }
+    assert_string_equal(got[0], got[1]);
+    assert_json_equal(out[0], out[1]);
+    if (want_json)
+        assert_json_equal(out[0], want_json);
+    free(out[0]);
+    free(out[1]);
+}
+
+static void test_engine_lazy_untouched_data_is_not_converted(void **state)
+{
+    (void)state;
+    char reason[256], *out;
+    int kept;
+    /* Key order survives: nothing went through a Lua table. */
+    const char *in = "{\"z\":1,\"a\":[1,2.5,null,true],\"m\":{\"k\":\"v\"},\"e\":{},\"f\":[]}";
+    sblua_engine *e = engine1("function filter(msg) return msg end");
+    assert_int_equal(filter_kept(e, in, &out, reason, &kept), SB_HOOK_ALLOW);
+    assert_true(kept);
+    assert_string_equal(out, in);
+    free(out);
+    sblua_engine_free(e);
+
+    /* Read only the routing fields: data stays unconverted as well. */
+    e = engine1("function filter(msg)\n"
+                "  if msg.type ~= 'message' or msg.from ~= 'alice' then return nil, 'who' end\n"
+                "  return msg\n"
+                "end");
+    assert_int_equal(filter_kept(e, in, &out, reason, &kept), SB_HOOK_ALLOW);
+    assert_true(kept);
+    free(out);
+    sblua_engine_free(e);
+}
+
+static void test_engine_lazy_read_but_unchanged_keeps_data(void **state)
+{
+    (void)state;
+    char reason[256], *out;
+    int kept;
+    const char *in = "{\"big\":9007199254740993,\"f\":1.5,\"neg\":-7,\"s\":\"\xc3\xa9t\xc3\xa9\","
+                     "\"n\":null,\"b\":false,\"a\":[[],{},[1,[2]]],\"o\":{\"p\":{\"q\":\"r\"}}}";
+    sblua_engine *e = engine1("function filter(msg)\n"
+                              "  if msg.data.o.p.q ~= 'r' then return nil, 'no r' end\n"
+                              "  return msg\n"
+                              "end");
+    assert_int_equal(filter_kept(e, in, &out, reason, &kept), SB_HOOK_ALLOW);
+    assert_true(kept);
+    free(out);
+    sblua_engine_free(e);
+
+    /* A scalar that a round trip would change (-0 prints as 0) is converted, as before. */
+    e = engine1("function filter(msg) local _ = msg.data.v return msg end");
+    assert_int_equal(filter_kept(e, "{\"v\":-0.0}", &out, reason, &kept), SB_HOOK_ALLOW);
+    assert_false(kept);
+    assert_string_equal(out, "{\"v\":0}");
+    free(out);
+    sblua_engine_free(e);
+}
+
+static void test_engine_lazy_matches_eager(void **state)
+{
+    (void)state;
+    const char *in = "{\"text\":\"hi\",\"n\":3,\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}";
+    /* read a nested field */
+    assert_lazy_like_eager("if msg.data.deep.list[2].k == 'v' then return nil, 'nested v' end "
+                           "return msg",
+                           in, SB_HOOK_DENY, NULL, NULL);
+    assert_lazy_like_eager("if msg.data.deep.list[2].k == 'w' then return nil end return msg", in,
+                           SB_HOOK_ALLOW, in, NULL);
+    /* msg.to, as written */
+    assert_lazy_like_eager("if msg.to[2] ~= 'carol' or #msg.to ~= 2 then return nil, 'to' end "
+                           "return msg",
+                           in, SB_HOOK_ALLOW, in, NULL);
+    /* change data, nested and at the top */
+    assert_lazy_like_eager("msg.data.deep.list[1] = msg.data.text .. '!' msg.data.n = nil "
+                           "return msg",
+                           in, SB_HOOK_ALLOW,
+                           "{\"text\":\"hi\",\"deep\":{\"list\":[\"hi!\",{\"k\":\"v\"}]}}", NULL);
+    /* assign before reading: first a key msg lacks, then data itself */
+    assert_lazy_like_eager("msg.extra = 1 msg.data.text = 'bye' return msg", in, SB_HOOK_ALLOW,
+                           "{\"text\":\"bye\",\"n\":3,\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}",
+                           NULL);
+    assert_lazy_like_eager("msg.data = {only = true} return msg", in, SB_HOOK_ALLOW,
+                           "{\"only\":true}", NULL);
+    /* a new table around the same data, or around msg itself */
+    assert_lazy_like_eager("return {data = msg.data}", in, SB_HOOK_ALLOW, in, NULL);
+    assert_lazy_like_eager("return {data = {m = msg}}", in, SB_HOOK_ALLOW, NULL, NULL);
+    /* drop: nil or false, with and without a reason */
+    assert_lazy_like_eager("return nil, 'go away'", in, SB_HOOK_DENY, in, NULL);
+    assert_lazy_like_eager("return false", in, SB_HOOK_DENY, in, NULL);
+    /* errors: the documented on_error (deny), data untouched */
+    assert_lazy_like_eager("return msg.data.nothing.here", in, SB_HOOK_DENY, in,
+                           "attempt to index a nil value");
+    assert_lazy_like_eager("msg.data = nil return msg", in, SB_HOOK_DENY, in, "data is a nil");
+    assert_lazy_like_eager("return msg + 1", in, SB_HOOK_DENY, in,
+                           "attempt to perform arithmetic on a table value (local 'msg')");
+    assert_lazy_like_eager("return ('%s'):format(msg):find('^table: ') and msg", in, SB_HOOK_ALLOW,
+                           in, NULL);
+    assert_lazy_like_eager("msg.data.text = msg return msg", in, SB_HOOK_DENY, in,
+                           "nesting deeper than 64 levels");
+    /* member by member: removed stays removed, assigned reads back, odd keys */
+    assert_lazy_like_eager("msg.data.n = nil if msg.data.n ~= nil then return nil, 'back' end "
+                           "return msg",
+                           in, SB_HOOK_ALLOW,
+                           "{\"text\":\"hi\",\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}", NULL);
+    assert_lazy_like_eager("msg.data.text = 'yo' if msg.data.text ~= 'yo' then return nil end "
+                           "return msg",
+                           in, SB_HOOK_ALLOW,
+                           "{\"text\":\"yo\",\"n\":3,\"deep\":{\"list\":[\"x\",{\"k\":\"v\"}]}}",
+                           NULL);
+    assert_lazy_like_eager("if msg.data['te\\0xt'] ~= nil or msg.data[1] ~= nil then "
+                           "return nil, 'odd key' end return msg",
+                           in, SB_HOOK_ALLOW, in, NULL);
+    assert_lazy_like_eager("msg.data[1] = 'a' return msg", in, SB_HOOK_DENY, in,
+                           "mixes string and integer keys");
+    assert_lazy_like_eager("msg.data.n = 3 return msg", in, SB_HOOK_ALLOW, in, NULL);
+    /* data itself as the message: its own member data is what counts */
+    assert_lazy_like_eager("return msg.data", in, SB_HOOK_DENY, in, "data is a nil");
+    assert_lazy_like_eager("return msg.data", "{\"data\":{\"x\":1},\"y\":2}", SB_HOOK_ALLOW,
+                           "{\"x\":1}", NULL);
+
+    /* more members than the member-by-member bookkeeping holds */
+    char wide[2048] = "{";
+    for (int i = 0; i < 70; i++)
+        snprintf(wide + strlen(wide), sizeof wide - strlen(wide), "%s\"k%d\":%d", i ? "," : "", i,
+                 i);
+    strcat(wide, "}");
+    assert_lazy_like_eager("if msg.data.k69 ~= 69 then return nil, 'k69' end return msg", wide,
+                           SB_HOOK_ALLOW, wide, NULL);
+    assert_lazy_like_eager("msg.data.k0 = nil return msg", wide, SB_HOOK_ALLOW, NULL, NULL);
+}
+
+static void test_engine_lazy_msg_table_reused_fresh(void **state)
+{
+    (void)state;
+    char reason[256];
+    /* Changes only members msg has, so msg stays lazy and is used again. */
+    sblua_engine *e = engine1("function filter(msg)\n"
+                              "  if msg.from ~= 'alice' then return nil, 'from ' .. msg.from end\n"
+                              "  if msg.type == 'message' and msg.room ~= nil then\n"
+                              "    return nil, 'room ' .. msg.room\n"
+                              "  end\n"
+                              "  msg.from = 'mallory' msg.type = nil\n"
+                              "  return msg\n"
+                              "end");
+    sb_filter_msg pub = {.size = sizeof pub,
+                         .type = "publish",
+                         .from = "alice",
+                         .room = "r1",
+                         .id = "01HF0000000000000000000000",
+                         .ts = 1};
+    sb_filter_msg dm = {.size = sizeof dm,
+                        .type = "message",
+                        .from = "alice",
+                        .id = "01HF0000000000000000000001",
+                        .ts = 2};
+    for (int i = 0; i < 3; i++) {
+        cJSON *data = cJSON_Parse("{\"a\":1}");
+        cJSON *given = data;
+        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, &data, reason, 256),
+                         SB_HOOK_ALLOW);
+        assert_ptr_equal(data, given);
+        cJSON_Delete(data);
+    }
+    sblua_engine_free(e);
+}
+
+static void test_engine_lazy_authorize_data(void **state)
+{
+    (void)state;
+    char reason[256];
+    sblua_engine *e = engine1("function authorize(user, action, target, data)\n"
+                              "  if data.meta and data.meta.tags[1] == 'secret' then\n"
+                              "    return false, 'secret'\n"
+                              "  end\n"
+                              "  return #data == 0\n"
+                              "end");
+    assert_int_equal(authorize(e, "alice", "message", "bob",
+                               "{\"meta\":{\"tags\":[\"secret\"]},\"text\":\"x\"}", reason),
+                     SB_HOOK_DENY);
+    assert_string_equal(reason, "secret");
+    assert_int_equal(
+        authorize(e, "alice", "message", "bob", "{\"meta\":{\"tags\":[\"open\"]}}", reason),
+        SB_HOOK_ALLOW);
+    assert_int_equal(authorize(e, "alice", "list", NULL, NULL, reason), SB_HOOK_ALLOW);
+    sblua_engine_free(e);
+
+    /* Removing a member, then reading it: nil, as with a converted table. */
+    e = engine1("function authorize(user, action, target, data)\n"
+                "  data.text = nil\n"
+                "  return data.text == nil and data.n == 1\n"
+                "end");
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"x\",\"n\":1}", reason),
+                     SB_HOOK_ALLOW);
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"x\",\"n\":2}", reason),
+                     SB_HOOK_DENY);
+    sblua_engine_free(e);
+
+    /* Writing into data first, then reading what came with it. */
+    e = engine1("function authorize(user, action, target, data)\n"
+                "  data.seen = true\n"
+                "  return data.text == 'x' and data.seen\n"
+                "end");
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"x\"}", reason),
+                     SB_HOOK_ALLOW);
+    assert_int_equal(authorize(e, "alice", "message", "bob", "{\"text\":\"y\"}", reason),
+                     SB_HOOK_DENY);
+    sblua_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +703,11 @@ int main(void)
         cmocka_unit_test(test_engine_on_connect_sees_request),
         cmocka_unit_test(test_engine_reason_truncated_at_utf8_boundary),
         cmocka_unit_test(test_engine_new_reports_load_failures),
+        cmocka_unit_test(test_engine_lazy_untouched_data_is_not_converted),
+        cmocka_unit_test(test_engine_lazy_read_but_unchanged_keeps_data),
+        cmocka_unit_test(test_engine_lazy_matches_eager),
+        cmocka_unit_test(test_engine_lazy_msg_table_reused_fresh),
+        cmocka_unit_test(test_engine_lazy_authorize_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

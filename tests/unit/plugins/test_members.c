@@ -230,7 +230,8 @@ static void test_members_members_replies_room_users(void **state)
     (void)state;
     call(members_members, "members", "{\"room\":\"lobby\"}", 7);
     assert_string_equal(fake.type, "members");
-    assert_string_equal(fake.data, "{\"room\":\"lobby\",\"users\":[\"alice\",\"carol\"]}");
+    assert_string_equal(fake.data,
+                        "{\"room\":\"lobby\",\"users\":[\"alice\",\"carol\"],\"more\":false}");
     assert_string_equal(fake.action, "members");
     assert_string_equal(fake.target, "lobby");
 }
@@ -240,18 +241,20 @@ static void test_members_members_empty_room(void **state)
     (void)state;
     call(members_members, "members", "{\"room\":\"nobody-here\"}", 7);
     assert_string_equal(fake.type, "members");
-    assert_string_equal(fake.data, "{\"room\":\"nobody-here\",\"users\":[]}");
+    assert_string_equal(fake.data, "{\"room\":\"nobody-here\",\"users\":[],\"more\":false}");
 }
 
-static void test_members_members_bad_room(void **state)
+static void test_members_members_bad_args(void **state)
 {
     (void)state;
-    const char *bad[] = {"{}",
-                         "{\"room\":\"\"}",
-                         "{\"room\":5}",
-                         "{\"room\":null}",
-                         "{\"room\":[\"lobby\"]}",
-                         "{\"room\":\"a\\nb\"}"};
+    const char *bad[] = {"{}", "{\"room\":\"\"}", "{\"room\":5}", "{\"room\":null}",
+                         "{\"room\":[\"lobby\"]}", "{\"room\":\"a\\nb\"}",
+                         /* members' paging arguments */
+                         "{\"room\":\"lobby\",\"limit\":0}", "{\"room\":\"lobby\",\"limit\":1001}",
+                         "{\"room\":\"lobby\",\"limit\":1.5}",
+                         "{\"room\":\"lobby\",\"limit\":\"2\"}", "{\"room\":\"lobby\",\"after\":5}",
+                         "{\"room\":\"lobby\",\"after\":\"" /* 65 bytes */
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         memset(fake.code, 0, sizeof fake.code);
         call(members_members, "members", bad[i], 7);
@@ -290,7 +293,39 @@ static void test_members_members_through_bus(void **state)
     assert_string_equal(fake.query_room, "lobby");
     complete_query(SB_OK, "[\"carol\",\"dave\"]");
     assert_string_equal(fake.type, "members");
-    assert_string_equal(fake.data, "{\"room\":\"lobby\",\"users\":[\"carol\",\"dave\"]}");
+    assert_string_equal(fake.data,
+                        "{\"room\":\"lobby\",\"users\":[\"carol\",\"dave\"],\"more\":false}");
+    assert_int_equal(fake.held, 0);
+}
+
+/* Pages of a room's members (sorted by the host): `after` the last name of
+ * the previous page, `limit` names at most, `more` while names remain. */
+static void test_members_members_pages_with_after_and_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *want;
+    } pages[] = {
+        {"\"limit\":2", "\"users\":[\"ann\",\"bob\"],\"more\":true"},
+        {"\"after\":\"bob\",\"limit\":2", "\"users\":[\"cat\",\"dan\"],\"more\":true"},
+        {"\"after\":\"dan\",\"limit\":2", "\"users\":[\"eve\"],\"more\":false"},
+        {"\"after\":\"eve\",\"limit\":2", "\"users\":[],\"more\":false"},
+        /* a name that left meanwhile still places the page */
+        {"\"after\":\"bz\",\"limit\":1", "\"users\":[\"cat\"],\"more\":true"},
+        {"\"after\":null", "\"users\":[\"ann\",\"bob\",\"cat\",\"dan\",\"eve\"],\"more\":false"},
+        {"\"limit\":5", "\"users\":[\"ann\",\"bob\",\"cat\",\"dan\",\"eve\"],\"more\":false"},
+    };
+    fake.bus = 1;
+    for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+        char data[128], want[160];
+        snprintf(data, sizeof data, "{\"room\":\"big\",%s}", pages[i].args);
+        snprintf(want, sizeof want, "{\"room\":\"big\",%s}", pages[i].want);
+        fake.type[0] = '\0';
+        call(members_members, "members", data, 7);
+        complete_query(SB_OK, "[\"ann\",\"bob\",\"cat\",\"dan\",\"eve\"]");
+        assert_string_equal(fake.type, "members");
+        assert_string_equal(fake.data, want);
+    }
     assert_int_equal(fake.held, 0);
 }
 
@@ -346,7 +381,7 @@ int main(void)
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_members_empty_room, members_setup,
                                         members_teardown),
-        cmocka_unit_test_setup_teardown(test_members_members_bad_room, members_setup,
+        cmocka_unit_test_setup_teardown(test_members_members_bad_args, members_setup,
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_members_forbidden, members_setup,
                                         members_teardown),
@@ -354,6 +389,8 @@ int main(void)
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_members_through_bus, members_setup,
                                         members_teardown),
+        cmocka_unit_test_setup_teardown(test_members_members_pages_with_after_and_limit,
+                                        members_setup, members_teardown),
         cmocka_unit_test_setup_teardown(test_members_list_bus_down_is_unavailable, members_setup,
                                         members_teardown),
         cmocka_unit_test_setup_teardown(test_members_forbidden_list_asks_no_bus, members_setup,

@@ -125,6 +125,22 @@ static void test_read_receipt_new_shape(void **state)
     free(text);
 }
 
+static void test_read_receipt_text_matches_the_object(void **state)
+{
+    (void)state;
+    char *want = print_delete(read_receipt_new(ID_A, "bob.smith@x:y-z_1"));
+    char out[128];
+    size_t n = read_receipt_text(ID_A, "bob.smith@x:y-z_1", out, sizeof(out));
+    assert_int_equal(n, strlen(want));
+    assert_string_equal(out, want);
+    free(want);
+    /* what the printer would escape, or no room: the caller builds the object */
+    assert_int_equal(read_receipt_text(ID_A, "b\"ob", out, sizeof(out)), 0);
+    assert_int_equal(read_receipt_text("a\\b", "bob", out, sizeof(out)), 0);
+    assert_int_equal(read_receipt_text(ID_A, "b\nob", out, sizeof(out)), 0);
+    assert_int_equal(read_receipt_text(ID_A, "bob", out, 40), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_read_sender_of_stamped_prefix),
         cmocka_unit_test(test_read_reply_new_lists_removed),
         cmocka_unit_test(test_read_receipt_new_shape),
+        cmocka_unit_test(test_read_receipt_text_matches_the_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,20 +60,56 @@ static void test_rooms_arg_rejects(void **state)
 static void test_rooms_presence_new_shape(void **state)
 {
     (void)state;
-    char *text = print_delete(rooms_presence_new("lobby", "alice", "join"));
+    char *text = print_delete(rooms_presence_new("lobby", "alice", "join", ROOMS_ANNOUNCE));
     assert_string_equal(text, "{\"room\":\"lobby\",\"user\":\"alice\",\"event\":\"join\"}");
     free(text);
+    text = print_delete(rooms_presence_new("lobby", "alice", "join", ROOMS_PAUSE));
+    assert_string_equal(
+        text, "{\"room\":\"lobby\",\"user\":\"alice\",\"event\":\"join\",\"presence\":false}");
+    free(text);
+    text = print_delete(rooms_presence_new("lobby", "bob", "leave", ROOMS_RESUME));
+    assert_string_equal(
+        text, "{\"room\":\"lobby\",\"user\":\"bob\",\"event\":\"leave\",\"presence\":true}");
+    free(text);
+}
+
+/* presence_limit 3: a room has presence while it holds at most 3 users. */
+static void test_rooms_announce_around_the_limit(void **state)
+{
+    (void)state;
+    assert_int_equal(rooms_announce(3, 1, 1), ROOMS_ANNOUNCE);
+    assert_int_equal(rooms_announce(3, 1, 3), ROOMS_ANNOUNCE);
+    assert_int_equal(rooms_announce(3, 1, 4), ROOMS_PAUSE); /* the join that crosses */
+    assert_int_equal(rooms_announce(3, 1, 5), ROOMS_SILENT);
+    assert_int_equal(rooms_announce(3, 0, 4), ROOMS_SILENT);
+    assert_int_equal(rooms_announce(3, 0, 3), ROOMS_RESUME); /* the leave back to the limit */
+    assert_int_equal(rooms_announce(3, 0, 2), ROOMS_ANNOUNCE);
+    assert_int_equal(rooms_announce(3, 0, 0), ROOMS_ANNOUNCE);
+    /* 0: no limit */
+    assert_int_equal(rooms_announce(0, 1, 1000000), ROOMS_ANNOUNCE);
+    assert_int_equal(rooms_announce(0, 0, 1000000), ROOMS_ANNOUNCE);
+    assert_false(rooms_crowded(0, 1000000));
+    assert_false(rooms_crowded(3, 3));
+    assert_true(rooms_crowded(3, 4));
 }
 
 static void test_rooms_join_reply_new_shape(void **state)
 {
     (void)state;
     cJSON *users = cJSON_Parse("[\"alice\",\"bob\"]");
-    char *text = print_delete(rooms_join_reply_new("lobby", users));
+    char *text = print_delete(rooms_join_reply_new("lobby", users, 0));
     assert_string_equal(text, "{\"room\":\"lobby\",\"users\":[\"alice\",\"bob\"]}");
     free(text);
-    text = print_delete(rooms_join_reply_new("lobby", NULL));
+    text = print_delete(rooms_join_reply_new("lobby", NULL, 0));
     assert_string_equal(text, "{\"room\":\"lobby\",\"users\":[]}");
+    free(text);
+    /* crowded: nobody listed (the list handed in is freed), the flag set */
+    users = cJSON_Parse("[\"alice\",\"bob\"]");
+    text = print_delete(rooms_join_reply_new("lobby", users, 1));
+    assert_string_equal(text, "{\"room\":\"lobby\",\"users\":[],\"presence\":false}");
+    free(text);
+    text = print_delete(rooms_join_reply_new("lobby", NULL, 1));
+    assert_string_equal(text, "{\"room\":\"lobby\",\"users\":[],\"presence\":false}");
     free(text);
 }
 
@@ -143,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_rooms_arg_valid),
         cmocka_unit_test(test_rooms_arg_rejects),
         cmocka_unit_test(test_rooms_presence_new_shape),
+        cmocka_unit_test(test_rooms_announce_around_the_limit),
         cmocka_unit_test(test_rooms_join_reply_new_shape),
         cmocka_unit_test(test_rooms_leave_reply_and_ack_shape),
         cmocka_unit_test(test_rooms_id_arg_absent_valid_and_bad),

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Server instructions per delivered direct message, counted by callgrind: the steady figure on
+# a machine without hardware counters (perf stat -e instructions: "not supported") or too loaded
+# for wall-clock ratios. Starts BUILD/switchboard under valgrind --tool=callgrind (auth none,
+# store_memory, dialect_messaging), warms up, zeroes the counters, runs one sb-bench direct run
+# of 20 connections at RATE msg/s for SECONDS, dumps, and prints Ir / deliveries.
+#
+#   tests/bench/ir_per_message.sh BUILD native|001 [RATE=400] [SECONDS=5]
+#
+# Compare a baseline build and yours with the same arguments, alternating; the counts vary by
+# about 1 % between runs (how reads batch), far less than wall-clock figures on a shared machine.
+set -u
+B=$(cd "$1" && pwd) KIND=$2 RATE=${3:-400} SECS=${4:-5}
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+  { echo "ir_per_message: valgrind is not installed" >&2; exit 2; }
+W=$(mktemp -d /tmp/sb-ir.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+PY=/usr/bin/python3
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$W/plugins.conf" <<C
+[server]
+listen = 127.0.0.1:$PORT
+plugin_dir = $B/plugins
+max_connections = 1000
+rate_limit = 0
+max_recipients = 100
+log_level = warn
+[auth]
+mode = none
+[message]
+[read]
+[rooms]
+[broadcast]
+[members]
+[store_memory]
+max_inbox = 10000000
+[dialect_messaging]
+C
+valgrind --tool=callgrind --callgrind-out-file="$W/cg.%p" "$B/switchboard" -c "$W/plugins.conf" \
+  >"$W/log" 2>&1 &
+VP=$!
+for _ in $(seq 600); do
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break
+  sleep 0.2
+done
+if [ "$KIND" = native ]; then
+  ARGS=(--url "ws://127.0.0.1:$PORT/ws" --read-batch 0)
+else
+  ARGS=(--url "ws://127.0.0.1:$PORT/messaging" --dialect messaging)
+fi
+BENCH=("$B/sb-bench" --scenario direct --connections 20 --quiet --json "${ARGS[@]}")
+"${BENCH[@]}" --rate 50 --duration 1 --warmup 1 --drain 3 >/dev/null 2>&1
+callgrind_control -z "$VP" >/dev/null 2>&1
+"${BENCH[@]}" --rate "$RATE" --duration "$SECS" --warmup 0 --drain 5 --connect-timeout 60 \
+  >"$W/res.json" 2>"$W/err"
+callgrind_control -d "$VP" >/dev/null 2>&1
+sleep 1
+kill "$VP"
+wait "$VP" 2>/dev/null
+"$PY" - "$W/res.json" "$(ls -t "$W"/cg.*.1 | head -1)" "$KIND" <<'P'
+import json, sys
+delivered = json.load(open(sys.argv[1]))["messages"]["delivered"]
+ir = next(int(l.split()[1]) for l in open(sys.argv[2]) if l.startswith(("summary:", "totals:")))
+print(f"{sys.argv[3]}: {ir} Ir / {delivered} deliveries = {ir / delivered:.0f} per message"
+      if delivered else f"{sys.argv[3]}: nothing delivered")
+P
