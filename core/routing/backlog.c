@@ -72,7 +72,7 @@ static void backlog_finish(sb_conn *c)
         c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
     if (c->holds)
         return; /* a plugin's hold keeps the events: its release sends them */
-    if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
+    if (sb_conn_release_held(c) != SB_OK) {
         sb_conn_close(c, 1011, "out of memory");
         return;
     }
@@ -260,13 +260,13 @@ int sb_backlog_release(sb_conn *c, const char *type, const sb_stored *msgs, size
      * replayed ids stay known for a moment, like the backlog's. */
     if (n && c->backlog_seen && !c->in_backlog)
         c->backlog_seen->until_ms = sb_now_ms() + SEEN_GRACE;
-    if (n && (!c->ep || sb_endpoint_native(c->ep))) {
+    if (n && c->held && (!c->ep || sb_endpoint_native(c->ep))) {
         release_ids r = {msgs, n};
-        sb_outq_drop_if(&c->held, held_duplicate, &r);
+        sb_outq_drop_if(c->held, held_duplicate, &r);
     }
     if (c->holds || c->in_backlog)
         return SB_OK; /* the last release, or the backlog's end, sends them */
-    if (sb_outq_splice(&c->out, &c->held) != SB_OK) {
+    if (sb_conn_release_held(c) != SB_OK) {
         sb_conn_close(c, 1011, "out of memory");
         return SB_ENOMEM;
     }

@@ -12,6 +12,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "names.h"
+#include "pool.h"
 #include "runtime.h"
 
 static sb_dict *users; /* name -> sb_user */
@@ -28,9 +29,9 @@ int sb_registry_init(void)
 static void user_free(void *p)
 {
     sb_user *u = p;
-    free(u->name);
-    free(u->conns);
-    free(u);
+    sb_mem_strfree(u->name);
+    sb_mem_free(u->conns, u->cap * sizeof(*u->conns));
+    sb_mem_free(u, sizeof(*u));
 }
 
 static void room_free(void *p)
@@ -118,23 +119,23 @@ int sb_registry_set_user(sb_conn *c, const char *name)
     sb_user *u = sb_dict_get(users, name);
     int first = !u;
     if (!u) {
-        u = calloc(1, sizeof(*u));
-        if (!u || !(u->name = strdup(name)) || sb_dict_set(users, name, u, NULL) != SB_OK) {
+        u = sb_mem_alloc(sizeof(*u));
+        if (!u || !(u->name = sb_mem_strdup(name)) || sb_dict_set(users, name, u, NULL) != SB_OK) {
             if (u)
-                free(u->name);
-            free(u);
+                sb_mem_strfree(u->name);
+            sb_mem_free(u, sizeof(*u));
             return SB_ENOMEM;
         }
     }
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 2;
-        sb_conn **a = realloc(u->conns, cap * sizeof(*a));
+        sb_conn **a = sb_mem_realloc(u->conns, u->cap * sizeof(*a), cap * sizeof(*a));
         if (!a)
             goto nomem;
         u->conns = a;
         u->cap = cap;
     }
-    if (!(c->user = strdup(name)))
+    if (!(c->user = sb_mem_strdup(name)))
         goto nomem;
     u->conns[u->n++] = c;
     c->u = u;

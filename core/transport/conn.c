@@ -17,6 +17,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "runtime.h"
 
 #define CLOSE_LINGER    2.0 /* seconds to wait for the client's close after ours */
@@ -52,13 +53,16 @@ const sb_conn_events *sb_conn_events_get(void)
     return events;
 }
 
+/* Every connection's struct: out of the malloc heap (pool.h). */
+static sb_pool conn_pool = SB_POOL_INIT(sizeof(sb_conn));
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
 {
-    sb_conn *c = calloc(1, sizeof(*c));
+    sb_conn *c = sb_pool_alloc(&conn_pool);
     if (!c) {
         close(fd);
         return NULL;
@@ -74,7 +78,7 @@ sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
         sb_dict_udel(sb_srv.conns, c->id);
         phase->release(c);
         close(fd);
-        free(c);
+        sb_pool_free(&conn_pool, c);
         return NULL;
     }
     ev_io_start(sb_srv.loop, &c->rio);
@@ -160,14 +164,38 @@ void sb_conn_want_write(sb_conn *c)
         ev_io_start(sb_srv.loop, &c->wio);
 }
 
+static size_t conn_held_bytes(const sb_conn *c)
+{
+    return c->held ? c->held->bytes : 0;
+}
+
+static void conn_held_free(sb_conn *c)
+{
+    if (c->held) {
+        sb_outq_clear(c->held);
+        free(c->held);
+        c->held = NULL;
+    }
+}
+
+int sb_conn_release_held(sb_conn *c)
+{
+    if (!c->held)
+        return SB_OK;
+    if (sb_outq_splice(&c->out, c->held) != SB_OK)
+        return SB_ENOMEM;
+    conn_held_free(c);
+    return SB_OK;
+}
+
 /* Over max_outbound_bytes: tell the client why if the socket takes it now,
  * else drop the TCP connection at once. Stored messages stay stored. */
 static void conn_slow_consumer(sb_conn *c)
 {
     sb_metrics_core.slow_consumers++;
     sb_log(SB_LOG_INFO, "conn %llu (%s): slow consumer, %zu bytes unsent",
-           (unsigned long long)c->id, c->user ? c->user : "-", c->out.bytes + c->held.bytes);
-    sb_outq_clear(&c->held);
+           (unsigned long long)c->id, c->user ? c->user : "-", c->out.bytes + conn_held_bytes(c));
+    conn_held_free(c);
     sb_outq_drop_unstarted(&c->out);
     sb_frame *f = sb_frame_ws_close(4003, "slow consumer");
     c->closing = 1;
@@ -194,8 +222,8 @@ static int conn_push(sb_conn *c, sb_outq *q, sb_frame *f)
     sb_metrics_core.frames_out++;
     /* Stored messages of the backlog are paced by draining: they never make
      * a connection slow, so they are left out of the count. */
-    if (c->phase == SB_PHASE_WS &&
-        c->out.bytes - c->out.backlog + c->held.bytes > (size_t)sb_srv.cfg->max_outbound_bytes) {
+    if (c->phase == SB_PHASE_WS && c->out.bytes - c->out.backlog + conn_held_bytes(c) >
+                                       (size_t)sb_srv.cfg->max_outbound_bytes) {
         conn_slow_consumer(c);
         return SB_ECLOSED;
     }
@@ -210,7 +238,11 @@ int sb_conn_send(sb_conn *c, sb_frame *f)
 
 int sb_conn_send_event(sb_conn *c, sb_frame *f)
 {
-    return conn_push(c, c->in_backlog || c->holds ? &c->held : &c->out, f);
+    if (!c->in_backlog && !c->holds)
+        return conn_push(c, &c->out, f);
+    if (!c->held && !(c->held = calloc(1, sizeof(*c->held))))
+        return SB_ENOMEM;
+    return conn_push(c, c->held, f);
 }
 
 int sb_conn_send_backlog(sb_conn *c, sb_frame *f)
@@ -231,7 +263,7 @@ void sb_conn_close(sb_conn *c, int code, const char *reason)
     }
     sb_log(SB_LOG_DEBUG, "conn %llu (%s): closing with %d %s", (unsigned long long)c->id,
            c->user ? c->user : "-", code, reason ? reason : "");
-    sb_outq_clear(&c->held);
+    conn_held_free(c);
     sb_frame *f = sb_frame_ws_close(code, reason);
     c->closing = 1;
     if (!f || sb_outq_push(&c->out, f) != SB_OK) {
@@ -416,12 +448,12 @@ void sb_conn_destroy(sb_conn *c)
         c->ops_prev->release(c);
     c->ops->release(c);
     sb_outq_clear(&c->out);
-    sb_outq_clear(&c->held);
+    conn_held_free(c);
     events->on_free(c);
     if (c->tls)
         sb_tls_conn_free(c->tls);
     free(c->pre);
-    free(c->user);
+    sb_mem_strfree(c->user);
     free(c->rooms);
-    free(c);
+    sb_pool_free(&conn_pool, c);
 }

@@ -24,6 +24,21 @@ enum sb_conn_phase { SB_PHASE_HTTP = 0, SB_PHASE_WS = 1 };
 
 typedef struct sb_conn sb_conn;
 
+/* A WebSocket connection's reader while awake: the wslay context and ws.c's
+ * own count of the bytes and frame headers given to it. Made on the first
+ * readable event, freed whole when the connection hibernates (ws.c). */
+typedef struct sb_ws_live {
+    wslay_event_context_ptr ctx;
+    uint64_t given, framed; /* bytes handed to wslay / bytes of complete frames */
+    uint64_t frame_len;     /* size on the wire of the frame being read */
+    size_t budget;          /* bytes this readable event may still read */
+    uint64_t skip;          /* payload bytes of the peeked frame still to come */
+    uint8_t hdr[14];        /* the frame header being peeked (ws_peek) */
+    uint8_t hdr_len;
+    uint8_t in_frame; /* a frame is partly read */
+    uint8_t in_msg;   /* a fragmented message is open */
+} sb_ws_live;
+
 /* What a phase (HTTP before the upgrade, WebSocket after) does with its
  * connection; http.c and ws.c each give one, so this module calls neither. */
 typedef struct sb_conn_phase_ops {
@@ -58,47 +73,42 @@ struct sb_conn {
     ev_io wio;
     ev_timer timer; /* header timeout, ping, idle, auth, close linger */
     int fd;
-    uint8_t phase;
-    uint8_t closing;       /* close frame queued: no output after it */
-    uint8_t dead;          /* destroyed, waiting for the stack to unwind */
-    uint8_t in_backlog;    /* stored messages still being sent */
-    uint8_t backlog_dirty; /* a direct message arrived during a page read */
-    uint8_t backlog_busy;  /* a page read is in flight */
-    uint8_t ws_in_frame;   /* a frame or fragmented message is partly read */
-    uint8_t busy;          /* inside a callback that may destroy it */
-    uint8_t kill;          /* closing without a linger: drop the TCP connection */
-    uint8_t detached;      /* out of the registry, on_close hooks ran */
-    uint8_t tls_hs;        /* the TLS handshake is not done yet */
-    uint8_t tls_wr_wait;   /* a TLS write waits for the peer's bytes, not for room */
-    uint8_t deflate;       /* permessage-deflate negotiated (no context takeover) */
-    uint16_t holds;        /* plugin holds (host->conn_hold): events wait in held */
+    /* Flags: one bit each (an idle connection's size is the server's memory). */
+    unsigned phase : 1;         /* enum sb_conn_phase */
+    unsigned closing : 1;       /* close frame queued: no output after it */
+    unsigned dead : 1;          /* destroyed, waiting for the stack to unwind */
+    unsigned in_backlog : 1;    /* stored messages still being sent */
+    unsigned backlog_dirty : 1; /* a direct message arrived during a page read */
+    unsigned backlog_busy : 1;  /* a page read is in flight */
+    unsigned kill : 1;          /* closing without a linger: drop the TCP connection */
+    unsigned detached : 1;      /* out of the registry, on_close hooks ran */
+    unsigned tls_hs : 1;        /* the TLS handshake is not done yet */
+    unsigned tls_wr_wait : 1;   /* a TLS write waits for the peer's bytes, not for room */
+    unsigned deflate : 1;       /* permessage-deflate negotiated (no context takeover) */
+    unsigned counted_ip : 1;    /* counted in the registry's per-address limit */
+    unsigned ws_eof : 1;
+    unsigned ws_close_out : 1;   /* wslay queued a close frame */
+    unsigned ws_too_big : 1;     /* a frame header declared more than max_message_bytes */
+    unsigned ws_close_short : 1; /* the client's close frame had a 1-byte body */
+    uint8_t busy;                /* inside callbacks that may destroy it (nesting depth) */
+    uint16_t holds;              /* plugin holds (host->conn_hold): events wait in held */
     uint64_t id;
     int64_t since_ms;
     ev_tstamp last_rx;
     ev_tstamp next_ping;
-    ev_tstamp linger_from;
-    ev_tstamp hib_retry;
+    union {
+        ev_tstamp linger_from; /* closing: when the linger began */
+        ev_tstamp hib_retry;   /* open: no hibernation try before it */
+    };
     char ip[INET6_ADDRSTRLEN];
     sb_tls *tls;                 /* the TLS session (TLS listener), NULL on a plain socket */
     sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
     const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
-    wslay_event_context_ptr ws;  /* NULL while hibernating */
+    sb_ws_live *ws;              /* the WebSocket reader, NULL while hibernating */
     uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
     size_t pre_len, pre_off;
-    uint64_t ws_given, ws_framed; /* bytes handed to wslay / bytes of complete frames */
-    uint64_t ws_frame_len;        /* size on the wire of the frame being read */
-    size_t ws_budget;             /* bytes this readable event may still read */
-    uint8_t ws_in_msg;            /* a fragmented message is open */
-    uint8_t ws_eof;
-    uint8_t ws_close_out; /* wslay queued a close frame */
-    /* ws.c's own look at frame headers as bytes go to wslay (ws_peek) */
-    uint8_t ws_hdr[14];
-    uint8_t ws_hdr_len;
-    uint8_t ws_too_big;     /* a frame header declared more than max_message_bytes */
-    uint8_t ws_close_short; /* the client's close frame had a 1-byte body */
-    uint64_t ws_skip;       /* payload bytes of the peeked frame still to come */
     sb_outq out;
-    sb_outq held; /* events held behind the backlog */
+    sb_outq *held; /* events held behind the backlog or a plugin's hold, or NULL */
     char backlog_after[SB_ID_LEN + 1];
     struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
     char *user;
@@ -107,9 +117,8 @@ struct sb_conn {
     size_t n_rooms, cap_rooms;
     sb_ratelimit rl;
     struct sb_conn *all_prev, *all_next; /* authenticated WebSocket connections */
-    uint8_t counted_ip;
-    const sb_conn_phase_ops *ops;      /* the phase's: HTTP, then WebSocket */
-    const sb_conn_phase_ops *ops_prev; /* the phase before the upgrade, released at teardown */
+    const sb_conn_phase_ops *ops;        /* the phase's: HTTP, then WebSocket */
+    const sb_conn_phase_ops *ops_prev;   /* the phase before the upgrade, released at teardown */
 };
 
 /* A new connection on an accepted socket, in phase (attached); NULL on
@@ -127,6 +136,9 @@ ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n);
  * pass through the backlog hold. -> SB_OK | SB_ECLOSED | SB_ENOMEM */
 int sb_conn_send(sb_conn *c, sb_frame *f);
 int sb_conn_send_event(sb_conn *c, sb_frame *f);
+/* Move the held events to the output queue (the backlog or the last hold
+ * ended); the caller starts the write. -> SB_OK | SB_ENOMEM */
+int sb_conn_release_held(sb_conn *c);
 /* Queue a stored message of the backlog: paced by draining, never "slow". */
 int sb_conn_send_backlog(sb_conn *c, sb_frame *f);
 /* Close a WebSocket connection with code: the close frame is queued, reading

@@ -31,31 +31,31 @@ static ev_timer trim_timer;
 static void ws_peek(sb_conn *c, const uint8_t *buf, size_t n)
 {
     while (n > 0 && !c->ws_too_big) {
-        if (c->ws_skip) {
-            size_t k = c->ws_skip < n ? (size_t)c->ws_skip : n;
-            c->ws_skip -= k;
+        if (c->ws->skip) {
+            size_t k = c->ws->skip < n ? (size_t)c->ws->skip : n;
+            c->ws->skip -= k;
             buf += k;
             n -= k;
             continue;
         }
-        c->ws_hdr[c->ws_hdr_len++] = *buf++;
+        c->ws->hdr[c->ws->hdr_len++] = *buf++;
         n--;
-        if (c->ws_hdr_len < 2)
+        if (c->ws->hdr_len < 2)
             continue;
-        uint8_t b1 = c->ws_hdr[1], l7 = b1 & 0x7f;
+        uint8_t b1 = c->ws->hdr[1], l7 = b1 & 0x7f;
         size_t ext = l7 == 126 ? 2 : l7 == 127 ? 8 : 0;
-        if (c->ws_hdr_len < 2 + ext + (b1 & 0x80 ? 4 : 0))
+        if (c->ws->hdr_len < 2 + ext + (b1 & 0x80 ? 4 : 0))
             continue;
         uint64_t len = l7;
         if (ext) {
             len = 0;
             for (size_t i = 0; i < ext; i++)
-                len = len << 8 | c->ws_hdr[2 + i];
+                len = len << 8 | c->ws->hdr[2 + i];
         }
-        if ((c->ws_hdr[0] & 0x0f) < 8 && len > (uint64_t)sb_srv.cfg->max_message_bytes)
+        if ((c->ws->hdr[0] & 0x0f) < 8 && len > (uint64_t)sb_srv.cfg->max_message_bytes)
             c->ws_too_big = 1;
-        c->ws_hdr_len = 0;
-        c->ws_skip = len;
+        c->ws->hdr_len = 0;
+        c->ws->skip = len;
     }
 }
 
@@ -78,16 +78,16 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
             free(c->pre);
             c->pre = NULL;
         }
-        c->ws_given += n;
+        c->ws->given += n;
         ws_peek(c, buf, n);
         return (ssize_t)n;
     }
-    if (c->ws_budget == 0) {
+    if (c->ws->budget == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (len > c->ws_budget)
-        len = c->ws_budget;
+    if (len > c->ws->budget)
+        len = c->ws->budget;
     ssize_t n;
     do {
         n = sb_conn_recv(c, buf, len);
@@ -101,8 +101,8 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    c->ws_budget -= (size_t)n;
-    c->ws_given += (uint64_t)n;
+    c->ws->budget -= (size_t)n;
+    c->ws->given += (uint64_t)n;
     c->last_rx = ev_now(sb_srv.loop);
     ws_peek(c, buf, (size_t)n);
     return n;
@@ -143,10 +143,10 @@ static void ws_frame_start_cb(wslay_event_context_ptr ctx,
     (void)ctx;
     sb_conn *c = user;
     uint64_t pl = arg->payload_length;
-    c->ws_in_frame = 1;
-    c->ws_frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* + the client's mask */
+    c->ws->in_frame = 1;
+    c->ws->frame_len = sb_frame_ws_header_len(pl) + 4 + pl; /* + the client's mask */
     if (arg->opcode < 8) /* data or continuation: is a message still open? */
-        c->ws_in_msg = !arg->fin;
+        c->ws->in_msg = !arg->fin;
     if (arg->opcode == WSLAY_CONNECTION_CLOSE && pl == 1)
         c->ws_close_short = 1;
     c->last_rx = ev_now(sb_srv.loop);
@@ -156,8 +156,8 @@ static void ws_frame_end_cb(wslay_event_context_ptr ctx, void *user)
 {
     (void)ctx;
     sb_conn *c = user;
-    c->ws_in_frame = 0;
-    c->ws_framed += c->ws_frame_len;
+    c->ws->in_frame = 0;
+    c->ws->framed += c->ws->frame_len;
 }
 
 /* A compressed text message: wslay left its UTF-8 check to us. The inflated
@@ -214,15 +214,17 @@ static int ws_ensure(sb_conn *c)
 {
     if (c->ws)
         return SB_OK;
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
+    sb_ws_live *w = calloc(1, sizeof(*w)); /* short-lived: the heap's, like wslay's */
+    if (!w)
+        return SB_ENOMEM;
+    if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, c) != 0) {
+        free(w);
         return SB_ENOMEM;
     }
-    wslay_event_config_set_max_recv_msg_length(c->ws, (uint64_t)sb_srv.cfg->max_message_bytes);
+    c->ws = w;
+    wslay_event_config_set_max_recv_msg_length(w->ctx, (uint64_t)sb_srv.cfg->max_message_bytes);
     if (c->deflate)
-        wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
-    c->ws_given = c->ws_framed = 0;
-    c->ws_in_frame = c->ws_in_msg = 0;
+        wslay_event_config_set_allowed_rsv_bits(w->ctx, WSLAY_RSV1_BIT);
     sb_metrics_core.ws_contexts++;
     sb_conn_rearm(c); /* the timer now also owes a hibernation check */
     return SB_OK;
@@ -234,23 +236,23 @@ void sb_ws_on_readable(sb_conn *c)
         sb_conn_destroy(c);
         return;
     }
-    c->ws_budget = WS_READ_BUDGET;
-    int rv = wslay_event_recv(c->ws);
+    c->ws->budget = WS_READ_BUDGET;
+    int rv = wslay_event_recv(c->ws->ctx);
     if (c->dead)
         return;
     if (c->ws_too_big && !c->ws_close_out) {
         /* An error here means wslay has queued a close already. */
-        wslay_event_queue_close(c->ws, 1009, NULL, 0);
-        wslay_event_shutdown_read(c->ws);
+        wslay_event_queue_close(c->ws->ctx, 1009, NULL, 0);
+        wslay_event_shutdown_read(c->ws->ctx);
     }
-    if (wslay_event_want_write(c->ws))
-        wslay_event_send(c->ws);
+    if (wslay_event_want_write(c->ws->ctx))
+        wslay_event_send(c->ws->ctx);
     if (c->ws_eof || (rv != 0 && !c->ws_close_out)) {
         /* EOF, a socket error or no memory: nothing more can be said. */
         sb_conn_destroy(c);
         return;
     }
-    if (c->closing && wslay_event_get_close_received(c->ws) && sb_outq_empty(&c->out)) {
+    if (c->closing && wslay_event_get_close_received(c->ws->ctx) && sb_outq_empty(&c->out)) {
         sb_conn_destroy(c); /* the close handshake is complete */
         return;
     }
@@ -259,8 +261,8 @@ void sb_ws_on_readable(sb_conn *c)
         c->closing = 1;
         sb_conn_rearm(c);
     }
-    if (c->closing && !wslay_event_get_read_enabled(c->ws) &&
-        !wslay_event_get_close_received(c->ws)) {
+    if (c->closing && !wslay_event_get_read_enabled(c->ws->ctx) &&
+        !wslay_event_get_close_received(c->ws->ctx)) {
         /* wslay failed the connection and reads no more: the client's close
          * can never be read, so stop watching (the linger timer ends it). */
         ev_io_stop(sb_srv.loop, &c->rio);
@@ -270,14 +272,21 @@ void sb_ws_on_readable(sb_conn *c)
         ev_feed_event(sb_srv.loop, &c->rio, EV_READ); /* leftover bytes remain */
 }
 
-int sb_ws_hibernate(sb_conn *c)
+static void ws_live_free(sb_conn *c)
 {
-    if (!c->ws || c->closing || c->ws_in_frame || c->ws_in_msg || c->ws_given != c->ws_framed ||
-        c->pre || wslay_event_get_queued_msg_count(c->ws) || wslay_event_want_write(c->ws))
-        return 0;
-    wslay_event_context_free(c->ws);
+    wslay_event_context_free(c->ws->ctx);
+    free(c->ws);
     c->ws = NULL;
     sb_metrics_core.ws_contexts--;
+}
+
+int sb_ws_hibernate(sb_conn *c)
+{
+    if (!c->ws || c->closing || c->ws->in_frame || c->ws->in_msg || c->ws->given != c->ws->framed ||
+        c->pre || wslay_event_get_queued_msg_count(c->ws->ctx) ||
+        wslay_event_want_write(c->ws->ctx))
+        return 0;
+    ws_live_free(c);
     hibernated++;
     return 1;
 }
@@ -309,11 +318,8 @@ void sb_ws_stop_trim(void)
 
 void sb_ws_free(sb_conn *c)
 {
-    if (c->ws) {
-        wslay_event_context_free(c->ws);
-        c->ws = NULL;
-        sb_metrics_core.ws_contexts--;
-    }
+    if (c->ws)
+        ws_live_free(c);
 }
 
 static int ws_attach(sb_conn *c)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "switchboard/plugin.h"
 
 enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TOMB = 2 };
@@ -71,7 +72,7 @@ void sb_dict_free(sb_dict *d, void (*free_val)(void *))
         if (s->state != SLOT_FULL)
             continue;
         if (!d->u64)
-            free(s->k.key);
+            sb_mem_strfree(s->k.key);
         if (free_val)
             free_val(s->val);
     }
@@ -164,7 +165,7 @@ static void *remove_slot(sb_dict *d, slot *s)
 {
     void *val = s->val;
     if (!d->u64)
-        free(s->k.key);
+        sb_mem_strfree(s->k.key);
     s->k.key = NULL;
     s->val = NULL;
     s->state = SLOT_TOMB;
@@ -203,12 +204,12 @@ int sb_dict_set(sb_dict *d, const char *key, void *val, void **old)
         s->val = val;
         return SB_OK;
     }
-    char *copy = malloc(len + 1);
+    char *copy = sb_mem_alloc(len + 1); /* a key lives as long as its entry */
     if (!copy)
         return SB_ENOMEM;
     memcpy(copy, key, len + 1);
     if (reserve_one(d) != SB_OK) {
-        free(copy);
+        sb_mem_free(copy, len + 1);
         return SB_ENOMEM;
     }
     s = free_slot(d, h);

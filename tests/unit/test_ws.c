@@ -261,7 +261,7 @@ static void test_ws_hibernate_not_mid_frame(void **state)
         frame[6 + i] = (uint8_t)msg[i] ^ mask[i % 4];
     harness_write(cl, frame, 10); /* header, mask, 4 payload bytes */
     harness_settle();
-    assert_true(c->ws_in_frame || c->ws_given != c->ws_framed);
+    assert_true(c->ws->in_frame || c->ws->given != c->ws->framed);
     assert_int_equal(sb_ws_hibernate(c), 0);
     assert_non_null(c->ws);
     harness_write(cl, frame + 10, sizeof(frame) - 10);
