@@ -401,6 +401,7 @@ void sb_server_free(void)
         sb_dict_free(sb_srv.conns, NULL);
     if (sb_srv.per_ip)
         sb_dict_free(sb_srv.per_ip, NULL);
+    sb_conn_flush_end();
     ev_loop_destroy(sb_srv.loop);
     memset(&sb_srv, 0, sizeof(sb_srv));
 }

@@ -84,6 +84,7 @@ struct sb_conn {
     unsigned detached : 1;      /* out of the registry, on_close hooks ran */
     unsigned tls_hs : 1;        /* the TLS handshake is not done yet */
     unsigned tls_wr_wait : 1;   /* a TLS write waits for the peer's bytes, not for room */
+    unsigned flush_queued : 1;  /* in the end-of-pass flush list (conn.c) */
     unsigned deflate : 1;       /* permessage-deflate negotiated (no context takeover) */
     unsigned counted_ip : 1;    /* counted in the registry's per-address limit */
     unsigned ws_eof : 1;
@@ -125,6 +126,9 @@ struct sb_conn {
  * ENOMEM (fd closed). */
 sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase);
 sb_conn *sb_conn_find(uint64_t id);
+/* The loop is going away: stop the end-of-pass flush and free its list. */
+void sb_conn_flush_end(void);
+
 /* Speak TLS on c (just made by sb_conn_new): the handshake comes first,
  * under the phase's deadline. -> SB_OK | SB_ENOMEM (c destroyed) */
 int sb_conn_start_tls(sb_conn *c);
