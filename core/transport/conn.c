@@ -1,5 +1,6 @@
 /* Connections: accept-to-close lifecycle, the output path (every byte a
- * client receives leaves through sb_conn_send* and the write watcher), the
+ * client receives leaves through sb_conn_send*, written at the end of the
+ * loop pass, or by the write watcher when the socket was full), the
  * per-connection timer, and the one teardown path. Protocol work is the
  * phase's (sb_conn_phase_ops: http.c, then ws.c); what the layers above do
  * with a connection comes through the events they install. */
