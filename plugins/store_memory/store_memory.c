@@ -141,6 +141,16 @@ static int store_memory_op_begin(store_memory *sm, int kind, void *arg, store_me
     return SB_OK;
 }
 
+/* The table's answer as the op's status: out of memory is logged once,
+ * with what was being done to whom, and reported as unavailable. */
+static int store_memory_op_status(store_memory *sm, int status, const char *what, const char *name)
+{
+    if (status != SB_ENOMEM)
+        return status;
+    sm->host->log(sm->pc, SB_LOG_WARN, "out of memory %s %s", what, name);
+    return SB_EUNAVAILABLE;
+}
+
 /* Fill op->stored from op->msgs; on ENOMEM the op reports unavailable. */
 static void store_memory_op_expose(store_memory_op *op)
 {
@@ -173,11 +183,9 @@ static int store_memory_put(void *ud, const char *const *users, size_t n_users, 
     op->done = done;
     if (op->status != SB_OK)
         return SB_OK; /* an outage: it fails on its turn */
-    op->status = store_memory_table_put(sm->table, users, n_users, id, json, len);
-    if (op->status == SB_ENOMEM) {
-        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory storing message %s", id);
-        op->status = SB_EUNAVAILABLE;
-    }
+    op->status =
+        store_memory_op_status(sm, store_memory_table_put(sm->table, users, n_users, id, json, len),
+                               "storing message", id);
     return SB_OK;
 }
 
@@ -192,11 +200,9 @@ static int store_memory_remove(void *ud, const char *user, const char *const *id
     op->removed = done;
     if (op->status != SB_OK)
         return SB_OK; /* an outage: it fails on its turn */
-    op->status = store_memory_table_remove(sm->table, user, ids, n_ids, &op->msgs, &op->n);
-    if (op->status == SB_ENOMEM) {
-        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory removing messages of %s", user);
-        op->status = SB_EUNAVAILABLE;
-    }
+    op->status = store_memory_op_status(
+        sm, store_memory_table_remove(sm->table, user, ids, n_ids, &op->msgs, &op->n),
+        "removing messages of", user);
     store_memory_op_expose(op);
     return SB_OK;
 }
@@ -212,12 +218,9 @@ static int store_memory_page(void *ud, const char *user, const char *after, size
     op->paged = done;
     if (op->status != SB_OK)
         return SB_OK; /* an outage: it fails on its turn */
-    op->status =
-        store_memory_table_page(sm->table, user, after, limit, &op->msgs, &op->n, &op->more);
-    if (op->status == SB_ENOMEM) {
-        sm->host->log(sm->pc, SB_LOG_WARN, "out of memory paging the inbox of %s", user);
-        op->status = SB_EUNAVAILABLE;
-    }
+    op->status = store_memory_op_status(
+        sm, store_memory_table_page(sm->table, user, after, limit, &op->msgs, &op->n, &op->more),
+        "paging the inbox of", user);
     store_memory_op_expose(op);
     return SB_OK;
 }
