@@ -4,6 +4,7 @@
  * failed init) or after they are gone (shutdown). */
 #include "endpoint.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,30 @@ static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *i
     return f;
 }
 
+/* An integer ref as sb_native_ref_json writes one (digits, at most 15, so
+ * exact) into *num, a number borrowed for the call: no parse, no node to
+ * allocate. -> 1 | 0 (another ref: parse it) */
+static int ref_integer(const char *text, cJSON *num)
+{
+    const char *p = text + (text[0] == '-');
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; p[n] >= '0' && p[n] <= '9'; n++) {
+        if (n == 15)
+            return 0;
+        v = v * 10 + (uint64_t)(p[n] - '0');
+    }
+    if (n == 0 || p[n] != '\0')
+        return 0;
+    memset(num, 0, sizeof(*num));
+    num->type = cJSON_Number;
+    num->valuedouble = text[0] == '-' ? -(double)v : (double)v;
+    num->valueint = num->valuedouble >= INT_MAX   ? INT_MAX
+                    : num->valuedouble <= INT_MIN ? INT_MIN
+                                                  : (int)num->valuedouble;
+    return 1;
+}
+
 sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *type,
                             const char *ref_json, const cJSON *data, uint64_t conn_id,
                             const char *user, int *rc)
@@ -127,9 +152,11 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
             *rc = SB_ENOMEM;
         return f;
     }
-    cJSON *ref = ref_json ? cJSON_Parse(ref_json) : NULL;
+    cJSON num;
+    int integer = ref_json && ref_integer(ref_json, &num);
+    cJSON *ref = integer ? NULL : ref_json ? cJSON_Parse(ref_json) : NULL;
     cJSON *empty = data ? NULL : cJSON_CreateObject();
-    if ((ref_json && !ref) || (!data && !empty)) {
+    if ((ref_json && !integer && !ref) || (!data && !empty)) {
         cJSON_Delete(ref);
         *rc = SB_ENOMEM;
         return NULL;
@@ -140,7 +167,7 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
         .user = user,
         .reply = reply,
         .type = type,
-        .ref = ref,
+        .ref = integer ? &num : ref,
         .data = data ? data : empty,
     };
     sb_frame *f = dialect_frame(e, &in, rc);

@@ -47,8 +47,10 @@ static int messaging_decode_cb(void *ud, uint64_t conn_id, const char *user, con
     const cJSON *s;
     cJSON_ArrayForEach(s, plan.sends)
     {
-        rc = host->submit(mp->pc, conn_id, "message", cJSON_GetObjectItemCaseSensitive(s, "ref"),
-                          cJSON_GetObjectItemCaseSensitive(s, "data"));
+        cJSON *owned = NULL;
+        const cJSON *ref = messaging_send_ref(s, &owned);
+        rc = ref != NULL ? host->submit(mp->pc, conn_id, "message", ref, s) : SB_ENOMEM;
+        cJSON_Delete(owned);
         if (rc == SB_ECLOSED)
             break;
         if (rc != SB_OK)

@@ -151,51 +151,49 @@ static int messaging_reserved(const char *name)
            strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
 }
 
-/* Move item's members into a new native data object (see the top of the
- * file) and add `to`. item is left empty. NULL on ENOMEM. */
-static cJSON *messaging_item_data(cJSON *item, const char *rid)
+/* Turn item into native message data in place (see the top of the file):
+ * its `id` renamed MESSAGING_MSG_ID, members the stamp would drop moved under
+ * MESSAGING_EXTRA, and `to` added last. Nothing is copied: a frame's items
+ * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
+ * then half turned: drop it) */
+static int messaging_item_to_data(cJSON *item, const char *rid)
 {
-    cJSON *data = cJSON_CreateObject();
     cJSON *extra = NULL;
-    if (data == NULL)
-        return NULL;
-    while (item->child != NULL) {
-        cJSON *c = cJSON_DetachItemViaPointer(item, item->child);
-        int ok;
+    cJSON *c = item->child;
+    while (c != NULL) {
+        cJSON *next = c->next;
         if (strcmp(c->string, "id") == 0) {
-            ok = cJSON_AddItemToObject(data, MESSAGING_MSG_ID, c);
+            if (!(c->type & cJSON_StringIsConst))
+                cJSON_free(c->string);
+            c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
+            c->type |= cJSON_StringIsConst;
         } else if (messaging_reserved(c->string)) {
             if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
-                ok = 0;
-            else /* the key stays: an object's members are its array's items */
-                ok = cJSON_AddItemToArray(extra, c);
-        } else {
-            ok = cJSON_AddItemToArray(data, c);
+                return MESSAGING_NOMEM;
+            /* the key stays: an object's members are its array's items */
+            cJSON_AddItemToArray(extra, cJSON_DetachItemViaPointer(item, c));
         }
-        if (!ok) {
-            cJSON_Delete(c);
-            goto fail;
-        }
+        c = next;
     }
-    if (extra != NULL) {
-        if (!cJSON_AddItemToObject(data, MESSAGING_EXTRA, extra))
-            goto fail;
-        extra = NULL;
+    if (extra != NULL && !cJSON_AddItemToObjectCS(item, MESSAGING_EXTRA, extra)) {
+        cJSON_Delete(extra);
+        return MESSAGING_NOMEM;
     }
-    if (cJSON_AddStringToObject(data, "to", rid) == NULL)
-        goto fail;
-    return data;
-fail:
-    cJSON_Delete(extra);
-    cJSON_Delete(data);
-    return NULL;
+    cJSON *to = cJSON_CreateString(rid);
+    if (to == NULL || !cJSON_AddItemToObjectCS(item, "to", to)) {
+        cJSON_Delete(to);
+        return MESSAGING_NOMEM;
+    }
+    return MESSAGING_OK;
 }
 
-/* One `send` item: planned, or refused with a reason. */
+/* One `send` item: turned into native data (*kept set: it stays in the
+ * section, which becomes plan->sends), or refused with a reason. */
 static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
-                                 messaging_plan *plan)
+                                 messaging_plan *plan, int *kept)
 {
     char sid[MESSAGING_ID_MAX + 1], rid[MESSAGING_ID_MAX + 1], why[2 * MESSAGING_ID_MAX + 64];
+    *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -216,27 +214,8 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         snprintf(why, sizeof(why), "rid %s is not a valid client_id", rid);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-
-    cJSON *entry = cJSON_CreateObject();
-    cJSON *ref = entry != NULL ? cJSON_AddObjectToObject(entry, "ref") : NULL;
-    cJSON *idr = ref != NULL ? messaging_idref_new(id) : NULL;
-    if (idr == NULL || !cJSON_AddItemToObject(ref, "send", idr)) {
-        cJSON_Delete(idr);
-        goto fail;
-    }
-    cJSON *data = messaging_item_data(item, rid);
-    if (data == NULL || !cJSON_AddItemToObject(entry, "data", data)) {
-        cJSON_Delete(data);
-        goto fail;
-    }
-    if (plan->sends == NULL && (plan->sends = cJSON_CreateArray()) == NULL)
-        goto fail;
-    if (!cJSON_AddItemToArray(plan->sends, entry))
-        goto fail;
-    return MESSAGING_OK;
-fail:
-    cJSON_Delete(entry);
-    return MESSAGING_NOMEM;
+    *kept = 1;
+    return messaging_item_to_data(item, rid);
 }
 
 /* One `read` item: {id[, sid]}. */
@@ -271,7 +250,9 @@ static int messaging_decode_read(const cJSON *item, messaging_plan *plan)
     return MESSAGING_OK;
 }
 
-/* A section's items, the first max_items planned, the rest refused. */
+/* A section's items, the first max_items planned, the rest refused. The
+ * send section's accepted items stay in it, turned into native data, and
+ * the section moves out of the frame into plan->sends. */
 static int messaging_decode_section(cJSON *frame, const char *name, const char *user,
                                     size_t max_items, int (*user_valid)(const char *s),
                                     messaging_plan *plan)
@@ -286,10 +267,10 @@ static int messaging_decode_section(cJSON *frame, const char *name, const char *
     }
     int is_send = strcmp(name, "send") == 0;
     size_t i = 0;
-    cJSON *item;
-    cJSON_ArrayForEach(item, items)
-    {
-        int rc;
+    cJSON *item = items->child;
+    while (item != NULL) {
+        cJSON *next = item->next;
+        int rc, kept = 0;
         if (i++ >= max_items) {
             char why[96], idt[MESSAGING_ID_MAX + 1];
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -297,12 +278,22 @@ static int messaging_decode_section(cJSON *frame, const char *name, const char *
             rc = messaging_refuse(plan, messaging_id_text(id, idt) == 0 ? id : NULL, "bad_request",
                                   why, name);
         } else if (is_send) {
-            rc = messaging_decode_send(item, user, user_valid, plan);
+            rc = messaging_decode_send(item, user, user_valid, plan, &kept);
         } else {
             rc = messaging_decode_read(item, plan);
         }
         if (rc != MESSAGING_OK)
             return rc;
+        if (is_send && !kept)
+            cJSON_Delete(cJSON_DetachItemViaPointer(items, item));
+        item = next;
+    }
+    if (is_send) {
+        cJSON_DetachItemViaPointer(frame, items);
+        if (items->child != NULL)
+            plan->sends = items;
+        else
+            cJSON_Delete(items);
     }
     return MESSAGING_OK;
 }
@@ -610,7 +601,8 @@ static cJSON *messaging_errors_values(const cJSON *errors)
 static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSON *data,
                                   cJSON **out)
 {
-    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
+    /* A message's ref is its numeric id, or {"send": id} (messaging_send_ref). */
+    const cJSON *send = cJSON_IsNumber(ref) ? ref : cJSON_GetObjectItemCaseSensitive(ref, "send");
     const cJSON *read = cJSON_GetObjectItemCaseSensitive(ref, "read");
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(ref, "errors");
 
@@ -650,15 +642,33 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
 
 int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
 {
-    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
-    if (!cJSON_IsArray(send) || !cJSON_IsString(send->child))
+    static const char head[] = "{\"sent\":[{\"id\":", tail[] = "}]}";
+    char id[MESSAGING_ID_MAX + 1];
+    if (!cJSON_IsNumber(ref) || messaging_id_text(ref, id) != 0)
         return -1;
-    const char *digits = send->child->valuestring;
-    size_t n = strspn(digits, "-0123456789");
-    if (n == 0 || digits[n] != '\0')
+    size_t n = strlen(id);
+    if (sizeof(head) - 1 + n + sizeof(tail) > cap)
         return -1;
-    int len = snprintf(buf, cap, "{\"sent\":[{\"id\":%s}]}", digits);
-    return len > 0 && (size_t)len < cap ? len : -1;
+    memcpy(buf, head, sizeof(head) - 1);
+    memcpy(buf + sizeof(head) - 1, id, n);
+    memcpy(buf + sizeof(head) - 1 + n, tail, sizeof(tail));
+    return (int)(sizeof(head) - 1 + n + sizeof(tail) - 1);
+}
+
+const cJSON *messaging_send_ref(const cJSON *data, cJSON **owned)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID);
+    *owned = NULL;
+    if (cJSON_IsNumber(id))
+        return id;
+    cJSON *ref = cJSON_CreateObject();
+    cJSON *v = ref != NULL ? cJSON_Duplicate(id, 1) : NULL;
+    if (v == NULL || !cJSON_AddItemToObjectCS(ref, "send", v)) {
+        cJSON_Delete(v);
+        cJSON_Delete(ref);
+        return NULL;
+    }
+    return *owned = ref;
 }
 
 int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
