@@ -153,7 +153,7 @@ static int messaging_reserved(const char *name)
 
 /* Turn item into native message data in place (see the top of the file):
  * its `id` renamed MESSAGING_MSG_ID, members the stamp would drop moved under
- * MESSAGING_EXTRA, and `to` added last. Nothing is copied: a frame's items
+ * MESSAGING_EXTRA, and `to` added first. Nothing is copied: a frame's items
  * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
  * then half turned: drop it) */
 static int messaging_item_to_data(cJSON *item, const char *rid)
@@ -179,8 +179,14 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
         cJSON_Delete(extra);
         return MESSAGING_NOMEM;
     }
+    /* `to` first: the message plugin looks it up twice, and the stamp puts
+     * it first in the stored message whatever its place here. */
     cJSON *to = cJSON_CreateString(rid);
-    if (to == NULL || !cJSON_AddItemToObjectCS(item, "to", to)) {
+    if (to == NULL)
+        return MESSAGING_NOMEM;
+    to->string = (char *)"to";
+    to->type |= cJSON_StringIsConst;
+    if (!cJSON_InsertItemInArray(item, 0, to)) {
         cJSON_Delete(to);
         return MESSAGING_NOMEM;
     }
@@ -767,17 +773,22 @@ static size_t mt_digits(const char *p, size_t len, size_t i)
     return j;
 }
 
-/* End of the number at p[i], or 0; *integer set when it is digits only. */
+/* End of the number at p[i], or 0; *integer set when it is digits only.
+ * A number a double may not hold (over MT_NUMBER_DIGITS digits before or
+ * after the point, an exponent of three digits) is 0 too: the parser turns
+ * it into infinity or zero, which prints otherwise, so the tree decides. */
+#define MT_NUMBER_DIGITS 200
 static size_t mt_number(const char *p, size_t len, size_t i, int *integer)
 {
     size_t j = i < len && p[i] == '-' ? i + 1 : i, d;
     *integer = 1;
-    if (j >= len || (d = mt_digits(p, len, j)) == j || (p[j] == '0' && d > j + 1))
+    if (j >= len || (d = mt_digits(p, len, j)) == j || (p[j] == '0' && d > j + 1) ||
+        d - j > MT_NUMBER_DIGITS)
         return 0;
     j = d;
     if (j < len && p[j] == '.') {
         *integer = 0;
-        if ((d = mt_digits(p, len, j + 1)) == j + 1)
+        if ((d = mt_digits(p, len, j + 1)) == j + 1 || d - j - 1 > MT_NUMBER_DIGITS)
             return 0;
         j = d;
     }
@@ -786,7 +797,7 @@ static size_t mt_number(const char *p, size_t len, size_t i, int *integer)
         j++;
         if (j < len && (p[j] == '+' || p[j] == '-'))
             j++;
-        if ((d = mt_digits(p, len, j)) == j)
+        if ((d = mt_digits(p, len, j)) == j || d - j > 2)
             return 0;
         j = d;
     }
@@ -949,6 +960,74 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
     mt_put(o, val, val_len);
 }
 
+/* The common event: a message a 001 client wrote, as the host stores it,
+ * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID,...the rest of the item} with
+ * sid and rid once each in the rest, naming the from and the to, and no
+ * other name the stamp or the codec owns. Its frame is that text from
+ * msg_id's value on behind {"messages":[{"id": : the members are checked in
+ * one pass and copied at once, with no member list and no per-member write.
+ * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
+ * shape: the member-by-member way decides) */
+static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
+{
+    static const char head[] = "{\"messages\":[{\"id\":";
+    static const struct {
+        const char *text;
+        size_t len;
+    } lead[] = {{"{\"id\":", 6},
+                {",\"from\":", 8},
+                {",\"to\":", 6},
+                {",\"ts\":", 6},
+                {",\"" MESSAGING_MSG_ID "\":", sizeof(MESSAGING_MSG_ID) + 3}};
+    mt_member st[5], sid = {0}, rid = {0};
+    size_t i = 0;
+    for (int k = 0; k < 5; k++) {
+        if (len - i < lead[k].len || memcmp(json + i, lead[k].text, lead[k].len) != 0)
+            return MESSAGING_FALLBACK;
+        i += lead[k].len;
+        size_t v = mt_value(json, len, i, 1);
+        if (v == 0 || v >= len)
+            return MESSAGING_FALLBACK;
+        st[k] = (mt_member){NULL, 0, json + i, v - i};
+        i = v;
+    }
+    const char *t;
+    size_t tn;
+    if (st[1].val[0] != '"' || st[2].val[0] != '"' || mt_id(&st[4], &t, &tn) != 1)
+        return MESSAGING_FALLBACK;
+    while (json[i] == ',') {
+        int escaped = 0;
+        size_t k = mt_string(json, len, i + 1, &escaped);
+        if (k == 0 || escaped || k >= len || json[k] != ':')
+            return MESSAGING_FALLBACK;
+        size_t v = mt_value(json, len, k + 1, 1);
+        if (v == 0 || v >= len)
+            return MESSAGING_FALLBACK;
+        mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
+        int special = mt_special(&m);
+        if (special == MT_S_SID && sid.val == NULL)
+            sid = m;
+        else if (special == MT_S_RID && rid.val == NULL)
+            rid = m;
+        else if (special != MT_S_N)
+            return MESSAGING_FALLBACK;
+        i = v;
+    }
+    if (json[i] != '}' || i + 1 != len || sid.val == NULL || rid.val == NULL ||
+        mt_same(&sid, &st[1]) != 1 || mt_same(&rid, &st[2]) != 1)
+        return MESSAGING_FALLBACK;
+    size_t from = (size_t)(st[4].val - json), n = sizeof(head) - 1 + (len - from) + 2;
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return MESSAGING_NOMEM;
+    memcpy(buf, head, sizeof(head) - 1);
+    memcpy(buf + sizeof(head) - 1, json + from, len - from);
+    memcpy(buf + n - 2, "]}", 3);
+    *out = buf;
+    *out_len = n;
+    return MESSAGING_OK;
+}
+
 int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
                           char **out, size_t *out_len)
 {
@@ -958,6 +1037,9 @@ int messaging_encode_text(const char *type, const char *json, size_t len, const 
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
+    int rc = mt_written(json, len, out, out_len);
+    if (rc != MESSAGING_FALLBACK)
+        return rc;
     int n = mt_members(json, len, m);
     if (n < 0)
         return MESSAGING_FALLBACK;

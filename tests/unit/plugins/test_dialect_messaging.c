@@ -142,9 +142,9 @@ static void test_messaging_decode_seed_example(void **state)
                   "{\"id\":12,\"rid\":32,\"sid\":21,\"url\":\"https://web.com/pic.png\"}],"
                   "\"read\":[{\"id\":1},{\"id\":2},{\"id\":3}]}",
                   "21");
-    assert_json(plan.sends, "[{\"msg_id\":11,\"rid\":31,\"sid\":21,\"text\":\"hello\",\"to\":"
-                            "\"31\"},{\"msg_id\":12,\"rid\":32,\"sid\":21,\"url\":"
-                            "\"https://web.com/pic.png\",\"to\":\"32\"}]");
+    assert_json(plan.sends, "[{\"to\":\"31\",\"msg_id\":11,\"rid\":31,\"sid\":21,\"text\":"
+                            "\"hello\"},{\"to\":\"32\",\"msg_id\":12,\"rid\":32,\"sid\":21,"
+                            "\"url\":\"https://web.com/pic.png\"}]");
     assert_json(plan.reads, "[{\"as\":[\"1\"],\"id\":\"1\"},{\"as\":[\"2\"],\"id\":\"2\"},{\"as\":["
                             "\"3\"],\"id\":\"3\"}]");
     assert_null(plan.errors);
@@ -183,8 +183,8 @@ static void test_messaging_decode_ids_compared_as_text(void **state)
     messaging_plan plan = decode_ok("{\"send\":[{\"id\":\"a\",\"sid\":\"21\",\"rid\":\"bob\"},"
                                     "{\"id\":7,\"sid\":21.0,\"rid\":-3}]}",
                                     "21");
-    assert_json(plan.sends, "[{\"msg_id\":\"a\",\"sid\":\"21\",\"rid\":\"bob\",\"to\":\"bob\"},"
-                            "{\"msg_id\":7,\"sid\":21,\"rid\":-3,\"to\":\"-3\"}]");
+    assert_json(plan.sends, "[{\"to\":\"bob\",\"msg_id\":\"a\",\"sid\":\"21\",\"rid\":\"bob\"},"
+                            "{\"to\":\"-3\",\"msg_id\":7,\"sid\":21,\"rid\":-3}]");
     /* the ref a message is submitted with: its id when numeric, else {send} */
     cJSON *owned = NULL;
     const cJSON *ref = messaging_send_ref(cJSON_GetArrayItem(plan.sends, 0), &owned);
@@ -208,7 +208,7 @@ static void test_messaging_decode_refuses_bad_items_keeps_others(void **state)
                   "{\"id\":7,\"sid\":21,\"rid\":true},{\"id\":8,\"sid\":21,\"rid\":31}],"
                   "\"read\":[{\"id\":9},{\"x\":1},[],{\"id\":10,\"sid\":{}}]}",
                   "21");
-    assert_json(plan.sends, "[{\"msg_id\":8,\"sid\":21,\"rid\":31,\"to\":\"31\"}]");
+    assert_json(plan.sends, "[{\"to\":\"31\",\"msg_id\":8,\"sid\":21,\"rid\":31}]");
     assert_json(plan.reads, "[{\"as\":[\"9\"],\"id\":\"9\"}]");
     const char *msg = "must be a string (1-256 bytes) or an integer";
     char want[2048];
