@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "native.h"
 #include "log.h"
 #include "plugin_ctx.h"
@@ -94,6 +95,24 @@ void sb_endpoint_free(void)
     for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++)
         if (entries[i])
             entry_free(i);
+}
+
+int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char *user,
+                       const char *buf, size_t len, const char **code, const char **why)
+{
+    if (!e->ep.decode_tree)
+        return e->ep.decode(e->ud, conn_id, user, buf, len, code, why);
+    /* The tree lives for the call: the parse arena builds it with no malloc
+     * per node and frees it with no free per node, as for a native frame. */
+    int held = 0;
+    cJSON *frame = sb_json_parse_held(buf, len, why, &held);
+    if (!frame) {
+        *code = "bad_json";
+        return SB_EPROTO;
+    }
+    int rc = e->ep.decode_tree(e->ud, conn_id, user, frame, code, why);
+    sb_json_free_held(frame, held);
+    return rc;
 }
 
 /* A dialect's encode, its text framed as one text frame. */
