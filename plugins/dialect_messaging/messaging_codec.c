@@ -147,8 +147,16 @@ static int messaging_refuse(messaging_plan *plan, const cJSON *id, const char *c
 
 static int messaging_reserved(const char *name)
 {
-    return strcmp(name, "from") == 0 || strcmp(name, "to") == 0 || strcmp(name, "ts") == 0 ||
-           strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
+    switch (name[0]) { /* every member of every item comes here: most names pass at once */
+    case 'f':
+        return strcmp(name, "from") == 0;
+    case 't':
+        return strcmp(name, "to") == 0 || strcmp(name, "ts") == 0;
+    case 'm':
+        return strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
+    default:
+        return 0;
+    }
 }
 
 /* Turn item into native message data in place (see the top of the file):
@@ -162,7 +170,7 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
     cJSON *c = item->child;
     while (c != NULL) {
         cJSON *next = c->next;
-        if (strcmp(c->string, "id") == 0) {
+        if (c->string[0] == 'i' && strcmp(c->string, "id") == 0) {
             if (!(c->type & cJSON_StringIsConst))
                 cJSON_free(c->string);
             c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
@@ -960,6 +968,17 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
     mt_put(o, val, val_len);
 }
 
+/* Whether the id span a names the string span s: the same bytes, a string
+ * of 1 to MESSAGING_ID_MAX bytes with no escape (the common case: a sid
+ * written as a string), else as mt_same decides. */
+static int mt_same_span(const mt_member *a, const mt_member *s)
+{
+    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2 &&
+        memcmp(a->val, s->val, a->val_len) == 0 && memchr(a->val, '\\', a->val_len) == NULL)
+        return 1;
+    return mt_same(a, s) == 1;
+}
+
 /* The common event: a message a 001 client wrote, as the host stores it,
  * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID,...the rest of the item} with
  * sid and rid once each in the rest, naming the from and the to, and no
@@ -1014,7 +1033,7 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
         i = v;
     }
     if (json[i] != '}' || i + 1 != len || sid.val == NULL || rid.val == NULL ||
-        mt_same(&sid, &st[1]) != 1 || mt_same(&rid, &st[2]) != 1)
+        !mt_same_span(&sid, &st[1]) || !mt_same_span(&rid, &st[2]))
         return MESSAGING_FALLBACK;
     size_t from = (size_t)(st[4].val - json), n = sizeof(head) - 1 + (len - from) + 2;
     char *buf = malloc(n + 1);
