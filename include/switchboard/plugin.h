@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 3
+#define SB_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -358,6 +358,16 @@ typedef struct sb_endpoint {
     /* Optional: the stored direct message `id` (data.id of a `message` event)
      * was queued to conn_id of user, live or from the backlog. */
     void (*delivered)(void *ud, uint64_t conn_id, const char *user, const char *id);
+    /* since 1.4 */
+    /* Optional (NULL: decode): decode a frame the host has parsed under
+     * host->json_parse_new's rules (text that fails them is answered with a
+     * bad_json error, and this is not called). frame is the host's, built
+     * cheaply for the call: the codec may change it (detach, rename, delete
+     * members; nodes it adds are freed with it) and pass parts of it to
+     * host->submit, but keeps no part of it past the return. Same returns
+     * as decode. */
+    int (*decode_tree)(void *ud, uint64_t conn_id, const char *user, cJSON *frame,
+                       const char **code, const char **why);
 } sb_endpoint;
 
 #define SB_ENDPOINT_INIT .size = sizeof(sb_endpoint)
