@@ -340,9 +340,10 @@ static void sblua_log(sblua_engine *e, int level, const char *fmt, ...)
     env->log(env->ud, level, line);
 }
 
-/* Run c over every script. filter: *data is replaced by each script's output.
- * authenticate: user is written on ALLOW. */
-static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *user, char *reason,
+/* Run c over every script. filter: c->data starts as the message's data; a
+ * script's new data (taken into *out, the one before deleted) is what the
+ * next one gets. authenticate: user is written on ALLOW. */
+static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **out, char *user, char *reason,
                             size_t len)
 {
     int result = SB_HOOK_PASS;
@@ -355,8 +356,6 @@ static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *
         c->reason[0] = '\0';
         c->user_out[0] = '\0';
         c->out = NULL;
-        if (data)
-            c->data = *data;
         int status = sblua_vm_run(e->vm, sblua_call_body, &x, err, sizeof err);
         sblua_lazy_forget(sblua_vm_state(e->vm));
         if (status != LUA_OK) {
@@ -386,8 +385,9 @@ static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *
             return SB_HOOK_ALLOW;
         }
         if (c->kind == SBLUA_FILTER && c->out) {
-            cJSON_Delete(*data);
-            *data = c->out;
+            cJSON_Delete(*out);
+            *out = c->out;
+            c->data = c->out;
             c->out = NULL;
         }
     }
@@ -415,11 +415,17 @@ int sblua_engine_authorize(sblua_engine *e, const char *user, const char *action
     return sblua_engine_run(e, &c, NULL, NULL, reason, len);
 }
 
-int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, cJSON **data, char *reason,
-                        size_t len)
+int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                        char *reason, size_t len)
 {
-    sblua_call c = {.kind = SBLUA_FILTER, .msg = msg};
-    return sblua_engine_run(e, &c, data, NULL, reason, len);
+    sblua_call c = {.kind = SBLUA_FILTER, .msg = msg, .data = data};
+    *out = NULL;
+    int r = sblua_engine_run(e, &c, out, NULL, reason, len);
+    if (r == SB_HOOK_DENY) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return r;
 }
 
 /* --- loading --------------------------------------------------------------------- */

@@ -82,9 +82,10 @@ static int filter(sblua_engine *e, const char *data_json, char **out, char *reas
                        .to = to,
                        .id = "01HF0000000000000000000000",
                        .ts = 1732280000123};
-    cJSON *data = cJSON_Parse(data_json);
-    int r = sblua_engine_filter(e, &m, &data, reason, 256);
-    *out = cJSON_PrintUnformatted(data);
+    cJSON *data = cJSON_Parse(data_json), *changed = NULL;
+    int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
+    *out = cJSON_PrintUnformatted(changed ? changed : data);
+    cJSON_Delete(changed);
     cJSON_Delete(data);
     cJSON_Delete(to);
     return r;
@@ -438,11 +439,11 @@ static int filter_kept(sblua_engine *e, const char *data_json, char **out, char 
                        .to = to,
                        .id = "01HF0000000000000000000000",
                        .ts = 1732280000123};
-    cJSON *data = cJSON_Parse(data_json);
-    cJSON *given = data;
-    int r = sblua_engine_filter(e, &m, &data, reason, 256);
-    *kept = data == given;
-    *out = cJSON_PrintUnformatted(data);
+    cJSON *data = cJSON_Parse(data_json), *changed = NULL;
+    int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
+    *kept = changed == NULL;
+    *out = cJSON_PrintUnformatted(changed ? changed : data);
+    cJSON_Delete(changed);
     cJSON_Delete(data);
     cJSON_Delete(to);
     return r;
@@ -631,11 +632,10 @@ static void test_engine_lazy_msg_table_reused_fresh(void **state)
                         .id = "01HF0000000000000000000001",
                         .ts = 2};
     for (int i = 0; i < 3; i++) {
-        cJSON *data = cJSON_Parse("{\"a\":1}");
-        cJSON *given = data;
-        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, &data, reason, 256),
+        cJSON *data = cJSON_Parse("{\"a\":1}"), *changed = NULL;
+        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, data, &changed, reason, 256),
                          SB_HOOK_ALLOW);
-        assert_ptr_equal(data, given);
+        assert_null(changed);
         cJSON_Delete(data);
     }
     sblua_engine_free(e);
