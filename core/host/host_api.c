@@ -511,6 +511,13 @@ static int h_run_filter(sb_plugin_ctx *pc, const sb_filter_msg *msg, cJSON **dat
     return sb_hooks_filter(msg, data, reason, len);
 }
 
+static int h_filter_print(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                          char **json, size_t *len, char *reason, size_t reason_len)
+{
+    (void)pc;
+    return sb_hooks_filter_print(msg, data, json, len, reason, reason_len);
+}
+
 static int h_run_authenticate(sb_plugin_ctx *pc, const char *token, const sb_http_req *req,
                               char user[SB_USER_MAX + 1], char *reason, size_t len)
 {
@@ -922,6 +929,7 @@ static const sb_host_api host_api = {
     .room_size = h_room_size,
     .publish_room = h_publish_room,
     .print_unfiltered_new = h_print_unfiltered_new,
+    .filter_print = h_filter_print,
 };
 
 const sb_host_api *sb_host_api_table(void)

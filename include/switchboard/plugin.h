@@ -176,6 +176,17 @@ typedef struct sb_hooks {
      * still holds the closing connection, its user and rooms during on_close. */
     void (*on_open)(void *ud, uint64_t conn_id, const char *user);
     void (*on_close)(void *ud, uint64_t conn_id, const char *user);
+    /* since 1.4 */
+    /* A filter that only reads, in place of `filter` (a provider with both
+     * gets this one called). data is the stamped message, read-only and
+     * borrowed for the call (it may borrow the client's data). Leave *out
+     * NULL to pass the message on unchanged, or set a new object (the host
+     * takes it, whatever the answer) to replace it. DENY drops the message
+     * (error `filtered`). While no filter changes a message, the host sends
+     * the client's data stamped as with no filter at all: no copy to edit,
+     * no second check (host->filter_print). */
+    int (*filter_view)(void *ud, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                       const char **reason);
 } sb_hooks;
 
 /* The answer of an identify call (the auth plugin's handshake check). */
@@ -693,6 +704,20 @@ typedef struct sb_host_api {
      * with *filtered 0 on ENOMEM. */
     char *(*print_unfiltered_new)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
                                   size_t *len, int *filtered);
+
+    /* since 1.4 */
+
+    /* A message through the filter chain, printed: in *json (a new string,
+     * caller: host->free; *len its length) what run_filter and json_print_new
+     * make of a stamped copy of data (borrowed, left as it is) with msg's
+     * routing fields. A message a filter dropped, whose filter output is
+     * invalid, or msg without id or from, leaves *json NULL and the reason
+     * in reason[0..reason_len). While no filter changes the message (no
+     * filter installed, or filter_view ones passing it on), nothing is
+     * copied or checked again: the bytes are print_unfiltered_new's.
+     * -> SB_OK | SB_ENOMEM */
+    int (*filter_print)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data, char **json,
+                        size_t *len, char *reason, size_t reason_len);
 
 } sb_host_api;
 
