@@ -186,9 +186,20 @@ int sb_conn_start_tls(sb_conn *c)
 
 ssize_t sb_conn_recv(sb_conn *c, void *buf, size_t len)
 {
-    if (c->tls)
-        return sb_tls_read(c->tls, buf, len);
-    return recv(c->fd, buf, len, 0);
+    if (!c->tls)
+        return recv(c->fd, buf, len, 0);
+    ssize_t n = sb_tls_read(c->tls, buf, len);
+    if (n < 0 && errno == EAGAIN && sb_tls_read_wants_write(c->tls)) {
+        /* OpenSSL must send first (a TLS 1.3 KeyUpdate's answer) and the
+         * socket is full: the bytes still waiting in the socket would wake
+         * the read watcher again and again. Wait for room instead; the
+         * write watcher reads again. */
+        c->tls_rd_wait = 1;
+        ev_io_stop(sb_srv.loop, &c->rio);
+        ev_io_start(sb_srv.loop, &c->wio);
+        errno = EAGAIN;
+    }
+    return n;
 }
 
 ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n)
@@ -464,9 +475,12 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     sb_conn *c = (sb_conn *)w;
+    if (c->tls_rd_wait) {
+        ev_io_stop(loop, w); /* restarted by a phase: the write watcher reads */
+        return;
+    }
     if (c->tls_hs && conn_tls_handshake(c) != 1)
         return;
     if (c->tls_wr_wait) {
@@ -490,6 +504,17 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (conn_tls_handshake(c) == 1)
             ev_feed_event(loop, &c->rio, EV_READ); /* the request may be buffered */
         return;
+    }
+    if (c->tls_rd_wait) {
+        /* The room a read waited for: read again (the read sends OpenSSL's
+         * message first), after the queue had its turn. */
+        c->tls_rd_wait = 0;
+        ev_io_start(loop, &c->rio);
+        ev_feed_event(loop, &c->rio, EV_READ);
+        if (sb_outq_empty(&c->out)) {
+            ev_io_stop(loop, &c->wio);
+            return;
+        }
     }
     if (conn_flush(c) != SB_OK) {
         sb_conn_destroy(c);

@@ -84,6 +84,7 @@ struct sb_conn {
     unsigned detached : 1;      /* out of the registry, on_close hooks ran */
     unsigned tls_hs : 1;        /* the TLS handshake is not done yet */
     unsigned tls_wr_wait : 1;   /* a TLS write waits for the peer's bytes, not for room */
+    unsigned tls_rd_wait : 1;   /* a TLS read waits for room to send, not for bytes */
     unsigned flush_queued : 1;  /* in the end-of-pass flush list (conn.c) */
     unsigned deflate : 1;       /* permessage-deflate negotiated (no context takeover) */
     unsigned counted_ip : 1;    /* counted in the registry's per-address limit */
