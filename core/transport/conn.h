@@ -39,6 +39,13 @@ typedef struct sb_ws_live {
     uint8_t in_msg;   /* a fragmented message is open */
 } sb_ws_live;
 
+/* Bytes read with the handshake that are WebSocket data, in one allocation:
+ * most connections never have any. */
+typedef struct sb_conn_pre {
+    size_t len, off; /* bytes / already given to the WebSocket reader */
+    uint8_t bytes[];
+} sb_conn_pre;
+
 /* What a phase (HTTP before the upgrade, WebSocket after) does with its
  * connection; http.c and ws.c each give one, so this module calls neither. */
 typedef struct sb_conn_phase_ops {
@@ -93,6 +100,7 @@ struct sb_conn {
     unsigned ws_close_short : 1; /* the client's close frame had a 1-byte body */
     uint8_t busy;                /* inside callbacks that may destroy it (nesting depth) */
     uint16_t holds;              /* plugin holds (host->conn_hold): events wait in held */
+    uint32_t n_rooms;            /* rooms joined (registry.c sizes c->rooms) */
     uint64_t id;
     int64_t since_ms;
     ev_tstamp last_rx;
@@ -106,16 +114,13 @@ struct sb_conn {
     sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
     const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
     sb_ws_live *ws;              /* the WebSocket reader, NULL while hibernating */
-    uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
-    size_t pre_len, pre_off;
+    sb_conn_pre *pre;            /* WebSocket data read with the handshake, or NULL */
     sb_outq out;
     sb_outq *held; /* events held behind the backlog or a plugin's hold, or NULL */
-    char backlog_after[SB_ID_LEN + 1];
-    struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
+    struct sb_backlog_seen *backlog_seen; /* the backlog's cursor and ids sent lately, or NULL */
     char *user;
     sb_user *u;
     sb_room **rooms;
-    size_t n_rooms, cap_rooms;
     sb_ratelimit rl;
     struct sb_conn *all_prev, *all_next; /* authenticated WebSocket connections */
     const sb_conn_phase_ops *ops;        /* the phase's: HTTP, then WebSocket */

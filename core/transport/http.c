@@ -302,12 +302,10 @@ static void http_parse(sb_conn *c)
                  * rest of the buffer is frames, or a closing error is queued. */
                 if (c->phase == SB_PHASE_WS) {
                     size_t rest = h->rlen - h->roff;
-                    if (rest) {
-                        c->pre = malloc(rest);
-                        if (c->pre) {
-                            memcpy(c->pre, h->rbuf + h->roff, rest);
-                            c->pre_len = rest;
-                        }
+                    if (rest && (c->pre = malloc(sizeof(*c->pre) + rest))) {
+                        memcpy(c->pre->bytes, h->rbuf + h->roff, rest);
+                        c->pre->len = rest;
+                        c->pre->off = 0;
                     }
                     sb_http_detach(c);
                     if (c->pre)

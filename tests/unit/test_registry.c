@@ -134,7 +134,7 @@ static void test_registry_set_user_registers(void **state)
     assert_non_null(u);
     assert_ptr_equal(c->u, u);
     assert_int_equal(u->n, 1);
-    assert_ptr_equal(u->conns[0], c);
+    assert_ptr_equal(sb_user_conns(u)[0], c);
     assert_ptr_equal(sb_registry_all(), c);
     assert_int_equal(sb_registry_n_users(), 1);
     assert_int_equal(opens, 1);
@@ -184,7 +184,7 @@ static void test_registry_set_user_sessions_replace(void **state)
     harness_expect_nothing(other);
     sb_user *u = sb_registry_user("bob");
     assert_int_equal(u->n, 1);
-    assert_ptr_equal(u->conns[0], harness_conn(new));
+    assert_ptr_equal(sb_user_conns(u)[0], harness_conn(new));
 }
 
 /* Every allocation of set_user failing in turn: SB_ENOMEM, the connection
@@ -206,7 +206,7 @@ static void test_registry_set_user_enomem_then_retry(void **state)
         assert_false(on_all_list(c));
         assert_int_equal(sb_registry_set_user(c, "bob"), SB_OK);
         assert_int_equal(sb_registry_user("bob")->n, 1);
-        assert_ptr_equal(sb_registry_user("bob")->conns[0], c);
+        assert_ptr_equal(sb_user_conns(sb_registry_user("bob"))[0], c);
         sb_conn_destroy(c);
         assert_null(sb_registry_user("bob"));
     }
