@@ -101,8 +101,9 @@ static long count_add(sb_dict *d, const char *key, long delta, int *rc)
 void sb_registry_ws_open(sb_conn *c)
 {
     sb_srv.n_ws++;
+    char ip[INET6_ADDRSTRLEN];
     if (sb_srv.per_ip)
-        count_add(sb_srv.per_ip, c->ip, 1, NULL);
+        count_add(sb_srv.per_ip, sb_conn_ip(c, ip), 1, NULL);
     c->counted_ip = 1;
 }
 
@@ -210,8 +211,9 @@ void sb_registry_detach(sb_conn *c)
     if (c->phase == SB_PHASE_WS && c->counted_ip) {
         sb_srv.n_ws--;
         c->counted_ip = 0;
+        char ip[INET6_ADDRSTRLEN];
         if (sb_srv.per_ip)
-            count_add(sb_srv.per_ip, c->ip, -1, NULL);
+            count_add(sb_srv.per_ip, sb_conn_ip(c, ip), -1, NULL);
     }
     if (!c->user)
         return;

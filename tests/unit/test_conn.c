@@ -73,7 +73,8 @@ static void test_conn_new_registered_until_eof(void **state)
     assert_non_null(c);
     assert_int_equal(c->phase, SB_PHASE_HTTP);
     assert_non_null(c->http);
-    assert_string_equal(c->ip, "127.0.0.1");
+    char ip[INET6_ADDRSTRLEN];
+    assert_string_equal(sb_conn_ip(c, ip), "127.0.0.1");
     assert_int_equal(sb_dict_count(sb_srv.conns), 1);
     harness_hangup(cl);
     assert_true(harness_run_until(conn_gone, &cl->conn_id));
