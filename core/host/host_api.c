@@ -200,8 +200,13 @@ static int h_conn_info(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since, cons
         return SB_ECLOSED;
     if (since)
         *since = c->since_ms;
-    if (ip)
-        *ip = c->ip;
+    if (ip) {
+        /* The connection keeps its address binary: the text is printed
+         * here, in one of a few buffers a caller may hold at once. */
+        static char bufs[8][INET6_ADDRSTRLEN];
+        static unsigned next;
+        *ip = sb_conn_ip(c, bufs[next++ % 8]);
+    }
     return SB_OK;
 }
 

@@ -151,7 +151,7 @@ sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
     }
     c->fd = fd;
     c->id = ++sb_srv.next_conn_id;
-    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    sb_conn_set_ip(c, ip); /* the listener's text: always an address */
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_init(&c->timer, conn_timer_cb);
@@ -171,6 +171,27 @@ sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
 sb_conn *sb_conn_find(uint64_t id)
 {
     return sb_dict_uget(sb_srv.conns, id);
+}
+
+/* The address is kept binary (16 bytes, not 46 of text): every connection
+ * keeps it, few ever print it. */
+int sb_conn_set_ip(sb_conn *c, const char *ip)
+{
+    uint8_t a[16];
+    int v6 = strchr(ip, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, a) != 1)
+        return SB_EINVAL;
+    memset(c->addr, 0, sizeof(c->addr));
+    memcpy(c->addr, a, v6 ? 16 : 4);
+    c->ip_v6 = (unsigned)v6;
+    return SB_OK;
+}
+
+const char *sb_conn_ip(const sb_conn *c, char buf[INET6_ADDRSTRLEN])
+{
+    if (!inet_ntop(sb_conn_family(c), c->addr, buf, INET6_ADDRSTRLEN))
+        snprintf(buf, INET6_ADDRSTRLEN, "?");
+    return buf;
 }
 
 int sb_conn_start_tls(sb_conn *c)
@@ -442,8 +463,9 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->ops->deadline) {
         if (now >= c->ops->deadline(c) - 0.0005) {
+            char ip[INET6_ADDRSTRLEN];
             sb_log(SB_LOG_DEBUG, "conn %llu (%s): request head not complete in time, closed",
-                   (unsigned long long)c->id, c->ip);
+                   (unsigned long long)c->id, sb_conn_ip(c, ip));
             sb_conn_destroy(c);
             return;
         }
