@@ -477,7 +477,8 @@ typedef struct sb_host_api {
     int (*conn_set_user)(sb_plugin_ctx *pc, uint64_t conn_id, const char *user);
     /* The user of conn_id (borrowed, valid until the loop runs again), or NULL. */
     const char *(*conn_user)(sb_plugin_ctx *pc, uint64_t conn_id);
-    /* When conn_id opened (epoch ms) and its handshake request's ip.
+    /* When conn_id opened (epoch ms) and its handshake request's ip (text
+     * borrowed until conn_info is called again: copy it to keep it).
      * -> SB_OK | SB_ECLOSED */
     int (*conn_info)(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since_ms, const char **ip);
     /* Close conn_id with a WebSocket close code and reason. -> SB_OK | SB_ECLOSED */
