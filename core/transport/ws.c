@@ -82,7 +82,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         ws_peek(c, buf, n);
         return (ssize_t)n;
     }
-    if (c->ws->budget == 0) {
+    if (c->ws->budget == 0 || c->ws->drained) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -101,6 +101,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
+    /* A plain socket that gave less than asked is empty: asking again would
+     * only return EAGAIN, one syscall per message at a steady rate. Bytes
+     * that arrive meanwhile make the (level-triggered) watcher fire again.
+     * A TLS read returns one record at a time, so it says nothing. */
+    if ((size_t)n < len && !c->tls)
+        c->ws->drained = 1;
     c->ws->budget -= (size_t)n;
     c->ws->given += (uint64_t)n;
     c->last_rx = ev_now(sb_srv.loop);
@@ -237,6 +243,7 @@ void sb_ws_on_readable(sb_conn *c)
         return;
     }
     c->ws->budget = WS_READ_BUDGET;
+    c->ws->drained = 0;
     int rv = wslay_event_recv(c->ws->ctx);
     if (c->dead)
         return;
