@@ -183,8 +183,8 @@ def peers_table(manifest, tsv):
 
 
 def syscalls_per_message(path, sent):
-    """{syscall: calls per message} from a `perf stat -x,` file of syscalls:sys_enter_* counts,
-    or None without one."""
+    """{syscall: calls per message} from a `perf stat -x,` file of syscalls:sys_enter_* counts
+    ("all": raw_syscalls:sys_enter, every syscall), or None without one."""
     try:
         lines = open(path).read().splitlines()
     except OSError:
@@ -192,8 +192,9 @@ def syscalls_per_message(path, sent):
     calls = {}
     for line in lines:
         parts = line.split(",")
-        if len(parts) > 2 and parts[0].strip().isdigit() and "sys_enter_" in parts[2]:
-            calls[parts[2].split("sys_enter_", 1)[1]] = int(parts[0])
+        if len(parts) > 2 and parts[0].strip().isdigit() and "sys_enter" in parts[2]:
+            name = parts[2].split("sys_enter", 1)[1].lstrip("_") or "all"
+            calls[name] = int(parts[0])
     return {k: v / sent for k, v in calls.items() if v} if sent else None
 
 
@@ -239,7 +240,7 @@ def latency_table(manifest):
             if sc:
                 def part(*names):
                     return median([sum(x.get(n, 0) for n in names) for x in sc])
-                row["sys"] = (f"{median([sum(x.values()) for x in sc]):.2f} ("
+                row["sys"] = (f"{median([x.get('all', sum(x.values())) for x in sc]):.2f} ("
                               f"{part('recvfrom', 'read', 'readv', 'recvmsg'):.2f}, "
                               f"{part('writev', 'write', 'sendto', 'sendmsg'):.2f}, "
                               f"{part('epoll_wait', 'epoll_pwait'):.2f}, {part('epoll_ctl'):.2f})")
