@@ -37,6 +37,7 @@ typedef struct sb_ws_live {
     uint8_t hdr_len;
     uint8_t in_frame; /* a frame is partly read */
     uint8_t in_msg;   /* a fragmented message is open */
+    uint8_t drained;  /* a short read emptied the socket in this readable event */
 } sb_ws_live;
 
 /* Bytes read with the handshake that are WebSocket data, in one allocation:

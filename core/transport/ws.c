@@ -21,8 +21,15 @@
 
 #define WS_READ_BUDGET (256 * 1024) /* bytes per readable event: fairness */
 
+/* The hibernation trim (ws_trim_cb): at least TRIM_BATCH contexts freed,
+ * and no sooner after the last trim than TRIM_SPACING times what it took. */
+#define TRIM_BATCH   64
+#define TRIM_SPACING 200.0 /* trims use at most 0.5 % of the loop's time */
+
 static size_t hibernated; /* contexts freed since the last trim */
 static ev_timer trim_timer;
+static ev_idle trim_idle;         /* runs the trim on a pass with nothing to do */
+static ev_tstamp trim_next_after; /* no trim before (ev_now) */
 
 /* Follow the frame headers in the bytes handed to wslay. wslay checks a
  * frame's length only once payload bytes arrive, so a header declaring more
@@ -82,7 +89,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         ws_peek(c, buf, n);
         return (ssize_t)n;
     }
-    if (c->ws->budget == 0) {
+    if (c->ws->budget == 0 || c->ws->drained) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -101,6 +108,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
+    /* A plain socket that gave less than asked is empty: asking again would
+     * only return EAGAIN, one syscall per message at a steady rate. Bytes
+     * that arrive meanwhile make the (level-triggered) watcher fire again.
+     * A TLS read returns one record at a time, so it says nothing. */
+    if ((size_t)n < len && !c->tls)
+        c->ws->drained = 1;
     c->ws->budget -= (size_t)n;
     c->ws->given += (uint64_t)n;
     c->last_rx = ev_now(sb_srv.loop);
@@ -237,6 +250,7 @@ void sb_ws_on_readable(sb_conn *c)
         return;
     }
     c->ws->budget = WS_READ_BUDGET;
+    c->ws->drained = 0;
     int rv = wslay_event_recv(c->ws->ctx);
     if (c->dead)
         return;
@@ -292,19 +306,40 @@ int sb_ws_hibernate(sb_conn *c)
 }
 
 /* glibc keeps freed 4 KiB buffers in its heap, so hibernation alone does not
- * lower RSS: after a batch, give the free pages back (at most once a second). */
+ * lower RSS: after a batch, give the free pages back. malloc_trim(0) walks
+ * the whole heap and madvises every free page run, the loop blocked
+ * throughout: tens of milliseconds once store_memory has filled the heap
+ * (RESULTS.md, "Where the stalls come from"). So the timer only asks for a
+ * trim; it runs from an idle watcher, on a pass with no I/O pending, and
+ * the next waits TRIM_SPACING times as long as this one took. */
+static void ws_trim_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
+    ev_tstamp t0 = ev_time();
+    malloc_trim(0);
+    ev_tstamp took = ev_time() - t0;
+    sb_log(SB_LOG_DEBUG, "ws: malloc_trim after %zu hibernations took %.1f ms", hibernated,
+           took * 1e3);
+    hibernated = 0;
+    ev_now_update(loop);
+    trim_next_after = ev_now(loop) + (took * TRIM_SPACING > 1.0 ? took * TRIM_SPACING : 1.0);
+}
+
 static void ws_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)w;
     (void)revents;
-    if (hibernated >= 64)
-        malloc_trim(0);
-    hibernated = 0;
+    if (hibernated >= TRIM_BATCH && ev_now(loop) >= trim_next_after)
+        ev_idle_start(loop, &trim_idle);
 }
 
 void sb_ws_start_trim(void)
 {
+    hibernated = 0;
+    trim_next_after = 0;
+    ev_idle_init(&trim_idle, ws_trim_idle_cb);
+    ev_set_priority(&trim_idle, EV_MINPRI);
     ev_timer_init(&trim_timer, ws_trim_cb, 1.0, 1.0);
     ev_timer_start(sb_srv.loop, &trim_timer);
     ev_unref(sb_srv.loop); /* never keeps the loop alive on its own */
@@ -312,6 +347,7 @@ void sb_ws_start_trim(void)
 
 void sb_ws_stop_trim(void)
 {
+    ev_idle_stop(sb_srv.loop, &trim_idle);
     ev_ref(sb_srv.loop);
     ev_timer_stop(sb_srv.loop, &trim_timer);
 }

@@ -8,6 +8,8 @@ final tables (markdown) with peer ratios.
     bench_summary.py table MANIFEST        markdown table of every run in the manifest
     bench_summary.py peers MANIFEST TSV    the peers table (each figure as a ratio to
                                            uWebSockets when it ran) and the chart's TSV
+    bench_summary.py latency MANIFEST      the latency table: medians of the alternated
+                                           rounds, syscalls and CPU per message, p99 ratios
 """
 import json
 import sys
@@ -180,6 +182,80 @@ def peers_table(manifest, tsv):
                 f.write("\t".join([metric, unit, better] + [f"{v:.0f}" for v in vals]) + "\n")
 
 
+def syscalls_per_message(path, sent):
+    """{syscall: calls per message} from a `perf stat -x,` file of syscalls:sys_enter_* counts
+    ("all": raw_syscalls:sys_enter, every syscall), or None without one."""
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return None
+    calls = {}
+    for line in lines:
+        parts = line.split(",")
+        if len(parts) > 2 and parts[0].strip().isdigit() and "sys_enter" in parts[2]:
+            name = parts[2].split("sys_enter", 1)[1].lstrip("_") or "all"
+            calls[name] = int(parts[0])
+    return {k: v / sent for k, v in calls.items() if v} if sent else None
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if n else None
+
+
+def latency_table(manifest):
+    """Markdown table of the `latency RATE/s TARGET ROUND` runs: per rate and target, medians
+    over the rounds of p50, p99, p99.9, the server's CPU microseconds per message and its
+    syscalls per message (with the main ones), and the p99 as a ratio to uWebSockets'."""
+    runs = {}
+    with open(manifest) as f:
+        for line in f:
+            label, target, path = line.rstrip("\n").split("\t")
+            words = label.split()
+            if len(words) != 4 or words[0] != "latency":
+                continue
+            try:
+                doc = load(path)
+            except (OSError, ValueError):
+                continue
+            runs.setdefault(words[1], {}).setdefault(target, []).append((doc, path))
+    if not runs:
+        print("(no latency run completed)")
+        return
+    print("| rate | target | rounds | p50 ms | p99 ms | p99.9 ms | p99 / uWS | server CPU us/msg "
+          "| syscalls/msg (recv, send, epoll_wait, epoll_ctl) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rate in sorted(runs, key=lambda r: float(r.split("/")[0])):
+        by = runs[rate]
+        med = {}
+        for target, docs in by.items():
+            row = {}
+            for key in ("p50", "p99", "p99_9"):
+                row[key] = median([get(d, "latency_ms." + key, 0) for d, _ in docs])
+            row["cpu"] = median([get(d, "server.cpu_percent", 0) * 1e4 /
+                                 max(1, get(d, "throughput.sent_per_s", 0)) for d, _ in docs])
+            sc = [syscalls_per_message(p + ".syscalls", get(d, "messages.sent", 0)) for d, p in docs]
+            sc = [x for x in sc if x]
+            if sc:
+                def part(*names):
+                    return median([sum(x.get(n, 0) for n in names) for x in sc])
+                row["sys"] = (f"{median([x.get('all', sum(x.values())) for x in sc]):.2f} ("
+                              f"{part('recvfrom', 'read', 'readv', 'recvmsg'):.2f}, "
+                              f"{part('writev', 'write', 'sendto', 'sendmsg'):.2f}, "
+                              f"{part('epoll_wait', 'epoll_pwait'):.2f}, {part('epoll_ctl'):.2f})")
+            row["n"] = len(docs)
+            med[target] = row
+        order = [t for t in ("uws", "switchboard", "baseline") if t in med]
+        order += sorted(set(med) - set(order))
+        for t in order:
+            row = med[t]
+            ratio = (f"{row['p99'] / med['uws']['p99']:.2f}x"
+                     if "uws" in med and t != "uws" and med["uws"]["p99"] else "")
+            print(f"| {rate} | {t} | {row['n']} | {row['p50']:.3f} | {row['p99']:.3f} | "
+                  f"{row['p99_9']:.3f} | {ratio} | {row['cpu']:.1f} | {row.get('sys', 'n/a')} |")
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "line":
@@ -220,6 +296,9 @@ def main(argv):
         return 0
     if cmd == "peers":
         peers_table(argv[2], argv[3])
+        return 0
+    if cmd == "latency":
+        latency_table(argv[2])
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -393,7 +393,10 @@ static void worker_send(bench_worker *w)
          * does. It carries the time it was sent, unless it is late by more than the tick
          * granularity (1 ms timers, epoll's resolution): then a stall held it back (window or
          * socket full) and it carries its due time, so the stall shows in latency instead of
-         * being omitted (no coordinated omission), while the timer's own jitter does not. */
+         * being omitted (no coordinated omission), while the timer's own jitter does not.
+         * Each message is stamped and written on its own: stamped once per tick and written
+         * with the rest of the tick's burst, the last of 50 (50,000/s) carried the time this
+         * thread spent writing the 49 before it. */
         uint64_t due = (uint64_t)((double)(now - start) * w->rate / 1e9) + 1;
         while (w->scheduled < due) {
             bench_conn *c = NULL;
@@ -408,7 +411,9 @@ static void worker_send(bench_worker *w)
             if (!c)
                 break;
             int64_t due_at = start + (int64_t)((double)w->scheduled * 1e9 / w->rate);
-            bench_conn_send_next(c, now - due_at <= LATE_NS ? now : due_at);
+            int64_t t = bench_now_ns(b);
+            bench_conn_send_next(c, t - due_at <= LATE_NS ? t : due_at);
+            bench_worker_flush(w);
             w->scheduled++;
         }
     } else {

@@ -90,6 +90,23 @@ long harness_fail_off(void)
     return fail_fired;
 }
 
+/* --- the wrapped recv -------------------------------------------------------- */
+
+ssize_t __real_recv(int fd, void *buf, size_t len, int flags);
+
+static long recv_calls;
+
+ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags)
+{
+    recv_calls++;
+    return __real_recv(fd, buf, len, flags);
+}
+
+long harness_recv_calls(void)
+{
+    return recv_calls;
+}
+
 /* --- start-up and shutdown --------------------------------------------------- */
 
 int harness_start(const char *server_keys)

@@ -105,4 +105,9 @@ void harness_fail_alloc(long nth, long count);
 /* Disarm; -> the number of allocations that failed. */
 long harness_fail_off(void);
 
+/* --- syscalls ---------------------------------------------------------------- */
+
+/* recv calls of the core so far (the harness's clients read with read). */
+long harness_recv_calls(void);
+
 #endif

@@ -104,6 +104,40 @@ static void test_ws_on_readable_fragments_one_message(void **state)
     assert_int_equal(sb_metrics_core.commands, 1);
 }
 
+/* A readable event that empties the socket in one short read asks no
+ * more: the EAGAIN recv would cost a syscall per message at a steady rate. */
+static void test_ws_on_readable_short_read_recv_once(void **state)
+{
+    (void)state;
+    harness_client *cl = alice();
+    harness_send_text(cl, "{\"type\":\"echo\",\"ref\":1}");
+    harness_expect_text(cl, "{\"type\":\"echo\",\"ref\":1,\"data\":{}}");
+    harness_settle();
+    long before = harness_recv_calls();
+    harness_send_text(cl, "{\"type\":\"echo\",\"ref\":2}");
+    harness_expect_text(cl, "{\"type\":\"echo\",\"ref\":2,\"data\":{}}");
+    assert_int_equal(harness_recv_calls() - before, 1);
+}
+
+/* A frame whose bytes come in two writes, a pass apart: the short read of
+ * the first half ends that event, the watcher fires again for the rest. */
+static void test_ws_on_readable_frame_split_over_events(void **state)
+{
+    (void)state;
+    harness_client *cl = alice();
+    static const char text[] = "{\"type\":\"echo\",\"ref\":3}";
+    uint8_t frame[64] = {0x81, (uint8_t)(0x80 | (sizeof(text) - 1)), 1, 2, 3, 4};
+    for (size_t i = 0; i < sizeof(text) - 1; i++)
+        frame[6 + i] = (uint8_t)text[i] ^ frame[2 + i % 4];
+    size_t len = 6 + sizeof(text) - 1;
+    harness_write(cl, frame, len / 2);
+    harness_settle();
+    harness_expect_nothing(cl);
+    harness_write(cl, frame + len / 2, len - len / 2);
+    harness_expect_text(cl, "{\"type\":\"echo\",\"ref\":3,\"data\":{}}");
+    harness_expect_nothing(cl);
+}
+
 static void test_ws_on_readable_binary_1003(void **state)
 {
     (void)state;
@@ -303,6 +337,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, ws_setup, ws_teardown)
         T(test_ws_on_readable_text_dispatched),
         T(test_ws_on_readable_fragments_one_message),
+        T(test_ws_on_readable_short_read_recv_once),
+        T(test_ws_on_readable_frame_split_over_events),
         T(test_ws_on_readable_binary_1003),
         T(test_ws_on_readable_bad_utf8_1007),
         T(test_ws_on_readable_oversize_1009),
