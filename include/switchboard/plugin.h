@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SB_ABI_MAJOR 1
-#define SB_ABI_MINOR 3
+#define SB_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define SB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -683,6 +683,17 @@ typedef struct sb_host_api {
      * with *filtered 0 on ENOMEM. */
     char *(*print_unfiltered_new)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
                                   size_t *len, int *filtered);
+
+    /* since 1.4 */
+
+    /* Room history as the plugin owning the rooms' configuration reads it
+     * (the rooms plugin, from [rooms] history_size and history_ttl): keep
+     * publications per room (0: no history, publications live only), each
+     * for ttl_s seconds (0: no age limit). publish_room stores by it; call
+     * it from init (no publication is made before every plugin has loaded);
+     * the last call wins. Without a call there is no history.
+     * -> SB_OK | SB_EINVAL (a negative value: nothing changed) */
+    int (*room_history_configure)(sb_plugin_ctx *pc, long keep, long ttl_s);
 
 } sb_host_api;
 
