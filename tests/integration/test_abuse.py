@@ -15,15 +15,11 @@ import time
 
 import pytest
 
-from conftest import (Server, default_sections, frame, free_port, make_conf, read_frame, recv,
-                      request, run)
+from conftest import (Server, default_sections, frame, free_port, make_conf, read_frame,
+                      read_head, recv, request, run, upgrade_request, ws_upgrade)
 from core_util import wait_eof
 
 RSS_SLACK_KB = 30 * 1024
-
-UPGRADE = ("GET /ws?client_id={cid} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n\r\n")
 
 
 def rss_kb(srv):
@@ -76,15 +72,8 @@ def srv(tmp_path_factory):
 
 def raw_ws(srv, cid="abuser"):
     """A raw socket after a 101."""
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    s.sendall(UPGRADE.format(cid=cid).encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        assert chunk, f"closed during handshake: {buf!r}"
-        buf += chunk
-    assert buf.startswith(b"HTTP/1.1 101"), buf
-    assert buf.endswith(b"\r\n\r\n"), buf  # nothing sent before our first frame
+    s, _, rest = ws_upgrade(srv.port, f"/ws?client_id={cid}")
+    assert rest == b"", rest  # nothing sent before our first frame
     return s
 
 
@@ -236,14 +225,10 @@ def churn(srv, total, batch):
             for i in range(batch):
                 s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
                 socks.append(s)
-                s.sendall(UPGRADE.format(cid=f"churn{start + i}").encode())
+                s.sendall(upgrade_request(f"/ws?client_id=churn{start + i}"))
             for s in socks:
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    chunk = s.recv(4096)
-                    assert chunk, f"closed during handshake: {buf!r}"
-                    buf += chunk
-                assert buf.startswith(b"HTTP/1.1 101"), buf
+                head, _ = read_head(s)
+                assert head.startswith(b"HTTP/1.1 101"), head
             # They are live WebSockets, not refused attempts.
             assert metric(srv, "switchboard_connections") >= batch
         finally:
