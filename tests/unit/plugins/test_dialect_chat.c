@@ -119,6 +119,10 @@ static void test_chat_decode_rooms(void **state)
     assert_submitted("{\"command\":\"members\",\"room\":\"lobby\"}", "members",
                      "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
                      "{\"room\":\"lobby\"}");
+    /* members pages as the native one does: after and limit pass as they are. */
+    assert_submitted("{\"command\":\"members\",\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}",
+                     "members", "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "{\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}");
     assert_submitted("{\"command\":\"publish\",\"room\":\"lobby\",\"message\":\"hi\"}", "publish",
                      "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
                      "\"message\":\"hi\"}",
@@ -194,6 +198,13 @@ static void test_chat_encode_replies(void **state)
                    "{\"event\":\"join\",\"room\":\"lobby\",\"members\":[\"alice\"]}");
     assert_encoded(1, "members", NULL, "{\"room\":\"lobby\",\"users\":[]}",
                    "{\"event\":\"members\",\"room\":\"lobby\",\"members\":[]}");
+    /* A room over [rooms] presence_limit: join lists nobody and says so;
+     * members pages. */
+    assert_encoded(1, "join", NULL, "{\"room\":\"big\",\"users\":[],\"presence\":false}",
+                   "{\"event\":\"join\",\"room\":\"big\",\"members\":[],\"presence\":false}");
+    assert_encoded(1, "members", NULL, "{\"room\":\"big\",\"users\":[\"a\",\"b\"],\"more\":true}",
+                   "{\"event\":\"members\",\"room\":\"big\",\"members\":[\"a\",\"b\"],"
+                   "\"more\":true}");
     assert_encoded(1, "leave", NULL, "{\"room\":\"lobby\"}",
                    "{\"event\":\"leave\",\"room\":\"lobby\"}");
     assert_encoded(1, "pong", NULL, "{\"ts\":1}", NULL);
@@ -223,6 +234,11 @@ static void test_chat_encode_room_events(void **state)
     assert_encoded(0, "presence", NULL, "{\"room\":\"lobby\",\"user\":\"bob\",\"event\":\"join\"}",
                    "{\"event\":\"presence\",\"room\":\"lobby\",\"member\":\"bob\","
                    "\"action\":\"join\"}");
+    /* The join that crosses presence_limit: the last presence until it resumes. */
+    assert_encoded(0, "presence", NULL,
+                   "{\"room\":\"big\",\"user\":\"bob\",\"event\":\"join\",\"presence\":false}",
+                   "{\"event\":\"presence\",\"room\":\"big\",\"member\":\"bob\","
+                   "\"action\":\"join\",\"presence\":false}");
 }
 
 static void test_chat_encode_drops_direct_messages(void **state)
