@@ -192,9 +192,11 @@ def test_half_open_clients_closed_by_idle_timeout(srv):
 def test_ping_flood_rate_limited_connection_stays(srv):
     async def go():
         ws = await srv.ws(client_id="flooder")
+        start = time.monotonic()
         for i in range(500):
             await ws.send(json.dumps({"type": "ping", "ref": i}))
         replies = [await recv(ws, timeout=15) for _ in range(500)]
+        took = time.monotonic() - start
         # Replies come in frame order; rate_limited carries the refused
         # frame's ref too.
         pongs = [r["ref"] for r in replies if r["type"] == "pong"]
@@ -203,7 +205,11 @@ def test_ping_flood_rate_limited_connection_stays(srv):
         assert len(pongs) + len(limited) == 500, [r for r in replies if r not in limited][:5]
         assert [r["type"] for r in replies[:100]] == ["pong"] * 100, replies[:100]
         assert pongs[:100] == list(range(100)), pongs[:100]
-        assert 100 <= len(pongs) <= 130, len(pongs)
+        # rate_burst 100 at once, then rate_limit 50/s refills the bucket
+        # while the server reads the flood: about 0.6 s on a quiet machine
+        # (up to 130 pongs), but over 1 s under ASan on a loaded one (132
+        # seen), so the bound is what the bucket allows in the time taken.
+        assert 100 <= len(pongs) <= 100 + 50 * took + 1, (len(pongs), took)
         assert pongs == sorted(set(pongs)) and pongs[-1] < 500, pongs
         for i, r in enumerate(replies):
             assert r["ref"] == i, (i, r)
