@@ -121,4 +121,26 @@ void stub_host_use_core_json(sb_host_api *host)
     host->json_parse_new = sb_json_parse_strict;
     host->json_print_new = stub_core_print_new;
 }
+
+void stub_host_check_encode(stub_encode_fn encode, void *ud, const char *key, int reply,
+                            const char *type, const cJSON *ref, const cJSON *data)
+{
+    sb_encode_in in = {
+        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
+    char *out = NULL;
+    size_t len = 0;
+    if (encode(ud, &in, &out, &len) != SB_OK)
+        abort();
+    if (!out)
+        return;
+    const char *why = NULL;
+    cJSON *frame = sb_json_parse_strict(out, len, &why);
+    if (!frame || !cJSON_IsObject(frame) ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, key))) {
+        fprintf(stderr, "bad frame for %s: %.*s\n", type, (int)len, out);
+        abort();
+    }
+    cJSON_Delete(frame);
+    free(out);
+}
 #endif

@@ -43,6 +43,16 @@ cJSON *stub_host_stamped_new(const cJSON *data, const char *id, const char *from
  * host's parser and printer the core's strict parser and its printer, as
  * core/host/host_api.c has them. */
 void stub_host_use_core_json(sb_host_api *host);
+
+/* A codec's encode (sb_endpoint.encode). */
+typedef int (*stub_encode_fn)(void *ud, const sb_encode_in *in, char **out, size_t *out_len);
+
+/* Encode {reply, type, ref, data} (borrowed) with encode(ud, ...): it must
+ * answer SB_OK, and its frame, if any, must be a JSON object the core's
+ * strict parser accepts, with a string member key; else abort (a fuzz
+ * finding, the frame on stderr). */
+void stub_host_check_encode(stub_encode_fn encode, void *ud, const char *key, int reply,
+                            const char *type, const cJSON *ref, const cJSON *data);
 #endif
 
 #endif

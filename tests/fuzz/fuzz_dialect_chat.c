@@ -22,26 +22,11 @@
 static sb_host_api host;
 static chat_codec codec = {.host = &host};
 
-/* Encode {reply, type, ref, data}; the frame, if any, must be a chat event. */
+/* Encode {reply, type, ref, data}; the frame, if any, must be a chat frame
+ * (a string "event"). */
 static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
 {
-    sb_encode_in in = {
-        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
-    char *out = NULL;
-    size_t len = 0;
-    if (chat_encode(&codec, &in, &out, &len) != SB_OK)
-        abort();
-    if (!out)
-        return;
-    const char *why = NULL;
-    cJSON *frame = sb_json_parse_strict(out, len, &why);
-    if (!frame || !cJSON_IsObject(frame) ||
-        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, "event"))) {
-        fprintf(stderr, "bad chat frame for %s: %.*s\n", type, (int)len, out);
-        abort();
-    }
-    cJSON_Delete(frame);
-    free(out);
+    stub_host_check_encode(chat_encode, &codec, "event", reply, type, ref, data);
 }
 
 /* A plausible reply body for the submitted command. */

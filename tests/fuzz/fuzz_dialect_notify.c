@@ -37,26 +37,11 @@ static int stub_store_remove(sb_plugin_ctx *pc, const char *user, const char *co
 static sb_host_api host;
 static notify_codec codec = {.host = &host};
 
-/* Encode {reply, type, ref, data}; the frame, if any, must be a notify frame. */
+/* Encode {reply, type, ref, data}; the frame, if any, must be a notify frame
+ * (a string "type"). */
 static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
 {
-    sb_encode_in in = {
-        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
-    char *out = NULL;
-    size_t len = 0;
-    if (notify_encode(&codec, &in, &out, &len) != SB_OK)
-        abort();
-    if (!out)
-        return;
-    const char *why = NULL;
-    cJSON *frame = sb_json_parse_strict(out, len, &why);
-    if (!frame || !cJSON_IsObject(frame) ||
-        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, "type"))) {
-        fprintf(stderr, "bad notify frame for %s: %.*s\n", type, (int)len, out);
-        abort();
-    }
-    cJSON_Delete(frame);
-    free(out);
+    stub_host_check_encode(notify_encode, &codec, "type", reply, type, ref, data);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
