@@ -38,7 +38,8 @@ end
 -- Return msg (changed or not) to pass it on; only msg.data is taken back: the
 -- routing fields are the server's. nil, "reason" -> error `filtered`.
 -- A function that names no global (as here) gets msg.data converted only when
--- it reads it, and unchanged data goes on as it came: lua/README.md, "What a
+-- it reads it, and unchanged data goes on as it came; hooks that only return
+-- true (or msg), as these do, are not even called: lua/README.md, "What a
 -- hook costs".
 function filter(msg)
   return msg

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_out.h"
 #include "log.h"
 #include "plugin_ctx.h"
 #include "stamp.h"
@@ -263,43 +264,148 @@ static int json_utf8_ok(const cJSON *j, int depth)
     return 1;
 }
 
-/* The routing fields are the host's: after the chain they are restored from
- * msg, whatever a filter did to them, so no caller (a 1.0 plugin cannot
- * stamp) has to. A msg without them (too short, no id or from) is refused. */
-int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len)
+/* A message on its way through the filter chain: a tree the chain owns, or
+ * (filter_print) a view borrowing the client's data until a filter replaces
+ * it or needs a tree it may edit. */
+typedef struct filter_run {
+    const sb_filter_msg *msg;
+    cJSON *data;
+    int owned;           /* data is a tree of its own, not a view */
+    const cJSON *client; /* what a view borrows */
+} filter_run;
+
+/* Whether msg carries the routing fields the host restores after the chain. */
+static int filter_msg_ok(const sb_filter_msg *msg)
 {
-    if (!msg || msg->size < offsetof(sb_filter_msg, ts) + sizeof(msg->ts) || !msg->id ||
-        !msg->from) {
-        sb_log(SB_LOG_ERROR, "run_filter: the message lacks its routing fields");
-        set_reason(reason, reason_len, NULL, "internal error");
-        return SB_HOOK_DENY;
+    return msg && msg->size >= offsetof(sb_filter_msg, ts) + sizeof(msg->ts) && msg->id &&
+           msg->from;
+}
+
+/* Give a filter that may edit in place a stamped copy of the client's data
+ * instead of the view. -> SB_OK | SB_ENOMEM (the view kept) */
+static int filter_own(filter_run *run)
+{
+    const sb_filter_msg *msg = run->msg;
+    cJSON *copy = NULL;
+    if (cJSON_IsObject(run->client) && (copy = cJSON_Duplicate(run->client, 1)) == NULL)
+        return SB_ENOMEM;
+    if (sb_stamp(&copy, msg->id, msg->from, msg->to, msg->room, msg->ts) != SB_OK) {
+        cJSON_Delete(copy);
+        return SB_ENOMEM;
     }
+    cJSON_Delete(run->data);
+    run->data = copy;
+    run->owned = 1;
+    return SB_OK;
+}
+
+/* Run every filter over run->data. A filter_view that passes the message on
+ * unchanged costs no check; any other output is checked before the next
+ * filter sees it. -> SB_HOOK_ALLOW | SB_HOOK_DENY (reason written) | SB_ENOMEM */
+static int filter_chain(filter_run *run, char *reason, size_t reason_len)
+{
     for (size_t i = 0; i < n_chain; i++) {
+        const sb_hooks *h = &chain[i].h;
         const char *why = NULL;
-        if (!chain[i].h.filter)
+        int r;
+        if (h->filter_view) {
+            cJSON *out = NULL;
+            r = h->filter_view(chain[i].ud, run->msg, run->data, &out, &why);
+            if (r != SB_HOOK_DENY && out == NULL)
+                continue;
+            if (r == SB_HOOK_DENY) {
+                cJSON_Delete(out);
+            } else {
+                cJSON_Delete(run->data); /* a view: the view alone */
+                run->data = out;
+                run->owned = 1;
+            }
+        } else if (h->filter) {
+            if (!run->owned && filter_own(run) != SB_OK)
+                return SB_ENOMEM;
+            r = h->filter(chain[i].ud, run->msg, &run->data, &why);
+        } else {
             continue;
-        if (chain[i].h.filter(chain[i].ud, msg, data, &why) == SB_HOOK_DENY) {
+        }
+        if (r == SB_HOOK_DENY) {
             set_reason(reason, reason_len, why, "dropped by a filter");
             return SB_HOOK_DENY;
         }
-        if (!*data || !cJSON_IsObject(*data) || !json_utf8_ok((*data)->child, 0)) {
+        if (!run->data || !cJSON_IsObject(run->data) || !json_utf8_ok(run->data->child, 0)) {
             sb_log(SB_LOG_WARN, "plugin %s: filter output is not a valid UTF-8 JSON object",
                    sb_plugin_name(chain[i].owner));
             set_reason(reason, reason_len, NULL, "filter output is invalid");
             return SB_HOOK_DENY;
         }
     }
-    if (sb_stamp(data, msg->id, msg->from, msg->to, msg->room, msg->ts) != SB_OK) {
+    return SB_HOOK_ALLOW;
+}
+
+/* A msg without its routing fields (too short, no id or from) is refused. */
+static int filter_refuse_unrouted(const sb_filter_msg *msg, char *reason, size_t reason_len)
+{
+    if (filter_msg_ok(msg))
+        return 0;
+    sb_log(SB_LOG_ERROR, "run_filter: the message lacks its routing fields");
+    set_reason(reason, reason_len, NULL, "internal error");
+    return 1;
+}
+
+/* The routing fields are the host's: after the chain they are restored from
+ * msg, whatever a filter did to them, so no caller (a 1.0 plugin cannot
+ * stamp) has to. */
+int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len)
+{
+    if (filter_refuse_unrouted(msg, reason, reason_len))
+        return SB_HOOK_DENY;
+    filter_run run = {.msg = msg, .data = *data, .owned = 1};
+    int r = filter_chain(&run, reason, reason_len);
+    *data = run.data;
+    if (r == SB_HOOK_DENY)
+        return SB_HOOK_DENY;
+    if (r != SB_HOOK_ALLOW ||
+        sb_stamp(data, msg->id, msg->from, msg->to, msg->room, msg->ts) != SB_OK) {
         set_reason(reason, reason_len, NULL, "out of memory");
         return SB_HOOK_DENY;
     }
     return SB_HOOK_ALLOW;
 }
 
+int sb_hooks_filter_print(const sb_filter_msg *msg, const cJSON *data, char **json, size_t *len,
+                          char *reason, size_t reason_len)
+{
+    *json = NULL;
+    if (filter_refuse_unrouted(msg, reason, reason_len))
+        return SB_OK;
+    filter_run run = {.msg = msg, .client = data};
+    run.data = sb_stamp_view(data, msg->id, msg->from, msg->to, msg->room, msg->ts);
+    if (run.data == NULL)
+        return SB_ENOMEM;
+    int rc = SB_OK;
+    int r = filter_chain(&run, reason, reason_len);
+    if (r == SB_HOOK_ALLOW && run.owned &&
+        sb_stamp(&run.data, msg->id, msg->from, msg->to, msg->room, msg->ts) != SB_OK)
+        r = SB_ENOMEM;
+    if (r == SB_HOOK_ALLOW) {
+        size_t n = 0;
+        const char *text = sb_json_out(run.data, &n);
+        if (text != NULL && (*json = malloc(n + 1)) != NULL) {
+            memcpy(*json, text, n + 1);
+            *len = n;
+        } else {
+            rc = SB_ENOMEM;
+        }
+    } else if (r != SB_HOOK_DENY) {
+        rc = SB_ENOMEM;
+    }
+    cJSON_Delete(run.data);
+    return rc;
+}
+
 int sb_hooks_has_filter(void)
 {
     for (size_t i = 0; i < n_chain; i++)
-        if (chain[i].h.filter)
+        if (chain[i].h.filter || chain[i].h.filter_view)
             return 1;
     return 0;
 }

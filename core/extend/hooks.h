@@ -23,6 +23,12 @@ int sb_hooks_authenticate(const char *token, const sb_http_req *req, char user[S
 int sb_hooks_authorize(const char *user, const char *action, const char *target, const cJSON *data,
                        char *reason, size_t reason_len);
 int sb_hooks_filter(const sb_filter_msg *msg, cJSON **data, char *reason, size_t reason_len);
+/* host->filter_print: the chain over a view of data (borrowed) stamped with
+ * msg's fields, a copy made only for a filter that may edit it; *json the
+ * outcome printed (malloc), NULL with reason written when dropped.
+ * -> SB_OK | SB_ENOMEM */
+int sb_hooks_filter_print(const sb_filter_msg *msg, const cJSON *data, char **json, size_t *len,
+                          char *reason, size_t reason_len);
 /* Whether any plugin has a filter hook (sb_hooks_filter would only stamp). */
 int sb_hooks_has_filter(void);
 void sb_hooks_on_open(uint64_t conn_id, const char *user);

@@ -200,8 +200,13 @@ static int h_conn_info(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since, cons
         return SB_ECLOSED;
     if (since)
         *since = c->since_ms;
-    if (ip)
-        *ip = c->ip;
+    if (ip) {
+        /* The connection keeps its address binary: the text is printed
+         * here, in one of a few buffers a caller may hold at once. */
+        static char bufs[8][INET6_ADDRSTRLEN];
+        static unsigned next;
+        *ip = sb_conn_ip(c, bufs[next++ % 8]);
+    }
     return SB_OK;
 }
 
@@ -509,6 +514,13 @@ static int h_run_filter(sb_plugin_ctx *pc, const sb_filter_msg *msg, cJSON **dat
 {
     (void)pc;
     return sb_hooks_filter(msg, data, reason, len);
+}
+
+static int h_filter_print(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data,
+                          char **json, size_t *len, char *reason, size_t reason_len)
+{
+    (void)pc;
+    return sb_hooks_filter_print(msg, data, json, len, reason, reason_len);
 }
 
 static int h_run_authenticate(sb_plugin_ctx *pc, const char *token, const sb_http_req *req,
@@ -934,6 +946,7 @@ static const sb_host_api host_api = {
     .publish_room = h_publish_room,
     .print_unfiltered_new = h_print_unfiltered_new,
     .room_history_configure = h_room_history_configure,
+    .filter_print = h_filter_print,
 };
 
 const sb_host_api *sb_host_api_table(void)

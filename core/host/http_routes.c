@@ -83,12 +83,8 @@ static const http_route *route_find(const char *path)
 static int metrics_allowed(const sb_conn *c)
 {
     const sb_server_cfg *cfg = sb_srv.cfg;
-    unsigned char addr[16];
-    int family = strchr(c->ip, ':') ? AF_INET6 : AF_INET;
-    if (inet_pton(family, c->ip, addr) != 1)
-        return 0;
     for (size_t i = 0; i < cfg->n_metrics_allow; i++)
-        if (sb_cidr_match(&cfg->metrics_allow[i], family, addr))
+        if (sb_cidr_match(&cfg->metrics_allow[i], sb_conn_family(c), c->addr))
             return 1;
     return 0;
 }

@@ -179,7 +179,7 @@ void sb_dispatch_text(sb_conn *c, const char *buf, size_t len)
         return;
     }
     const char *code = NULL, *why = NULL;
-    int rc = c->ep->ep.decode(c->ep->ud, c->id, c->user, buf, len, &code, &why);
+    int rc = sb_endpoint_decode(c->ep, c->id, c->user, buf, len, &code, &why);
     if (rc == SB_EPROTO)
         sb_dispatch_error(c->id, NULL, code ? code : "bad_request",
                           why ? why : "the frame could not be decoded");

@@ -4,10 +4,12 @@
  * failed init) or after they are gone (shutdown). */
 #include "endpoint.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "native.h"
 #include "log.h"
 #include "plugin_ctx.h"
@@ -95,6 +97,24 @@ void sb_endpoint_free(void)
             entry_free(i);
 }
 
+int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char *user,
+                       const char *buf, size_t len, const char **code, const char **why)
+{
+    if (!e->ep.decode_tree)
+        return e->ep.decode(e->ud, conn_id, user, buf, len, code, why);
+    /* The tree lives for the call: the parse arena builds it with no malloc
+     * per node and frees it with no free per node, as for a native frame. */
+    int held = 0;
+    cJSON *frame = sb_json_parse_held(buf, len, why, &held);
+    if (!frame) {
+        *code = "bad_json";
+        return SB_EPROTO;
+    }
+    int rc = e->ep.decode_tree(e->ud, conn_id, user, frame, code, why);
+    sb_json_free_held(frame, held);
+    return rc;
+}
+
 /* A dialect's encode, its text framed as one text frame. */
 static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *in, int *rc)
 {
@@ -116,6 +136,30 @@ static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *i
     return f;
 }
 
+/* An integer ref as sb_native_ref_json writes one (digits, at most 15, so
+ * exact) into *num, a number borrowed for the call: no parse, no node to
+ * allocate. -> 1 | 0 (another ref: parse it) */
+static int ref_integer(const char *text, cJSON *num)
+{
+    const char *p = text + (text[0] == '-');
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; p[n] >= '0' && p[n] <= '9'; n++) {
+        if (n == 15)
+            return 0;
+        v = v * 10 + (uint64_t)(p[n] - '0');
+    }
+    if (n == 0 || p[n] != '\0')
+        return 0;
+    memset(num, 0, sizeof(*num));
+    num->type = cJSON_Number;
+    num->valuedouble = text[0] == '-' ? -(double)v : (double)v;
+    num->valueint = num->valuedouble >= INT_MAX   ? INT_MAX
+                    : num->valuedouble <= INT_MIN ? INT_MIN
+                                                  : (int)num->valuedouble;
+    return 1;
+}
+
 sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *type,
                             const char *ref_json, const cJSON *data, uint64_t conn_id,
                             const char *user, int *rc)
@@ -127,9 +171,11 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
             *rc = SB_ENOMEM;
         return f;
     }
-    cJSON *ref = ref_json ? cJSON_Parse(ref_json) : NULL;
+    cJSON num;
+    int integer = ref_json && ref_integer(ref_json, &num);
+    cJSON *ref = integer ? NULL : ref_json ? cJSON_Parse(ref_json) : NULL;
     cJSON *empty = data ? NULL : cJSON_CreateObject();
-    if ((ref_json && !ref) || (!data && !empty)) {
+    if ((ref_json && !integer && !ref) || (!data && !empty)) {
         cJSON_Delete(ref);
         *rc = SB_ENOMEM;
         return NULL;
@@ -140,7 +186,7 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
         .user = user,
         .reply = reply,
         .type = type,
-        .ref = ref,
+        .ref = integer ? &num : ref,
         .data = data ? data : empty,
     };
     sb_frame *f = dialect_frame(e, &in, rc);

@@ -39,6 +39,11 @@ static inline int sb_endpoint_native(const sb_endpoint_entry *e)
     return e->owner == NULL;
 }
 
+/* One text frame of a connection of e (a dialect) through its codec: its
+ * decode_tree with the frame parsed in the parse arena, else its decode.
+ * -> decode's returns, with *code and *why */
+int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char *user,
+                       const char *buf, size_t len, const char **code, const char **why);
 /* Frame a native reply (reply nonzero, ref_json its serialized ref or NULL)
  * or event for a connection of e: the native envelope, or the dialect's
  * encode. data NULL means {}. NULL with *rc SB_OK: the codec sends nothing;

@@ -436,7 +436,9 @@ void sb_envelope_free(sb_envelope *env)
     memset(env, 0, sizeof(*env));
 }
 
-cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
+/* sb_json_parse_strict, the tree in the parse arena when held is not NULL
+ * and the arena is free (*held then set). */
+static cJSON *parse_strict(const char *buf, size_t len, const char **why, int *held)
 {
     if (!buf || !sb_utf8_valid((const uint8_t *)buf, len)) {
         *why = WHY_NOT_UTF8;
@@ -455,18 +457,39 @@ cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
         *why = WHY_NUL;
         return NULL;
     }
+    int arena_held = held && arena_take();
     cJSON *root = parse_whole(buf, len);
-    if (!root) {
-        *why = "text is not valid JSON";
-        return NULL;
-    }
+    if (arena_held)
+        arena_stop();
     int nomem = 0;
-    const char *dup = find_duplicate(root, &nomem);
-    if (dup || nomem) {
-        *why = nomem ? WHY_NOMEM : why_duplicate(dup);
+    const char *dup = root ? find_duplicate(root, &nomem) : NULL;
+    if (!root || dup || nomem) {
+        *why = !root ? "text is not valid JSON" : nomem ? WHY_NOMEM : why_duplicate(dup);
         cJSON_Delete(root);
+        if (arena_held)
+            arena_release();
         return NULL;
     }
+    if (held)
+        *held = arena_held;
     *why = NULL;
     return root;
+}
+
+cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why)
+{
+    return parse_strict(buf, len, why, NULL);
+}
+
+cJSON *sb_json_parse_held(const char *buf, size_t len, const char **why, int *held)
+{
+    *held = 0;
+    return parse_strict(buf, len, why, held);
+}
+
+void sb_json_free_held(cJSON *root, int held)
+{
+    cJSON_Delete(root);
+    if (held)
+        arena_release();
 }

@@ -35,5 +35,11 @@ void sb_envelope_free(sb_envelope *env);
  * duplicate keys at any depth, SB_JSON_MAX_DEPTH). A new cJSON, or NULL with
  * *why set. */
 cJSON *sb_json_parse_strict(const char *buf, size_t len, const char **why);
+/* The same, the tree in the parse arena when it is free (*held set): cheap
+ * to build and to free, for a tree that lives only while its frame is
+ * handled. Free it with sb_json_free_held(root, *held), and keep no part of
+ * it past that. */
+cJSON *sb_json_parse_held(const char *buf, size_t len, const char **why, int *held);
+void sb_json_free_held(cJSON *root, int held);
 
 #endif

@@ -24,16 +24,32 @@
 #define SEEN_IDS     64   /* the newest messages: only those can race the bus */
 #define SEEN_GRACE   3000 /* ms after the backlog ends */
 
+/* A connection's backlog state, made with its first stored message and
+ * freed a grace period after the backlog ends: an idle connection keeps
+ * none of it (only c->backlog_seen, NULL). */
 typedef struct sb_backlog_seen {
     int64_t until_ms; /* 0 while the backlog runs */
     unsigned n, next;
+    char after[SB_ID_LEN + 1]; /* the page cursor: the last id sent, "" before the first */
     char ids[SEEN_IDS][SB_ID_LEN + 1];
 } sb_backlog_seen;
 
+static sb_backlog_seen *seen_get(sb_conn *c)
+{
+    if (!c->backlog_seen)
+        c->backlog_seen = calloc(1, sizeof(*c->backlog_seen));
+    return c->backlog_seen;
+}
+
+const char *sb_backlog_after(const sb_conn *c)
+{
+    return c->backlog_seen && c->backlog_seen->after[0] ? c->backlog_seen->after : NULL;
+}
+
 static void seen_add(sb_conn *c, const char *id)
 {
-    sb_backlog_seen *s = c->backlog_seen;
-    if (!s && !(s = c->backlog_seen = calloc(1, sizeof(*s))))
+    sb_backlog_seen *s = seen_get(c);
+    if (!s)
         return; /* at worst a duplicate later */
     snprintf(s->ids[s->next], sizeof(s->ids[0]), "%s", id);
     s->next = (s->next + 1) % SEEN_IDS;
@@ -115,6 +131,12 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
         backlog_finish(c);
         return;
     }
+    /* The cursor lives with the seen ids: without it the next page would
+     * start over. */
+    if (n && !seen_get(c)) {
+        sb_conn_close(c, 1011, "out of memory");
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         int rc = SB_OK;
         sb_frame *f = backlog_frame(c, "message", &msgs[i], &rc);
@@ -127,7 +149,7 @@ static void backlog_page_cb(void *arg, int status, const sb_stored *msgs, size_t
         sb_frame_unref(f);
         if (c->dead || c->closing)
             return;
-        snprintf(c->backlog_after, sizeof(c->backlog_after), "%s", msgs[i].id);
+        snprintf(c->backlog_seen->after, sizeof(c->backlog_seen->after), "%s", msgs[i].id);
         seen_add(c, msgs[i].id);
     }
     sb_metrics_core.backlog_delivered += n;
@@ -146,8 +168,8 @@ static void backlog_request(sb_conn *c)
         return;
     c->backlog_busy = 1;
     c->backlog_dirty = 0;
-    int rc = sb_store_slot_page(c->user, c->backlog_after[0] ? c->backlog_after : NULL,
-                                BACKLOG_PAGE, backlog_page_cb, (void *)(uintptr_t)c->id);
+    int rc = sb_store_slot_page(c->user, sb_backlog_after(c), BACKLOG_PAGE, backlog_page_cb,
+                                (void *)(uintptr_t)c->id);
     if (rc != SB_OK) {
         sb_log(SB_LOG_ERROR, "conn %llu (%s): store refused a page read (%d)",
                (unsigned long long)c->id, c->user, rc);
@@ -161,8 +183,7 @@ void sb_backlog_start(sb_conn *c)
     if (!sb_hooks_store(&ud))
         return;
     c->in_backlog = 1;
-    c->backlog_after[0] = 0;
-    sb_backlog_free(c);
+    sb_backlog_free(c); /* the cursor too: from the oldest */
     backlog_request(c);
 }
 

@@ -14,6 +14,9 @@ void sb_backlog_on_drained(sb_conn *c);
  * until a grace period after it ended): a live copy of it is a duplicate. */
 int sb_backlog_sent(sb_conn *c, const char *id);
 void sb_backlog_free(sb_conn *c);
+/* The id of the last stored message the backlog sent c (borrowed, until the
+ * next page), or NULL before the first. */
+const char *sb_backlog_after(const sb_conn *c);
 /* Whether f is a native `publish` event whose id the backlog or a release
  * sent to c lately (see sb_backlog_sent): a live copy to drop. */
 int sb_backlog_replayed(sb_conn *c, const sb_frame *f);

@@ -63,13 +63,9 @@ static void client_ip(sb_conn *c, const sb_http_req *req)
     const char *xff = sb_http_header(req, "X-Forwarded-For");
     if (!xff)
         return;
-    unsigned char addr[16];
-    int fam = strchr(c->ip, ':') ? AF_INET6 : AF_INET;
-    if (inet_pton(fam, c->ip, addr) != 1)
-        return;
     int trusted = 0;
     for (size_t i = 0; i < cfg->n_trusted_proxies && !trusted; i++)
-        trusted = sb_cidr_match(&cfg->trusted_proxies[i], fam, addr);
+        trusted = sb_cidr_match(&cfg->trusted_proxies[i], sb_conn_family(c), c->addr);
     if (!trusted)
         return;
     const char *last = strrchr(xff, ',');
@@ -82,9 +78,7 @@ static void client_ip(sb_conn *c, const sb_http_req *req)
         return;
     memcpy(ip, last, n);
     ip[n] = 0;
-    unsigned char tmp[16];
-    if (inet_pton(strchr(ip, ':') ? AF_INET6 : AF_INET, ip, tmp) == 1)
-        memcpy(c->ip, ip, n + 1);
+    sb_conn_set_ip(c, ip); /* not an address: the peer's stays */
 }
 
 int sb_handshake_identify(const sb_http_req *req, char user[SB_USER_MAX + 1], const char **reason)
@@ -147,6 +141,8 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
         return;
     }
     client_ip(c, req);
+    char ip[INET6_ADDRSTRLEN];
+    sb_conn_ip(c, ip);
     if (sb_srv.shutting_down) {
         sb_http_respond_text(id, 503, NULL, "server shutting down");
         return;
@@ -156,12 +152,13 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
         return;
     }
     if (cfg->max_connections_per_ip > 0 &&
-        sb_registry_ip_count(c->ip) >= cfg->max_connections_per_ip) {
+        sb_registry_ip_count(ip) >= cfg->max_connections_per_ip) {
         sb_http_respond_text(id, 503, NULL, "connection limit for this address reached");
         return;
     }
 
-    sb_http_req hreq = *req; /* ip: c->ip already, trusted proxies applied */
+    sb_http_req hreq = *req;
+    hreq.ip = ip; /* trusted proxies applied */
     char user[SB_USER_MAX + 1] = "";
     const char *reason = NULL;
     int ident = ep->ep.identify ? ep->ep.identify(ep->ud, &hreq, user, &reason)
@@ -211,7 +208,7 @@ void sb_handshake(sb_conn *c, const sb_http_req *req, int upgrade, const sb_endp
     c->deflate = (uint8_t)deflate;
     sb_metrics_core.connections_total++;
     sb_registry_ws_open(c);
-    sb_log(SB_LOG_DEBUG, "conn %llu (%s): WebSocket open%s%s", (unsigned long long)c->id, c->ip,
+    sb_log(SB_LOG_DEBUG, "conn %llu (%s): WebSocket open%s%s", (unsigned long long)c->id, ip,
            user[0] ? " as " : "", user);
     if (ident == SB_IDENT_USER && sb_registry_set_user(c, user) != SB_OK)
         sb_conn_close(c, 1011, "out of memory");

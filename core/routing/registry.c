@@ -21,17 +21,41 @@ static sb_conn *all_head;
 
 int sb_registry_init(void)
 {
-    users = sb_dict_new(0);
-    rooms = sb_dict_new(0);
+    users = sb_dict_new(SB_DICT_BORROW); /* keys: each user's own name */
+    rooms = sb_dict_new(SB_DICT_STR);
     return users && rooms ? SB_OK : SB_ENOMEM;
+}
+
+static size_t user_size(size_t name_len)
+{
+    return offsetof(sb_user, name) + name_len + 1;
 }
 
 static void user_free(void *p)
 {
     sb_user *u = p;
-    sb_mem_strfree(u->name);
-    sb_mem_free(u->conns, u->cap * sizeof(*u->conns));
-    sb_mem_free(u, sizeof(*u));
+    if (u->cap > 1)
+        sb_mem_free(u->c.many, u->cap * sizeof(*u->c.many));
+    sb_mem_free(u, user_size(strlen(u->name)));
+}
+
+/* Room for one more connection in u. -> SB_OK | SB_ENOMEM */
+static int user_reserve(sb_user *u)
+{
+    if (u->n < u->cap || u->cap == 0) {
+        u->cap = u->cap ? u->cap : 1;
+        return SB_OK;
+    }
+    size_t cap = u->cap * 2;
+    sb_conn **a = u->cap > 1 ? sb_mem_realloc(u->c.many, u->cap * sizeof(*a), cap * sizeof(*a))
+                             : sb_mem_alloc(cap * sizeof(*a));
+    if (!a)
+        return SB_ENOMEM;
+    if (u->cap == 1)
+        a[0] = u->c.one;
+    u->c.many = a;
+    u->cap = (uint32_t)cap;
+    return SB_OK;
 }
 
 static void room_free(void *p)
@@ -77,8 +101,9 @@ static long count_add(sb_dict *d, const char *key, long delta, int *rc)
 void sb_registry_ws_open(sb_conn *c)
 {
     sb_srv.n_ws++;
+    char ip[INET6_ADDRSTRLEN];
     if (sb_srv.per_ip)
-        count_add(sb_srv.per_ip, c->ip, 1, NULL);
+        count_add(sb_srv.per_ip, sb_conn_ip(c, ip), 1, NULL);
     c->counted_ip = 1;
 }
 
@@ -119,25 +144,21 @@ int sb_registry_set_user(sb_conn *c, const char *name)
     sb_user *u = sb_dict_get(users, name);
     int first = !u;
     if (!u) {
-        u = sb_mem_alloc(sizeof(*u));
-        if (!u || !(u->name = sb_mem_strdup(name)) || sb_dict_set(users, name, u, NULL) != SB_OK) {
-            if (u)
-                sb_mem_strfree(u->name);
-            sb_mem_free(u, sizeof(*u));
+        size_t len = strlen(name);
+        u = sb_mem_alloc(user_size(len));
+        if (!u)
+            return SB_ENOMEM;
+        memcpy(u->name, name, len + 1);
+        if (sb_dict_set(users, u->name, u, NULL) != SB_OK) {
+            sb_mem_free(u, user_size(len));
             return SB_ENOMEM;
         }
     }
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 2;
-        sb_conn **a = sb_mem_realloc(u->conns, u->cap * sizeof(*a), cap * sizeof(*a));
-        if (!a)
-            goto nomem;
-        u->conns = a;
-        u->cap = cap;
-    }
+    if (user_reserve(u) != SB_OK)
+        goto nomem;
     if (!(c->user = sb_mem_strdup(name)))
         goto nomem;
-    u->conns[u->n++] = c;
+    sb_user_conns(u)[u->n++] = c;
     c->u = u;
     c->all_next = all_head;
     if (all_head)
@@ -190,8 +211,9 @@ void sb_registry_detach(sb_conn *c)
     if (c->phase == SB_PHASE_WS && c->counted_ip) {
         sb_srv.n_ws--;
         c->counted_ip = 0;
+        char ip[INET6_ADDRSTRLEN];
         if (sb_srv.per_ip)
-            count_add(sb_srv.per_ip, c->ip, -1, NULL);
+            count_add(sb_srv.per_ip, sb_conn_ip(c, ip), -1, NULL);
     }
     if (!c->user)
         return;
@@ -202,9 +224,10 @@ void sb_registry_detach(sb_conn *c)
         room_remove_conn(c->rooms[i], c, NULL);
     c->n_rooms = 0;
     sb_user *u = c->u;
+    sb_conn **conns = sb_user_conns(u);
     for (size_t i = 0; i < u->n; i++) {
-        if (u->conns[i] == c) {
-            u->conns[i] = u->conns[--u->n];
+        if (conns[i] == c) {
+            conns[i] = conns[--u->n];
             break;
         }
     }
@@ -223,6 +246,16 @@ void sb_registry_detach(sb_conn *c)
     c->all_prev = c->all_next = NULL;
 }
 
+/* The capacity of a connection's rooms array holding n (0 while it has never
+ * held one is fine: the array is made on the first join). */
+static uint32_t rooms_cap(uint32_t n)
+{
+    uint32_t cap = 4;
+    while (cap < n)
+        cap *= 2;
+    return n ? cap : 0;
+}
+
 int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
 {
     if (!c->user)
@@ -234,8 +267,8 @@ int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
     }
     if (!r) {
         r = calloc(1, sizeof(*r));
-        if (!r || !(r->name = strdup(name)) || !(r->conns = sb_dict_new(1)) ||
-            !(r->users = sb_dict_new(0)) || sb_dict_set(rooms, name, r, NULL) != SB_OK) {
+        if (!r || !(r->name = strdup(name)) || !(r->conns = sb_dict_new(SB_DICT_U64)) ||
+            !(r->users = sb_dict_new(SB_DICT_STR)) || sb_dict_set(rooms, name, r, NULL) != SB_OK) {
             if (r) {
                 free(r->name);
                 if (r->conns)
@@ -248,13 +281,12 @@ int sb_registry_room_join(sb_conn *c, const char *name, int *user_was_in)
         }
     }
     int rc = SB_ENOMEM;
-    if (c->n_rooms == c->cap_rooms) {
-        size_t cap = c->cap_rooms ? c->cap_rooms * 2 : 4;
-        sb_room **a = realloc(c->rooms, cap * sizeof(*a));
+    /* The array's capacity is not kept: 4, then powers of two (rooms_cap). */
+    if (c->n_rooms == rooms_cap(c->n_rooms)) {
+        sb_room **a = realloc(c->rooms, rooms_cap(c->n_rooms + 1) * sizeof(*a));
         if (!a)
             goto nomem;
         c->rooms = a;
-        c->cap_rooms = cap;
     }
     rc = sb_dict_uset(r->conns, c->id, c, NULL);
     long n = rc == SB_OK ? count_add(r->users, c->user, 1, &rc) : 0;
@@ -364,7 +396,7 @@ size_t sb_registry_close_user(const char *name, int code, const char *reason, in
     if (!ids)
         return 0;
     for (size_t i = 0; i < n; i++)
-        ids[i] = u->conns[i]->id;
+        ids[i] = sb_user_conns(u)[i]->id;
     for (size_t i = 0; i < n; i++) {
         sb_conn *c = sb_conn_find(ids[i]);
         if (c && c->id != skip_conn && !c->closing && !c->dead && (!only_ep || c->ep == only_ep) &&

@@ -7,15 +7,29 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "dict.h"
 
+/* One allocation per online user (an idle connection's share of memory):
+ * the name inline, and the first connection in place of an array, which
+ * exists only once a second connection comes (cap > 1). The users map
+ * borrows name as its key. */
 struct sb_user {
-    char *name;
-    sb_conn **conns;
-    size_t n, cap;
+    union {
+        sb_conn *one;   /* cap <= 1 */
+        sb_conn **many; /* cap > 1 */
+    } c;
+    uint32_t n, cap;
+    char name[];
 };
+
+/* u's connections, u->n of them. */
+static inline sb_conn **sb_user_conns(sb_user *u)
+{
+    return u->cap > 1 ? u->c.many : &u->c.one;
+}
 
 struct sb_room {
     char *name;

@@ -171,8 +171,9 @@ static int deliver(sb_conn *c, fanout *o)
             return 0; /* the backlog sent this one already */
     }
     if (o->direct && c->in_backlog) {
-        const char *id = c->backlog_after[0] ? fanout_id(o) : NULL;
-        if (!id || strcmp(id, c->backlog_after) >= 0) {
+        const char *after = sb_backlog_after(c);
+        const char *id = after ? fanout_id(o) : NULL;
+        if (!id || strcmp(id, after) >= 0) {
             sb_backlog_mark_dirty(c); /* a later page reads it (or has: equal) */
             return 0;
         }
@@ -200,9 +201,10 @@ int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t ski
         o.user = users[i];
         /* Closing connections stay in the array until the next tick, so
          * the array does not change under this loop. */
+        sb_conn **conns = sb_user_conns(u);
         for (size_t j = 0; j < u->n; j++)
-            if (u->conns[j]->id != skip_conn)
-                count += (size_t)deliver(u->conns[j], &o);
+            if (conns[j]->id != skip_conn)
+                count += (size_t)deliver(conns[j], &o);
     }
     fanout_free(&o);
     if (delivered)

@@ -151,7 +151,7 @@ sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase)
     }
     c->fd = fd;
     c->id = ++sb_srv.next_conn_id;
-    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    sb_conn_set_ip(c, ip); /* the listener's text: always an address */
     ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
     ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
     ev_init(&c->timer, conn_timer_cb);
@@ -173,6 +173,27 @@ sb_conn *sb_conn_find(uint64_t id)
     return sb_dict_uget(sb_srv.conns, id);
 }
 
+/* The address is kept binary (16 bytes, not 46 of text): every connection
+ * keeps it, few ever print it. */
+int sb_conn_set_ip(sb_conn *c, const char *ip)
+{
+    uint8_t a[16];
+    int v6 = strchr(ip, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, a) != 1)
+        return SB_EINVAL;
+    memset(c->addr, 0, sizeof(c->addr));
+    memcpy(c->addr, a, v6 ? 16 : 4);
+    c->ip_v6 = (unsigned)v6;
+    return SB_OK;
+}
+
+const char *sb_conn_ip(const sb_conn *c, char buf[INET6_ADDRSTRLEN])
+{
+    if (!inet_ntop(sb_conn_family(c), c->addr, buf, INET6_ADDRSTRLEN))
+        snprintf(buf, INET6_ADDRSTRLEN, "?");
+    return buf;
+}
+
 int sb_conn_start_tls(sb_conn *c)
 {
     c->tls = sb_tls_new(c->fd);
@@ -186,9 +207,20 @@ int sb_conn_start_tls(sb_conn *c)
 
 ssize_t sb_conn_recv(sb_conn *c, void *buf, size_t len)
 {
-    if (c->tls)
-        return sb_tls_read(c->tls, buf, len);
-    return recv(c->fd, buf, len, 0);
+    if (!c->tls)
+        return recv(c->fd, buf, len, 0);
+    ssize_t n = sb_tls_read(c->tls, buf, len);
+    if (n < 0 && errno == EAGAIN && sb_tls_read_wants_write(c->tls)) {
+        /* OpenSSL must send first (a TLS 1.3 KeyUpdate's answer) and the
+         * socket is full: the bytes still waiting in the socket would wake
+         * the read watcher again and again. Wait for room instead; the
+         * write watcher reads again. */
+        c->tls_rd_wait = 1;
+        ev_io_stop(sb_srv.loop, &c->rio);
+        ev_io_start(sb_srv.loop, &c->wio);
+        errno = EAGAIN;
+    }
+    return n;
 }
 
 ssize_t sb_conn_writev(sb_conn *c, const struct iovec *iov, int n)
@@ -431,8 +463,9 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->ops->deadline) {
         if (now >= c->ops->deadline(c) - 0.0005) {
+            char ip[INET6_ADDRSTRLEN];
             sb_log(SB_LOG_DEBUG, "conn %llu (%s): request head not complete in time, closed",
-                   (unsigned long long)c->id, c->ip);
+                   (unsigned long long)c->id, sb_conn_ip(c, ip));
             sb_conn_destroy(c);
             return;
         }
@@ -464,9 +497,12 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     sb_conn *c = (sb_conn *)w;
+    if (c->tls_rd_wait) {
+        ev_io_stop(loop, w); /* restarted by a phase: the write watcher reads */
+        return;
+    }
     if (c->tls_hs && conn_tls_handshake(c) != 1)
         return;
     if (c->tls_wr_wait) {
@@ -490,6 +526,17 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (conn_tls_handshake(c) == 1)
             ev_feed_event(loop, &c->rio, EV_READ); /* the request may be buffered */
         return;
+    }
+    if (c->tls_rd_wait) {
+        /* The room a read waited for: read again (the read sends OpenSSL's
+         * message first), after the queue had its turn. */
+        c->tls_rd_wait = 0;
+        ev_io_start(loop, &c->rio);
+        ev_feed_event(loop, &c->rio, EV_READ);
+        if (sb_outq_empty(&c->out)) {
+            ev_io_stop(loop, &c->wio);
+            return;
+        }
     }
     if (conn_flush(c) != SB_OK) {
         sb_conn_destroy(c);

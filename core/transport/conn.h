@@ -39,6 +39,13 @@ typedef struct sb_ws_live {
     uint8_t in_msg;   /* a fragmented message is open */
 } sb_ws_live;
 
+/* Bytes read with the handshake that are WebSocket data, in one allocation:
+ * most connections never have any. */
+typedef struct sb_conn_pre {
+    size_t len, off; /* bytes / already given to the WebSocket reader */
+    uint8_t bytes[];
+} sb_conn_pre;
+
 /* What a phase (HTTP before the upgrade, WebSocket after) does with its
  * connection; http.c and ws.c each give one, so this module calls neither. */
 typedef struct sb_conn_phase_ops {
@@ -84,6 +91,7 @@ struct sb_conn {
     unsigned detached : 1;      /* out of the registry, on_close hooks ran */
     unsigned tls_hs : 1;        /* the TLS handshake is not done yet */
     unsigned tls_wr_wait : 1;   /* a TLS write waits for the peer's bytes, not for room */
+    unsigned tls_rd_wait : 1;   /* a TLS read waits for room to send, not for bytes */
     unsigned flush_queued : 1;  /* in the end-of-pass flush list (conn.c) */
     unsigned deflate : 1;       /* permessage-deflate negotiated (no context takeover) */
     unsigned counted_ip : 1;    /* counted in the registry's per-address limit */
@@ -91,8 +99,10 @@ struct sb_conn {
     unsigned ws_close_out : 1;   /* wslay queued a close frame */
     unsigned ws_too_big : 1;     /* a frame header declared more than max_message_bytes */
     unsigned ws_close_short : 1; /* the client's close frame had a 1-byte body */
+    unsigned ip_v6 : 1;          /* addr is IPv6 (16 bytes), else IPv4 (4) */
     uint8_t busy;                /* inside callbacks that may destroy it (nesting depth) */
     uint16_t holds;              /* plugin holds (host->conn_hold): events wait in held */
+    uint32_t n_rooms;            /* rooms joined (registry.c sizes c->rooms) */
     uint64_t id;
     int64_t since_ms;
     ev_tstamp last_rx;
@@ -101,21 +111,18 @@ struct sb_conn {
         ev_tstamp linger_from; /* closing: when the linger began */
         ev_tstamp hib_retry;   /* open: no hibernation try before it */
     };
-    char ip[INET6_ADDRSTRLEN];
+    uint8_t addr[16];            /* the client's address, binary: sb_conn_ip prints it */
     sb_tls *tls;                 /* the TLS session (TLS listener), NULL on a plain socket */
     sb_http_conn *http;          /* HTTP phase state, NULL after the upgrade */
     const sb_endpoint_entry *ep; /* the WebSocket endpoint (codec), set at the upgrade */
     sb_ws_live *ws;              /* the WebSocket reader, NULL while hibernating */
-    uint8_t *pre;                /* bytes read with the handshake that are WebSocket data */
-    size_t pre_len, pre_off;
+    sb_conn_pre *pre;            /* WebSocket data read with the handshake, or NULL */
     sb_outq out;
     sb_outq *held; /* events held behind the backlog or a plugin's hold, or NULL */
-    char backlog_after[SB_ID_LEN + 1];
-    struct sb_backlog_seen *backlog_seen; /* ids the backlog sent lately, or NULL */
+    struct sb_backlog_seen *backlog_seen; /* the backlog's cursor and ids sent lately, or NULL */
     char *user;
     sb_user *u;
     sb_room **rooms;
-    size_t n_rooms, cap_rooms;
     sb_ratelimit rl;
     struct sb_conn *all_prev, *all_next; /* authenticated WebSocket connections */
     const sb_conn_phase_ops *ops;        /* the phase's: HTTP, then WebSocket */
@@ -126,6 +133,16 @@ struct sb_conn {
  * ENOMEM (fd closed). */
 sb_conn *sb_conn_new(int fd, const char *ip, const sb_conn_phase_ops *phase);
 sb_conn *sb_conn_find(uint64_t id);
+/* Set c's client address from text (IPv4 or IPv6).
+ * -> SB_OK | SB_EINVAL (not an address: c unchanged) */
+int sb_conn_set_ip(sb_conn *c, const char *ip);
+/* c's client address as text, written to buf; returns buf. */
+const char *sb_conn_ip(const sb_conn *c, char buf[INET6_ADDRSTRLEN]);
+/* c's address family (AF_INET, AF_INET6) for sb_cidr_match with c->addr. */
+static inline int sb_conn_family(const sb_conn *c)
+{
+    return c->ip_v6 ? AF_INET6 : AF_INET;
+}
 /* The loop is going away: stop the end-of-pass flush and free its list. */
 void sb_conn_flush_end(void);
 

@@ -217,8 +217,9 @@ static void http_fail(sb_conn *c, int status, const char *why)
         sb_conn_destroy(c);
         return;
     }
-    sb_log(SB_LOG_DEBUG, "conn %llu (%s): HTTP %d: %s", (unsigned long long)c->id, c->ip, status,
-           why);
+    char ip[INET6_ADDRSTRLEN];
+    sb_log(SB_LOG_DEBUG, "conn %llu (%s): HTTP %d: %s", (unsigned long long)c->id,
+           sb_conn_ip(c, ip), status, why);
     sb_http_respond_text(a->req_id, status, NULL, why);
 }
 
@@ -245,6 +246,7 @@ static void http_handle(sb_conn *c)
         http_fail(c, 503, "out of memory");
         return;
     }
+    char ip[INET6_ADDRSTRLEN];
     sb_http_req req = {
         .size = sizeof(req),
         .id = a->req_id,
@@ -255,7 +257,7 @@ static void http_handle(sb_conn *c)
         .n_headers = pr.n_headers,
         .body = pr.body,
         .body_len = pr.body_len,
-        .ip = c->ip,
+        .ip = sb_conn_ip(c, ip),
     };
     req.origin = sb_http_header(&req, "Origin");
     a->head = strcmp(pr.method, "HEAD") == 0;
@@ -302,12 +304,10 @@ static void http_parse(sb_conn *c)
                  * rest of the buffer is frames, or a closing error is queued. */
                 if (c->phase == SB_PHASE_WS) {
                     size_t rest = h->rlen - h->roff;
-                    if (rest) {
-                        c->pre = malloc(rest);
-                        if (c->pre) {
-                            memcpy(c->pre, h->rbuf + h->roff, rest);
-                            c->pre_len = rest;
-                        }
+                    if (rest && (c->pre = malloc(sizeof(*c->pre) + rest))) {
+                        memcpy(c->pre->bytes, h->rbuf + h->roff, rest);
+                        c->pre->len = rest;
+                        c->pre->off = 0;
                     }
                     sb_http_detach(c);
                     if (c->pre)

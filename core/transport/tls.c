@@ -240,6 +240,11 @@ int sb_tls_write_wants_read(sb_tls *t)
     return SSL_want_read(t);
 }
 
+int sb_tls_read_wants_write(sb_tls *t)
+{
+    return SSL_want_write(t);
+}
+
 int sb_tls_pending(sb_tls *t)
 {
     return SSL_pending(t) > 0;

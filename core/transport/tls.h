@@ -36,6 +36,10 @@ ssize_t sb_tls_writev(sb_tls *t, const struct iovec *iov, int n);
  * bytes (a handshake message), not for room in the socket; the write is
  * retried once the socket is readable. */
 int sb_tls_write_wants_read(sb_tls *t);
+/* After sb_tls_read failed with EAGAIN: 1 if OpenSSL must send a message
+ * first (the answer to a TLS 1.3 KeyUpdate) and the socket is full; the
+ * read is retried once the socket is writable. */
+int sb_tls_read_wants_write(sb_tls *t);
 /* Decrypted bytes waiting inside OpenSSL (the socket will not signal them). */
 int sb_tls_pending(sb_tls *t);
 /* Queue our close_notify (best effort, never blocks). */

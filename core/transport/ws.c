@@ -69,12 +69,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         return -1;
     }
     if (c->pre) {
-        size_t n = c->pre_len - c->pre_off;
+        size_t n = c->pre->len - c->pre->off;
         if (n > len)
             n = len;
-        memcpy(buf, c->pre + c->pre_off, n);
-        c->pre_off += n;
-        if (c->pre_off == c->pre_len) {
+        memcpy(buf, c->pre->bytes + c->pre->off, n);
+        c->pre->off += n;
+        if (c->pre->off == c->pre->len) {
             free(c->pre);
             c->pre = NULL;
         }

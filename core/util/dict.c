@@ -1,7 +1,10 @@
 /* Hash maps for the registry's hot path (one lookup per delivered message):
  * open addressing with linear probing and tombstones, power-of-two capacity,
- * the full hash kept per slot so most probes never touch the key. String keys
- * are copied and owned here; values belong to the caller. */
+ * 32 bits of the hash kept per slot so most probes never touch the key. A
+ * slot is 24 bytes: the tables hold an entry per connection and per user,
+ * so their size is part of an idle connection's. String keys are copied and
+ * owned here unless the map borrows them (SB_DICT_BORROW); values belong to
+ * the caller. */
 #include "dict.h"
 
 #include <stdlib.h>
@@ -13,21 +16,22 @@
 enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TOMB = 2 };
 
 typedef struct slot {
-    uint64_t hash;
     union {
         char *key;
         uint64_t ukey;
     } k;
     void *val;
-    int state;
+    uint32_t hash; /* the low 32 bits: the probe start and the first test */
+    uint32_t state;
 } slot;
 
 struct sb_dict {
     slot *slots;
-    size_t cap;   /* 0 or a power of two */
+    size_t cap;   /* 0 or a power of two, at most 2^32 */
     size_t count; /* FULL slots */
     size_t tombs; /* TOMB slots */
     int u64;
+    int borrow; /* string keys are the caller's, not copied */
 };
 
 /* splitmix64's finalizer: a full avalanche, so linear probing on the low bits
@@ -43,7 +47,7 @@ static uint64_t mix64(uint64_t x)
 }
 
 /* FNV-1a over the bytes, then the finalizer (FNV alone leaves weak low bits). */
-static uint64_t hash_str(const char *s, size_t *len)
+static uint32_t hash_str(const char *s, size_t *len)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     const unsigned char *p = (const unsigned char *)s;
@@ -52,14 +56,16 @@ static uint64_t hash_str(const char *s, size_t *len)
         h *= 0x100000001b3ULL;
     }
     *len = (size_t)(p - (const unsigned char *)s);
-    return mix64(h);
+    return (uint32_t)mix64(h);
 }
 
-sb_dict *sb_dict_new(int u64)
+sb_dict *sb_dict_new(int kind)
 {
     sb_dict *d = calloc(1, sizeof(*d));
-    if (d)
-        d->u64 = u64 ? 1 : 0;
+    if (d) {
+        d->u64 = kind == SB_DICT_U64;
+        d->borrow = kind == SB_DICT_BORROW;
+    }
     return d;
 }
 
@@ -71,7 +77,7 @@ void sb_dict_free(sb_dict *d, void (*free_val)(void *))
         slot *s = &d->slots[i];
         if (s->state != SLOT_FULL)
             continue;
-        if (!d->u64)
+        if (!d->u64 && !d->borrow)
             sb_mem_strfree(s->k.key);
         if (free_val)
             free_val(s->val);
@@ -86,7 +92,7 @@ size_t sb_dict_count(const sb_dict *d)
 }
 
 /* The slot holding the key, or NULL. */
-static slot *find_str(const sb_dict *d, const char *key, uint64_t h)
+static slot *find_str(const sb_dict *d, const char *key, uint32_t h)
 {
     if (d->cap == 0)
         return NULL;
@@ -100,7 +106,7 @@ static slot *find_str(const sb_dict *d, const char *key, uint64_t h)
     }
 }
 
-static slot *find_u64(const sb_dict *d, uint64_t key, uint64_t h)
+static slot *find_u64(const sb_dict *d, uint64_t key, uint32_t h)
 {
     if (d->cap == 0)
         return NULL;
@@ -150,7 +156,7 @@ static int reserve_one(sb_dict *d)
 }
 
 /* The first free slot (EMPTY or TOMB) on h's probe path; the key is known absent. */
-static slot *free_slot(sb_dict *d, uint64_t h)
+static slot *free_slot(sb_dict *d, uint32_t h)
 {
     size_t mask = d->cap - 1;
     size_t i = h & mask;
@@ -164,7 +170,7 @@ static slot *free_slot(sb_dict *d, uint64_t h)
 static void *remove_slot(sb_dict *d, slot *s)
 {
     void *val = s->val;
-    if (!d->u64)
+    if (!d->u64 && !d->borrow)
         sb_mem_strfree(s->k.key);
     s->k.key = NULL;
     s->val = NULL;
@@ -196,7 +202,7 @@ int sb_dict_set(sb_dict *d, const char *key, void *val, void **old)
     if (!d || d->u64 || !key)
         return SB_EINVAL;
     size_t len;
-    uint64_t h = hash_str(key, &len);
+    uint32_t h = hash_str(key, &len);
     slot *s = find_str(d, key, h);
     if (s) {
         if (old)
@@ -204,12 +210,16 @@ int sb_dict_set(sb_dict *d, const char *key, void *val, void **old)
         s->val = val;
         return SB_OK;
     }
-    char *copy = sb_mem_alloc(len + 1); /* a key lives as long as its entry */
-    if (!copy)
-        return SB_ENOMEM;
-    memcpy(copy, key, len + 1);
+    char *copy = (char *)key;
+    if (!d->borrow) {
+        copy = sb_mem_alloc(len + 1); /* a key lives as long as its entry */
+        if (!copy)
+            return SB_ENOMEM;
+        memcpy(copy, key, len + 1);
+    }
     if (reserve_one(d) != SB_OK) {
-        sb_mem_free(copy, len + 1);
+        if (!d->borrow)
+            sb_mem_free(copy, len + 1);
         return SB_ENOMEM;
     }
     s = free_slot(d, h);
@@ -234,7 +244,7 @@ void *sb_dict_uget(const sb_dict *d, uint64_t key)
 {
     if (!d || !d->u64)
         return NULL;
-    slot *s = find_u64(d, key, mix64(key));
+    slot *s = find_u64(d, key, (uint32_t)mix64(key));
     return s ? s->val : NULL;
 }
 
@@ -244,7 +254,7 @@ int sb_dict_uset(sb_dict *d, uint64_t key, void *val, void **old)
         *old = NULL;
     if (!d || !d->u64)
         return SB_EINVAL;
-    uint64_t h = mix64(key);
+    uint32_t h = (uint32_t)mix64(key);
     slot *s = find_u64(d, key, h);
     if (s) {
         if (old)
@@ -267,7 +277,7 @@ void *sb_dict_udel(sb_dict *d, uint64_t key)
 {
     if (!d || !d->u64)
         return NULL;
-    slot *s = find_u64(d, key, mix64(key));
+    slot *s = find_u64(d, key, (uint32_t)mix64(key));
     return s ? remove_slot(d, s) : NULL;
 }
 

@@ -1,5 +1,5 @@
-/* Hash maps for the registry: string keys (copied) and uint64 keys, void *
- * values the caller owns. Open addressing or chaining, resized by doubling;
+/* Hash maps for the registry: string keys (copied, or borrowed) and uint64
+ * keys, void * values the caller owns. Open addressing or chaining, resized by doubling;
  * iteration order unspecified. Deleting during iteration is allowed only for
  * the entry the iterator is on (sb_dict_iter_del). */
 #ifndef SB_DICT_H
@@ -19,8 +19,16 @@ typedef struct sb_dict_iter {
     void *val;       /* ro */
 } sb_dict_iter;
 
-/* A new empty map; NULL on ENOMEM. u64: keys are uint64_t, else strings. */
-sb_dict *sb_dict_new(int u64);
+/* What a map's keys are. */
+enum sb_dict_kind {
+    SB_DICT_STR = 0,    /* strings, copied: the map owns its keys */
+    SB_DICT_U64 = 1,    /* uint64_t */
+    SB_DICT_BORROW = 2, /* strings, not copied: each key is the caller's (a value's
+                         * own name, say) and must stay unchanged while its entry is in */
+};
+
+/* A new empty map of kind (enum sb_dict_kind); NULL on ENOMEM. */
+sb_dict *sb_dict_new(int kind);
 /* Free the map; free_val (may be NULL) is called on each value. */
 void sb_dict_free(sb_dict *d, void (*free_val)(void *));
 size_t sb_dict_count(const sb_dict *d);

@@ -176,6 +176,17 @@ typedef struct sb_hooks {
      * still holds the closing connection, its user and rooms during on_close. */
     void (*on_open)(void *ud, uint64_t conn_id, const char *user);
     void (*on_close)(void *ud, uint64_t conn_id, const char *user);
+    /* since 1.4 */
+    /* A filter that only reads, in place of `filter` (a provider with both
+     * gets this one called). data is the stamped message, read-only and
+     * borrowed for the call (it may borrow the client's data). Leave *out
+     * NULL to pass the message on unchanged, or set a new object (the host
+     * takes it, whatever the answer) to replace it. DENY drops the message
+     * (error `filtered`). While no filter changes a message, the host sends
+     * the client's data stamped as with no filter at all: no copy to edit,
+     * no second check (host->filter_print). */
+    int (*filter_view)(void *ud, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                       const char **reason);
 } sb_hooks;
 
 /* The answer of an identify call (the auth plugin's handshake check). */
@@ -358,6 +369,16 @@ typedef struct sb_endpoint {
     /* Optional: the stored direct message `id` (data.id of a `message` event)
      * was queued to conn_id of user, live or from the backlog. */
     void (*delivered)(void *ud, uint64_t conn_id, const char *user, const char *id);
+    /* since 1.4 */
+    /* Optional (NULL: decode): decode a frame the host has parsed under
+     * host->json_parse_new's rules (text that fails them is answered with a
+     * bad_json error, and this is not called). frame is the host's, built
+     * cheaply for the call: the codec may change it (detach, rename, delete
+     * members; nodes it adds are freed with it) and pass parts of it to
+     * host->submit, but keeps no part of it past the return. Same returns
+     * as decode. */
+    int (*decode_tree)(void *ud, uint64_t conn_id, const char *user, cJSON *frame,
+                       const char **code, const char **why);
 } sb_endpoint;
 
 #define SB_ENDPOINT_INIT .size = sizeof(sb_endpoint)
@@ -456,7 +477,8 @@ typedef struct sb_host_api {
     int (*conn_set_user)(sb_plugin_ctx *pc, uint64_t conn_id, const char *user);
     /* The user of conn_id (borrowed, valid until the loop runs again), or NULL. */
     const char *(*conn_user)(sb_plugin_ctx *pc, uint64_t conn_id);
-    /* When conn_id opened (epoch ms) and its handshake request's ip.
+    /* When conn_id opened (epoch ms) and its handshake request's ip (text
+     * borrowed until conn_info is called again: copy it to keep it).
      * -> SB_OK | SB_ECLOSED */
     int (*conn_info)(sb_plugin_ctx *pc, uint64_t conn_id, int64_t *since_ms, const char **ip);
     /* Close conn_id with a WebSocket close code and reason. -> SB_OK | SB_ECLOSED */
@@ -685,6 +707,18 @@ typedef struct sb_host_api {
                                   size_t *len, int *filtered);
 
     /* since 1.4 */
+
+    /* A message through the filter chain, printed: in *json (a new string,
+     * caller: host->free; *len its length) what run_filter and json_print_new
+     * make of a stamped copy of data (borrowed, left as it is) with msg's
+     * routing fields. A message a filter dropped, whose filter output is
+     * invalid, or msg without id or from, leaves *json NULL and the reason
+     * in reason[0..reason_len). While no filter changes the message (no
+     * filter installed, or filter_view ones passing it on), nothing is
+     * copied or checked again: the bytes are print_unfiltered_new's.
+     * -> SB_OK | SB_ENOMEM */
+    int (*filter_print)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data, char **json,
+                        size_t *len, char *reason, size_t reason_len);
 
     /* Room history as the plugin owning the rooms' configuration reads it
      * (the rooms plugin, from [rooms] history_size and history_ttl): keep

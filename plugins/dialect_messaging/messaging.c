@@ -13,24 +13,15 @@
 
 #define MESSAGING_PATHS_MAX 512
 
-static int messaging_decode_cb(void *ud, uint64_t conn_id, const char *user, const char *text,
-                               size_t len, const char **code, const char **why)
+/* One parsed frame of user's on conn_id: its items submitted in order. The
+ * frame's send items are submitted as they are (turned into native data in
+ * place), so frame is changed; nothing of it is kept past the call. */
+static int messaging_decode_frame(messaging_plugin *mp, uint64_t conn_id, const char *user,
+                                  cJSON *frame, const char **code, const char **why)
 {
-    messaging_plugin *mp = ud;
     const sb_host_api *host = mp->host;
-    if (user == NULL) { /* SB_ENDPOINT_NEED_USER: never, but say so if it happens */
-        *code = "bad_request";
-        *why = "not identified";
-        return SB_EPROTO;
-    }
-    cJSON *frame = host->json_parse_new(text, len, why);
-    if (frame == NULL) {
-        *code = "bad_json";
-        return SB_EPROTO;
-    }
     messaging_plan plan;
     int rc = messaging_decode(frame, user, mp->max_items, host->user_valid, &plan);
-    cJSON_Delete(frame);
     if (rc == MESSAGING_NOT_OBJECT) {
         *code = "bad_json";
         *why = "a frame must be a JSON object of sections";
@@ -47,8 +38,10 @@ static int messaging_decode_cb(void *ud, uint64_t conn_id, const char *user, con
     const cJSON *s;
     cJSON_ArrayForEach(s, plan.sends)
     {
-        rc = host->submit(mp->pc, conn_id, "message", cJSON_GetObjectItemCaseSensitive(s, "ref"),
-                          cJSON_GetObjectItemCaseSensitive(s, "data"));
+        cJSON *owned = NULL;
+        const cJSON *ref = messaging_send_ref(s, &owned);
+        rc = ref != NULL ? host->submit(mp->pc, conn_id, "message", ref, s) : SB_ENOMEM;
+        cJSON_Delete(owned);
         if (rc == SB_ECLOSED)
             break;
         if (rc != SB_OK)
@@ -60,6 +53,40 @@ static int messaging_decode_cb(void *ud, uint64_t conn_id, const char *user, con
     }
     messaging_plan_free(&plan);
     return SB_OK;
+}
+
+/* SB_ENDPOINT_NEED_USER: user is never NULL, but say so if it happens. */
+static int messaging_no_user(const char **code, const char **why)
+{
+    *code = "bad_request";
+    *why = "not identified";
+    return SB_EPROTO;
+}
+
+/* decode, for a host before ABI 1.4: the plugin parses the frame. */
+static int messaging_decode_cb(void *ud, uint64_t conn_id, const char *user, const char *text,
+                               size_t len, const char **code, const char **why)
+{
+    messaging_plugin *mp = ud;
+    if (user == NULL)
+        return messaging_no_user(code, why);
+    cJSON *frame = mp->host->json_parse_new(text, len, why);
+    if (frame == NULL) {
+        *code = "bad_json";
+        return SB_EPROTO;
+    }
+    int rc = messaging_decode_frame(mp, conn_id, user, frame, code, why);
+    cJSON_Delete(frame);
+    return rc;
+}
+
+/* decode_tree (ABI 1.4): the host parsed the frame, in its parse arena. */
+static int messaging_decode_tree_cb(void *ud, uint64_t conn_id, const char *user, cJSON *frame,
+                                    const char **code, const char **why)
+{
+    if (user == NULL)
+        return messaging_no_user(code, why);
+    return messaging_decode_frame(ud, conn_id, user, frame, code, why);
 }
 
 static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
@@ -135,7 +162,8 @@ static int messaging_register(messaging_plugin *mp, const char *paths)
                           .identify = NULL,
                           .decode = messaging_decode_cb,
                           .encode = messaging_encode_cb,
-                          .delivered = NULL};
+                          .delivered = NULL,
+                          .decode_tree = messaging_decode_tree_cb};
         int rc = host->register_endpoint(mp->pc, &ep, mp);
         if (rc != SB_OK) {
             host->log(mp->pc, SB_LOG_ERROR, "cannot serve %s: %d", p, rc);

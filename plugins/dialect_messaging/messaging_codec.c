@@ -147,55 +147,67 @@ static int messaging_refuse(messaging_plan *plan, const cJSON *id, const char *c
 
 static int messaging_reserved(const char *name)
 {
-    return strcmp(name, "from") == 0 || strcmp(name, "to") == 0 || strcmp(name, "ts") == 0 ||
-           strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
+    switch (name[0]) { /* every member of every item comes here: most names pass at once */
+    case 'f':
+        return strcmp(name, "from") == 0;
+    case 't':
+        return strcmp(name, "to") == 0 || strcmp(name, "ts") == 0;
+    case 'm':
+        return strcmp(name, MESSAGING_MSG_ID) == 0 || strcmp(name, MESSAGING_EXTRA) == 0;
+    default:
+        return 0;
+    }
 }
 
-/* Move item's members into a new native data object (see the top of the
- * file) and add `to`. item is left empty. NULL on ENOMEM. */
-static cJSON *messaging_item_data(cJSON *item, const char *rid)
+/* Turn item into native message data in place (see the top of the file):
+ * its `id` renamed MESSAGING_MSG_ID, members the stamp would drop moved under
+ * MESSAGING_EXTRA, and `to` added first. Nothing is copied: a frame's items
+ * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
+ * then half turned: drop it) */
+static int messaging_item_to_data(cJSON *item, const char *rid)
 {
-    cJSON *data = cJSON_CreateObject();
     cJSON *extra = NULL;
-    if (data == NULL)
-        return NULL;
-    while (item->child != NULL) {
-        cJSON *c = cJSON_DetachItemViaPointer(item, item->child);
-        int ok;
-        if (strcmp(c->string, "id") == 0) {
-            ok = cJSON_AddItemToObject(data, MESSAGING_MSG_ID, c);
+    cJSON *c = item->child;
+    while (c != NULL) {
+        cJSON *next = c->next;
+        if (c->string[0] == 'i' && strcmp(c->string, "id") == 0) {
+            if (!(c->type & cJSON_StringIsConst))
+                cJSON_free(c->string);
+            c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
+            c->type |= cJSON_StringIsConst;
         } else if (messaging_reserved(c->string)) {
             if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
-                ok = 0;
-            else /* the key stays: an object's members are its array's items */
-                ok = cJSON_AddItemToArray(extra, c);
-        } else {
-            ok = cJSON_AddItemToArray(data, c);
+                return MESSAGING_NOMEM;
+            /* the key stays: an object's members are its array's items */
+            cJSON_AddItemToArray(extra, cJSON_DetachItemViaPointer(item, c));
         }
-        if (!ok) {
-            cJSON_Delete(c);
-            goto fail;
-        }
+        c = next;
     }
-    if (extra != NULL) {
-        if (!cJSON_AddItemToObject(data, MESSAGING_EXTRA, extra))
-            goto fail;
-        extra = NULL;
+    if (extra != NULL && !cJSON_AddItemToObjectCS(item, MESSAGING_EXTRA, extra)) {
+        cJSON_Delete(extra);
+        return MESSAGING_NOMEM;
     }
-    if (cJSON_AddStringToObject(data, "to", rid) == NULL)
-        goto fail;
-    return data;
-fail:
-    cJSON_Delete(extra);
-    cJSON_Delete(data);
-    return NULL;
+    /* `to` first: the message plugin looks it up twice, and the stamp puts
+     * it first in the stored message whatever its place here. */
+    cJSON *to = cJSON_CreateString(rid);
+    if (to == NULL)
+        return MESSAGING_NOMEM;
+    to->string = (char *)"to";
+    to->type |= cJSON_StringIsConst;
+    if (!cJSON_InsertItemInArray(item, 0, to)) {
+        cJSON_Delete(to);
+        return MESSAGING_NOMEM;
+    }
+    return MESSAGING_OK;
 }
 
-/* One `send` item: planned, or refused with a reason. */
+/* One `send` item: turned into native data (*kept set: it stays in the
+ * section, which becomes plan->sends), or refused with a reason. */
 static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
-                                 messaging_plan *plan)
+                                 messaging_plan *plan, int *kept)
 {
     char sid[MESSAGING_ID_MAX + 1], rid[MESSAGING_ID_MAX + 1], why[2 * MESSAGING_ID_MAX + 64];
+    *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -216,27 +228,8 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         snprintf(why, sizeof(why), "rid %s is not a valid client_id", rid);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-
-    cJSON *entry = cJSON_CreateObject();
-    cJSON *ref = entry != NULL ? cJSON_AddObjectToObject(entry, "ref") : NULL;
-    cJSON *idr = ref != NULL ? messaging_idref_new(id) : NULL;
-    if (idr == NULL || !cJSON_AddItemToObject(ref, "send", idr)) {
-        cJSON_Delete(idr);
-        goto fail;
-    }
-    cJSON *data = messaging_item_data(item, rid);
-    if (data == NULL || !cJSON_AddItemToObject(entry, "data", data)) {
-        cJSON_Delete(data);
-        goto fail;
-    }
-    if (plan->sends == NULL && (plan->sends = cJSON_CreateArray()) == NULL)
-        goto fail;
-    if (!cJSON_AddItemToArray(plan->sends, entry))
-        goto fail;
-    return MESSAGING_OK;
-fail:
-    cJSON_Delete(entry);
-    return MESSAGING_NOMEM;
+    *kept = 1;
+    return messaging_item_to_data(item, rid);
 }
 
 /* One `read` item: {id[, sid]}. */
@@ -271,7 +264,9 @@ static int messaging_decode_read(const cJSON *item, messaging_plan *plan)
     return MESSAGING_OK;
 }
 
-/* A section's items, the first max_items planned, the rest refused. */
+/* A section's items, the first max_items planned, the rest refused. The
+ * send section's accepted items stay in it, turned into native data, and
+ * the section moves out of the frame into plan->sends. */
 static int messaging_decode_section(cJSON *frame, const char *name, const char *user,
                                     size_t max_items, int (*user_valid)(const char *s),
                                     messaging_plan *plan)
@@ -286,10 +281,10 @@ static int messaging_decode_section(cJSON *frame, const char *name, const char *
     }
     int is_send = strcmp(name, "send") == 0;
     size_t i = 0;
-    cJSON *item;
-    cJSON_ArrayForEach(item, items)
-    {
-        int rc;
+    cJSON *item = items->child;
+    while (item != NULL) {
+        cJSON *next = item->next;
+        int rc, kept = 0;
         if (i++ >= max_items) {
             char why[96], idt[MESSAGING_ID_MAX + 1];
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -297,12 +292,22 @@ static int messaging_decode_section(cJSON *frame, const char *name, const char *
             rc = messaging_refuse(plan, messaging_id_text(id, idt) == 0 ? id : NULL, "bad_request",
                                   why, name);
         } else if (is_send) {
-            rc = messaging_decode_send(item, user, user_valid, plan);
+            rc = messaging_decode_send(item, user, user_valid, plan, &kept);
         } else {
             rc = messaging_decode_read(item, plan);
         }
         if (rc != MESSAGING_OK)
             return rc;
+        if (is_send && !kept)
+            cJSON_Delete(cJSON_DetachItemViaPointer(items, item));
+        item = next;
+    }
+    if (is_send) {
+        cJSON_DetachItemViaPointer(frame, items);
+        if (items->child != NULL)
+            plan->sends = items;
+        else
+            cJSON_Delete(items);
     }
     return MESSAGING_OK;
 }
@@ -610,7 +615,8 @@ static cJSON *messaging_errors_values(const cJSON *errors)
 static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSON *data,
                                   cJSON **out)
 {
-    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
+    /* A message's ref is its numeric id, or {"send": id} (messaging_send_ref). */
+    const cJSON *send = cJSON_IsNumber(ref) ? ref : cJSON_GetObjectItemCaseSensitive(ref, "send");
     const cJSON *read = cJSON_GetObjectItemCaseSensitive(ref, "read");
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(ref, "errors");
 
@@ -650,15 +656,33 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
 
 int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
 {
-    const cJSON *send = cJSON_GetObjectItemCaseSensitive(ref, "send");
-    if (!cJSON_IsArray(send) || !cJSON_IsString(send->child))
+    static const char head[] = "{\"sent\":[{\"id\":", tail[] = "}]}";
+    char id[MESSAGING_ID_MAX + 1];
+    if (!cJSON_IsNumber(ref) || messaging_id_text(ref, id) != 0)
         return -1;
-    const char *digits = send->child->valuestring;
-    size_t n = strspn(digits, "-0123456789");
-    if (n == 0 || digits[n] != '\0')
+    size_t n = strlen(id);
+    if (sizeof(head) - 1 + n + sizeof(tail) > cap)
         return -1;
-    int len = snprintf(buf, cap, "{\"sent\":[{\"id\":%s}]}", digits);
-    return len > 0 && (size_t)len < cap ? len : -1;
+    memcpy(buf, head, sizeof(head) - 1);
+    memcpy(buf + sizeof(head) - 1, id, n);
+    memcpy(buf + sizeof(head) - 1 + n, tail, sizeof(tail));
+    return (int)(sizeof(head) - 1 + n + sizeof(tail) - 1);
+}
+
+const cJSON *messaging_send_ref(const cJSON *data, cJSON **owned)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID);
+    *owned = NULL;
+    if (cJSON_IsNumber(id))
+        return id;
+    cJSON *ref = cJSON_CreateObject();
+    cJSON *v = ref != NULL ? cJSON_Duplicate(id, 1) : NULL;
+    if (v == NULL || !cJSON_AddItemToObjectCS(ref, "send", v)) {
+        cJSON_Delete(v);
+        cJSON_Delete(ref);
+        return NULL;
+    }
+    return *owned = ref;
 }
 
 int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON *data,
@@ -757,17 +781,22 @@ static size_t mt_digits(const char *p, size_t len, size_t i)
     return j;
 }
 
-/* End of the number at p[i], or 0; *integer set when it is digits only. */
+/* End of the number at p[i], or 0; *integer set when it is digits only.
+ * A number a double may not hold (over MT_NUMBER_DIGITS digits before or
+ * after the point, an exponent of three digits) is 0 too: the parser turns
+ * it into infinity or zero, which prints otherwise, so the tree decides. */
+#define MT_NUMBER_DIGITS 200
 static size_t mt_number(const char *p, size_t len, size_t i, int *integer)
 {
     size_t j = i < len && p[i] == '-' ? i + 1 : i, d;
     *integer = 1;
-    if (j >= len || (d = mt_digits(p, len, j)) == j || (p[j] == '0' && d > j + 1))
+    if (j >= len || (d = mt_digits(p, len, j)) == j || (p[j] == '0' && d > j + 1) ||
+        d - j > MT_NUMBER_DIGITS)
         return 0;
     j = d;
     if (j < len && p[j] == '.') {
         *integer = 0;
-        if ((d = mt_digits(p, len, j + 1)) == j + 1)
+        if ((d = mt_digits(p, len, j + 1)) == j + 1 || d - j - 1 > MT_NUMBER_DIGITS)
             return 0;
         j = d;
     }
@@ -776,7 +805,7 @@ static size_t mt_number(const char *p, size_t len, size_t i, int *integer)
         j++;
         if (j < len && (p[j] == '+' || p[j] == '-'))
             j++;
-        if ((d = mt_digits(p, len, j)) == j)
+        if ((d = mt_digits(p, len, j)) == j || d - j > 2)
             return 0;
         j = d;
     }
@@ -939,6 +968,85 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
     mt_put(o, val, val_len);
 }
 
+/* Whether the id span a names the string span s: the same bytes, a string
+ * of 1 to MESSAGING_ID_MAX bytes with no escape (the common case: a sid
+ * written as a string), else as mt_same decides. */
+static int mt_same_span(const mt_member *a, const mt_member *s)
+{
+    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2 &&
+        memcmp(a->val, s->val, a->val_len) == 0 && memchr(a->val, '\\', a->val_len) == NULL)
+        return 1;
+    return mt_same(a, s) == 1;
+}
+
+/* The common event: a message a 001 client wrote, as the host stores it,
+ * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID,...the rest of the item} with
+ * sid and rid once each in the rest, naming the from and the to, and no
+ * other name the stamp or the codec owns. Its frame is that text from
+ * msg_id's value on behind {"messages":[{"id": : the members are checked in
+ * one pass and copied at once, with no member list and no per-member write.
+ * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
+ * shape: the member-by-member way decides) */
+static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
+{
+    static const char head[] = "{\"messages\":[{\"id\":";
+    static const struct {
+        const char *text;
+        size_t len;
+    } lead[] = {{"{\"id\":", 6},
+                {",\"from\":", 8},
+                {",\"to\":", 6},
+                {",\"ts\":", 6},
+                {",\"" MESSAGING_MSG_ID "\":", sizeof(MESSAGING_MSG_ID) + 3}};
+    mt_member st[5], sid = {0}, rid = {0};
+    size_t i = 0;
+    for (int k = 0; k < 5; k++) {
+        if (len - i < lead[k].len || memcmp(json + i, lead[k].text, lead[k].len) != 0)
+            return MESSAGING_FALLBACK;
+        i += lead[k].len;
+        size_t v = mt_value(json, len, i, 1);
+        if (v == 0 || v >= len)
+            return MESSAGING_FALLBACK;
+        st[k] = (mt_member){NULL, 0, json + i, v - i};
+        i = v;
+    }
+    const char *t;
+    size_t tn;
+    if (st[1].val[0] != '"' || st[2].val[0] != '"' || mt_id(&st[4], &t, &tn) != 1)
+        return MESSAGING_FALLBACK;
+    while (json[i] == ',') {
+        int escaped = 0;
+        size_t k = mt_string(json, len, i + 1, &escaped);
+        if (k == 0 || escaped || k >= len || json[k] != ':')
+            return MESSAGING_FALLBACK;
+        size_t v = mt_value(json, len, k + 1, 1);
+        if (v == 0 || v >= len)
+            return MESSAGING_FALLBACK;
+        mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
+        int special = mt_special(&m);
+        if (special == MT_S_SID && sid.val == NULL)
+            sid = m;
+        else if (special == MT_S_RID && rid.val == NULL)
+            rid = m;
+        else if (special != MT_S_N)
+            return MESSAGING_FALLBACK;
+        i = v;
+    }
+    if (json[i] != '}' || i + 1 != len || sid.val == NULL || rid.val == NULL ||
+        !mt_same_span(&sid, &st[1]) || !mt_same_span(&rid, &st[2]))
+        return MESSAGING_FALLBACK;
+    size_t from = (size_t)(st[4].val - json), n = sizeof(head) - 1 + (len - from) + 2;
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return MESSAGING_NOMEM;
+    memcpy(buf, head, sizeof(head) - 1);
+    memcpy(buf + sizeof(head) - 1, json + from, len - from);
+    memcpy(buf + n - 2, "]}", 3);
+    *out = buf;
+    *out_len = n;
+    return MESSAGING_OK;
+}
+
 int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
                           char **out, size_t *out_len)
 {
@@ -948,6 +1056,9 @@ int messaging_encode_text(const char *type, const char *json, size_t len, const 
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
+    int rc = mt_written(json, len, out, out_len);
+    if (rc != MESSAGING_FALLBACK)
+        return rc;
     int n = mt_members(json, len, m);
     if (n < 0)
         return MESSAGING_FALLBACK;

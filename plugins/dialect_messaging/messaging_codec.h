@@ -32,8 +32,9 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1]);
 
 /* What one frame asks for. Every member is NULL when empty. */
 typedef struct messaging_plan {
-    /* [{"ref": {"send": id as written}, "data": native message data}] in
-     * frame order: one native `message` each. */
+    /* The frame's send section with its accepted items turned into native
+     * `message` data, in frame order: one native `message` each, submitted
+     * with messaging_send_ref. */
     cJSON *sends;
     /* [{"id": text, "as": id as written[, "sid": text]}]: the read items. */
     cJSON *reads;
@@ -78,7 +79,14 @@ int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON 
 int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
                           char **out, size_t *out_len);
 
-/* The `sent` frame of an ack whose ref names a numeric id (the common case),
+/* The ref a planned message (an item of plan->sends) is submitted with, so
+ * that its ack or error comes back to encode as an entry about it: its id
+ * itself when numeric (the host echoes an integer ref exactly, as digits),
+ * else {"send": id}, new in *owned (the caller deletes it after submit;
+ * NULL when nothing was made). -> the ref | NULL on ENOMEM */
+const cJSON *messaging_send_ref(const cJSON *data, cJSON **owned);
+
+/* The `sent` frame of an ack whose ref is a numeric id (the common case),
  * written to buf without building a tree. -> its length | -1 (another ref:
  * use messaging_encode) */
 int messaging_ack_text(const cJSON *ref, char *buf, size_t cap);

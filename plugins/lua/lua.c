@@ -360,11 +360,13 @@ static int sblua_authorize(void *ud, const char *user, const char *action, const
                                   sizeof p->reason);
 }
 
-static int sblua_filter(void *ud, const sb_filter_msg *msg, cJSON **data, const char **reason)
+/* A filter_view: scripts only read the message; a changed one is new data. */
+static int sblua_filter(void *ud, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                        const char **reason)
 {
     sblua_plugin *p = ud;
     *reason = p->reason;
-    return sblua_engine_filter(p->engine, msg, data, p->reason, sizeof p->reason);
+    return sblua_engine_filter(p->engine, msg, data, out, p->reason, sizeof p->reason);
 }
 
 /* --- descriptor ---------------------------------------------------------------------- */
@@ -407,7 +409,7 @@ static int sblua_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_secti
         .on_connect = sblua_on_connect,
         .authenticate = sblua_authenticate,
         .authorize = sblua_authorize,
-        .filter = sblua_filter,
+        .filter_view = sblua_filter,
     };
     int rc = host->register_hooks(pc, &hooks, p);
     if (rc != SB_OK) {

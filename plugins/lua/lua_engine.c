@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 
 #include "lua_lazy.h"
+#include "lua_trivial.h"
 
 enum sblua_kind { SBLUA_ON_CONNECT, SBLUA_AUTHENTICATE, SBLUA_AUTHORIZE, SBLUA_FILTER };
 
@@ -26,9 +27,14 @@ static const char *const sblua_default_reasons[] = {"refused by policy", "authen
 
 #define SBLUA_ERROR_REASON "policy script error"
 
+#define SBLUA_KINDS        4
+
 typedef struct sblua_script {
     char *name;
     int env_ref;
+    /* Per hook: a registry reference to the function the script had when it
+     * loaded if that one only says yes (lua_trivial.h), else LUA_NOREF. */
+    int trivial_ref[SBLUA_KINDS];
 } sblua_script;
 
 struct sblua_engine {
@@ -36,6 +42,7 @@ struct sblua_engine {
     int on_error;
     sblua_script *scripts;
     size_t n;
+    int name_ref[SBLUA_KINDS]; /* the hook names as Lua strings, to look up without allocating */
 };
 
 /* One hook call of one script: inputs, then what the script decided. */
@@ -317,6 +324,51 @@ static int sblua_call_body(lua_State *L)
     return 0;
 }
 
+/* --- hooks that only say yes ----------------------------------------------------------- */
+
+/* Protected: note each script's hook functions that only say yes, and the
+ * hook names. */
+static int sblua_find_trivial(lua_State *L)
+{
+    sblua_engine *e = lua_touserdata(L, 1);
+    for (int k = 0; k < SBLUA_KINDS; k++) {
+        lua_pushstring(L, sblua_hook_names[k]);
+        e->name_ref[k] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        sblua_script *s = &e->scripts[i];
+        for (int k = 0; k < SBLUA_KINDS; k++) {
+            if (k == SBLUA_AUTHENTICATE) /* names a user: never trivial */
+                continue;
+            lua_rawgeti(L, LUA_REGISTRYINDEX, s->env_ref);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, e->name_ref[k]);
+            lua_rawget(L, -2);
+            if (sblua_trivial(L, -1, k == SBLUA_FILTER ? SBLUA_TRIVIAL_FIRST : SBLUA_TRIVIAL_TRUE))
+                s->trivial_ref[k] = luaL_ref(L, LUA_REGISTRYINDEX);
+            lua_settop(L, 1);
+        }
+    }
+    return 0;
+}
+
+/* Whether c's script still has, for c's hook, the function that only says
+ * yes it had when it loaded (a script may assign another at run time).
+ * Nothing here allocates or raises. */
+static int sblua_says_yes(sblua_engine *e, const sblua_call *c)
+{
+    int ref = c->script->trivial_ref[c->kind];
+    if (ref == LUA_NOREF || e->name_ref[c->kind] == LUA_NOREF)
+        return 0;
+    lua_State *L = sblua_vm_state(e->vm);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->script->env_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->name_ref[c->kind]);
+    lua_rawget(L, -2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 3);
+    return same;
+}
+
 /* --- running a hook over every script ---------------------------------------------- */
 
 static void sblua_copy_reason(const char *r, char *reason, size_t len)
@@ -340,9 +392,10 @@ static void sblua_log(sblua_engine *e, int level, const char *fmt, ...)
     env->log(env->ud, level, line);
 }
 
-/* Run c over every script. filter: *data is replaced by each script's output.
- * authenticate: user is written on ALLOW. */
-static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *user, char *reason,
+/* Run c over every script. filter: c->data starts as the message's data; a
+ * script's new data (taken into *out, the one before deleted) is what the
+ * next one gets. authenticate: user is written on ALLOW. */
+static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **out, char *user, char *reason,
                             size_t len)
 {
     int result = SB_HOOK_PASS;
@@ -355,8 +408,10 @@ static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *
         c->reason[0] = '\0';
         c->user_out[0] = '\0';
         c->out = NULL;
-        if (data)
-            c->data = *data;
+        if (sblua_says_yes(e, c)) {
+            result = SB_HOOK_ALLOW; /* what calling it would decide, uncalled */
+            continue;
+        }
         int status = sblua_vm_run(e->vm, sblua_call_body, &x, err, sizeof err);
         sblua_lazy_forget(sblua_vm_state(e->vm));
         if (status != LUA_OK) {
@@ -386,8 +441,9 @@ static int sblua_engine_run(sblua_engine *e, sblua_call *c, cJSON **data, char *
             return SB_HOOK_ALLOW;
         }
         if (c->kind == SBLUA_FILTER && c->out) {
-            cJSON_Delete(*data);
-            *data = c->out;
+            cJSON_Delete(*out);
+            *out = c->out;
+            c->data = c->out;
             c->out = NULL;
         }
     }
@@ -415,11 +471,17 @@ int sblua_engine_authorize(sblua_engine *e, const char *user, const char *action
     return sblua_engine_run(e, &c, NULL, NULL, reason, len);
 }
 
-int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, cJSON **data, char *reason,
-                        size_t len)
+int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                        char *reason, size_t len)
 {
-    sblua_call c = {.kind = SBLUA_FILTER, .msg = msg};
-    return sblua_engine_run(e, &c, data, NULL, reason, len);
+    sblua_call c = {.kind = SBLUA_FILTER, .msg = msg, .data = data};
+    *out = NULL;
+    int r = sblua_engine_run(e, &c, out, NULL, reason, len);
+    if (r == SB_HOOK_DENY) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return r;
 }
 
 /* --- loading --------------------------------------------------------------------- */
@@ -434,6 +496,11 @@ sblua_engine *sblua_engine_new(const sblua_engine_cfg *cfg, const sblua_source *
         return NULL;
     }
     e->on_error = cfg->on_error;
+    for (int k = 0; k < SBLUA_KINDS; k++)
+        e->name_ref[k] = LUA_NOREF;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < SBLUA_KINDS; k++)
+            e->scripts[i].trivial_ref[k] = LUA_NOREF;
     e->vm = sblua_vm_new(&cfg->env, &cfg->limits, err, errlen);
     if (!e->vm) {
         free(e->scripts);
@@ -457,6 +524,9 @@ sblua_engine *sblua_engine_new(const sblua_engine_cfg *cfg, const sblua_source *
             return NULL;
         }
     }
+    char msg[256];
+    /* Saves calls only: should it fail, every hook function is called. */
+    (void)sblua_vm_run(e->vm, sblua_find_trivial, e, msg, sizeof msg);
     return e;
 }
 

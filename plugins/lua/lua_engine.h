@@ -44,9 +44,10 @@ int sblua_engine_authenticate(sblua_engine *e, const char *token, const sb_http_
                               char user[SB_USER_MAX + 1], char *reason, size_t len);
 int sblua_engine_authorize(sblua_engine *e, const char *user, const char *action,
                            const char *target, const cJSON *data, char *reason, size_t len);
-/* May replace *data (the old one is deleted); only msg.data of a script's
- * result is taken back. */
-int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, cJSON **data, char *reason,
-                        size_t len);
+/* data (borrowed) is only read. *out: NULL when every script passed the
+ * data on unchanged, else the new data (caller: cJSON_Delete); only msg.data
+ * of a script's result is taken back. NULL on DENY. */
+int sblua_engine_filter(sblua_engine *e, const sb_filter_msg *msg, const cJSON *data, cJSON **out,
+                        char *reason, size_t len);
 
 #endif

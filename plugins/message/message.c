@@ -1,7 +1,8 @@
 /* The `message` plugin: direct messages to one user or several (docs/protocol.md
  * 3-4). A message is authorized per recipient, filtered, stamped, stored in
  * every recipient's inbox, and only then acked and delivered live. Recipient
- * parsing is message_rcpts.c; stamping is the host's (host->stamp). */
+ * parsing is message_rcpts.c; filtering, stamping and printing are the host's
+ * (host->filter_print). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,28 +133,6 @@ static int message_parse_to(message_plugin *mp, const sb_cmd *cmd, message_rcpts
     }
 }
 
-/* The filter chain's way: the filters see the server's id/from/ts, not
- * what the client claimed (the host restores them after the chain), on a
- * copy of the command's data. Sets mput->json, or leaves it NULL with
- * reason filled when a filter dropped the message. -> SB_OK | SB_ENOMEM */
-static int message_filter_print(message_plugin *mp, const sb_cmd *cmd, const sb_filter_msg *fmsg,
-                                message_put *mput, char *reason, size_t reason_len)
-{
-    const sb_host_api *host = mp->host;
-    cJSON *data = cJSON_Duplicate(cmd->data, 1);
-    if (data == NULL ||
-        host->stamp(&data, mput->id, cmd->user, fmsg->to, NULL, mput->ts) != SB_OK) {
-        cJSON_Delete(data);
-        return SB_ENOMEM;
-    }
-    int rc = SB_OK;
-    if (host->run_filter(mp->pc, fmsg, &data, reason, reason_len) != SB_HOOK_DENY &&
-        (mput->json = host->json_print_new(data, &mput->len)) == NULL)
-        rc = SB_ENOMEM;
-    cJSON_Delete(data);
-    return rc;
-}
-
 static int message_cmd(void *ud, const sb_cmd *cmd)
 {
     message_plugin *mp = ud;
@@ -196,19 +175,15 @@ static int message_cmd(void *ud, const sb_cmd *cmd)
                           .id = mput->id,
                           .ts = mput->ts};
     /* Printed once: these bytes are stored and, once stored, framed live.
-     * With no filter installed they are printed straight from the command. */
-    int filtered = 0;
-    mput->json = host->print_unfiltered_new(mp->pc, &fmsg, cmd->data, &mput->len, &filtered);
-    if (filtered) {
-        reason[0] = '\0';
-        rc = message_filter_print(mp, cmd, &fmsg, mput, reason, sizeof(reason));
-        if (rc != SB_OK || mput->json == NULL) {
-            if (rc == SB_OK)
-                host->reply_error(mp->pc, cmd, "filtered",
-                                  reason[0] ? reason : "dropped by a filter");
-            message_put_free(mput);
-            return rc;
-        }
+     * The filters see the server's id/from/ts, not what the client claimed;
+     * while none changes the message it is printed straight from the command. */
+    reason[0] = '\0';
+    rc = host->filter_print(mp->pc, &fmsg, cmd->data, &mput->json, &mput->len, reason,
+                            sizeof(reason));
+    if (rc == SB_OK && mput->json == NULL) {
+        host->reply_error(mp->pc, cmd, "filtered", reason[0] ? reason : "dropped by a filter");
+        message_put_free(mput);
+        return SB_OK;
     }
     if (mput->json == NULL || (mput->reply = host->reply_hold(mp->pc, cmd)) == NULL) {
         message_put_free(mput);

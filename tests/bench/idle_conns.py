@@ -5,7 +5,7 @@ offering permessage-deflate), optionally send one `ping` command on each and
 read its answer, let the server hibernate them, and print the server's RSS
 growth per connection (from /proc) as one JSON line.
 
-  idle_conns.py --port P --pid PID [--tls] [--deflate] [--ping] [--connections N]
+  idle_conns.py --port P --pid PID [--tls [--tls12]] [--deflate] [--ping] [--connections N]
 """
 import argparse
 import base64
@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--connections", type=int, default=2000)
     ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--tls12", action="store_true", help="with --tls: at most TLS 1.2")
     ap.add_argument("--deflate", action="store_true")
     ap.add_argument("--ping", action="store_true")
     ap.add_argument("--settle", type=float, default=4.0)
@@ -76,11 +77,14 @@ def main():
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["http/1.1"])
+        if args.tls12:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     before = rss_kb(args.pid)
     socks = [connect(args, ctx, i) for i in range(args.connections)]
     time.sleep(args.settle)  # hibernation after 1 s quiet, the trim within 1 s more
     after = rss_kb(args.pid)
-    print(json.dumps({"connections": len(socks), "tls": args.tls, "deflate": args.deflate,
+    tls = socks[0].version() if ctx else False
+    print(json.dumps({"connections": len(socks), "tls": tls, "deflate": args.deflate,
                       "ping": args.ping, "rss_before_kb": before, "rss_after_kb": after,
                       "rss_per_conn_bytes": round((after - before) * 1024 / len(socks))}))
     for s in socks:

@@ -5,12 +5,16 @@
 # store_memory, dialect_messaging), warms up, zeroes the counters, runs one sb-bench direct run
 # of 20 connections at RATE msg/s for SECONDS, dumps, and prints Ir / deliveries.
 #
-#   tests/bench/ir_per_message.sh BUILD native|001 [RATE=400] [SECONDS=5]
+#   tests/bench/ir_per_message.sh BUILD native|001 [RATE=400] [SECONDS=5] [LUA_SCRIPT]
+#
+# SB_IR_KEEP=FILE keeps the callgrind profile (callgrind_annotate FILE).
+# With LUA_SCRIPT the lua plugin runs it (tests/bench/allow_all.lua, read_field.lua): what a
+# policy costs per message is the difference from the same run without one.
 #
 # Compare a baseline build and yours with the same arguments, alternating; the counts vary by
 # about 1 % between runs (how reads batch), far less than wall-clock figures on a shared machine.
 set -u
-B=$(cd "$1" && pwd) KIND=$2 RATE=${3:-400} SECS=${4:-5}
+B=$(cd "$1" && pwd) KIND=$2 RATE=${3:-400} SECS=${4:-5} LUA=${5:-}
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
   { echo "ir_per_message: valgrind is not installed" >&2; exit 2; }
 W=$(mktemp -d /tmp/sb-ir.XXXXXX)
@@ -36,6 +40,7 @@ mode = none
 max_inbox = 10000000
 [dialect_messaging]
 C
+[ -n "$LUA" ] && printf '[lua]\nscripts = %s\non_error = deny\n' "$(realpath "$LUA")" >>"$W/plugins.conf"
 valgrind --tool=callgrind --callgrind-out-file="$W/cg.%p" "$B/switchboard" -c "$W/plugins.conf" \
   >"$W/log" 2>&1 &
 VP=$!
@@ -57,7 +62,8 @@ callgrind_control -d "$VP" >/dev/null 2>&1
 sleep 1
 kill "$VP"
 wait "$VP" 2>/dev/null
-"$PY" - "$W/res.json" "$(ls -t "$W"/cg.*.1 | head -1)" "$KIND" <<'P'
+[ -n "${SB_IR_KEEP:-}" ] && cp "$(ls -t "$W"/cg.*.1 | head -1)" "$SB_IR_KEEP"
+"$PY" - "$W/res.json" "$(ls -t "$W"/cg.*.1 | head -1)" "$KIND${LUA:+ $(basename "$LUA")}" <<'P'
 import json, sys
 delivered = json.load(open(sys.argv[1]))["messages"]["delivered"]
 ir = next(int(l.split()[1]) for l in open(sys.argv[2]) if l.startswith(("summary:", "totals:")))

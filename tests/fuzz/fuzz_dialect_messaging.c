@@ -1,9 +1,11 @@
 /* Fuzz target: dialect_messaging's decode (plugins/dialect_messaging), run
  * through the plugin's own init and endpoint with a stub host table. Byte 0
- * picks the sender ("21", "31" or "alice"); the rest is one text frame (the
- * host hands decode only valid UTF-8, so other inputs are skipped). The stub
- * host plays the native side: `message` is stamped and stored in an inbox
- * and encoded for its recipient and as an ack, `ping` answered with `pong`,
+ * picks the sender ("21", "31" or "alice") and the way in (decode, or
+ * decode_tree with the frame parsed as the host parses it); the rest is one
+ * text frame (the host hands decode only valid UTF-8, so other inputs are
+ * skipped). The stub host plays the native side: `message` is stamped and
+ * stored in an inbox and encoded for its recipient and as an ack, `ping`
+ * answered with `pong`,
  * `read` removes from the inbox, store_page answers from it after decode
  * returns (never inside the call), and every reply and event goes through
  * the endpoint's encode.
@@ -249,7 +251,7 @@ static void fuzz_submit_message(const cJSON *ref, const cJSON *data)
         snprintf(sid_text, sizeof(sid_text), "%s", cJSON_IsString(sid) ? sid->valuestring : "");
     if (strcmp(sid_text, sender) != 0)
         fuzz_fail("a message whose sid is not the sender", sid_text);
-    if (cJSON_GetObjectItemCaseSensitive(ref, "send") == NULL)
+    if (!cJSON_IsNumber(ref) && cJSON_GetObjectItemCaseSensitive(ref, "send") == NULL)
         fuzz_fail("a message without a send ref", NULL);
 
     char id[SB_ID_LEN + 1];
@@ -389,9 +391,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sent_items = cJSON_GetObjectItemCaseSensitive(parsed, "send");
     next_item = cJSON_IsArray(sent_items) ? sent_items->child : NULL;
 
+    /* Byte 0 also picks the way in: decode (the text), or decode_tree (ABI
+     * 1.4) with the frame the host would parse, as the host calls it. */
     const char *code = NULL;
     why = NULL;
-    int rc = endpoint.decode(ud, 1, sender, text, len, &code, &why);
+    int rc;
+    if (endpoint.decode_tree != NULL && (data[0] / 3) % 2 == 1) {
+        cJSON *tree = sb_json_parse_strict(text, len, &why);
+        if (tree == NULL) {
+            code = "bad_json";
+            rc = SB_EPROTO;
+        } else {
+            rc = endpoint.decode_tree(ud, 1, sender, tree, &code, &why);
+            cJSON_Delete(tree);
+        }
+    } else {
+        rc = endpoint.decode(ud, 1, sender, text, len, &code, &why);
+    }
     if (rc == SB_EPROTO) {
         if (code == NULL || why == NULL ||
             (strcmp(code, "bad_json") != 0 && strcmp(code, "bad_request") != 0))

@@ -1,10 +1,13 @@
 """The lua plugin end to end (docs/design.md "Lua", lua/README.md): authorize for
 every action -> forbidden with the script's reason, filters change or drop
-messages (push API included), two scripts chained, on_connect -> 403, script
+messages (push API included), a message no filter changes framed byte for
+byte as with no filter, two scripts chained, on_connect -> 403, script
 failures decided by on_error while the server keeps serving, JSON data that
 round-trips through a script, and reloading on file change and SIGHUP."""
 import asyncio
+import json
 import os
+import re
 import signal
 
 import pytest
@@ -224,6 +227,87 @@ def test_json_data_round_trips_through_a_filter(server, tmp_path):
             assert got[k] == v, (k, got[k])
         assert isinstance(got["big"], int) and isinstance(got["f"], float)
     run_closing(go())
+
+
+READ_ONE_FIELD = '''
+function filter(msg)
+  if msg.data.text == "change me" then msg.data.text = "changed" end
+  return msg
+end
+'''
+
+# Members whose order, spelling or number format a copy converted through Lua
+# (or printed from a rebuilt tree) would not keep, and stamped names to drop.
+TRICKY = ('{"text":"h\\u00e9llo \\u2713","zz":1,"n":1.5e3,"neg":-0.0,"big":12345678901234567,'
+          '"nested":{"z":1,"a":[true,null,{},[]]},"esc":"a\\"b\\\\c\\n\\t\\u0001\\/",'
+          '"id":"claimed","ts":5,"from":"mallory","aa":2')
+
+
+async def raw_of_type(ws, type_, timeout=10):
+    """The next frame of type_, as the bytes came (other frames skipped)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - loop.time()))
+        if json.loads(raw)["type"] == type_:
+            return raw
+
+
+def test_unchanged_message_sends_the_bytes_of_no_filter(server, tmp_path):
+    """A filter that passes a message on (the shipped allow-all policy, or one
+    that reads a field) leaves the frame byte for byte what no filter gives, on
+    every entry point (the host prints the client's data, no copy); a filter
+    that changes the message still changes it."""
+    sections = default_sections()
+    sections["api"] = {"api_key": "k"}
+    servers = {
+        "none": server(sections=sections, workdir=str(tmp_path / "plain")),
+        "allow-all": lua_server(server, tmp_path,
+                                [(os.path.join(SOURCE_DIR, "lua", "policy.lua"), None)],
+                                sections=sections, name="allow"),
+        "read-one-field": lua_server(server, tmp_path, [("policy.lua", READ_ONE_FIELD)],
+                                     sections=sections, name="read"),
+    }
+
+    def same_but_id_ts(raw):
+        return re.sub(r'"ts":\d+', '"ts":T', re.sub(r'"id":"[0-9A-Za-z]{26}"', '"id":"I"', raw))
+
+    async def frames(srv):
+        alice = await connect(srv, "alice")
+        bob = await connect(srv, "bob")
+        await expect_ok(bob, "join", {"room": "lobby"})
+        await expect_ok(alice, "join", {"room": "lobby"})
+        got = []
+        for type_, target in (("message", ',"to":"bob"'), ("publish", ',"room":"lobby"'),
+                              ("broadcast", "")):
+            await alice.send('{"type":"%s","ref":"t","data":%s%s}}' % (type_, TRICKY, target))
+            ack = json.loads(await raw_of_type(alice, "ack"))
+            raw = await raw_of_type(bob, type_)
+            assert json.loads(raw)["data"]["id"] == ack["data"]["id"], raw
+            got.append(same_but_id_ts(raw))
+        status, _, body = srv.http("POST", "/api/users/bob/messages", TRICKY + "}", {
+            "Authorization": "Bearer k", "Content-Type": "application/json"})
+        assert status == 202, body
+        got.append(same_but_id_ts(await raw_of_type(bob, "message")))
+        return got
+
+    want = run_closing(frames(servers["none"]))
+    assert '"text":"h\u00e9llo \u2713","zz":1,"n":1500,"neg":0,' in want[0], want[0]
+    for name in ("allow-all", "read-one-field"):
+        got = run_closing(frames(servers[name]))
+        for w, g in zip(want, got):
+            assert g == w, (name, g, w)
+
+    async def changed():
+        srv = servers["read-one-field"]
+        carol = await connect(srv, "carol")  # bob's inbox holds the messages above
+        dave = await connect(srv, "dave")
+        ack = await expect_ok(carol, "message", {"to": "dave", "text": "change me", "keep": [1]},
+                              want="ack")
+        got = (await recv_type(dave, "message"))["data"]
+        assert got == {"id": ack["data"]["id"], "from": "carol", "to": "dave",
+                       "ts": ack["data"]["ts"], "text": "changed", "keep": [1]}, got
+    run_closing(changed())
 
 
 def test_two_scripts_chained_in_order(server, tmp_path):

@@ -61,11 +61,32 @@ static void test_conn_new_registered_until_eof(void **state)
     assert_non_null(c);
     assert_int_equal(c->phase, SB_PHASE_HTTP);
     assert_non_null(c->http);
-    assert_string_equal(c->ip, "127.0.0.1");
+    char ip[INET6_ADDRSTRLEN];
+    assert_string_equal(sb_conn_ip(c, ip), "127.0.0.1");
     assert_int_equal(sb_dict_count(sb_srv.conns), 1);
     harness_hangup(cl);
     assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_int_equal(sb_dict_count(sb_srv.conns), 0);
+}
+
+/* The address is kept binary: IPv4 and IPv6 print back as given, and text
+ * that is not an address leaves it unchanged. */
+static void test_conn_set_ip_round_trips(void **state)
+{
+    (void)state;
+    harness_client *cl = harness_connect();
+    sb_conn *c = harness_conn(cl);
+    char ip[INET6_ADDRSTRLEN];
+    assert_int_equal(sb_conn_set_ip(c, "2001:db8::7"), SB_OK);
+    assert_int_equal(sb_conn_family(c), AF_INET6);
+    assert_string_equal(sb_conn_ip(c, ip), "2001:db8::7");
+    assert_int_equal(sb_conn_set_ip(c, "not an address"), SB_EINVAL);
+    assert_string_equal(sb_conn_ip(c, ip), "2001:db8::7");
+    assert_int_equal(sb_conn_set_ip(c, "10.1.2.3"), SB_OK);
+    assert_int_equal(sb_conn_family(c), AF_INET);
+    assert_string_equal(sb_conn_ip(c, ip), "10.1.2.3");
+    harness_hangup(cl);
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
 }
 
 static void test_conn_new_ids_increase(void **state)
@@ -498,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, conn_setup, harness_teardown)
         T(test_conn_new_registered_until_eof),
+        T(test_conn_set_ip_round_trips),
         T(test_conn_new_ids_increase),
         T(test_conn_new_enomem_closes_socket),
         T(test_conn_send_frames_in_order),

@@ -52,6 +52,33 @@ static void test_dict_set_copies_key(void **state)
     sb_dict_free(d, NULL);
 }
 
+/* SB_DICT_BORROW keeps the caller's key: the entry is found by the bytes the
+ * caller keeps, growth and deletes never free them. */
+static void test_dict_set_borrow_keeps_caller_key(void **state)
+{
+    (void)state;
+    sb_dict *d = sb_dict_new(SB_DICT_BORROW);
+    assert_non_null(d);
+    static char keys[100][8];
+    for (int i = 0; i < 100; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "u%d", i);
+        assert_int_equal(sb_dict_set(d, keys[i], keys[i], NULL), SB_OK);
+    }
+    assert_ptr_equal(sb_dict_get(d, "u42"), keys[42]);
+    sb_dict_iter it;
+    int seen = 0;
+    for (sb_dict_iter_init(&it, d); sb_dict_iter_next(&it);) {
+        assert_ptr_equal(it.key, it.val); /* the very pointer given, not a copy */
+        seen++;
+    }
+    assert_int_equal(seen, 100);
+    assert_ptr_equal(sb_dict_del(d, "u7"), keys[7]);
+    assert_string_equal(keys[7], "u7");
+    assert_null(sb_dict_get(d, "u7"));
+    assert_int_equal(sb_dict_count(d), 99);
+    sb_dict_free(d, NULL);
+}
+
 static void test_dict_set_replace_returns_old(void **state)
 {
     (void)state;
@@ -281,6 +308,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dict_set_get_string_keys),
         cmocka_unit_test(test_dict_set_copies_key),
+        cmocka_unit_test(test_dict_set_borrow_keeps_caller_key),
         cmocka_unit_test(test_dict_set_replace_returns_old),
         cmocka_unit_test(test_dict_del_removes_and_returns_value),
         cmocka_unit_test(test_dict_many_string_keys_grow),

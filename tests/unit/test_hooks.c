@@ -3,7 +3,9 @@
  * authenticator naming a user wins, a filter's output feeds the next one
  * and must stay a UTF-8 object, on_open/on_close in order on a real
  * connection, members past a provider's size ignored, the identifier and
- * the store/bus slots. */
+ * the store/bus slots. filter_print: read-only filters that pass a message
+ * on cost no copy and give the bytes of no filter; a change is stamped and
+ * checked; a filter that edits in place gets a copy of its own. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +18,11 @@
 
 static sb_plugin_ctx ctx[3] = {
     {.name = (char *)"p0"}, {.name = (char *)"p1"}, {.name = (char *)"p2"}};
-static int answer[3];        /* what each provider answers */
-static const char *why[3];   /* and its reason */
-static const char *named[3]; /* authenticate: the user it names */
-static char trace[512];      /* "p0 p1 ..." in call order */
+static int answer[3];         /* what each provider answers */
+static const char *why[3];    /* and its reason */
+static const char *named[3];  /* authenticate: the user it names */
+static char trace[512];       /* "p0 p1 ..." in call order */
+static int change[3], bad[3]; /* filter_view: replace the message (with bad UTF-8) */
 
 static void note(int i, const char *what)
 {
@@ -113,6 +116,8 @@ static int hooks_setup(void **state)
     memset(answer, 0, sizeof(answer));
     memset(why, 0, sizeof(why));
     memset(named, 0, sizeof(named));
+    memset(change, 0, sizeof(change));
+    memset(bad, 0, sizeof(bad));
     trace[0] = 0;
     return 0;
 }
@@ -311,6 +316,206 @@ static void test_hooks_run_filter_restores_routing_fields(void **state)
     cJSON_Delete(data);
 }
 
+/* --- filter_view and filter_print ------------------------------------------------- */
+
+/* A filter_view provider: notes what it saw, answers answer[i]; with
+ * change[i] it replaces the message with a new object holding text HI and a
+ * forged sender (with bad[i], a text that is not UTF-8). */
+static char seen[3][256]; /* the data each one got, printed */
+
+static int filter_view(void *ud, const sb_filter_msg *m, const cJSON *data, cJSON **out,
+                       const char **reason)
+{
+    (void)m;
+    int i = (int)(intptr_t)ud;
+    note(i, "view");
+    char *text = cJSON_PrintUnformatted(data);
+    snprintf(seen[i], sizeof(seen[i]), "%s", text);
+    cJSON_free(text);
+    *reason = why[i];
+    if (change[i]) {
+        *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(*out, "from", "mallory");
+        cJSON_AddStringToObject(*out, "text", bad[i] ? "\xe9" : "HI");
+    }
+    return answer[i];
+}
+
+static void add_view_providers(int n)
+{
+    for (int i = 0; i < n; i++) {
+        sb_hooks h = {SB_HOOKS_INIT, .filter_view = filter_view};
+        assert_int_equal(harness_host->register_hooks(&ctx[i], &h, (void *)(intptr_t)i), SB_OK);
+    }
+}
+
+/* The client's data as the tests send it: stamped names it must lose, and
+ * numbers and strings a second printing could write differently. */
+static const char client_json[] = "{\"id\":\"claimed\",\"text\":\"h\\u00e9\\/\",\"n\":1.5e3,"
+                                  "\"a\":[1,{\"b\":null,\"c\":-0}],\"from\":\"bob\",\"ts\":9}";
+
+/* host->filter_print over client_json: SB_OK or SB_ENOMEM; *out the bytes
+ * (caller: free) or NULL, reason written. The client's data must come out
+ * as it went in. */
+static int filter_print(char **out, char *reason, size_t reason_len)
+{
+    cJSON *data = cJSON_Parse(client_json);
+    char *before = cJSON_PrintUnformatted(data);
+    size_t len = 0;
+    reason[0] = 0;
+    int rc = harness_host->filter_print(harness_pc, &msg, data, out, &len, reason, reason_len);
+    if (*out)
+        assert_int_equal(len, strlen(*out));
+    char *after = cJSON_PrintUnformatted(data);
+    assert_string_equal(after, before);
+    cJSON_free(before);
+    cJSON_free(after);
+    cJSON_Delete(data);
+    return rc;
+}
+
+/* What the message is with no filter at all: print_unfiltered_new's bytes. */
+static char *unfiltered(void)
+{
+    cJSON *data = cJSON_Parse(client_json);
+    size_t len;
+    int filtered = 1;
+    char *text = harness_host->print_unfiltered_new(harness_pc, &msg, data, &len, &filtered);
+    assert_false(filtered);
+    assert_non_null(text);
+    cJSON_Delete(data);
+    return text;
+}
+
+static const char stamped_json[] = "{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","
+                                   "\"room\":\"r1\",\"ts\":1,";
+
+static void test_hooks_filter_print_without_filters_is_unfiltered(void **state)
+{
+    (void)state;
+    char *want = unfiltered(), *got = NULL, reason[64];
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_string_equal(got, want);
+    assert_memory_equal(got, stamped_json, sizeof(stamped_json) - 1);
+    free(got);
+    free(want);
+}
+
+/* Filters that read and pass the message on: the bytes of no filter, and
+ * each saw the stamped message. */
+static void test_hooks_filter_print_unchanged_sends_bytes_of_no_filter(void **state)
+{
+    (void)state;
+    char *want = unfiltered(), *got = NULL, reason[64];
+    add_view_providers(2);
+    answer[0] = SB_HOOK_ALLOW; /* and p1 PASS */
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_string_equal(got, want);
+    assert_string_equal(trace, "view:p0 view:p1 ");
+    cJSON *saw = cJSON_Parse(seen[1]);
+    assert_string_equal(cJSON_GetObjectItem(saw, "id")->valuestring, msg.id);
+    assert_string_equal(cJSON_GetObjectItem(saw, "from")->valuestring, "alice");
+    assert_string_equal(cJSON_GetObjectItem(saw, "text")->valuestring, "h\xc3\xa9/");
+    cJSON_Delete(saw);
+    free(got);
+    free(want);
+}
+
+/* A changed message: the next filter sees the change, the host restores the
+ * routing fields; invalid output and DENY drop it. */
+static void test_hooks_filter_print_changed_is_stamped_checked_or_dropped(void **state)
+{
+    (void)state;
+    add_view_providers(2);
+    change[0] = 1;
+    char *got = NULL, reason[64];
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_string_equal(seen[1], "{\"from\":\"mallory\",\"text\":\"HI\"}");
+    assert_string_equal(got, "{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","
+                             "\"room\":\"r1\",\"ts\":1,\"text\":\"HI\"}");
+    free(got);
+
+    bad[0] = 1;
+    trace[0] = 0;
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_null(got);
+    assert_string_equal(reason, "filter output is invalid");
+    assert_string_equal(trace, "view:p0 ");
+
+    bad[0] = 0;
+    answer[0] = SB_HOOK_DENY; /* with a new object, which the host frees */
+    why[0] = "spam";
+    trace[0] = 0;
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_null(got);
+    assert_string_equal(reason, "spam");
+    assert_string_equal(trace, "view:p0 ");
+}
+
+/* A filter that may edit in place gets a stamped copy of its own, after a
+ * filter_view and before another; the client's data is never touched. */
+static void test_hooks_filter_print_copies_for_a_filter_that_edits(void **state)
+{
+    (void)state;
+    add_view_providers(1);
+    sb_hooks h = {SB_HOOKS_INIT, .filter = filter_forge};
+    assert_int_equal(harness_host->register_hooks(&ctx[1], &h, NULL), SB_OK);
+    sb_hooks v = {SB_HOOKS_INIT, .filter_view = filter_view};
+    assert_int_equal(harness_host->register_hooks(&ctx[2], &v, (void *)2), SB_OK);
+    char *got = NULL, reason[64];
+    assert_int_equal(filter_print(&got, reason, sizeof(reason)), SB_OK);
+    assert_string_equal(trace, "view:p0 view:p2 ");
+    assert_string_equal(got, "{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","
+                             "\"room\":\"r1\",\"ts\":1,\"text\":\"HI\",\"n\":1500,"
+                             "\"a\":[1,{\"b\":null,\"c\":0}]}");
+    free(got);
+}
+
+static void test_hooks_filter_print_refuses_unrouted_and_reports_enomem(void **state)
+{
+    (void)state;
+    sb_filter_msg m = msg;
+    m.from = NULL;
+    char *got = NULL, reason[64];
+    cJSON *data = cJSON_Parse("{}");
+    size_t len;
+    assert_int_equal(
+        harness_host->filter_print(harness_pc, &m, data, &got, &len, reason, sizeof(reason)),
+        SB_OK);
+    assert_null(got);
+    assert_string_equal(reason, "internal error");
+    cJSON_Delete(data);
+    add_view_providers(1);
+    harness_fail_alloc(0, -1);
+    int rc = filter_print(&got, reason, sizeof(reason));
+    assert_true(harness_fail_off() > 0);
+    assert_int_equal(rc, SB_ENOMEM);
+    assert_null(got);
+}
+
+/* run_filter with a filter_view: unchanged, the caller's stamped object
+ * stays; a new one replaces it, stamped. */
+static void test_hooks_run_filter_with_filter_view(void **state)
+{
+    (void)state;
+    add_view_providers(1);
+    cJSON *data = cJSON_Parse("{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","
+                              "\"room\":\"r1\",\"ts\":1,\"text\":\"hi\"}");
+    cJSON *given = data;
+    char reason[64];
+    assert_int_equal(harness_host->run_filter(harness_pc, &msg, &data, reason, sizeof(reason)),
+                     SB_HOOK_ALLOW);
+    assert_ptr_equal(data, given);
+    change[0] = 1;
+    assert_int_equal(harness_host->run_filter(harness_pc, &msg, &data, reason, sizeof(reason)),
+                     SB_HOOK_ALLOW);
+    char *text = cJSON_PrintUnformatted(data);
+    assert_string_equal(text, "{\"id\":\"01J00000000000000000000000\",\"from\":\"alice\","
+                              "\"room\":\"r1\",\"ts\":1,\"text\":\"HI\"}");
+    cJSON_free(text);
+    cJSON_Delete(data);
+}
+
 /* --- connection hooks ------------------------------------------------------------ */
 
 static void test_hooks_on_connect_deny_answers_403(void **state)
@@ -472,6 +677,12 @@ int main(void)
         T(test_hooks_filter_deny_ends_chain),
         T(test_hooks_filter_invalid_output_denied),
         T(test_hooks_run_filter_restores_routing_fields),
+        T(test_hooks_filter_print_without_filters_is_unfiltered),
+        T(test_hooks_filter_print_unchanged_sends_bytes_of_no_filter),
+        T(test_hooks_filter_print_changed_is_stamped_checked_or_dropped),
+        T(test_hooks_filter_print_copies_for_a_filter_that_edits),
+        T(test_hooks_filter_print_refuses_unrouted_and_reports_enomem),
+        T(test_hooks_run_filter_with_filter_view),
         T(test_hooks_on_connect_deny_answers_403),
         T(test_hooks_on_open_on_close_in_order),
         T(test_hooks_add_short_table),

@@ -127,7 +127,7 @@ static void test_registry_set_user_registers(void **state)
     assert_non_null(u);
     assert_ptr_equal(c->u, u);
     assert_int_equal(u->n, 1);
-    assert_ptr_equal(u->conns[0], c);
+    assert_ptr_equal(sb_user_conns(u)[0], c);
     assert_ptr_equal(sb_registry_all(), c);
     assert_int_equal(sb_registry_n_users(), 1);
     assert_int_equal(opens, 1);
@@ -160,6 +160,44 @@ static void test_registry_set_user_second_conn_same_user(void **state)
     assert_string_equal(events, "online bob;"); /* the first connection only */
 }
 
+static int user_has(sb_user *u, const sb_conn *c)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (sb_user_conns(u)[i] == c)
+            return 1;
+    return 0;
+}
+
+/* A user's first connection sits in the entry, the array comes with the
+ * second and grows; leaving in any order keeps the rest, the last removes
+ * the entry. */
+static void test_registry_set_user_conns_grow_and_shrink(void **state)
+{
+    (void)state;
+    sb_conn *c[5];
+    for (int i = 0; i < 5; i++) {
+        c[i] = anonymous();
+        assert_int_equal(sb_registry_set_user(c[i], "bob"), SB_OK);
+        sb_user *u = sb_registry_user("bob");
+        assert_int_equal(u->n, i + 1);
+        for (int j = 0; j <= i; j++)
+            assert_true(user_has(u, c[j]));
+    }
+    const int order[5] = {1, 4, 0, 3, 2};
+    for (int k = 0; k < 5; k++) {
+        sb_conn_destroy(c[order[k]]);
+        sb_user *u = sb_registry_user("bob");
+        if (k == 4) {
+            assert_null(u);
+            break;
+        }
+        assert_int_equal(u->n, 4 - k);
+        for (int j = k + 1; j < 5; j++)
+            assert_true(user_has(u, c[order[j]]));
+    }
+    assert_int_equal(sb_registry_n_users(), 0);
+}
+
 static void test_registry_set_user_sessions_replace(void **state)
 {
     (void)state;
@@ -177,7 +215,7 @@ static void test_registry_set_user_sessions_replace(void **state)
     harness_expect_nothing(other);
     sb_user *u = sb_registry_user("bob");
     assert_int_equal(u->n, 1);
-    assert_ptr_equal(u->conns[0], harness_conn(new));
+    assert_ptr_equal(sb_user_conns(u)[0], harness_conn(new));
 }
 
 /* Every allocation of set_user failing in turn: SB_ENOMEM, the connection
@@ -199,7 +237,7 @@ static void test_registry_set_user_enomem_then_retry(void **state)
         assert_false(on_all_list(c));
         assert_int_equal(sb_registry_set_user(c, "bob"), SB_OK);
         assert_int_equal(sb_registry_user("bob")->n, 1);
-        assert_ptr_equal(sb_registry_user("bob")->conns[0], c);
+        assert_ptr_equal(sb_user_conns(sb_registry_user("bob"))[0], c);
         sb_conn_destroy(c);
         assert_null(sb_registry_user("bob"));
     }
@@ -406,6 +444,7 @@ int main(void)
         T(test_registry_set_user_registers),
         T(test_registry_set_user_same_ok_other_einval),
         T(test_registry_set_user_second_conn_same_user),
+        T(test_registry_set_user_conns_grow_and_shrink),
         T(test_registry_set_user_sessions_replace),
         T(test_registry_set_user_enomem_then_retry),
         T(test_registry_set_user_enomem_leaves_nothing),

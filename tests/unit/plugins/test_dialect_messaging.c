@@ -123,11 +123,9 @@ static void test_messaging_decode_seed_example(void **state)
                   "{\"id\":12,\"rid\":32,\"sid\":21,\"url\":\"https://web.com/pic.png\"}],"
                   "\"read\":[{\"id\":1},{\"id\":2},{\"id\":3}]}",
                   "21");
-    assert_json(plan.sends,
-                "[{\"ref\":{\"send\":[\"11\"]},\"data\":{\"msg_id\":11,\"rid\":31,\"sid\":21,"
-                "\"text\":\"hello\",\"to\":\"31\"}},"
-                "{\"ref\":{\"send\":[\"12\"]},\"data\":{\"msg_id\":12,\"rid\":32,\"sid\":21,"
-                "\"url\":\"https://web.com/pic.png\",\"to\":\"32\"}}]");
+    assert_json(plan.sends, "[{\"to\":\"31\",\"msg_id\":11,\"rid\":31,\"sid\":21,\"text\":"
+                            "\"hello\"},{\"to\":\"32\",\"msg_id\":12,\"rid\":32,\"sid\":21,"
+                            "\"url\":\"https://web.com/pic.png\"}]");
     assert_json(plan.reads, "[{\"as\":[\"1\"],\"id\":\"1\"},{\"as\":[\"2\"],\"id\":\"2\"},{\"as\":["
                             "\"3\"],\"id\":\"3\"}]");
     assert_null(plan.errors);
@@ -166,11 +164,17 @@ static void test_messaging_decode_ids_compared_as_text(void **state)
     messaging_plan plan = decode_ok("{\"send\":[{\"id\":\"a\",\"sid\":\"21\",\"rid\":\"bob\"},"
                                     "{\"id\":7,\"sid\":21.0,\"rid\":-3}]}",
                                     "21");
-    assert_json(plan.sends,
-                "[{\"ref\":{\"send\":\"a\"},\"data\":{\"msg_id\":\"a\",\"sid\":\"21\","
-                "\"rid\":\"bob\",\"to\":\"bob\"}},"
-                "{\"ref\":{\"send\":[\"7\"]},\"data\":{\"msg_id\":7,\"sid\":21,\"rid\":-3,"
-                "\"to\":\"-3\"}}]");
+    assert_json(plan.sends, "[{\"to\":\"bob\",\"msg_id\":\"a\",\"sid\":\"21\",\"rid\":\"bob\"},"
+                            "{\"to\":\"-3\",\"msg_id\":7,\"sid\":21,\"rid\":-3}]");
+    /* the ref a message is submitted with: its id when numeric, else {send} */
+    cJSON *owned = NULL;
+    const cJSON *ref = messaging_send_ref(cJSON_GetArrayItem(plan.sends, 0), &owned);
+    assert_non_null(owned);
+    assert_json(ref, "{\"send\":\"a\"}");
+    cJSON_Delete(owned);
+    ref = messaging_send_ref(cJSON_GetArrayItem(plan.sends, 1), &owned);
+    assert_null(owned);
+    assert_json(ref, "7");
     assert_null(plan.errors);
     messaging_plan_free(&plan);
 }
@@ -185,9 +189,7 @@ static void test_messaging_decode_refuses_bad_items_keeps_others(void **state)
                   "{\"id\":7,\"sid\":21,\"rid\":true},{\"id\":8,\"sid\":21,\"rid\":31}],"
                   "\"read\":[{\"id\":9},{\"x\":1},[],{\"id\":10,\"sid\":{}}]}",
                   "21");
-    assert_json(plan.sends,
-                "[{\"ref\":{\"send\":[\"8\"]},\"data\":{\"msg_id\":8,\"sid\":21,\"rid\":31,"
-                "\"to\":\"31\"}}]");
+    assert_json(plan.sends, "[{\"to\":\"31\",\"msg_id\":8,\"sid\":21,\"rid\":31}]");
     assert_json(plan.reads, "[{\"as\":[\"9\"],\"id\":\"9\"}]");
     const char *msg = "must be a string (1-256 bytes) or an integer";
     char want[2048];
@@ -258,7 +260,7 @@ static void round_trip(const char *item_text)
     snprintf(frame_text, sizeof(frame_text), "{\"send\":[%s]}", item_text);
     messaging_plan plan = decode_ok(frame_text, "21");
     assert_null(plan.errors);
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(plan.sends, 0), "data");
+    const cJSON *data = cJSON_GetArrayItem(plan.sends, 0);
     cJSON *stamped = stub_host_stamped_new(data, SRV_ID, "21");
     messaging_plan_free(&plan);
 
@@ -295,8 +297,7 @@ static void test_messaging_encode_exact_order(void **state)
     messaging_plan plan = decode_ok("{\"send\":[{\"id\":14,\"rid\":31,\"sid\":21,"
                                     "\"url\":\"https://web.com/pic.png\"}]}",
                                     "21");
-    cJSON *stamped = stub_host_stamped_new(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(plan.sends, 0), "data"), SRV_ID, "21");
+    cJSON *stamped = stub_host_stamped_new(cJSON_GetArrayItem(plan.sends, 0), SRV_ID, "21");
     messaging_plan_free(&plan);
     char *text = print_delete(encode_event(stamped, "31"));
     assert_string_equal(text, "{\"messages\":[{\"id\":14,\"rid\":31,\"sid\":21,"
@@ -352,14 +353,13 @@ static void test_messaging_encode_other_events_dropped(void **state)
 static void test_messaging_encode_ack_and_error_of_send(void **state)
 {
     (void)state;
-    char *t = print_delete(encode_reply("ack", "{\"send\":[\"11\"]}", "{\"id\":\"x\",\"ts\":1}"));
+    char *t = print_delete(encode_reply("ack", "11", "{\"id\":\"x\",\"ts\":1}"));
     assert_string_equal(t, "{\"sent\":[{\"id\":11}]}");
     free(t);
     t = print_delete(encode_reply("ack", "{\"send\":\"11\"}", "{\"id\":\"x\",\"ts\":1}"));
     assert_string_equal(t, "{\"sent\":[{\"id\":\"11\"}]}");
     free(t);
-    t = print_delete(encode_reply("error", "{\"send\":[\"11\"]}",
-                                  "{\"code\":\"forbidden\",\"message\":\"no\"}"));
+    t = print_delete(encode_reply("error", "11", "{\"code\":\"forbidden\",\"message\":\"no\"}"));
     assert_string_equal(t, "{\"errors\":[{\"id\":11,\"code\":\"forbidden\",\"message\":\"no\","
                            "\"section\":\"send\"}]}");
     free(t);
@@ -369,14 +369,14 @@ static void test_messaging_ack_text_numeric_ids_only(void **state)
 {
     (void)state;
     char buf[64];
-    cJSON *ref = cJSON_Parse("{\"send\":[\"-9007199254740991\"]}");
+    cJSON *ref = cJSON_Parse("-9007199254740991");
     assert_int_equal(messaging_ack_text(ref, buf, sizeof(buf)), 35);
     assert_string_equal(buf, "{\"sent\":[{\"id\":-9007199254740991}]}");
     assert_int_equal(messaging_ack_text(ref, buf, 20), -1);
     cJSON_Delete(ref);
-    const char *others[] = {"{\"send\":\"11\"}", "{\"send\":[\"1x\"]}", "{\"send\":[\"\"]}",
-                            "{\"read\":[]}", "null"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *others[] = {"{\"send\":\"11\"}", "{\"send\":[\"11\"]}", "1.5",
+                            "9007199254740992",  "{\"read\":[]}",       "null"};
+    for (size_t i = 0; i < 6; i++) {
         ref = cJSON_Parse(others[i]);
         assert_int_equal(messaging_ack_text(ref, buf, sizeof(buf)), -1);
         cJSON_Delete(ref);
@@ -423,23 +423,29 @@ static void test_messaging_encode_read_reply(void **state)
 static void test_messaging_big_integer_ids_survive_the_ref(void **state)
 {
     (void)state;
-    /* The host prints refs with cJSON's printer, which rounds 16 digits. */
+    /* A numeric id is the ref itself; the host echoes an integer ref as its
+     * digits (sb_native_ref_json), which parse back to the same double. */
     messaging_plan plan = decode_ok("{\"send\":[{\"id\":9007199254740991,\"sid\":21,\"rid\":"
                                     "31}],\"read\":[{\"id\":1234567890123457}]}",
                                     "21");
-    cJSON *ref = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(plan.sends, 0), "ref");
-    char *printed = cJSON_PrintUnformatted(ref);
-    cJSON *back = cJSON_Parse(printed);
+    cJSON *owned = NULL;
+    const cJSON *ref = messaging_send_ref(cJSON_GetArrayItem(plan.sends, 0), &owned);
+    assert_null(owned);
+    assert_true(cJSON_IsNumber(ref) && ref->valuedouble == 9007199254740991.0);
+    cJSON *back = cJSON_Parse("9007199254740991");
     cJSON *ack = cJSON_Parse("{\"id\":\"x\",\"ts\":1}");
     cJSON *out = NULL;
     assert_int_equal(messaging_encode(1, "ack", back, ack, NULL, &out), MESSAGING_OK);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(out, "sent"), 0), "id");
     assert_true(cJSON_IsNumber(id) && id->valuedouble == 9007199254740991.0);
+    char buf[64];
+    int n = messaging_ack_text(back, buf, sizeof(buf));
+    assert_int_equal(n, (int)strlen("{\"sent\":[{\"id\":9007199254740991}]}"));
+    assert_string_equal(buf, "{\"sent\":[{\"id\":9007199254740991}]}");
     cJSON_Delete(out);
     cJSON_Delete(ack);
     cJSON_Delete(back);
-    free(printed);
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(plan.reads, 0), "as");
     assert_string_equal(cJSON_GetArrayItem(as, 0)->valuestring, "1234567890123457");
     messaging_plan_free(&plan);

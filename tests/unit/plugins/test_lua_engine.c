@@ -82,9 +82,10 @@ static int filter(sblua_engine *e, const char *data_json, char **out, char *reas
                        .to = to,
                        .id = "01HF0000000000000000000000",
                        .ts = 1732280000123};
-    cJSON *data = cJSON_Parse(data_json);
-    int r = sblua_engine_filter(e, &m, &data, reason, 256);
-    *out = cJSON_PrintUnformatted(data);
+    cJSON *data = cJSON_Parse(data_json), *changed = NULL;
+    int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
+    *out = cJSON_PrintUnformatted(changed ? changed : data);
+    cJSON_Delete(changed);
     cJSON_Delete(data);
     cJSON_Delete(to);
     return r;
@@ -438,11 +439,11 @@ static int filter_kept(sblua_engine *e, const char *data_json, char **out, char 
                        .to = to,
                        .id = "01HF0000000000000000000000",
                        .ts = 1732280000123};
-    cJSON *data = cJSON_Parse(data_json);
-    cJSON *given = data;
-    int r = sblua_engine_filter(e, &m, &data, reason, 256);
-    *kept = data == given;
-    *out = cJSON_PrintUnformatted(data);
+    cJSON *data = cJSON_Parse(data_json), *changed = NULL;
+    int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
+    *kept = changed == NULL;
+    *out = cJSON_PrintUnformatted(changed ? changed : data);
+    cJSON_Delete(changed);
     cJSON_Delete(data);
     cJSON_Delete(to);
     return r;
@@ -631,11 +632,10 @@ static void test_engine_lazy_msg_table_reused_fresh(void **state)
                         .id = "01HF0000000000000000000001",
                         .ts = 2};
     for (int i = 0; i < 3; i++) {
-        cJSON *data = cJSON_Parse("{\"a\":1}");
-        cJSON *given = data;
-        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, &data, reason, 256),
+        cJSON *data = cJSON_Parse("{\"a\":1}"), *changed = NULL;
+        assert_int_equal(sblua_engine_filter(e, i == 1 ? &pub : &dm, data, &changed, reason, 256),
                          SB_HOOK_ALLOW);
-        assert_ptr_equal(data, given);
+        assert_null(changed);
         cJSON_Delete(data);
     }
     sblua_engine_free(e);
@@ -684,6 +684,40 @@ static void test_engine_lazy_authorize_data(void **state)
     sblua_engine_free(e);
 }
 
+/* Hooks that only say yes are not called (lua_trivial.h), but a script that
+ * assigns another function at run time gets that one called, and a trivial
+ * hook of one script does not hide a later script's answer. */
+static void test_engine_trivial_hooks_skipped_until_replaced(void **state)
+{
+    (void)state;
+    sblua_engine *e = engine2(SBLUA_ON_ERROR_DENY,
+                              "function authorize(user, action, target, data)\n"
+                              "  return true\n"
+                              "end\n"
+                              "function filter(msg)\n"
+                              "  if msg.data.stop then\n"
+                              "    authorize = function() return false, 'changed my mind' end\n"
+                              "  end\n"
+                              "  return msg\n"
+                              "end\n",
+                              "function filter(msg) return msg end\n"
+                              "function authorize(user, action, target)\n"
+                              "  if target == 'no' then return false, 'two says no' end\n"
+                              "end\n");
+    char reason[256], *out;
+    assert_int_equal(authorize(e, "alice", "join", "r", "{}", reason), SB_HOOK_ALLOW);
+    assert_int_equal(authorize(e, "alice", "join", "no", "{}", reason), SB_HOOK_DENY);
+    assert_string_equal(reason, "two says no");
+    assert_int_equal(filter(e, "{\"x\":1}", &out, reason), SB_HOOK_ALLOW);
+    free(out);
+    assert_int_equal(authorize(e, "alice", "join", "r", "{}", reason), SB_HOOK_ALLOW);
+    assert_int_equal(filter(e, "{\"stop\":true}", &out, reason), SB_HOOK_ALLOW);
+    free(out);
+    assert_int_equal(authorize(e, "alice", "join", "r", "{}", reason), SB_HOOK_DENY);
+    assert_string_equal(reason, "changed my mind");
+    sblua_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_engine_lazy_matches_eager),
         cmocka_unit_test(test_engine_lazy_msg_table_reused_fresh),
         cmocka_unit_test(test_engine_lazy_authorize_data),
+        cmocka_unit_test(test_engine_trivial_hooks_skipped_until_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
