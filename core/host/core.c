@@ -60,23 +60,6 @@ static int core_gauges(void)
     return SB_OK;
 }
 
-/* Room history is the rooms plugin's section, but every room publication
- * goes through the core's store step (publish.c), whoever makes it, so the
- * core reads the two keys before the plugins load. A bad value stops the
- * start here, logged once with its line. */
-static int core_room_history(const sb_config *config)
-{
-    const sb_section *rooms = sb_config_find(config, "rooms");
-    int enabled = 0;
-    long keep = 0, ttl = 0;
-    if (rooms && sb_section_enabled(rooms, &enabled) == SB_OK && enabled &&
-        (sb_section_int(rooms, "history_size", 0, 0, 1000000, &keep) != SB_OK ||
-         sb_section_int(rooms, "history_ttl", 0, 0, 100L * 365 * 86400, &ttl) != SB_OK))
-        return SB_EINVAL;
-    sb_publish_configure(enabled ? keep : 0, enabled ? ttl : 0);
-    return SB_OK;
-}
-
 /* Both start-ups: a check binds no listener and runs each plugin's `check`
  * where it has one (plugin_host.c). */
 static int core_start(sb_config *config, int check)
@@ -97,7 +80,7 @@ static int core_start(sb_config *config, int check)
     if (rc == SB_OK)
         rc = core_gauges();
     if (rc == SB_OK)
-        rc = core_room_history(config);
+        sb_publish_configure(0, 0); /* no history unless a plugin configures it */
     if (rc == SB_OK)
         rc = check ? sb_plugins_check(config) : sb_plugins_load(config);
     return rc;

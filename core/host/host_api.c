@@ -599,6 +599,17 @@ static int h_publish_room(sb_plugin_ctx *pc, const char *room, const cJSON *data
     return sb_publish_room(room, data, skip_conn, delivered, done, arg);
 }
 
+/* since 1.4: the rooms plugin owns the history keys; the core keeps what it
+ * is told for publish_room, whoever publishes. */
+static int h_room_history_configure(sb_plugin_ctx *pc, long keep, long ttl_s)
+{
+    (void)pc;
+    if (keep < 0 || ttl_s < 0)
+        return SB_EINVAL;
+    sb_publish_configure(keep, ttl_s);
+    return SB_OK;
+}
+
 /* --- ids, time --- */
 
 static void h_id_new(sb_plugin_ctx *pc, char out[SB_ID_LEN + 1])
@@ -934,6 +945,7 @@ static const sb_host_api host_api = {
     .room_size = h_room_size,
     .publish_room = h_publish_room,
     .print_unfiltered_new = h_print_unfiltered_new,
+    .room_history_configure = h_room_history_configure,
     .filter_print = h_filter_print,
 };
 

@@ -1,8 +1,9 @@
-/* Room publications (publish.h). The history keys are the rooms plugin's
- * section ([rooms] history_size, history_ttl), but the store step is here so
- * that every publisher goes through it: a push-API or gRPC publication is in
- * the history exactly as a WebSocket one is, and every answer (the `ack`,
- * the HTTP 202, the gRPC reply) comes after the commit.
+/* Room publications (publish.h). How much history to keep is a plugin's
+ * configuration, handed over through host->room_history_configure, but the
+ * store step is here so that every publisher goes through it: a push-API or
+ * gRPC publication is in the history exactly as a WebSocket one is, and
+ * every answer (the `ack`, the HTTP 202, the gRPC reply) comes after the
+ * commit.
  *
  * The event is framed before the store is asked, so the bytes stored and the
  * bytes sent are one serialization; the frame waits for the commit. Without

@@ -11,8 +11,9 @@
 
 #include "switchboard/plugin.h"
 
-/* Room history as [rooms] configures it: keep publications per room (0: no
- * history), each for ttl_s seconds (0: no age limit). Called at start-up. */
+/* Room history as the plugin owning it says (host->room_history_configure):
+ * keep publications per room (0: no history), each for ttl_s seconds (0: no
+ * age limit). Reset to none at start-up, set while the plugins load. */
 void sb_publish_configure(long keep, long ttl_s);
 
 /* Whether publications are stored (history_size > 0). */

@@ -720,6 +720,15 @@ typedef struct sb_host_api {
     int (*filter_print)(sb_plugin_ctx *pc, const sb_filter_msg *msg, const cJSON *data, char **json,
                         size_t *len, char *reason, size_t reason_len);
 
+    /* Room history as the plugin owning the rooms' configuration reads it
+     * (the rooms plugin, from [rooms] history_size and history_ttl): keep
+     * publications per room (0: no history, publications live only), each
+     * for ttl_s seconds (0: no age limit). publish_room stores by it; call
+     * it from init (no publication is made before every plugin has loaded);
+     * the last call wins. Without a call there is no history.
+     * -> SB_OK | SB_EINVAL (a negative value: nothing changed) */
+    int (*room_history_configure)(sb_plugin_ctx *pc, long keep, long ttl_s);
+
 } sb_host_api;
 
 #define SB_READ  1

@@ -7,6 +7,7 @@
 
 #include "api_auth.h"
 #include "api_routes.h"
+#include "members_page.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,21 +391,20 @@ static void api_live(api_state *api, const sb_http_req *req, const char *room)
     api_delivered(api, req->id, id, delivered);
 }
 
-/* 200 {"users": users_take}. */
-static void api_users_respond(api_state *api, uint64_t req_id, cJSON *users_take)
+/* 200 {"users": [...]} from users (borrowed): all of them, or with
+ * page->paged the page and "more" (members_page.c, as native `members`).
+ * users NULL (out of memory): 500. */
+static void api_users_respond(api_state *api, uint64_t req_id, const cJSON *users,
+                              const members_page *page)
 {
-    cJSON *body = users_take ? cJSON_CreateObject() : NULL;
-    if (!body || !cJSON_AddItemToObject(body, "users", users_take)) {
-        cJSON_Delete(users_take);
-        cJSON_Delete(body);
-        body = NULL; /* -> 500 */
-    }
-    api_respond_take(api, req_id, 200, NULL, body);
+    cJSON *body = users ? members_data_new(NULL, users, page) : NULL;
+    api_respond_take(api, req_id, 200, NULL, body); /* NULL -> 500 */
 }
 
 typedef struct api_users_pending {
     api_state *api;
     uint64_t req_id;
+    members_page page;
 } api_users_pending;
 
 static void api_users_answer(void *arg, int status, const cJSON *users)
@@ -414,29 +414,61 @@ static void api_users_answer(void *arg, int status, const cJSON *users)
         api_error(p->api, p->req_id, 503, "Retry-After: 1\r\n", "unavailable",
                   "the other nodes cannot be asked now (bus down); retry later");
     else
-        api_users_respond(p->api, p->req_id, cJSON_Duplicate(users, 1));
+        api_users_respond(p->api, p->req_id, users, &p->page);
     free(p);
 }
 
-/* GET /api/users and GET /api/rooms/{room}/members: 200 {"users": [...]},
- * from this node's registry, or with a bus from every node (later). */
-static void api_users(api_state *api, uint64_t req_id, const char *room)
+/* GET /api/users and GET /api/rooms/{room}/members: 200 {"users": [...]}
+ * (a page and "more" for members), from this node's registry, or with a
+ * bus from every node (later). */
+static void api_users(api_state *api, uint64_t req_id, const char *room, const members_page *page)
 {
     const sb_host_api *host = api->host;
     if (!host->slot_owner(api->pc, "bus")) {
-        api_users_respond(api, req_id,
-                          room ? host->room_users_new(api->pc, room) : host->users_new(api->pc));
+        cJSON *users = room ? host->room_users_new(api->pc, room) : host->users_new(api->pc);
+        api_users_respond(api, req_id, users, page);
+        cJSON_Delete(users);
         return;
     }
     api_users_pending *p = malloc(sizeof(*p));
     if (p) {
         p->api = api;
         p->req_id = req_id;
+        p->page = *page;
     }
     if (!p || host->users_query(api->pc, room, api_users_answer, p) != SB_OK) {
         free(p);
         api_respond_take(api, req_id, 500, NULL, NULL);
     }
+}
+
+/* The members call's query, ?after=USER&limit=N (both optional), into page
+ * as native `members` takes them. -> 0, or -1 after answering 400 */
+static int api_members_page(api_state *api, const sb_http_req *req, members_page *page)
+{
+    const sb_host_api *host = api->host;
+    char value[SB_USER_MAX + 1];
+    page->paged = 1;
+    page->limit = MEMBERS_PAGE_DEFAULT;
+    page->after[0] = '\0';
+    int rc = host->query_param(req->query, "after", value, sizeof value);
+    if (rc == SB_OK)
+        snprintf(page->after, sizeof page->after, "%s", value);
+    if (rc != SB_OK && rc != SB_ENOTFOUND) {
+        api_bad_request(api, req->id, "after must be a user id (the last of the previous page)");
+        return -1;
+    }
+    rc = host->query_param(req->query, "limit", value, sizeof value);
+    if (rc == SB_ENOTFOUND)
+        return 0;
+    char *end = NULL;
+    long limit = rc == SB_OK && value[0] >= '0' && value[0] <= '9' ? strtol(value, &end, 10) : 0;
+    if (!end || *end || limit < 1 || limit > MEMBERS_PAGE_MAX) {
+        api_bad_request(api, req->id, "limit must be an integer, 1 to 1000");
+        return -1;
+    }
+    page->limit = (size_t)limit;
+    return 0;
 }
 
 /* POST /api/users/{user}/disconnect: close every connection of user with 1008.
@@ -538,15 +570,20 @@ int api_handle(void *ud, const sb_http_req *req)
     case API_ROUTE_USER_DISCONNECT:
         api_disconnect(api, req, m.value);
         break;
-    case API_ROUTE_USERS:
-        api_users(api, req->id, NULL);
+    case API_ROUTE_USERS: {
+        members_page all = {.paged = 0};
+        api_users(api, req->id, NULL, &all);
         break;
+    }
     case API_ROUTE_ROOM_PUBLISH:
         api_live(api, req, m.value);
         break;
-    case API_ROUTE_ROOM_MEMBERS:
-        api_users(api, req->id, m.value);
+    case API_ROUTE_ROOM_MEMBERS: {
+        members_page page;
+        if (api_members_page(api, req, &page) == 0)
+            api_users(api, req->id, m.value, &page);
         break;
+    }
     case API_ROUTE_BROADCAST:
         api_live(api, req, NULL);
         break;

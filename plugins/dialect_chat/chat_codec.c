@@ -67,9 +67,10 @@ static const struct chat_command {
     const char *name;
     int room;    /* takes "room" (native data.room) */
     int message; /* takes "message" (native data.text) */
+    int paged;   /* takes "after" and "limit" as they are (native checks them) */
 } chat_commands[] = {
-    {"broadcast", 0, 1}, {"list", 0, 0},    {"me", 0, 0},      {"join", 1, 0},
-    {"leave", 1, 0},     {"members", 1, 0}, {"publish", 1, 1},
+    {"broadcast", 0, 1, 0}, {"list", 0, 0, 0},    {"me", 0, 0, 0},      {"join", 1, 0, 0},
+    {"leave", 1, 0, 0},     {"members", 1, 0, 1}, {"publish", 1, 1, 0},
 };
 
 static const struct chat_command *chat_command_find(const char *name)
@@ -88,6 +89,14 @@ static int chat_add_text(cJSON *obj, const char *name, const char *text)
         return 1;
     cJSON_Delete(item);
     return 0;
+}
+
+/* Add name: a reference to obj's member key (nothing when absent). The
+ * frame outlives the submit that copies it. */
+static int chat_add_ref(cJSON *out, const char *name, const cJSON *obj, const char *key)
+{
+    cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return !item || cJSON_AddItemReferenceToObject(out, name, item);
 }
 
 int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
@@ -122,7 +131,9 @@ int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, 
                (cmd->room &&
                 (!chat_add_text(ref, "room", room) || !chat_add_text(data, "room", room))) ||
                (cmd->message && (!chat_add_text(ref, "message", message) ||
-                                 !chat_add_text(data, "text", message)))) {
+                                 !chat_add_text(data, "text", message))) ||
+               (cmd->paged && (!chat_add_ref(data, "after", frame, "after") ||
+                               !chat_add_ref(data, "limit", frame, "limit")))) {
         rc = SB_ENOMEM;
     } else {
         rc = chat_submit(cc, conn_id, cmd->name, ref, data, room);
@@ -143,13 +154,6 @@ static int chat_stamped(const char *key)
         if (strcmp(key, stamps[i]) == 0)
             return 1;
     return 0;
-}
-
-/* Add name: a reference to data's member key (nothing when absent). */
-static int chat_add_ref(cJSON *out, const char *name, const cJSON *data, const char *key)
-{
-    cJSON *item = cJSON_GetObjectItemCaseSensitive(data, key);
-    return !item || cJSON_AddItemReferenceToObject(out, name, item);
 }
 
 /* Add "message": the native `text` when there is one, else the data object
@@ -209,9 +213,13 @@ static int chat_reply(chat_codec *cc, cJSON *out, const sb_encode_in *in)
                        chat_add_ref(out, "id", d, "conn") && chat_add_ref(out, "rooms", d, "rooms")
                    ? 1
                    : -1;
+    /* A room over [rooms] presence_limit: `join` lists nobody and says so
+     * (presence: false); `members` pages (more). */
     if (strcmp(t, "join") == 0 || strcmp(t, "members") == 0)
         return cJSON_AddStringToObject(out, "event", t) && chat_add_ref(out, "room", d, "room") &&
-                       chat_add_ref(out, "members", d, "users")
+                       chat_add_ref(out, "members", d, "users") &&
+                       chat_add_ref(out, "presence", d, "presence") &&
+                       chat_add_ref(out, "more", d, "more")
                    ? 1
                    : -1;
     if (strcmp(t, "leave") == 0)
@@ -237,7 +245,8 @@ static int chat_event(cJSON *out, const sb_encode_in *in)
         return cJSON_AddStringToObject(out, "event", "presence") &&
                        chat_add_ref(out, "room", d, "room") &&
                        chat_add_ref(out, "member", d, "user") &&
-                       chat_add_ref(out, "action", d, "event")
+                       chat_add_ref(out, "action", d, "event") &&
+                       chat_add_ref(out, "presence", d, "presence")
                    ? 1
                    : -1;
     return 0; /* message, receipt: chat has no direct messages */

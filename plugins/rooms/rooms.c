@@ -400,6 +400,13 @@ static int rooms_init(const sb_host_api *host, sb_plugin_ctx *pc, const sb_secti
         free(rp);
         return rc;
     }
+    /* Every publisher's store step is the host's (publish_room): it keeps
+     * the history these keys describe. */
+    if ((rc = host->room_history_configure(pc, history_size, history_ttl)) != SB_OK) {
+        host->log(pc, SB_LOG_ERROR, "cannot configure the room history: %d", rc);
+        free(rp);
+        return rc;
+    }
     if (history_size > 0)
         host->log(pc, SB_LOG_INFO, "history: %ld publications per room, ttl %lds (0: none)",
                   history_size, history_ttl);

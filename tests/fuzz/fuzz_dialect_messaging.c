@@ -30,6 +30,7 @@
 #include "envelope.h"
 #include "json_out.h"
 #include "names.h"
+#include "stub_host.h"
 #include "utf8.h"
 
 extern const sb_plugin sb_plugin_entry;
@@ -70,18 +71,6 @@ static void fuzz_fail(const char *what, const char *text)
 
 /* --- the stub host ------------------------------------------------------- */
 
-static void *fuzz_alloc(size_t n)
-{
-    return malloc(n);
-}
-
-static void fuzz_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
-{
-    (void)pc;
-    (void)level;
-    (void)fmt;
-}
-
 static const char *fuzz_cfg_string(const sb_section *s, const char *key, const char *def)
 {
     (void)s;
@@ -105,24 +94,6 @@ static int fuzz_register_endpoint(sb_plugin_ctx *pc, const sb_endpoint *ep, void
     endpoint = *ep;
     endpoint_ud = ud;
     return SB_OK;
-}
-
-static cJSON *fuzz_json_parse_new(const char *buf, size_t len, const char **why)
-{
-    return sb_json_parse_strict(buf, len, why);
-}
-
-/* host->json_print_new: the core's printer, copied as the host does. */
-static char *fuzz_json_print_new(const cJSON *j, size_t *len)
-{
-    size_t n = 0;
-    const char *text = sb_json_out(j, &n);
-    char *copy = text ? malloc(n + 1) : NULL;
-    if (copy) {
-        memcpy(copy, text, n + 1);
-        *len = n;
-    }
-    return copy;
 }
 
 static const char *fuzz_conn_user(sb_plugin_ctx *pc, uint64_t conn_id)
@@ -251,25 +222,6 @@ static void fuzz_encode(int reply, const char *type, const cJSON *ref, const cJS
         cJSON_Delete(frame);
 }
 
-/* What host->stamp does for a direct message. */
-static cJSON *fuzz_stamp(const cJSON *data, const char *id)
-{
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "id", id);
-    cJSON_AddStringToObject(out, "from", sender);
-    cJSON_AddItemToObject(out, "to",
-                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(data, "to"), 1));
-    cJSON_AddNumberToObject(out, "ts", 1732280000123.0);
-    const cJSON *c;
-    cJSON_ArrayForEach(c, data)
-    {
-        if (strcmp(c->string, "id") && strcmp(c->string, "from") && strcmp(c->string, "to") &&
-            strcmp(c->string, "ts"))
-            cJSON_AddItemToObject(out, c->string, cJSON_Duplicate(c, 1));
-    }
-    return out;
-}
-
 /* The recipient's frame must hold an item of the send section, in order. */
 static void fuzz_check_written(const cJSON *frame)
 {
@@ -304,7 +256,7 @@ static void fuzz_submit_message(const cJSON *ref, const cJSON *data)
 
     char id[SB_ID_LEN + 1];
     snprintf(id, sizeof(id), "01HF%022u", id_seq++);
-    cJSON *stamped = fuzz_stamp(data, id);
+    cJSON *stamped = stub_host_stamped_new(data, id, sender);
     cJSON *frame = NULL;
     fuzz_encode(0, "message", NULL, stamped, to->valuestring, &frame);
     if (frame == NULL)
@@ -395,24 +347,23 @@ static void fuzz_run_pages(void)
     }
 }
 
-static sb_host_api host = {
-    .size = sizeof(sb_host_api),
-    .abi_major = SB_ABI_MAJOR,
-    .abi_minor = SB_ABI_MINOR,
-    .version = "fuzz",
-    .alloc = fuzz_alloc,
-    .free = free,
-    .log = fuzz_log,
-    .cfg_string = fuzz_cfg_string,
-    .cfg_int = fuzz_cfg_int,
-    .register_endpoint = fuzz_register_endpoint,
-    .submit = fuzz_submit,
-    .json_parse_new = fuzz_json_parse_new,
-    .json_print_new = fuzz_json_print_new,
-    .user_valid = sb_user_valid,
-    .conn_user = fuzz_conn_user,
-    .store_page = fuzz_store_page,
-};
+/* The shared stub host (tests/common/stub_host.c) with the core's JSON and
+ * this target's native side. */
+static sb_host_api host;
+
+static void fuzz_host_init(void)
+{
+    stub_host_init(&host);
+    stub_host_use_core_json(&host);
+    host.version = "fuzz";
+    host.cfg_string = fuzz_cfg_string;
+    host.cfg_int = fuzz_cfg_int;
+    host.register_endpoint = fuzz_register_endpoint;
+    host.submit = fuzz_submit;
+    host.user_valid = sb_user_valid;
+    host.conn_user = fuzz_conn_user;
+    host.store_page = fuzz_store_page;
+}
 
 /* --- the input ------------------------------------------------------------ */
 
@@ -421,6 +372,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static void *ud;
     static int ready;
     if (!ready) {
+        fuzz_host_init();
         if (sb_plugin_entry.init(&host, NULL, NULL, &ud) != SB_OK || endpoint.decode == NULL)
             fuzz_fail("init failed", NULL);
         ready = 1;

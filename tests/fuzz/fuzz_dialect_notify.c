@@ -14,30 +14,11 @@
 #include <string.h>
 
 #include "envelope.h"
-#include "json_out.h"
 #include "notify_codec.h"
+#include "stub_host.h"
 #include "utf8.h"
 
-static struct {
-    int submits;
-    char type[32];
-    cJSON *ref;
-    cJSON *data;
-    int removes;
-} seen;
-
-static int stub_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
-                       const cJSON *data)
-{
-    (void)pc;
-    (void)conn_id;
-    if (seen.submits++ || strlen(type) >= sizeof seen.type)
-        abort();
-    snprintf(seen.type, sizeof seen.type, "%s", type);
-    seen.ref = ref ? cJSON_Duplicate(ref, 1) : NULL;
-    seen.data = data ? cJSON_Duplicate(data, 1) : NULL;
-    return SB_OK;
-}
+static int removes; /* store_remove calls */
 
 static int stub_store_remove(sb_plugin_ctx *pc, const char *user, const char *const *ids,
                              size_t n_ids, sb_store_removed_fn done, void *arg)
@@ -48,67 +29,19 @@ static int stub_store_remove(sb_plugin_ctx *pc, const char *user, const char *co
     (void)n_ids;
     (void)done;
     (void)arg;
-    seen.removes++;
+    removes++;
     return SB_EUNAVAILABLE; /* no completion to wait for */
 }
 
-/* The host's printer, as core/host_api.c wraps it. */
-static char *stub_json_print_new(const cJSON *j, size_t *len)
-{
-    size_t n = 0;
-    const char *text = sb_json_out(j, &n);
-    char *copy = text ? malloc(n + 1) : NULL;
-    if (copy) {
-        memcpy(copy, text, n + 1);
-        *len = n;
-    }
-    return copy;
-}
-
-static void *stub_alloc(size_t n)
-{
-    return malloc(n);
-}
-
-static void stub_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
-{
-    (void)pc;
-    (void)level;
-    (void)fmt;
-}
-
-static sb_host_api host = {
-    .size = sizeof(sb_host_api),
-    .alloc = stub_alloc,
-    .free = free,
-    .log = stub_log,
-    .json_parse_new = sb_json_parse_strict,
-    .submit = stub_submit,
-    .json_print_new = stub_json_print_new,
-    .store_remove = stub_store_remove,
-};
+/* The shared stub host (tests/common/stub_host.c) with the core's JSON. */
+static sb_host_api host;
 static notify_codec codec = {.host = &host};
 
-/* Encode {reply, type, ref, data}; the frame, if any, must be a notify frame. */
+/* Encode {reply, type, ref, data}; the frame, if any, must be a notify frame
+ * (a string "type"). */
 static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
 {
-    sb_encode_in in = {
-        .size = sizeof in, .conn_id = 1, .reply = reply, .type = type, .ref = ref, .data = data};
-    char *out = NULL;
-    size_t len = 0;
-    if (notify_encode(&codec, &in, &out, &len) != SB_OK)
-        abort();
-    if (!out)
-        return;
-    const char *why = NULL;
-    cJSON *frame = sb_json_parse_strict(out, len, &why);
-    if (!frame || !cJSON_IsObject(frame) ||
-        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(frame, "type"))) {
-        fprintf(stderr, "bad notify frame for %s: %.*s\n", type, (int)len, out);
-        abort();
-    }
-    cJSON_Delete(frame);
-    free(out);
+    stub_host_check_encode(notify_encode, &codec, "type", reply, type, ref, data);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -119,30 +52,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text)
         abort();
     memcpy(text, data, size);
-    memset(&seen, 0, sizeof seen);
+    if (host.size == 0) {
+        stub_host_init(&host);
+        stub_host_use_core_json(&host);
+        host.store_remove = stub_store_remove;
+    }
+    stub_host_reset();
+    removes = 0;
     const char *code = NULL, *why = NULL;
     int rc = notify_decode(&codec, 1, "u1", text, size, &code, &why);
     if (rc == SB_EPROTO) {
-        if (seen.submits || !code || !why || !why[0] ||
+        if (stub_seen.submits || !code || !why || !why[0] ||
             (strcmp(code, "bad_json") != 0 && strcmp(code, "bad_request") != 0))
             abort();
-    } else if (rc != SB_OK || seen.submits != 1 || !cJSON_IsObject(seen.ref) ||
-               !cJSON_IsObject(seen.data) ||
-               (strcmp(seen.type, "join") != 0 && strcmp(seen.type, "leave") != 0)) {
+    } else if (rc != SB_OK || stub_seen.submits != 1 || !cJSON_IsObject(stub_seen.ref) ||
+               !cJSON_IsObject(stub_seen.data) ||
+               (strcmp(stub_seen.type, "join") != 0 && strcmp(stub_seen.type, "leave") != 0)) {
         abort();
     } else {
-        const cJSON *r1 = cJSON_GetObjectItemCaseSensitive(seen.ref, "room");
-        const cJSON *r2 = cJSON_GetObjectItemCaseSensitive(seen.data, "room");
+        const cJSON *r1 = cJSON_GetObjectItemCaseSensitive(stub_seen.ref, "room");
+        const cJSON *r2 = cJSON_GetObjectItemCaseSensitive(stub_seen.data, "room");
         if (!cJSON_IsString(r1) || !cJSON_IsString(r2) ||
             strcmp(r1->valuestring, r2->valuestring) != 0)
             abort();
         cJSON *err = cJSON_Parse("{\"code\":\"forbidden\",\"message\":\"no\"}");
-        check_encode(1, "error", seen.ref, err);
-        check_encode(1, seen.type, seen.ref, seen.data);
+        check_encode(1, "error", stub_seen.ref, err);
+        check_encode(1, stub_seen.type, stub_seen.ref, stub_seen.data);
         cJSON_Delete(err);
     }
-    cJSON_Delete(seen.ref);
-    cJSON_Delete(seen.data);
+    stub_host_reset();
 
     cJSON *obj = sb_json_parse_strict(text, size, &why);
     if (cJSON_IsObject(obj)) {
@@ -155,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
         if (cJSON_IsString(id)) {
             notify_delivered(&codec, 1, "u1", id->valuestring);
-            if (seen.removes != 1)
+            if (removes != 1)
                 abort();
         }
     }

@@ -315,21 +315,48 @@ def read_response(s, buf=None):
     return status, hdrs, bytes(body[:n])
 
 
-def ws_handshake_raw(port, path="/ws?client_id=alice", extra=None, key="dGhlIHNhbXBsZSBub25jZQ=="):
-    """A raw socket after a successful upgrade (asserts 101). Returns the socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example key
+
+
+def upgrade_request(path="/ws?client_id=alice", headers=None, drop=(), method="GET", key=WS_KEY):
+    """The bytes of a WebSocket upgrade request: the standard headers, less
+    those named in drop, overridden/extended by headers (in that order)."""
     h = {"Host": "x", "Upgrade": "websocket", "Connection": "Upgrade",
          "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
-    h.update(extra or {})
-    s.sendall((f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
-               + "\r\n").encode())
+    for name in drop:
+        h.pop(name, None)
+    h.update(headers or {})
+    return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
+            + "\r\n").encode()
+
+
+def read_head(s, step=4096):
+    """Read from socket s up to the end of an HTTP head, step bytes a recv
+    (1: leave everything after it in the socket). Returns (head, rest):
+    the head without its blank line, and the bytes read after it."""
     buf = b""
     while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        assert chunk, f"closed during handshake: {buf!r}"
+        chunk = s.recv(step)
+        if not chunk:
+            raise ConnectionError(f"closed during the head: {buf!r}")
         buf += chunk
-    assert buf.startswith(b"HTTP/1.1 101"), buf
-    return s
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def ws_upgrade(port, path="/ws?client_id=alice", extra=None, key=WS_KEY):
+    """A raw socket after a successful upgrade (asserts 101). Returns
+    (socket, head, rest): rest holds what the server sent after the head."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(upgrade_request(path, extra, key=key))
+    head, rest = read_head(s)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s, head, rest
+
+
+def ws_handshake_raw(port, path="/ws?client_id=alice", extra=None, key=WS_KEY):
+    """A raw socket after a successful upgrade (asserts 101). Returns the socket."""
+    return ws_upgrade(port, path, extra, key)[0]
 
 
 def frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
@@ -351,8 +378,9 @@ def frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
     return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
 
 
-def read_frame(s):
-    """Read one server frame from raw socket s: (opcode, payload bytes)."""
+def read_raw_frame(s):
+    """Read one server frame from raw socket s: (first byte, second byte,
+    payload bytes as sent)."""
     def need(n):
         out = b""
         while len(out) < n:
@@ -367,8 +395,14 @@ def read_frame(s):
         n = int.from_bytes(need(2), "big")
     elif n == 127:
         n = int.from_bytes(need(8), "big")
+    return b0, b1, need(n)
+
+
+def read_frame(s):
+    """Read one server frame from raw socket s: (opcode, payload bytes)."""
+    b0, b1, payload = read_raw_frame(s)
     assert not (b1 & 0x80), "server frames must not be masked"
-    return b0 & 0x0F, need(n)
+    return b0 & 0x0F, payload
 
 
 def read_close(s, timeout=5):

@@ -4,7 +4,7 @@ raw upgrade attempts that may fail, and configs without any messaging plugin."""
 import socket
 import time
 
-from conftest import default_sections, read_response
+from conftest import WS_KEY, default_sections, read_head, read_response, upgrade_request
 
 
 def req_bytes(method, path, headers=None, body=b"", host="x"):
@@ -54,25 +54,13 @@ def wait_eof(s, timeout):
 
 
 def upgrade(port, path="/ws?client_id=alice", headers=None, drop=(), method="GET",
-            key="dGhlIHNhbXBsZSBub25jZQ==", timeout=10):
+            key=WS_KEY, timeout=10):
     """Try a WebSocket upgrade. headers override/extend the standard ones; drop
     removes standard headers by name. Returns (status, headers, body, socket);
     the socket stays open (a 101 leaves a live WebSocket): close it."""
-    h = {"Host": "x", "Upgrade": "websocket", "Connection": "Upgrade",
-         "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
-    for name in drop:
-        h.pop(name, None)
-    h.update(headers or {})
     s = connect(port, timeout)
-    s.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
-               + "\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise ConnectionError(f"closed during handshake: {buf!r}")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
+    s.sendall(upgrade_request(path, headers, drop, method, key))
+    head, rest = read_head(s)
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     hdrs = {}

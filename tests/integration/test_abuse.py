@@ -15,15 +15,11 @@ import time
 
 import pytest
 
-from conftest import (Server, default_sections, frame, free_port, make_conf, read_frame, recv,
-                      request, run)
+from conftest import (Server, default_sections, frame, free_port, make_conf, read_frame,
+                      read_head, recv, request, run, upgrade_request, ws_upgrade)
 from core_util import wait_eof
 
 RSS_SLACK_KB = 30 * 1024
-
-UPGRADE = ("GET /ws?client_id={cid} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n\r\n")
 
 
 def rss_kb(srv):
@@ -76,15 +72,8 @@ def srv(tmp_path_factory):
 
 def raw_ws(srv, cid="abuser"):
     """A raw socket after a 101."""
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-    s.sendall(UPGRADE.format(cid=cid).encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        assert chunk, f"closed during handshake: {buf!r}"
-        buf += chunk
-    assert buf.startswith(b"HTTP/1.1 101"), buf
-    assert buf.endswith(b"\r\n\r\n"), buf  # nothing sent before our first frame
+    s, _, rest = ws_upgrade(srv.port, f"/ws?client_id={cid}")
+    assert rest == b"", rest  # nothing sent before our first frame
     return s
 
 
@@ -203,9 +192,11 @@ def test_half_open_clients_closed_by_idle_timeout(srv):
 def test_ping_flood_rate_limited_connection_stays(srv):
     async def go():
         ws = await srv.ws(client_id="flooder")
+        start = time.monotonic()
         for i in range(500):
             await ws.send(json.dumps({"type": "ping", "ref": i}))
         replies = [await recv(ws, timeout=15) for _ in range(500)]
+        took = time.monotonic() - start
         # Replies come in frame order; rate_limited carries the refused
         # frame's ref too.
         pongs = [r["ref"] for r in replies if r["type"] == "pong"]
@@ -214,7 +205,11 @@ def test_ping_flood_rate_limited_connection_stays(srv):
         assert len(pongs) + len(limited) == 500, [r for r in replies if r not in limited][:5]
         assert [r["type"] for r in replies[:100]] == ["pong"] * 100, replies[:100]
         assert pongs[:100] == list(range(100)), pongs[:100]
-        assert 100 <= len(pongs) <= 130, len(pongs)
+        # rate_burst 100 at once, then rate_limit 50/s refills the bucket
+        # while the server reads the flood: about 0.6 s on a quiet machine
+        # (up to 130 pongs), but over 1 s under ASan on a loaded one (132
+        # seen), so the bound is what the bucket allows in the time taken.
+        assert 100 <= len(pongs) <= 100 + 50 * took + 1, (len(pongs), took)
         assert pongs == sorted(set(pongs)) and pongs[-1] < 500, pongs
         for i, r in enumerate(replies):
             assert r["ref"] == i, (i, r)
@@ -232,20 +227,19 @@ def churn(srv, total, batch):
     close frame (half by FIN, half by RST)."""
     for start in range(0, total, batch):
         socks = []
+        accepted = metric(srv, "switchboard_connections_total")
         try:
             for i in range(batch):
                 s = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
                 socks.append(s)
-                s.sendall(UPGRADE.format(cid=f"churn{start + i}").encode())
+                s.sendall(upgrade_request(f"/ws?client_id=churn{start + i}"))
             for s in socks:
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    chunk = s.recv(4096)
-                    assert chunk, f"closed during handshake: {buf!r}"
-                    buf += chunk
-                assert buf.startswith(b"HTTP/1.1 101"), buf
-            # They are live WebSockets, not refused attempts.
-            assert metric(srv, "switchboard_connections") >= batch
+                head, _ = read_head(s)
+                assert head.startswith(b"HTTP/1.1 101"), head
+            # They are WebSockets the server accepted, not refused attempts.
+            # (Not the connections gauge: idle_timeout = 2 closes silent
+            # ones, and opening 500 can take longer on a loaded machine.)
+            assert metric(srv, "switchboard_connections_total") - accepted >= batch
         finally:
             for i, s in enumerate(socks):
                 if i % 2:

@@ -227,9 +227,48 @@ def test_users_and_room_members(server):
         assert st == 200 and hdrs["content-type"].startswith(JSON_CT)
         assert body == {"users": ["alice", "bob"]}
         st, _, body = api_call(srv, "GET", "/api/rooms/r%201/members")
-        assert (st, body) == (200, {"users": ["alice", "bob"]})
+        assert (st, body) == (200, {"users": ["alice", "bob"], "more": False})
         st, _, body = api_call(srv, "GET", "/api/rooms/nobody/members")
-        assert (st, body) == (200, {"users": []})
+        assert (st, body) == (200, {"users": [], "more": False})
+    run_clients(srv, go)
+
+
+def test_room_members_pages_as_native_members(server):
+    """GET /api/rooms/{room}/members pages as native `members` does:
+    ?after=USER&limit=N (1 to 1000, default 1000), "more" while names remain;
+    the pages cover everyone once; a bad after or limit is 400."""
+    srv = server(sections=api_sections())
+    names = ["u%02d" % i for i in range(7)]
+
+    async def go(connect):
+        for name in reversed(names):
+            ws = await connect(name)
+            await send(ws, "join", {"room": "big"})
+            await recv_type(ws, "join")
+        pages, after = [], None
+        while True:
+            path = "/api/rooms/big/members?limit=3" + (f"&after={after}" if after else "")
+            st, _, body = api_call(srv, "GET", path)
+            assert st == 200 and set(body) == {"users", "more"}, (st, body)
+            assert len(body["users"]) <= 3, body
+            pages.append(body["users"])
+            if not body["more"]:
+                break
+            after = body["users"][-1]
+        assert pages == [names[0:3], names[3:6], names[6:]], pages
+        # The native reply to the same page, for comparison.
+        ws = await connect("u00")
+        await send(ws, "members", {"room": "big", "after": "u02", "limit": 3})
+        native = await recv_type(ws, "members")
+        st, _, body = api_call(srv, "GET", "/api/rooms/big/members?after=u02&limit=3")
+        assert body == {"users": native["data"]["users"], "more": native["data"]["more"]}, body
+        # Without limit: everyone (up to 1000); after the last name: nobody.
+        assert api_call(srv, "GET", "/api/rooms/big/members")[2] == {"users": names, "more": False}
+        assert api_call(srv, "GET", "/api/rooms/big/members?after=u06")[2] == {"users": [],
+                                                                               "more": False}
+        for query in ("limit=0", "limit=1001", "limit=x", "limit=2.5", "limit=", "after=" + "a" * 65):
+            st, _, body = api_call(srv, "GET", "/api/rooms/big/members?" + query)
+            assert st == 400 and body["error"] == "bad_request", (query, st, body)
     run_clients(srv, go)
 
 

@@ -123,6 +123,23 @@ def test_plugin_without_check_runs_init(tmp_path):
     assert any(l.startswith(f"{path}:{lua_line}: [lua] ") and "bad.lua" in l for l in lines), lines
 
 
+def test_rooms_history_keys_are_checked_by_the_plugin(tmp_path):
+    """[rooms] history_size and history_ttl are the rooms plugin's to read
+    (it hands them to the host): a bad value comes out with its line, once."""
+    for key, value in (("history_size", "-1"), ("history_ttl", "soon"), ("history_size", "50")):
+        text = make_conf(free_port(), sections={"rooms": {key: value}, "store_memory": {}})
+        path = write(tmp_path, text)
+        res = check(path)
+        if value == "50":
+            assert res.returncode == 0, res.stderr
+            continue
+        assert res.returncode == 2, res.stderr
+        lines = [l for l in problem_lines(res, path) if key in l]
+        line = text.splitlines().index(f"{key} = {value}") + 1
+        assert len(lines) == 1 and lines[0].startswith(
+            f"{path}:{line}: [rooms] {key}: must be an integer from 0"), res.stderr
+
+
 def test_check_beside_a_running_server(server, tmp_path):
     """The live server holds the port and the LMDB lock: the check binds
     nothing and opens no database, so it passes."""

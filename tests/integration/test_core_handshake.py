@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conftest import (default_sections, frame, read_close, read_frame, recv, request, run,
-                      send)
+from conftest import (default_sections, frame, read_close, read_frame, read_head, recv, request,
+                      run, send, upgrade_request)
 from core_util import no_auth_sections, refused, upgrade, wait_eof
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -208,15 +208,9 @@ def test_frames_after_upgrade_in_same_packet(server):
     srv = server()
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=3)
     try:
-        head = ("GET /ws?client_id=alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Key: " + RFC_KEY + "\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n").encode()
-        s.sendall(head + frame(1, '{"type":"ping","ref":7}'))
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += s.recv(4096)
-        assert buf.startswith(b"HTTP/1.1 101")
-        rest = buf.partition(b"\r\n\r\n")[2]
+        s.sendall(upgrade_request(key=RFC_KEY) + frame(1, '{"type":"ping","ref":7}'))
+        head, rest = read_head(s)
+        assert head.startswith(b"HTTP/1.1 101")
         # The pong may already be in rest; feed it back through a tiny reader.
         op, payload = read_frame(_Prefixed(s, rest))
         assert op == 1 and b'"ref":7' in payload and b'"pong"' in payload

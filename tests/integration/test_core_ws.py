@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import frame, read_close, read_frame, recv_type, request, run, ws_handshake_raw
+from conftest import (frame, read_close, read_frame, read_head, recv_type, request, run,
+                      upgrade_request, ws_handshake_raw)
 from core_util import wait_eof
 
 
@@ -378,12 +379,8 @@ def test_slow_consumer_closed_others_unaffected(server):
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(("127.0.0.1", srv.port))
     slow.settimeout(10)
-    slow.sendall(("GET /ws?client_id=slow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += slow.recv(1)  # byte by byte: leave every frame in the socket
+    slow.sendall(upgrade_request("/ws?client_id=slow"))
+    head, _ = read_head(slow, step=1)  # byte by byte: leave every frame in the socket
     assert head.startswith(b"HTTP/1.1 101")
     text = "y" * 16000
 

@@ -3,13 +3,12 @@ frames compressed without context takeover (one compressed frame for a whole
 fan-out), compressed client messages inflated under max_message_bytes, and
 the protocol errors: RSV1 without negotiation or on a control frame (1002),
 invalid deflate data (1007), a zip bomb (1009)."""
-import socket
 import zlib
 
 import pytest
 
-from conftest import (frame, read_close, recv, recv_type, run, send,
-                      ws_handshake_raw)
+from conftest import (frame, read_close, read_raw_frame, recv, recv_type, run, send,
+                      ws_handshake_raw, ws_upgrade)
 
 def deflate(data):
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
@@ -71,39 +70,17 @@ def test_offers_declined_or_accepted_per_rfc(server):
         ("x-webkit-deflate-frame", False),
     ]
     for offer, accepted in cases:
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        s.sendall((f"GET /ws?client_id=dan HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: {offer}\r\n\r\n")
-                  .encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(4096)
-            assert chunk
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101"), head
+        s, head, _ = ws_upgrade(srv.port, "/ws?client_id=dan",
+                                extra={"Sec-WebSocket-Extensions": offer})
         assert (b"permessage-deflate" in head) == accepted, (offer, head)
         s.close()
 
 
 def read_message(s):
-    """(first byte, payload inflated when RSV1 is set) of one server frame."""
-    def need(n):
-        out = b""
-        while len(out) < n:
-            chunk = s.recv(n - len(out))
-            if not chunk:
-                raise ConnectionError("closed")
-            out += chunk
-        return out
-    b0, b1 = need(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = int.from_bytes(need(2), "big")
-    elif n == 127:
-        n = int.from_bytes(need(8), "big")
-    data = need(n)
-    return b0, (inflate(data) if b0 & 0x40 else data), n
+    """(first byte, payload inflated when RSV1 is set, length on the wire)
+    of one server frame."""
+    b0, _, data = read_raw_frame(s)
+    return b0, (inflate(data) if b0 & 0x40 else data), len(data)
 
 
 def raw_deflate_ws(srv, who):

@@ -218,7 +218,7 @@ def test_chat_rooms_join_publish_members_presence_leave(server):
                                  "action": "join"}
         await command(a, command="members", room="lobby")
         assert await recv(a) == {"event": "members", "room": "lobby",
-                                 "members": ["alice", "bob"]}
+                                 "members": ["alice", "bob"], "more": False}
         assert (await me(a))["rooms"] == ["lobby"]
 
         await command(b, command="publish", room="lobby", message="hi all")
@@ -233,6 +233,44 @@ def test_chat_rooms_join_publish_members_presence_leave(server):
         await no_frame(b)
     run_closing(go)
 
+
+
+def test_chat_crowded_join_says_so_and_members_pages(server):
+    """A room over [rooms] presence_limit: the chat join lists nobody and
+    carries the native presence: false, the crossing join's presence says
+    presence: false, and members pages with after/limit and more."""
+    srv = server(sections=chat_sections(rooms={"presence_limit": 2}))
+
+    async def go(open_):
+        a = await open_(srv, {"client_id": "alice"})
+        b = await open_(srv, {"client_id": "bob"})
+        c = await open_(srv, {"client_id": "carol"})
+        await command(a, command="join", room="big")
+        assert await recv(a) == {"event": "join", "room": "big", "members": ["alice"]}
+        await command(b, command="join", room="big")
+        assert await recv(b) == {"event": "join", "room": "big", "members": ["alice", "bob"]}
+        assert await event(a, "presence") == {"event": "presence", "room": "big",
+                                              "member": "bob", "action": "join"}
+        await command(c, command="join", room="big")
+        assert await recv(c) == {"event": "join", "room": "big", "members": [],
+                                 "presence": False}
+        crossing = {"event": "presence", "room": "big", "member": "carol", "action": "join",
+                    "presence": False}
+        assert await event(a, "presence") == crossing
+        assert await event(b, "presence") == crossing
+
+        await command(c, command="members", room="big", limit=2)
+        assert await recv(c) == {"event": "members", "room": "big",
+                                 "members": ["alice", "bob"], "more": True}
+        await command(c, command="members", room="big", after="bob", limit=2)
+        assert await recv(c) == {"event": "members", "room": "big", "members": ["carol"],
+                                 "more": False}
+        # A bad page is the native error, in the chat form.
+        await command(c, command="members", room="big", limit=0)
+        got = await recv(c)
+        assert got["event"] == "error" and got["code"] == "bad_request", got
+        assert got["command"] == "members", got
+    run_closing(go)
 
 # --- across protocols ---
 

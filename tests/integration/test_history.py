@@ -530,8 +530,9 @@ def test_history_grpc_notify_room_recovered(server):
 
 
 def test_history_bad_keys_stop_startup_logged_once(server):
-    """The core reads [rooms] history_size and history_ttl (every publisher's
-    store step is the host's): a bad value stops the start, named once."""
+    """The rooms plugin reads [rooms] history_size and history_ttl and hands
+    them to the host (every publisher's store step is the host's): a bad value
+    stops the start, named once."""
     for key, value in (("history_size", "-1"), ("history_ttl", "soon")):
         s = history_sections("memory")
         s["rooms"][key] = value

@@ -111,7 +111,7 @@ def test_push_api_curl_lines(server):
         keys = set(re.findall(r'"(\w+)":', shown))
         assert set(got) == keys, (got, shown)
     assert json.loads(lines[3]) == {"users": ["alice", "bob"]}
-    assert json.loads(lines[4]) == {"users": ["alice"]}
+    assert json.loads(lines[4]) == {"users": ["alice"], "more": False}
     assert json.loads(lines[5]) == {"closed": 2}
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import default_sections, read_response, request, run, ws_handshake_raw
+from conftest import default_sections, read_head, read_response, request, run, ws_handshake_raw
 
 INDEX = b"<!doctype html><title>demo</title><p>hello</p>\n"
 
@@ -125,12 +125,7 @@ def test_head_is_get_without_the_body(server, site):
     with srv.raw() as s:
         s.sendall(b"HEAD /app.css HTTP/1.1\r\nHost: x\r\n\r\n"
                   b"GET /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        buf = bytearray()
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            assert chunk, bytes(buf)
-            buf += chunk
-        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        head, rest = read_head(s, step=65536)
         assert head.startswith(b"HTTP/1.1 200 "), head
         lines = {k.lower(): v for k, v in
                  (line.split(": ", 1) for line in head.decode().split("\r\n")[1:])}

@@ -159,6 +159,13 @@ void harness_stop(void)
     config = NULL;
 }
 
+int harness_teardown(void **state)
+{
+    (void)state;
+    harness_stop();
+    return 0;
+}
+
 /* --- running the loop ---------------------------------------------------------- */
 
 int harness_run_until(int (*cond)(void *), void *arg)
@@ -191,6 +198,22 @@ void harness_settle(void)
         ev_run(sb_srv.loop, EVRUN_NOWAIT);
         quiet = sb_srv.later_head || output_pending() ? 0 : quiet + 1;
     }
+}
+
+int harness_conn_gone(void *arg)
+{
+    return sb_conn_find(*(uint64_t *)arg) == NULL;
+}
+
+long harness_fail_pass(harness_client *cl, long nth)
+{
+    harness_fail_alloc(nth, 1);
+    for (int i = 0; i < 20; i++) /* the harness allocates nothing here */
+        ev_run(sb_srv.loop, EVRUN_NOWAIT);
+    long failed = harness_fail_off();
+    harness_settle();
+    harness_read(cl);
+    return failed;
 }
 
 /* --- clients ---------------------------------------------------------------------- */

@@ -53,6 +53,8 @@ extern sb_plugin_ctx *harness_pc;
 int harness_start(const char *server_keys);
 /* Close every client, destroy every connection, free the core (sb_core_free). */
 void harness_stop(void);
+/* A cmocka teardown that is harness_stop. -> 0 */
+int harness_teardown(void **state);
 
 /* Run the loop until cond(arg) holds (checked before each pass) or 3 s
  * pass. -> 1 when it held */
@@ -60,6 +62,9 @@ int harness_run_until(int (*cond)(void *), void *arg);
 /* Run the loop until a pass moves nothing: no deferred call, no output
  * waiting in any connection (at most a few hundred passes). */
 void harness_settle(void);
+/* A harness_run_until condition: *(uint64_t *)arg names no connection any
+ * more. */
+int harness_conn_gone(void *arg);
 
 /* A connection on a new socketpair, as accept_cb makes one. */
 harness_client *harness_connect(void);
@@ -104,6 +109,11 @@ void harness_expect_nothing(harness_client *cl);
 void harness_fail_alloc(long nth, long count);
 /* Disarm; -> the number of allocations that failed. */
 long harness_fail_off(void);
+/* One step of an allocation-failure sweep over what the loop does with
+ * input already written: fail the nth allocation, run 20 loop passes,
+ * disarm, settle, and read what the client cl got. -> the number of
+ * allocations that failed (0: the sweep is past the last one) */
+long harness_fail_pass(harness_client *cl, long nth);
 
 /* --- syscalls ---------------------------------------------------------------- */
 

@@ -29,18 +29,6 @@ static int conn_setup(void **state)
     return harness_start(NULL);
 }
 
-static int conn_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
-static int conn_gone(void *arg)
-{
-    return sb_conn_find(*(uint64_t *)arg) == NULL;
-}
-
 static int conn_detached(void *arg)
 {
     sb_conn *c = sb_conn_find(*(uint64_t *)arg);
@@ -77,7 +65,7 @@ static void test_conn_new_registered_until_eof(void **state)
     assert_string_equal(sb_conn_ip(c, ip), "127.0.0.1");
     assert_int_equal(sb_dict_count(sb_srv.conns), 1);
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_int_equal(sb_dict_count(sb_srv.conns), 0);
 }
 
@@ -98,7 +86,7 @@ static void test_conn_set_ip_round_trips(void **state)
     assert_int_equal(sb_conn_family(c), AF_INET);
     assert_string_equal(sb_conn_ip(c, ip), "10.1.2.3");
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
 }
 
 static void test_conn_new_ids_increase(void **state)
@@ -222,7 +210,7 @@ static void test_conn_send_slow_consumer_4003(void **state)
     assert_true(harness_run_until(conn_detached, &cl->conn_id));
     assert_null(sb_registry_user("alice"));
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
 }
 
 /* Over the limit while the socket is full: no close frame can be said, the
@@ -245,7 +233,7 @@ static void test_conn_send_slow_consumer_full_socket_drops(void **state)
     assert_int_equal(send_text(c, chunk, 250000, 1), SB_ECLOSED);
     assert_true(c->kill);
     free(chunk);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_true(harness_wait_eof(cl));
     /* The client got part of the first frame and no close frame. */
     assert_true(cl->len < 250000 + 4);
@@ -262,7 +250,7 @@ static void test_conn_close_handshake_completes(void **state)
     sb_conn_close(harness_conn(cl), 1000, "bye");
     harness_expect_close(cl, 1000, "bye");
     harness_send_frame(cl, 0x88, "\x03\xe8", 2);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_true(harness_wait_eof(cl));
     assert_int_equal(cl->len, 0);
     assert_null(sb_registry_user("alice"));
@@ -288,7 +276,7 @@ static void test_conn_close_linger_ends(void **state)
     /* The linger (2 s) is over: move its start back instead of waiting. */
     c->linger_from -= 10;
     sb_conn_rearm(c);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_int_equal(write(cl->fd, "x", 1), -1); /* nobody reads any more */
 }
 
@@ -357,7 +345,7 @@ static void test_conn_destroy_runs_on_close_once(void **state)
     harness_client *cl = harness_ws_open("/ws?client_id=alice");
     assert_non_null(cl);
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_int_equal(closes_seen, 1);
     assert_true(close_saw_user_online);
     assert_int_equal(harness_host->user_online(harness_pc, "alice"), 0);
@@ -424,7 +412,7 @@ static void test_conn_timer_header_timeout(void **state)
     restart("header_timeout = 0.05\n");
     harness_client *cl = harness_connect();
     harness_write(cl, "GET /health HTTP/1.1\r\n", 22);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_true(harness_wait_eof(cl));
     assert_int_equal(cl->len, 0);
 }
@@ -529,7 +517,7 @@ static void test_conn_tls_write_waits_for_readability(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, conn_setup, conn_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, conn_setup, harness_teardown)
         T(test_conn_new_registered_until_eof),
         T(test_conn_set_ip_round_trips),
         T(test_conn_new_ids_increase),

@@ -80,13 +80,6 @@ static int dispatch_setup(void **state)
     return 0;
 }
 
-static int dispatch_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 static void restart(const char *keys)
 {
     harness_stop();
@@ -409,7 +402,7 @@ static void test_dispatch_text_dialect_decode_and_encode(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, dispatch_setup, dispatch_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, dispatch_setup, harness_teardown)
         T(test_dispatch_text_handler_reply_echoes_ref),
         T(test_dispatch_text_handler_failure_internal),
         T(test_dispatch_text_held_reply_later),

@@ -122,13 +122,6 @@ static int hooks_setup(void **state)
     return 0;
 }
 
-static int hooks_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 /* --- authorize -------------------------------------------------------------------- */
 
 static void test_hooks_authorize_deny_ends_chain(void **state)
@@ -549,11 +542,6 @@ static void test_hooks_on_connect_deny_answers_403(void **state)
     assert_string_equal(trace, "alice:p0 alice:p1 bob:p0 bob:p1 ");
 }
 
-static int conn_gone(void *arg)
-{
-    return sb_conn_find(*(uint64_t *)arg) == NULL;
-}
-
 static void test_hooks_on_open_on_close_in_order(void **state)
 {
     (void)state;
@@ -563,7 +551,7 @@ static void test_hooks_on_open_on_close_in_order(void **state)
     assert_string_equal(trace, "alice:p0 alice:p1 alice:p0 alice:p1 "); /* connect, open */
     trace[0] = 0;
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_string_equal(trace, "close alice:p0 close alice:p1 ");
 }
 
@@ -678,7 +666,7 @@ static void test_hooks_set_store_one_slot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, hooks_setup, hooks_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, hooks_setup, harness_teardown)
         T(test_hooks_authorize_deny_ends_chain),
         T(test_hooks_authorize_allow_and_pass_continue),
         T(test_hooks_authorize_empty_chain_allows),

@@ -76,13 +76,6 @@ static int http_setup(void **state)
     return 0;
 }
 
-static int http_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 static void send_str(harness_client *cl, const char *s)
 {
     harness_write(cl, s, strlen(s));
@@ -105,11 +98,6 @@ static void exchange(harness_client *cl, const char *req, const char *want, int 
     assert_int_equal(cl->eof, eof);
 }
 
-static int conn_gone(void *arg)
-{
-    return sb_conn_find(*(uint64_t *)arg) == NULL;
-}
-
 /* --- routes -------------------------------------------------------------------- */
 
 static void test_http_on_readable_health_keep_alive(void **state)
@@ -122,7 +110,7 @@ static void test_http_on_readable_health_keep_alive(void **state)
              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
              "2\r\nConnection: close\r\n\r\nok",
              1);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
 }
 
 static void test_http_on_readable_unknown_path_404(void **state)
@@ -350,12 +338,7 @@ static void test_http_on_readable_enomem_sweep(void **state)
     for (long nth = 0;; nth++) {
         harness_client *cl = harness_connect();
         harness_write(cl, req, sizeof(req) - 1);
-        harness_fail_alloc(nth, 1);
-        for (int i = 0; i < 20; i++) /* the harness allocates nothing here */
-            ev_run(sb_srv.loop, EVRUN_NOWAIT);
-        long failed = harness_fail_off();
-        harness_settle();
-        harness_read(cl);
+        long failed = harness_fail_pass(cl, nth);
         if (failed == 0) {
             assert_int_equal(cl->len, strlen(HEALTH_OK));
             assert_memory_equal(cl->buf, HEALTH_OK, cl->len);
@@ -367,14 +350,14 @@ static void test_http_on_readable_enomem_sweep(void **state)
             memcmp(cl->buf, "HTTP/1.1 400", 12) != 0 && memcmp(cl->buf, "HTTP/1.1 503", 12) != 0)
             fail_msg("allocation %ld failed: %.*s", nth, (int)cl->len, (const char *)cl->buf);
         harness_hangup(cl);
-        assert_true(harness_run_until(conn_gone, &cl->conn_id));
+        assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, http_setup, http_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, http_setup, harness_teardown)
         T(test_http_on_readable_health_keep_alive),
         T(test_http_on_readable_unknown_path_404),
         T(test_http_on_readable_health_post_405),

@@ -75,13 +75,6 @@ static int registry_setup(void **state)
     return 0;
 }
 
-static int registry_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 /* An open WebSocket connection that is not authenticated yet. */
 static sb_conn *anonymous(void)
 {
@@ -447,7 +440,7 @@ static void test_registry_users_json_sorted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, registry_setup, registry_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, registry_setup, harness_teardown)
         T(test_registry_set_user_registers),
         T(test_registry_set_user_same_ok_other_einval),
         T(test_registry_set_user_second_conn_same_user),

@@ -163,13 +163,6 @@ static int route_setup(void **state)
     return 0;
 }
 
-static int route_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 static void use_store(void)
 {
     sb_store st = {SB_STORE_INIT, .page = store_page};
@@ -526,7 +519,7 @@ static void test_route_users_last_conn_dies_during_fanout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, route_setup, route_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, route_setup, harness_teardown)
         T(test_route_users_every_conn_of_each),
         T(test_route_users_skip_conn),
         T(test_route_room_skip_user_and_conn),

@@ -32,23 +32,11 @@ static int ws_setup(void **state)
     return 0;
 }
 
-static int ws_teardown(void **state)
-{
-    (void)state;
-    harness_stop();
-    return 0;
-}
-
 static harness_client *alice(void)
 {
     harness_client *cl = harness_ws_open("/ws?client_id=alice");
     assert_non_null(cl);
     return cl;
-}
-
-static int conn_gone(void *arg)
-{
-    return sb_conn_find(*(uint64_t *)arg) == NULL;
 }
 
 static int detached(void *arg)
@@ -219,7 +207,7 @@ static void test_ws_on_readable_close_answered(void **state)
     assert_true(harness_run_until(detached, &cl->conn_id));
     assert_int_equal(sb_srv.n_ws, 0);
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
 }
 
 static void test_ws_on_readable_close_one_byte_1002(void **state)
@@ -245,7 +233,7 @@ static void test_ws_on_readable_eof_destroys(void **state)
     harness_client *cl = alice();
     harness_send_frame(cl, 0x01, "{\"ty", 4); /* half a message: then EOF */
     harness_hangup(cl);
-    assert_true(harness_run_until(conn_gone, &cl->conn_id));
+    assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     assert_int_equal(sb_srv.n_ws, 0);
 }
 
@@ -314,12 +302,7 @@ static void test_ws_on_readable_enomem_sweep(void **state)
     for (long nth = 0;; nth++) {
         harness_client *cl = alice();
         harness_send_text(cl, "{\"type\":\"echo\",\"ref\":5}");
-        harness_fail_alloc(nth, 1);
-        for (int i = 0; i < 20; i++) /* the harness allocates nothing here */
-            ev_run(sb_srv.loop, EVRUN_NOWAIT);
-        long failed = harness_fail_off();
-        harness_settle();
-        harness_read(cl);
+        long failed = harness_fail_pass(cl, nth);
         if (failed == 0) {
             harness_expect_text(cl, "{\"type\":\"echo\",\"ref\":5,\"data\":{}}");
             break;
@@ -327,14 +310,14 @@ static void test_ws_on_readable_enomem_sweep(void **state)
         if (cl->len)
             assert_true(cl->buf[0] == 0x81 || cl->buf[0] == 0x88);
         harness_hangup(cl);
-        assert_true(harness_run_until(conn_gone, &cl->conn_id));
+        assert_true(harness_run_until(harness_conn_gone, &cl->conn_id));
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, ws_setup, ws_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, ws_setup, harness_teardown)
         T(test_ws_on_readable_text_dispatched),
         T(test_ws_on_readable_fragments_one_message),
         T(test_ws_on_readable_short_read_recv_once),

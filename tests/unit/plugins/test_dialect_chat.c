@@ -1,6 +1,7 @@
 /* Unit tests of the chat dialect's codec (plugins/dialect_chat/chat_codec.c)
- * against a fake host table: what each chat command submits (type, ref,
- * data), every refusal, and the exact frame of each native reply and event.
+ * against the shared stub host (tests/common/stub_host.c): what each chat
+ * command submits (type, ref, data), every refusal, and the exact frame of
+ * each native reply and event.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,75 +14,15 @@
 #include <cmocka.h>
 
 #include "chat_codec.h"
+#include "stub_host.h"
 
-/* What the fake host saw. */
-static struct {
-    int submits;
-    char type[32];
-    char *ref;  /* serialized */
-    char *data; /* serialized */
-    uint64_t conn_id;
-} fake;
-
-static cJSON *fake_json_parse_new(const char *buf, size_t len, const char **why)
-{
-    cJSON *j = cJSON_ParseWithLength(buf, len);
-    if (!j)
-        *why = "not JSON";
-    return j;
-}
-
-static int fake_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
-                       const cJSON *data)
-{
-    (void)pc;
-    fake.submits++;
-    fake.conn_id = conn_id;
-    snprintf(fake.type, sizeof fake.type, "%s", type);
-    free(fake.ref);
-    free(fake.data);
-    fake.ref = ref ? cJSON_PrintUnformatted(ref) : NULL;
-    fake.data = data ? cJSON_PrintUnformatted(data) : NULL;
-    return SB_OK;
-}
-
-static int host_prints; /* calls of fake_json_print_new */
-
-static char *fake_json_print_new(const cJSON *j, size_t *len)
-{
-    host_prints++;
-    char *text = cJSON_PrintUnformatted(j);
-    *len = text ? strlen(text) : 0;
-    return text;
-}
-
-static void *fake_alloc(size_t n)
-{
-    return malloc(n);
-}
-
-static void fake_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
-{
-    (void)pc;
-    (void)level;
-    (void)fmt;
-}
-
-static sb_host_api host;
+static sb_host_api host; /* the shared stub (tests/common/stub_host.c) */
 static chat_codec codec;
 
 static int chat_setup(void **state)
 {
     (void)state;
-    memset(&fake, 0, sizeof fake);
-    memset(&host, 0, sizeof host);
-    host.size = sizeof host;
-    host.json_parse_new = fake_json_parse_new;
-    host.json_print_new = fake_json_print_new;
-    host.submit = fake_submit;
-    host.alloc = fake_alloc;
-    host.free = free;
-    host.log = fake_log;
+    stub_host_init(&host);
     memset(&codec, 0, sizeof codec);
     codec.host = &host;
     return 0;
@@ -90,8 +31,7 @@ static int chat_setup(void **state)
 static int chat_teardown(void **state)
 {
     (void)state;
-    free(fake.ref);
-    free(fake.data);
+    stub_host_reset();
     return 0;
 }
 
@@ -106,21 +46,21 @@ static int decode(const char *text, const char **code, const char **why)
 static void assert_submitted(const char *text, const char *type, const char *ref, const char *data)
 {
     const char *code, *why;
-    fake.submits = 0;
+    stub_host_reset();
     assert_int_equal(decode(text, &code, &why), SB_OK);
-    assert_int_equal(fake.submits, 1);
-    assert_int_equal(fake.conn_id, 7);
-    assert_string_equal(fake.type, type);
-    assert_string_equal(fake.ref, ref);
-    assert_string_equal(fake.data, data);
+    assert_int_equal(stub_seen.submits, 1);
+    assert_int_equal(stub_seen.conn_id, 7);
+    assert_string_equal(stub_seen.type, type);
+    assert_string_equal(stub_seen.ref_text, ref);
+    assert_string_equal(stub_seen.data_text, data);
 }
 
 static void assert_refused(const char *text, const char *want_code, const char *want_why)
 {
     const char *code, *why;
-    fake.submits = 0;
+    stub_host_reset();
     assert_int_equal(decode(text, &code, &why), SB_EPROTO);
-    assert_int_equal(fake.submits, 0);
+    assert_int_equal(stub_seen.submits, 0);
     assert_string_equal(code, want_code);
     assert_non_null(strstr(why, want_why));
 }
@@ -179,6 +119,10 @@ static void test_chat_decode_rooms(void **state)
     assert_submitted("{\"command\":\"members\",\"room\":\"lobby\"}", "members",
                      "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
                      "{\"room\":\"lobby\"}");
+    /* members pages as the native one does: after and limit pass as they are. */
+    assert_submitted("{\"command\":\"members\",\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}",
+                     "members", "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "{\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}");
     assert_submitted("{\"command\":\"publish\",\"room\":\"lobby\",\"message\":\"hi\"}", "publish",
                      "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
                      "\"message\":\"hi\"}",
@@ -254,6 +198,13 @@ static void test_chat_encode_replies(void **state)
                    "{\"event\":\"join\",\"room\":\"lobby\",\"members\":[\"alice\"]}");
     assert_encoded(1, "members", NULL, "{\"room\":\"lobby\",\"users\":[]}",
                    "{\"event\":\"members\",\"room\":\"lobby\",\"members\":[]}");
+    /* A room over [rooms] presence_limit: join lists nobody and says so;
+     * members pages. */
+    assert_encoded(1, "join", NULL, "{\"room\":\"big\",\"users\":[],\"presence\":false}",
+                   "{\"event\":\"join\",\"room\":\"big\",\"members\":[],\"presence\":false}");
+    assert_encoded(1, "members", NULL, "{\"room\":\"big\",\"users\":[\"a\",\"b\"],\"more\":true}",
+                   "{\"event\":\"members\",\"room\":\"big\",\"members\":[\"a\",\"b\"],"
+                   "\"more\":true}");
     assert_encoded(1, "leave", NULL, "{\"room\":\"lobby\"}",
                    "{\"event\":\"leave\",\"room\":\"lobby\"}");
     assert_encoded(1, "pong", NULL, "{\"ts\":1}", NULL);
@@ -283,6 +234,11 @@ static void test_chat_encode_room_events(void **state)
     assert_encoded(0, "presence", NULL, "{\"room\":\"lobby\",\"user\":\"bob\",\"event\":\"join\"}",
                    "{\"event\":\"presence\",\"room\":\"lobby\",\"member\":\"bob\","
                    "\"action\":\"join\"}");
+    /* The join that crosses presence_limit: the last presence until it resumes. */
+    assert_encoded(0, "presence", NULL,
+                   "{\"room\":\"big\",\"user\":\"bob\",\"event\":\"join\",\"presence\":false}",
+                   "{\"event\":\"presence\",\"room\":\"big\",\"member\":\"bob\","
+                   "\"action\":\"join\",\"presence\":false}");
 }
 
 static void test_chat_encode_drops_direct_messages(void **state)
@@ -298,14 +254,13 @@ static void test_chat_encode_drops_direct_messages(void **state)
 static void test_chat_encode_uses_the_hosts_printer(void **state)
 {
     (void)state;
-    host.json_print_new = fake_json_print_new;
-    host_prints = 0;
+    stub_seen.prints = 0;
     cJSON *d = cJSON_Parse("{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"x\"}");
     sb_encode_in in = {.size = sizeof in, .type = "broadcast", .data = d};
     char *out = NULL;
     size_t len = 0;
     assert_int_equal(chat_encode(&codec, &in, &out, &len), SB_OK);
-    assert_int_equal(host_prints, 1);
+    assert_int_equal(stub_seen.prints, 1);
     assert_non_null(out);
     assert_int_equal(len, strlen(out));
     free(out);

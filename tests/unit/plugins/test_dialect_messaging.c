@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "messaging_codec.h"
+#include "stub_host.h"
 
 #define SRV_ID "01HF0000000000000000000000"
 
@@ -43,26 +44,6 @@ static void assert_json(const cJSON *j, const char *want)
     if (strcmp(got, want) != 0)
         fail_msg("got  %s\nwant %s", got, want);
     free(got);
-}
-
-/* What the message plugin does with the data (host->stamp): id, from, to,
- * ts first, then the old members but those four. */
-static cJSON *fake_stamp(const cJSON *data, const char *id, const char *from)
-{
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "id", id);
-    cJSON_AddStringToObject(out, "from", from);
-    cJSON_AddItemToObject(out, "to",
-                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(data, "to"), 1));
-    cJSON_AddNumberToObject(out, "ts", 1732280000123.0);
-    const cJSON *c;
-    cJSON_ArrayForEach(c, data)
-    {
-        if (strcmp(c->string, "id") && strcmp(c->string, "from") && strcmp(c->string, "to") &&
-            strcmp(c->string, "ts"))
-            cJSON_AddItemToObject(out, c->string, cJSON_Duplicate(c, 1));
-    }
-    return out;
 }
 
 static messaging_plan decode_ok(const char *text, const char *user)
@@ -280,7 +261,7 @@ static void round_trip(const char *item_text)
     messaging_plan plan = decode_ok(frame_text, "21");
     assert_null(plan.errors);
     const cJSON *data = cJSON_GetArrayItem(plan.sends, 0);
-    cJSON *stamped = fake_stamp(data, SRV_ID, "21");
+    cJSON *stamped = stub_host_stamped_new(data, SRV_ID, "21");
     messaging_plan_free(&plan);
 
     cJSON *frame = encode_event(stamped, "31");
@@ -316,7 +297,7 @@ static void test_messaging_encode_exact_order(void **state)
     messaging_plan plan = decode_ok("{\"send\":[{\"id\":14,\"rid\":31,\"sid\":21,"
                                     "\"url\":\"https://web.com/pic.png\"}]}",
                                     "21");
-    cJSON *stamped = fake_stamp(cJSON_GetArrayItem(plan.sends, 0), SRV_ID, "21");
+    cJSON *stamped = stub_host_stamped_new(cJSON_GetArrayItem(plan.sends, 0), SRV_ID, "21");
     messaging_plan_free(&plan);
     char *text = print_delete(encode_event(stamped, "31"));
     assert_string_equal(text, "{\"messages\":[{\"id\":14,\"rid\":31,\"sid\":21,"

@@ -1,7 +1,8 @@
 /* Unit tests of the notify dialect's codec (plugins/dialect_notify/
- * notify_codec.c) against a fake host table: what enter and leave submit,
- * every refusal, the notification built from each native event, the error
- * frame, and the inbox removal of a delivered direct message.
+ * notify_codec.c) against the shared stub host (tests/common/stub_host.c):
+ * what enter and leave submit, every refusal, the notification built from
+ * each native event, the error frame, and the inbox removal of a delivered
+ * direct message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,13 +15,10 @@
 #include <cmocka.h>
 
 #include "notify_codec.h"
+#include "stub_host.h"
 
-/* What the fake host saw. */
+/* What the store saw (the rest is the shared stub's, stub_seen). */
 static struct {
-    int submits;
-    char type[32];
-    char *ref;  /* serialized */
-    char *data; /* serialized */
     int removes;
     char remove_user[80];
     char remove_id[40];
@@ -28,28 +26,6 @@ static struct {
     void *remove_arg;
     int remove_rc; /* what store_remove returns */
 } fake;
-
-static cJSON *fake_json_parse_new(const char *buf, size_t len, const char **why)
-{
-    cJSON *j = cJSON_ParseWithLength(buf, len);
-    if (!j)
-        *why = "not JSON";
-    return j;
-}
-
-static int fake_submit(sb_plugin_ctx *pc, uint64_t conn_id, const char *type, const cJSON *ref,
-                       const cJSON *data)
-{
-    (void)pc;
-    (void)conn_id;
-    fake.submits++;
-    snprintf(fake.type, sizeof fake.type, "%s", type);
-    free(fake.ref);
-    free(fake.data);
-    fake.ref = ref ? cJSON_PrintUnformatted(ref) : NULL;
-    fake.data = data ? cJSON_PrintUnformatted(data) : NULL;
-    return SB_OK;
-}
 
 static int fake_store_remove(sb_plugin_ctx *pc, const char *user, const char *const *ids,
                              size_t n_ids, sb_store_removed_fn done, void *arg)
@@ -64,44 +40,15 @@ static int fake_store_remove(sb_plugin_ctx *pc, const char *user, const char *co
     return fake.remove_rc;
 }
 
-static int host_prints; /* calls of fake_json_print_new */
-
-static char *fake_json_print_new(const cJSON *j, size_t *len)
-{
-    host_prints++;
-    char *text = cJSON_PrintUnformatted(j);
-    *len = text ? strlen(text) : 0;
-    return text;
-}
-
-static void *fake_alloc(size_t n)
-{
-    return malloc(n);
-}
-
-static void fake_log(sb_plugin_ctx *pc, int level, const char *fmt, ...)
-{
-    (void)pc;
-    (void)level;
-    (void)fmt;
-}
-
-static sb_host_api host;
+static sb_host_api host; /* the shared stub (tests/common/stub_host.c) */
 static notify_codec *codec;
 
 static int notify_setup(void **state)
 {
     (void)state;
     memset(&fake, 0, sizeof fake);
-    memset(&host, 0, sizeof host);
-    host.size = sizeof host;
-    host.json_parse_new = fake_json_parse_new;
-    host.json_print_new = fake_json_print_new;
-    host.submit = fake_submit;
+    stub_host_init(&host);
     host.store_remove = fake_store_remove;
-    host.alloc = fake_alloc;
-    host.free = free;
-    host.log = fake_log;
     codec = calloc(1, sizeof *codec);
     codec->host = &host;
     return 0;
@@ -110,8 +57,7 @@ static int notify_setup(void **state)
 static int notify_teardown(void **state)
 {
     (void)state;
-    free(fake.ref);
-    free(fake.data);
+    stub_host_reset();
     if (codec)
         notify_codec_release(codec);
     return 0;
@@ -120,20 +66,20 @@ static int notify_teardown(void **state)
 static void assert_submitted(const char *text, const char *type, const char *ref, const char *data)
 {
     const char *code = NULL, *why = NULL;
-    fake.submits = 0;
+    stub_host_reset();
     assert_int_equal(notify_decode(codec, 3, "u1", text, strlen(text), &code, &why), SB_OK);
-    assert_int_equal(fake.submits, 1);
-    assert_string_equal(fake.type, type);
-    assert_string_equal(fake.ref, ref);
-    assert_string_equal(fake.data, data);
+    assert_int_equal(stub_seen.submits, 1);
+    assert_string_equal(stub_seen.type, type);
+    assert_string_equal(stub_seen.ref_text, ref);
+    assert_string_equal(stub_seen.data_text, data);
 }
 
 static void assert_refused(const char *text, const char *want_code, const char *want_why)
 {
     const char *code = NULL, *why = NULL;
-    fake.submits = 0;
+    stub_host_reset();
     assert_int_equal(notify_decode(codec, 3, "u1", text, strlen(text), &code, &why), SB_EPROTO);
-    assert_int_equal(fake.submits, 0);
+    assert_int_equal(stub_seen.submits, 0);
     assert_string_equal(code, want_code);
     assert_non_null(strstr(why, want_why));
 }
@@ -273,14 +219,13 @@ static void test_notify_delivered_refused_by_store(void **state)
 static void test_notify_encode_uses_the_hosts_printer(void **state)
 {
     (void)state;
-    host.json_print_new = fake_json_print_new;
-    host_prints = 0;
+    stub_seen.prints = 0;
     cJSON *d = cJSON_Parse("{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"x\"}");
     sb_encode_in in = {.size = sizeof in, .type = "broadcast", .data = d};
     char *out = NULL;
     size_t len = 0;
     assert_int_equal(notify_encode(codec, &in, &out, &len), SB_OK);
-    assert_int_equal(host_prints, 1);
+    assert_int_equal(stub_seen.prints, 1);
     assert_non_null(out);
     assert_int_equal(len, strlen(out));
     free(out);
