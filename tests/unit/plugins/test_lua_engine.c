@@ -72,10 +72,13 @@ static int authorize(sblua_engine *e, const char *user, const char *action, cons
     return r;
 }
 
-/* Run the filter over data_json; *out gets the resulting JSON text (caller frees). */
-static int filter(sblua_engine *e, const char *data_json, char **out, char *reason)
+/* Run the filter over data_json for a message to to_json; *out gets the
+ * resulting JSON text (caller frees); *kept (when not NULL): whether the data
+ * object the engine got is the one it gave back (nothing converted to JSON). */
+static int filter_to(sblua_engine *e, const char *to_json, const char *data_json, char **out,
+                     char *reason, int *kept)
 {
-    cJSON *to = cJSON_CreateString("bob");
+    cJSON *to = cJSON_Parse(to_json);
     sb_filter_msg m = {.size = sizeof m,
                        .type = "message",
                        .from = "alice",
@@ -84,11 +87,19 @@ static int filter(sblua_engine *e, const char *data_json, char **out, char *reas
                        .ts = 1732280000123};
     cJSON *data = cJSON_Parse(data_json), *changed = NULL;
     int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
+    if (kept)
+        *kept = changed == NULL;
     *out = cJSON_PrintUnformatted(changed ? changed : data);
     cJSON_Delete(changed);
     cJSON_Delete(data);
     cJSON_Delete(to);
     return r;
+}
+
+/* Run the filter over data_json for a message to bob. */
+static int filter(sblua_engine *e, const char *data_json, char **out, char *reason)
+{
+    return filter_to(e, "\"bob\"", data_json, out, reason, NULL);
 }
 
 /* Compare JSON texts as trees: Lua tables have no key order. */
@@ -428,25 +439,11 @@ static void test_engine_new_reports_load_failures(void **state)
 
 /* --- lazy payloads: functions without upvalues ------------------------------------------ */
 
-/* Run src's filter over data_json as filter() does; *kept: whether the data
- * object the engine got is the one it gave back (nothing converted to JSON). */
+/* filter() for a message to two users, saying whether the data came back
+ * as it went in. */
 static int filter_kept(sblua_engine *e, const char *data_json, char **out, char *reason, int *kept)
 {
-    cJSON *to = cJSON_Parse("[\"bob\",\"carol\"]");
-    sb_filter_msg m = {.size = sizeof m,
-                       .type = "message",
-                       .from = "alice",
-                       .to = to,
-                       .id = "01HF0000000000000000000000",
-                       .ts = 1732280000123};
-    cJSON *data = cJSON_Parse(data_json), *changed = NULL;
-    int r = sblua_engine_filter(e, &m, data, &changed, reason, 256);
-    *kept = changed == NULL;
-    *out = cJSON_PrintUnformatted(changed ? changed : data);
-    cJSON_Delete(changed);
-    cJSON_Delete(data);
-    cJSON_Delete(to);
-    return r;
+    return filter_to(e, "[\"bob\",\"carol\"]", data_json, out, reason, kept);
 }
 
 /* The same filter body twice: as a function without upvalues (lazy tables)
