@@ -388,7 +388,9 @@ def test_static_reload_failure_keeps_tokens(server, tmp_path):
 
 
 def test_auth_timeout_closes_4002(server, tmp_path):
-    srv = static_srv(server, tmp_path, server_keys={"auth_timeout": 1})
+    # 3 s, not 1: `authed` must get its auth in before the limit, and on a
+    # loaded machine its handshake and auth alone have taken over a second.
+    srv = static_srv(server, tmp_path, server_keys={"auth_timeout": 3})
 
     async def go():
         t0 = time.monotonic()
@@ -396,9 +398,9 @@ def test_auth_timeout_closes_4002(server, tmp_path):
         authed = await srv.ws()
         await assert_reply(authed, "auth", {"token": "tok-bob"}, user="bob")
         via_query = await srv.ws(query={"token": "tok-alice"})
-        code, _ = await closed_with(idle, timeout=5)
+        code, _ = await closed_with(idle, timeout=15)
         assert code == 4002
-        assert time.monotonic() - t0 >= 0.9
+        assert time.monotonic() - t0 >= 2.9
         await asyncio.sleep(0.5)
         for ws, user in ((authed, "bob"), (via_query, "alice")):
             assert await whoami(ws) == user  # authenticated ones stay
