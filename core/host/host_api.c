@@ -376,7 +376,7 @@ static int send_users_frame(const char *const *users, size_t n, sb_frame *f, uin
 {
     if (!f)
         return SB_ENOMEM;
-    int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
+    int rc = sb_route_users_printed(users, n, f, skip_conn, direct, delivered);
     sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
     sb_frame_unref(f);
     return rc;

@@ -36,6 +36,7 @@ void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_f
 typedef struct fanout {
     sb_frame *native;
     int direct;
+    int printed;      /* this node's host printed the frame (a local send, not the bus) */
     const char *user; /* the recipient user being served (direct), else NULL */
     int split;        /* 0: not read yet, 1: type and data found, -1: not our shape */
     char type[32];
@@ -150,8 +151,8 @@ static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
         o->any = 1;
         int rc;
         if ((e->ep.flags & SB_ENDPOINT_EVENT_TEXT) && fanout_split(o))
-            o->frames[e->index] =
-                sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len, c->id, o->user, &rc);
+            o->frames[e->index] = sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len,
+                                                         o->printed, c->id, o->user, &rc);
         else
             o->frames[e->index] =
                 sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
@@ -187,11 +188,11 @@ static int deliver(sb_conn *c, fanout *o)
     return 1;
 }
 
-int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
-                   size_t *delivered)
+static int route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                       int direct, int printed, size_t *delivered)
 {
     size_t count = 0;
-    fanout o = {.native = f, .direct = direct};
+    fanout o = {.native = f, .direct = direct, .printed = printed};
     for (size_t i = 0; i < n; i++) {
         sb_user *u = sb_registry_user(users[i]);
         if (!u)
@@ -210,6 +211,18 @@ int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t ski
     if (delivered)
         *delivered = count;
     return SB_OK;
+}
+
+int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
+                   size_t *delivered)
+{
+    return route_users(users, n, f, skip_conn, direct, 0, delivered);
+}
+
+int sb_route_users_printed(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                           int direct, size_t *delivered)
+{
+    return route_users(users, n, f, skip_conn, direct, 1, delivered);
 }
 
 int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,

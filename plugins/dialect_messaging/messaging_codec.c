@@ -851,6 +851,59 @@ static size_t mt_value(const char *p, size_t len, size_t i, int depth)
     }
 }
 
+/* End of the value at p[i] in text the host printed (compact JSON, no
+ * check needed), or 0 if the text ends first: strings to their closing
+ * quote, containers to their closing bracket, scalars to the next , } or ]. */
+static size_t mt_skip_string(const char *p, size_t len, size_t i)
+{
+    for (size_t j = i + 1; j < len;) {
+        const char *q = memchr(p + j, '"', len - j);
+        if (q == NULL)
+            return 0;
+        size_t end = (size_t)(q - p), back = 0;
+        while (end - back > i + 1 && p[end - back - 1] == '\\')
+            back++;
+        if (back % 2 == 0)
+            return end + 1;
+        j = end + 1; /* an escaped quote */
+    }
+    return 0;
+}
+
+static size_t mt_skip(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '"')
+        return mt_skip_string(p, len, i);
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']')
+            i++;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < len) {
+        char c = p[i];
+        if (c == '"') {
+            if ((i = mt_skip_string(p, len, i)) == 0)
+                return 0;
+            continue;
+        }
+        i++;
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i;
+    }
+    return 0;
+}
+
+/* End of the value at p[i]: skipped in printed text, else checked. */
+static size_t mt_end(const char *p, size_t len, size_t i, int printed)
+{
+    return printed ? mt_skip(p, len, i) : mt_value(p, len, i, 1);
+}
+
 /* The names messaging_encode looks up, as MT_S_* indexes. */
 enum { MT_S_ID, MT_S_FROM, MT_S_TO, MT_S_TS, MT_S_SID, MT_S_RID, MT_S_MSG_ID, MT_S_EXTRA, MT_S_N };
 
@@ -984,10 +1037,11 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
  * sid and rid once each in the rest, naming the from and the to, and no
  * other name the stamp or the codec owns. Its frame is that text from
  * msg_id's value on behind {"messages":[{"id": : the members are checked in
- * one pass and copied at once, with no member list and no per-member write.
+ * one pass and copied at once, with no member list and no per-member write;
+ * printed (the host's own text) skips the values' JSON check.
  * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
  * shape: the member-by-member way decides) */
-static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
+static int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
 {
     static const char head[] = "{\"messages\":[{\"id\":";
     static const struct {
@@ -1004,7 +1058,7 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
         if (len - i < lead[k].len || memcmp(json + i, lead[k].text, lead[k].len) != 0)
             return MESSAGING_FALLBACK;
         i += lead[k].len;
-        size_t v = mt_value(json, len, i, 1);
+        size_t v = mt_end(json, len, i, printed);
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         st[k] = (mt_member){NULL, 0, json + i, v - i};
@@ -1019,7 +1073,7 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
         size_t k = mt_string(json, len, i + 1, &escaped);
         if (k == 0 || escaped || k >= len || json[k] != ':')
             return MESSAGING_FALLBACK;
-        size_t v = mt_value(json, len, k + 1, 1);
+        size_t v = mt_end(json, len, k + 1, printed);
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
@@ -1047,8 +1101,8 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
     return MESSAGING_OK;
 }
 
-int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
-                          char **out, size_t *out_len)
+int messaging_encode_text(const char *type, const char *json, size_t len, int printed,
+                          const char *user, char **out, size_t *out_len)
 {
     mt_member m[MT_MEMBERS];
     const mt_member *s[MT_S_N] = {0};
@@ -1056,7 +1110,7 @@ int messaging_encode_text(const char *type, const char *json, size_t len, const 
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
-    int rc = mt_written(json, len, out, out_len);
+    int rc = mt_written(json, len, printed, out, out_len);
     if (rc != MESSAGING_FALLBACK)
         return rc;
     int n = mt_members(json, len, m);
