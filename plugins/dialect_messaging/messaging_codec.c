@@ -877,6 +877,8 @@ static size_t mt_skip(const char *p, size_t len, size_t i)
     if (p[i] == '"')
         return mt_skip_string(p, len, i);
     if (p[i] != '{' && p[i] != '[') {
+        while (i < len && p[i] >= '0' && p[i] <= '9') /* an integer's digits, quickly */
+            i++;
         while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']')
             i++;
         return i;
@@ -896,6 +898,18 @@ static size_t mt_skip(const char *p, size_t len, size_t i)
             return i;
     }
     return 0;
+}
+
+/* End of the name string at p[i]: a byte loop over printed text (names
+ * are short; an escape goes the checked way), else mt_string. */
+static size_t mt_name_end(const char *p, size_t len, size_t i, int printed, int *escaped)
+{
+    if (printed && i < len && p[i] == '"') {
+        for (size_t j = i + 1; j < len && p[j] != '\\'; j++)
+            if (p[j] == '"')
+                return j + 1;
+    }
+    return mt_string(p, len, i, escaped);
 }
 
 /* End of the value at p[i]: skipped in printed text, else checked. */
@@ -1026,9 +1040,13 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
  * written as a string), else as mt_same decides. */
 static int mt_same_span(const mt_member *a, const mt_member *s)
 {
-    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2 &&
-        memcmp(a->val, s->val, a->val_len) == 0 && memchr(a->val, '\\', a->val_len) == NULL)
-        return 1;
+    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2) {
+        size_t k = 0; /* ids are short: a byte loop, no library call */
+        while (k < a->val_len && a->val[k] == s->val[k] && a->val[k] != '\\')
+            k++;
+        if (k == a->val_len)
+            return 1;
+    }
     return mt_same(a, s) == 1;
 }
 
@@ -1070,7 +1088,7 @@ static int mt_written(const char *json, size_t len, int printed, char **out, siz
         return MESSAGING_FALLBACK;
     while (json[i] == ',') {
         int escaped = 0;
-        size_t k = mt_string(json, len, i + 1, &escaped);
+        size_t k = mt_name_end(json, len, i + 1, printed, &escaped);
         if (k == 0 || escaped || k >= len || json[k] != ':')
             return MESSAGING_FALLBACK;
         size_t v = mt_end(json, len, k + 1, printed);
