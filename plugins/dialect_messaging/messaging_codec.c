@@ -164,7 +164,7 @@ static int messaging_reserved(const char *name)
  * MESSAGING_EXTRA, and `to` added first. Nothing is copied: a frame's items
  * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
  * then half turned: drop it) */
-static int messaging_item_to_data(cJSON *item, const char *rid)
+static int messaging_item_to_data(cJSON *item, const cJSON *rid_v, const char *rid)
 {
     cJSON *extra = NULL;
     cJSON *c = item->child;
@@ -189,7 +189,9 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
     }
     /* `to` first: the message plugin looks it up twice, and the stamp puts
      * it first in the stored message whatever its place here. */
-    cJSON *to = cJSON_CreateString(rid);
+    /* A string rid is the text itself: `to` borrows it (rid stays in item). */
+    cJSON *to = cJSON_IsString(rid_v) ? cJSON_CreateStringReference(rid_v->valuestring)
+                                      : cJSON_CreateString(rid);
     if (to == NULL)
         return MESSAGING_NOMEM;
     to->string = (char *)"to";
@@ -201,6 +203,27 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
     return MESSAGING_OK;
 }
 
+/* The members of item named id, sid and rid (the first of each, as
+ * cJSON_GetObjectItemCaseSensitive finds them) in one walk. */
+static void messaging_send_members(const cJSON *item, const cJSON **id, const cJSON **sid,
+                                   const cJSON **rid)
+{
+    *id = *sid = *rid = NULL;
+    for (const cJSON *c = item->child; c != NULL; c = c->next) {
+        const char *s = c->string;
+        if (s == NULL)
+            continue;
+        if (s[0] == 'i' && s[1] == 'd' && s[2] == '\0') {
+            if (*id == NULL)
+                *id = c;
+        } else if ((s[0] == 's' || s[0] == 'r') && s[1] == 'i' && s[2] == 'd' && s[3] == '\0') {
+            const cJSON **slot = s[0] == 's' ? sid : rid;
+            if (*slot == NULL)
+                *slot = c;
+        }
+    }
+}
+
 /* One `send` item: turned into native data (*kept set: it stays in the
  * section, which becomes plan->sends), or refused with a reason. */
 static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
@@ -210,18 +233,19 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
     *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+    const cJSON *id, *sid_v, *rid_v;
+    messaging_send_members(item, &id, &sid_v, &rid_v);
     if (messaging_id_text(id, sid) != 0)
         return messaging_refuse(plan, NULL, "bad_request",
                                 "id must be a string (1-256 bytes) or an integer", "send");
-    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "sid"), sid) != 0)
+    if (messaging_id_text(sid_v, sid) != 0)
         return messaging_refuse(plan, id, "bad_request",
                                 "sid must be a string (1-256 bytes) or an integer", "send");
     if (strcmp(sid, user) != 0) {
         snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "rid"), rid) != 0)
+    if (messaging_id_text(rid_v, rid) != 0)
         return messaging_refuse(plan, id, "bad_request",
                                 "rid must be a string (1-256 bytes) or an integer", "send");
     if (!user_valid(rid)) {
@@ -229,7 +253,7 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
     *kept = 1;
-    return messaging_item_to_data(item, rid);
+    return messaging_item_to_data(item, rid_v, rid);
 }
 
 /* One `read` item: {id[, sid]}. */
