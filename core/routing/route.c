@@ -46,7 +46,7 @@ typedef struct fanout {
     int parsed;
     int id_read;
     char id[SB_ID_LEN + 1];
-    int any; /* a dialect frame was built */
+    unsigned top; /* frames[] and tried[] are used below this index (0: none) */
     sb_frame *frames[SB_ENDPOINTS_MAX];
     unsigned char tried[SB_ENDPOINTS_MAX];
 } fanout;
@@ -124,15 +124,13 @@ static const char *fanout_id(fanout *o)
 /* Forget the dialects' frames: the next recipient user gets its own. */
 static void fanout_reset(fanout *o)
 {
-    if (!o->any)
-        return;
-    o->any = 0;
-    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++) {
+    for (unsigned i = 0; i < o->top; i++) {
         if (o->frames[i])
             sb_frame_unref(o->frames[i]);
         o->frames[i] = NULL;
         o->tried[i] = 0;
     }
+    o->top = 0;
 }
 
 static void fanout_free(fanout *o)
@@ -148,7 +146,8 @@ static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
         return o->native;
     if (!o->tried[e->index]) {
         o->tried[e->index] = 1;
-        o->any = 1;
+        if (e->index >= o->top)
+            o->top = e->index + 1;
         int rc;
         if ((e->ep.flags & SB_ENDPOINT_EVENT_TEXT) && fanout_split(o))
             o->frames[e->index] = sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len,
