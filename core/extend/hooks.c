@@ -377,6 +377,17 @@ int sb_hooks_filter_print(const sb_filter_msg *msg, const cJSON *data, char **js
     *json = NULL;
     if (filter_refuse_unrouted(msg, reason, reason_len))
         return SB_OK;
+    if (!sb_hooks_has_filter()) {
+        /* No filter to see a tree: the stamped message printed as is. */
+        size_t n = 0;
+        const char *text =
+            sb_stamp_print(data, msg->id, msg->from, msg->to, msg->room, msg->ts, &n);
+        if (text == NULL || (*json = malloc(n + 1)) == NULL)
+            return SB_ENOMEM;
+        memcpy(*json, text, n + 1);
+        *len = n;
+        return SB_OK;
+    }
     filter_run run = {.msg = msg, .client = data};
     run.data = sb_stamp_view(data, msg->id, msg->from, msg->to, msg->room, msg->ts);
     if (run.data == NULL)

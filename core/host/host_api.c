@@ -376,7 +376,7 @@ static int send_users_frame(const char *const *users, size_t n, sb_frame *f, uin
 {
     if (!f)
         return SB_ENOMEM;
-    int rc = sb_route_users(users, n, f, skip_conn, direct, delivered);
+    int rc = sb_route_users_printed(users, n, f, skip_conn, direct, delivered);
     sb_route_to_bus(SB_ROUTE_USERS, users, n, f, direct);
     sb_frame_unref(f);
     return rc;
@@ -424,9 +424,14 @@ static char *h_print_unfiltered_new(sb_plugin_ctx *pc, const sb_filter_msg *msg,
                 msg->size < offsetof(sb_filter_msg, ts) + sizeof(msg->ts) || !msg->id || !msg->from;
     if (*filtered)
         return NULL;
-    cJSON *view = sb_stamp_view(data, msg->id, msg->from, msg->to, msg->room, msg->ts);
-    char *text = view ? h_json_print_new(view, len) : NULL;
-    cJSON_Delete(view);
+    size_t n = 0;
+    const char *printed = sb_stamp_print(data, msg->id, msg->from, msg->to, msg->room, msg->ts, &n);
+    char *text = printed ? malloc(n + 1) : NULL;
+    if (text) {
+        memcpy(text, printed, n + 1);
+        if (len)
+            *len = n;
+    }
     return text;
 }
 

@@ -196,8 +196,8 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
 }
 
 sb_frame *sb_endpoint_frame_text(const sb_endpoint_entry *e, const char *type,
-                                 const char *data_json, size_t data_len, uint64_t conn_id,
-                                 const char *user, int *rc)
+                                 const char *data_json, size_t data_len, int printed,
+                                 uint64_t conn_id, const char *user, int *rc)
 {
     *rc = SB_OK;
     sb_encode_in in = {
@@ -210,6 +210,7 @@ sb_frame *sb_endpoint_frame_text(const sb_endpoint_entry *e, const char *type,
         .data = NULL,
         .data_json = data_json,
         .data_len = data_len,
+        .data_printed = printed,
     };
     return dialect_frame(e, &in, rc);
 }

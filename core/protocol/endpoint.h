@@ -57,9 +57,10 @@ sb_frame *sb_endpoint_frame(const sb_endpoint_entry *e, int reply, const char *t
 sb_frame *sb_endpoint_frame_event(const sb_endpoint_entry *e, const sb_frame *native,
                                   const cJSON *env, uint64_t conn_id, const char *user, int *rc);
 /* The same for an endpoint with SB_ENDPOINT_EVENT_TEXT: the event's type and
- * its data as JSON text, read out of the native frame without parsing it. */
+ * its data as JSON text, read out of the native frame without parsing it;
+ * printed: this node's host printed that text (sb_encode_in.data_printed). */
 sb_frame *sb_endpoint_frame_text(const sb_endpoint_entry *e, const char *type,
-                                 const char *data_json, size_t data_len, uint64_t conn_id,
-                                 const char *user, int *rc);
+                                 const char *data_json, size_t data_len, int printed,
+                                 uint64_t conn_id, const char *user, int *rc);
 
 #endif

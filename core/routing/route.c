@@ -36,6 +36,7 @@ void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_f
 typedef struct fanout {
     sb_frame *native;
     int direct;
+    int printed;      /* this node's host printed the frame (a local send, not the bus) */
     const char *user; /* the recipient user being served (direct), else NULL */
     int split;        /* 0: not read yet, 1: type and data found, -1: not our shape */
     char type[32];
@@ -45,7 +46,7 @@ typedef struct fanout {
     int parsed;
     int id_read;
     char id[SB_ID_LEN + 1];
-    int any; /* a dialect frame was built */
+    unsigned top; /* frames[] and tried[] are used below this index (0: none) */
     sb_frame *frames[SB_ENDPOINTS_MAX];
     unsigned char tried[SB_ENDPOINTS_MAX];
 } fanout;
@@ -123,15 +124,13 @@ static const char *fanout_id(fanout *o)
 /* Forget the dialects' frames: the next recipient user gets its own. */
 static void fanout_reset(fanout *o)
 {
-    if (!o->any)
-        return;
-    o->any = 0;
-    for (unsigned i = 0; i < SB_ENDPOINTS_MAX; i++) {
+    for (unsigned i = 0; i < o->top; i++) {
         if (o->frames[i])
             sb_frame_unref(o->frames[i]);
         o->frames[i] = NULL;
         o->tried[i] = 0;
     }
+    o->top = 0;
 }
 
 static void fanout_free(fanout *o)
@@ -147,11 +146,12 @@ static sb_frame *fanout_frame(fanout *o, const sb_conn *c)
         return o->native;
     if (!o->tried[e->index]) {
         o->tried[e->index] = 1;
-        o->any = 1;
+        if (e->index >= o->top)
+            o->top = e->index + 1;
         int rc;
         if ((e->ep.flags & SB_ENDPOINT_EVENT_TEXT) && fanout_split(o))
-            o->frames[e->index] =
-                sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len, c->id, o->user, &rc);
+            o->frames[e->index] = sb_endpoint_frame_text(e, o->type, o->data_json, o->data_len,
+                                                         o->printed, c->id, o->user, &rc);
         else
             o->frames[e->index] =
                 sb_endpoint_frame_event(e, o->native, fanout_env(o), c->id, o->user, &rc);
@@ -187,11 +187,11 @@ static int deliver(sb_conn *c, fanout *o)
     return 1;
 }
 
-int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
-                   size_t *delivered)
+static int route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                       int direct, int printed, size_t *delivered)
 {
     size_t count = 0;
-    fanout o = {.native = f, .direct = direct};
+    fanout o = {.native = f, .direct = direct, .printed = printed};
     for (size_t i = 0; i < n; i++) {
         sb_user *u = sb_registry_user(users[i]);
         if (!u)
@@ -210,6 +210,18 @@ int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t ski
     if (delivered)
         *delivered = count;
     return SB_OK;
+}
+
+int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
+                   size_t *delivered)
+{
+    return route_users(users, n, f, skip_conn, direct, 0, delivered);
+}
+
+int sb_route_users_printed(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                           int direct, size_t *delivered)
+{
+    return route_users(users, n, f, skip_conn, direct, 1, delivered);
 }
 
 int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,

@@ -12,6 +12,10 @@
 
 int sb_route_users(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn, int direct,
                    size_t *delivered);
+/* sb_route_users for a frame this node's host printed (a local send, not one
+ * from the bus): a dialect may copy its data text without checking it. */
+int sb_route_users_printed(const char *const *users, size_t n, sb_frame *f, uint64_t skip_conn,
+                           int direct, size_t *delivered);
 int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
                   size_t *delivered);
 int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered);

@@ -182,6 +182,39 @@ const char *sb_json_out(const cJSON *j, size_t *len)
     return buf.p;
 }
 
+const char *sb_json_out_object(const sb_json_member *lead, size_t n, const cJSON *rest,
+                               int (*skip)(const char *key, void *arg), void *arg, size_t *len)
+{
+    int first = 1;
+    buf.len = 0;
+    buf.failed = 0;
+    put(&buf, "{", 1);
+    for (size_t i = 0; i < n && !buf.failed; i++) {
+        if (!first)
+            put(&buf, ",", 1);
+        first = 0;
+        put_string(&buf, lead[i].key);
+        put(&buf, ":", 1);
+        put_value(&buf, lead[i].value, 1);
+    }
+    for (const cJSON *m = cJSON_IsObject(rest) ? rest->child : NULL; m && !buf.failed;
+         m = m->next) {
+        if (skip(m->string, arg))
+            continue;
+        if (!first)
+            put(&buf, ",", 1);
+        first = 0;
+        put_string(&buf, m->string);
+        put(&buf, ":", 1);
+        put_value(&buf, m, 1);
+    }
+    put(&buf, "}", 2); /* with the NUL */
+    if (buf.failed)
+        return NULL;
+    *len = buf.len - 1;
+    return buf.p;
+}
+
 void sb_json_out_free(void)
 {
     free(buf.p);

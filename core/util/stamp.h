@@ -25,4 +25,10 @@ int sb_stamp(cJSON **data, const char *id, const char *from, const cJSON *to, co
 cJSON *sb_stamp_view(const cJSON *data, const char *id, const char *from, const cJSON *to,
                      const char *room, int64_t ts);
 
+/* The bytes sb_json_out prints for sb_stamp_view's view, printed with no
+ * view built (no node per member): sb_json_out's buffer, valid until the
+ * next print; *len its length. NULL on ENOMEM or a tree deeper than 1000. */
+const char *sb_stamp_print(const cJSON *data, const char *id, const char *from, const cJSON *to,
+                           const char *room, int64_t ts, size_t *len);
+
 #endif

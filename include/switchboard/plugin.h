@@ -344,6 +344,12 @@ typedef struct sb_encode_in {
      * sender's node framed it; otherwise NULL and data is the tree. */
     const char *data_json;
     size_t data_len;
+    /* since 1.4 */
+    /* ro: with data_json: nonzero when this node's host printed it (a local
+     * send: json_print_new's compact JSON, or send_users_json's text, which
+     * is that by its contract), so a codec may copy spans of it without
+     * checking that it is JSON; 0 when it came from elsewhere (the bus). */
+    int data_printed;
 } sb_encode_in;
 
 typedef struct sb_endpoint {

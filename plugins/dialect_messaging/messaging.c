@@ -5,6 +5,7 @@
  * and every item of a frame becomes a native command: `send` items native
  * `message`s, a `read` section a native `read` (messaging_read.c). The frame
  * logic is messaging_codec.c. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +112,10 @@ static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, siz
     if (data == NULL && in->size >= sizeof(*in) && in->data_json != NULL) {
         /* A fan-out's event as text (SB_ENDPOINT_EVENT_TEXT): written from the
          * text when it can be, else from its tree. */
-        int rc =
-            messaging_encode_text(in->type, in->data_json, in->data_len, in->user, out, out_len);
+        int printed = in->size >= offsetof(sb_encode_in, data_printed) + sizeof(in->data_printed) &&
+                      in->data_printed;
+        int rc = messaging_encode_text(in->type, in->data_json, in->data_len, printed, in->user,
+                                       out, out_len);
         if (rc != MESSAGING_FALLBACK)
             return rc == MESSAGING_OK ? SB_OK : SB_ENOMEM;
         const char *why = NULL;

@@ -164,7 +164,7 @@ static int messaging_reserved(const char *name)
  * MESSAGING_EXTRA, and `to` added first. Nothing is copied: a frame's items
  * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
  * then half turned: drop it) */
-static int messaging_item_to_data(cJSON *item, const char *rid)
+static int messaging_item_to_data(cJSON *item, const cJSON *rid_v, const char *rid)
 {
     cJSON *extra = NULL;
     cJSON *c = item->child;
@@ -189,7 +189,9 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
     }
     /* `to` first: the message plugin looks it up twice, and the stamp puts
      * it first in the stored message whatever its place here. */
-    cJSON *to = cJSON_CreateString(rid);
+    /* A string rid is the text itself: `to` borrows it (rid stays in item). */
+    cJSON *to = cJSON_IsString(rid_v) ? cJSON_CreateStringReference(rid_v->valuestring)
+                                      : cJSON_CreateString(rid);
     if (to == NULL)
         return MESSAGING_NOMEM;
     to->string = (char *)"to";
@@ -201,6 +203,27 @@ static int messaging_item_to_data(cJSON *item, const char *rid)
     return MESSAGING_OK;
 }
 
+/* The members of item named id, sid and rid (the first of each, as
+ * cJSON_GetObjectItemCaseSensitive finds them) in one walk. */
+static void messaging_send_members(const cJSON *item, const cJSON **id, const cJSON **sid,
+                                   const cJSON **rid)
+{
+    *id = *sid = *rid = NULL;
+    for (const cJSON *c = item->child; c != NULL; c = c->next) {
+        const char *s = c->string;
+        if (s == NULL)
+            continue;
+        if (s[0] == 'i' && s[1] == 'd' && s[2] == '\0') {
+            if (*id == NULL)
+                *id = c;
+        } else if ((s[0] == 's' || s[0] == 'r') && s[1] == 'i' && s[2] == 'd' && s[3] == '\0') {
+            const cJSON **slot = s[0] == 's' ? sid : rid;
+            if (*slot == NULL)
+                *slot = c;
+        }
+    }
+}
+
 /* One `send` item: turned into native data (*kept set: it stays in the
  * section, which becomes plan->sends), or refused with a reason. */
 static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
@@ -210,18 +233,19 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
     *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+    const cJSON *id, *sid_v, *rid_v;
+    messaging_send_members(item, &id, &sid_v, &rid_v);
     if (messaging_id_text(id, sid) != 0)
         return messaging_refuse(plan, NULL, "bad_request",
                                 "id must be a string (1-256 bytes) or an integer", "send");
-    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "sid"), sid) != 0)
+    if (messaging_id_text(sid_v, sid) != 0)
         return messaging_refuse(plan, id, "bad_request",
                                 "sid must be a string (1-256 bytes) or an integer", "send");
     if (strcmp(sid, user) != 0) {
         snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-    if (messaging_id_text(cJSON_GetObjectItemCaseSensitive(item, "rid"), rid) != 0)
+    if (messaging_id_text(rid_v, rid) != 0)
         return messaging_refuse(plan, id, "bad_request",
                                 "rid must be a string (1-256 bytes) or an integer", "send");
     if (!user_valid(rid)) {
@@ -229,7 +253,7 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
     *kept = 1;
-    return messaging_item_to_data(item, rid);
+    return messaging_item_to_data(item, rid_v, rid);
 }
 
 /* One `read` item: {id[, sid]}. */
@@ -851,6 +875,73 @@ static size_t mt_value(const char *p, size_t len, size_t i, int depth)
     }
 }
 
+/* End of the value at p[i] in text the host printed (compact JSON, no
+ * check needed), or 0 if the text ends first: strings to their closing
+ * quote, containers to their closing bracket, scalars to the next , } or ]. */
+static size_t mt_skip_string(const char *p, size_t len, size_t i)
+{
+    for (size_t j = i + 1; j < len;) {
+        const char *q = memchr(p + j, '"', len - j);
+        if (q == NULL)
+            return 0;
+        size_t end = (size_t)(q - p), back = 0;
+        while (end - back > i + 1 && p[end - back - 1] == '\\')
+            back++;
+        if (back % 2 == 0)
+            return end + 1;
+        j = end + 1; /* an escaped quote */
+    }
+    return 0;
+}
+
+static size_t mt_skip(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '"')
+        return mt_skip_string(p, len, i);
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < len && p[i] >= '0' && p[i] <= '9') /* an integer's digits, quickly */
+            i++;
+        while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']')
+            i++;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < len) {
+        char c = p[i];
+        if (c == '"') {
+            if ((i = mt_skip_string(p, len, i)) == 0)
+                return 0;
+            continue;
+        }
+        i++;
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i;
+    }
+    return 0;
+}
+
+/* End of the name string at p[i]: a byte loop over printed text (names
+ * are short; an escape goes the checked way), else mt_string. */
+static size_t mt_name_end(const char *p, size_t len, size_t i, int printed, int *escaped)
+{
+    if (printed && i < len && p[i] == '"') {
+        for (size_t j = i + 1; j < len && p[j] != '\\'; j++)
+            if (p[j] == '"')
+                return j + 1;
+    }
+    return mt_string(p, len, i, escaped);
+}
+
+/* End of the value at p[i]: skipped in printed text, else checked. */
+static size_t mt_end(const char *p, size_t len, size_t i, int printed)
+{
+    return printed ? mt_skip(p, len, i) : mt_value(p, len, i, 1);
+}
+
 /* The names messaging_encode looks up, as MT_S_* indexes. */
 enum { MT_S_ID, MT_S_FROM, MT_S_TO, MT_S_TS, MT_S_SID, MT_S_RID, MT_S_MSG_ID, MT_S_EXTRA, MT_S_N };
 
@@ -973,9 +1064,13 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
  * written as a string), else as mt_same decides. */
 static int mt_same_span(const mt_member *a, const mt_member *s)
 {
-    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2 &&
-        memcmp(a->val, s->val, a->val_len) == 0 && memchr(a->val, '\\', a->val_len) == NULL)
-        return 1;
+    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2) {
+        size_t k = 0; /* ids are short: a byte loop, no library call */
+        while (k < a->val_len && a->val[k] == s->val[k] && a->val[k] != '\\')
+            k++;
+        if (k == a->val_len)
+            return 1;
+    }
     return mt_same(a, s) == 1;
 }
 
@@ -984,10 +1079,11 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
  * sid and rid once each in the rest, naming the from and the to, and no
  * other name the stamp or the codec owns. Its frame is that text from
  * msg_id's value on behind {"messages":[{"id": : the members are checked in
- * one pass and copied at once, with no member list and no per-member write.
+ * one pass and copied at once, with no member list and no per-member write;
+ * printed (the host's own text) skips the values' JSON check.
  * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
  * shape: the member-by-member way decides) */
-static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
+static int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
 {
     static const char head[] = "{\"messages\":[{\"id\":";
     static const struct {
@@ -1004,7 +1100,7 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
         if (len - i < lead[k].len || memcmp(json + i, lead[k].text, lead[k].len) != 0)
             return MESSAGING_FALLBACK;
         i += lead[k].len;
-        size_t v = mt_value(json, len, i, 1);
+        size_t v = mt_end(json, len, i, printed);
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         st[k] = (mt_member){NULL, 0, json + i, v - i};
@@ -1016,10 +1112,10 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
         return MESSAGING_FALLBACK;
     while (json[i] == ',') {
         int escaped = 0;
-        size_t k = mt_string(json, len, i + 1, &escaped);
+        size_t k = mt_name_end(json, len, i + 1, printed, &escaped);
         if (k == 0 || escaped || k >= len || json[k] != ':')
             return MESSAGING_FALLBACK;
-        size_t v = mt_value(json, len, k + 1, 1);
+        size_t v = mt_end(json, len, k + 1, printed);
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
@@ -1047,8 +1143,8 @@ static int mt_written(const char *json, size_t len, char **out, size_t *out_len)
     return MESSAGING_OK;
 }
 
-int messaging_encode_text(const char *type, const char *json, size_t len, const char *user,
-                          char **out, size_t *out_len)
+int messaging_encode_text(const char *type, const char *json, size_t len, int printed,
+                          const char *user, char **out, size_t *out_len)
 {
     mt_member m[MT_MEMBERS];
     const mt_member *s[MT_S_N] = {0};
@@ -1056,7 +1152,7 @@ int messaging_encode_text(const char *type, const char *json, size_t len, const 
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
-    int rc = mt_written(json, len, out, out_len);
+    int rc = mt_written(json, len, printed, out, out_len);
     if (rc != MESSAGING_FALLBACK)
         return rc;
     int n = mt_members(json, len, m);

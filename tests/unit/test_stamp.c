@@ -6,9 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "json_out.h"
 #include "stamp.h"
 #include "switchboard/plugin.h"
 
@@ -203,7 +205,8 @@ static void test_stamp_already_stamped_is_kept(void **state)
     cJSON_Delete(to2);
 }
 
-/* The view prints what stamping a copy prints, and leaves data as it was. */
+/* The view prints what stamping a copy prints, and leaves data as it was;
+ * sb_stamp_print prints the view's bytes without building it. */
 static void assert_view_as_stamp(const char *json, const cJSON *to, const char *room)
 {
     cJSON *data = cJSON_Parse(json);
@@ -215,6 +218,16 @@ static void assert_view_as_stamp(const char *json, const cJSON *to, const char *
     assert_non_null(view);
     char *got = cJSON_PrintUnformatted(view);
     assert_string_equal(got, want);
+    size_t view_len = 0, printed_len = 0;
+    const char *view_text = sb_json_out(view, &view_len);
+    assert_non_null(view_text);
+    char *view_copy = strdup(view_text);
+    const char *printed =
+        sb_stamp_print(data, "01ID", "alice", to, room, 1700000000123, &printed_len);
+    assert_non_null(printed);
+    assert_int_equal(printed_len, view_len);
+    assert_string_equal(printed, view_copy);
+    free(view_copy);
     cJSON_Delete(view);
     char *after = cJSON_PrintUnformatted(data);
     assert_string_equal(after, before);
@@ -238,6 +251,11 @@ static void test_stamp_view_prints_as_stamp(void **state)
     assert_view_as_stamp("{\"to\":[\"bob\",\"carol\"],\"body\":\"hi\"}", to, NULL);
     assert_view_as_stamp("{\"room\":\"spoof\",\"to\":\"kept\",\"body\":\"hi\"}", NULL, "lobby");
     assert_view_as_stamp("{}", NULL, NULL);
+    /* Names near the stamped ones are kept; with neither to nor room both are. */
+    assert_view_as_stamp("{\"i\":1,\"idx\":2,\"t\":3,\"tsx\":4,\"fr\":5,\"r\":6,\"rooms\":7,"
+                         "\"to\":8,\"room\":9,\"msg_id\":10,\"sid\":\"a\",\"rid\":\"b\"}",
+                         NULL, NULL);
+    assert_view_as_stamp("{\"to\":8,\"room\":9,\"tox\":1,\"roomy\":2}", one, "lobby");
     assert_view_as_stamp("[1]", one, NULL);
     cJSON_Delete(to);
     cJSON_Delete(one);

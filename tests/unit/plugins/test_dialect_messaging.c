@@ -455,15 +455,22 @@ static void test_messaging_big_integer_ids_survive_the_ref(void **state)
 
 /* --- events from text ------------------------------------------------------ */
 
-/* The frame from data's text, which must mean what the tree's frame means. */
+/* The frame from data's text, which must mean what the tree's frame means;
+ * the same bytes whether the host printed the text (no check) or not. */
 static char *encode_text_checked(const char *json, const char *user)
 {
-    char *out = NULL;
-    size_t len = 0;
-    assert_int_equal(messaging_encode_text("message", json, strlen(json), user, &out, &len),
+    char *out = NULL, *printed = NULL;
+    size_t len = 0, printed_len = 0;
+    assert_int_equal(messaging_encode_text("message", json, strlen(json), 0, user, &out, &len),
                      MESSAGING_OK);
     assert_non_null(out);
     assert_int_equal(strlen(out), len);
+    assert_int_equal(
+        messaging_encode_text("message", json, strlen(json), 1, user, &printed, &printed_len),
+        MESSAGING_OK);
+    assert_int_equal(printed_len, len);
+    assert_memory_equal(printed, out, len + 1);
+    free(printed);
     cJSON *data = cJSON_Parse(json);
     cJSON *frame = NULL;
     assert_int_equal(messaging_encode(0, "message", NULL, data, user, &frame), MESSAGING_OK);
@@ -486,6 +493,17 @@ static void test_messaging_encode_text_as_written_and_native(void **state)
     assert_string_equal(out, "{\"messages\":[{\"id\":11,\"sid\":\"21\",\"rid\":31,"
                              "\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}],"
                              "\"from\":\"me\",\"ts\":-1.5e3}]}");
+    free(out);
+    /* Quotes, brackets and backslashes inside strings (what skipping a
+     * printed value must step over). */
+    out = encode_text_checked(
+        "{\"id\":\"" SRV_ID "\",\"from\":\"21\",\"to\":\"31\",\"ts\":5,\"msg_id\":\"m\","
+        "\"sid\":\"21\",\"rid\":\"31\",\"t\":\"a\\\\\",\"o\":{\"k\":\"}]\\\"{\",\"l\":[\"]\"]},"
+        "\"z\":true}",
+        "31");
+    assert_string_equal(out, "{\"messages\":[{\"id\":\"m\",\"sid\":\"21\",\"rid\":\"31\","
+                             "\"t\":\"a\\\\\",\"o\":{\"k\":\"}]\\\"{\",\"l\":[\"]\"]},"
+                             "\"z\":true}]}");
     free(out);
     /* A native message: the server id, the sender as sid, the recipient as rid. */
     out = encode_text_checked("{\"id\":\"" SRV_ID "\",\"from\":\"alice\",\"to\":[\"31\",\"41\"],"
@@ -523,16 +541,16 @@ static void test_messaging_encode_text_falls_back_or_sends_nothing(void **state)
         char *out = NULL;
         size_t len = 0;
         assert_int_equal(
-            messaging_encode_text("message", fallback[i], strlen(fallback[i]), "31", &out, &len),
+            messaging_encode_text("message", fallback[i], strlen(fallback[i]), 0, "31", &out, &len),
             MESSAGING_FALLBACK);
         assert_null(out);
     }
     char *out = NULL;
     size_t len = 0;
-    assert_int_equal(messaging_encode_text("presence", "{}", 2, NULL, &out, &len), MESSAGING_OK);
+    assert_int_equal(messaging_encode_text("presence", "{}", 2, 1, NULL, &out, &len), MESSAGING_OK);
     assert_null(out);
     /* A raw control byte in a string is no JSON string. */
-    assert_int_equal(messaging_encode_text("message", "{\"t\":\"a\nb\"}", 11, NULL, &out, &len),
+    assert_int_equal(messaging_encode_text("message", "{\"t\":\"a\nb\"}", 11, 0, NULL, &out, &len),
                      MESSAGING_FALLBACK);
 }
 
