@@ -43,11 +43,6 @@ void sb_publish_configure(long keep, long ttl_s)
     history.ttl_ms = ttl_s > 0 ? (int64_t)ttl_s * 1000 : 0;
 }
 
-int sb_publish_history_on(void)
-{
-    return history.keep > 0;
-}
-
 static void publication_send(publication *p)
 {
     sb_route_room(p->room, p->frame, p->skip_conn, NULL, &p->delivered);

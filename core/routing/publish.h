@@ -16,9 +16,6 @@
  * age limit). Reset to none at start-up, set while the plugins load. */
 void sb_publish_configure(long keep, long ttl_s);
 
-/* Whether publications are stored (history_size > 0). */
-int sb_publish_history_on(void);
-
 /* Send data (borrowed: a stamped publication carrying its `id`) as a
  * `publish` event to room's connections but skip_conn, and to the bus.
  * History off: sent within the call, *delivered (may be NULL) set, done not
