@@ -16,22 +16,30 @@
 /* 2^53: integers below it in magnitude are exact doubles. */
 #define MESSAGING_INT_LIMIT 9007199254740992.0
 
-int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
+/* Whether v is an id: a string of 1 to MESSAGING_ID_MAX bytes, or an
+ * integer a double holds exactly. */
+static int messaging_id_valid(const cJSON *v)
 {
     if (cJSON_IsString(v)) {
-        size_t n = strlen(v->valuestring);
-        if (n == 0 || n > MESSAGING_ID_MAX)
-            return -1;
-        memcpy(out, v->valuestring, n + 1);
-        return 0;
+        size_t n = strnlen(v->valuestring, MESSAGING_ID_MAX + 1);
+        return n >= 1 && n <= MESSAGING_ID_MAX;
     }
     if (!cJSON_IsNumber(v))
-        return -1;
+        return 0;
     double d = v->valuedouble;
-    if (!(d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT) || (double)(long long)d != d)
+    return d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT && (double)(long long)d == d;
+}
+
+int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
+{
+    if (!messaging_id_valid(v))
         return -1;
+    if (cJSON_IsString(v)) {
+        memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+        return 0;
+    }
     /* "%lld" without snprintf: this runs for every numeric id of every item. */
-    long long n = (long long)d;
+    long long n = (long long)v->valuedouble;
     unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
     char digits[24];
     size_t k = 0, o = 0;
@@ -45,6 +53,15 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
         out[o++] = digits[--k];
     out[o] = '\0';
     return 0;
+}
+
+/* The text of id v: a string's own bytes, or a number's digits in buf.
+ * NULL if v is not an id. */
+static const char *messaging_id_str(const cJSON *v, char buf[MESSAGING_ID_MAX + 1])
+{
+    if (cJSON_IsString(v))
+        return messaging_id_valid(v) ? v->valuestring : NULL;
+    return messaging_id_text(v, buf) == 0 ? buf : NULL;
 }
 
 /* Whether v's text is text. */
@@ -229,23 +246,26 @@ static void messaging_send_members(const cJSON *item, const cJSON **id, const cJ
 static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid)(const char *s),
                                  messaging_plan *plan, int *kept)
 {
-    char sid[MESSAGING_ID_MAX + 1], rid[MESSAGING_ID_MAX + 1], why[2 * MESSAGING_ID_MAX + 64];
+    char sid_buf[MESSAGING_ID_MAX + 1], rid_buf[MESSAGING_ID_MAX + 1],
+        why[2 * MESSAGING_ID_MAX + 64];
     *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
     const cJSON *id, *sid_v, *rid_v;
     messaging_send_members(item, &id, &sid_v, &rid_v);
-    if (messaging_id_text(id, sid) != 0)
+    if (!messaging_id_valid(id))
         return messaging_refuse(plan, NULL, "bad_request",
                                 "id must be a string (1-256 bytes) or an integer", "send");
-    if (messaging_id_text(sid_v, sid) != 0)
+    const char *sid = messaging_id_str(sid_v, sid_buf);
+    if (sid == NULL)
         return messaging_refuse(plan, id, "bad_request",
                                 "sid must be a string (1-256 bytes) or an integer", "send");
     if (strcmp(sid, user) != 0) {
         snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-    if (messaging_id_text(rid_v, rid) != 0)
+    const char *rid = messaging_id_str(rid_v, rid_buf);
+    if (rid == NULL)
         return messaging_refuse(plan, id, "bad_request",
                                 "rid must be a string (1-256 bytes) or an integer", "send");
     if (!user_valid(rid)) {
@@ -695,8 +715,12 @@ int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
 
 const cJSON *messaging_send_ref(const cJSON *data, cJSON **owned)
 {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID);
+    const cJSON *id = NULL;
     *owned = NULL;
+    /* decode put the id second, after `to`: found in a step or two */
+    for (const cJSON *c = data->child; c != NULL && id == NULL; c = c->next)
+        if (c->string[0] == 'm' && strcmp(c->string, MESSAGING_MSG_ID) == 0)
+            id = c;
     if (cJSON_IsNumber(id))
         return id;
     cJSON *ref = cJSON_CreateObject();
@@ -875,9 +899,37 @@ static size_t mt_value(const char *p, size_t len, size_t i, int depth)
     }
 }
 
-/* End of the value at p[i] in text the host printed (compact JSON, no
- * check needed), or 0 if the text ends first: strings to their closing
- * quote, containers to their closing bracket, scalars to the next , } or ]. */
+/* Printed text is read eight bytes at a time: the bytes of w equal to c,
+ * as 0x80 in their lane. Lanes above a match may be set too (the borrow
+ * runs upwards), so only the lowest set lane is to be trusted. */
+static inline uint64_t mt_lanes_eq(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (0x0101010101010101ull * c);
+    return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+}
+
+/* Move i to the first of the next eight-byte words of p[i..len) in which
+ * MASK (of the word w_) has a lane, at that lane; else to the last eight
+ * bytes, which the caller reads a byte at a time. Little-endian only: the
+ * lowest lane is the first byte. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MT_FIND(p, len, i, MASK)                                                                   \
+    do {                                                                                           \
+        for (; (i) + 8 <= (len); (i) += 8) {                                                       \
+            uint64_t w_, m_;                                                                       \
+            memcpy(&w_, (p) + (i), 8);                                                             \
+            if ((m_ = (MASK)) != 0) {                                                              \
+                (i) += (size_t)__builtin_ctzll(m_) / 8;                                            \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+#else
+#define MT_FIND(p, len, i, MASK) ((void)0)
+#endif
+
+/* End of the string at p[i] (its opening quote) in text the host printed,
+ * or 0 if the text ends first: the next quote that no backslash escapes. */
 static size_t mt_skip_string(const char *p, size_t len, size_t i)
 {
     for (size_t j = i + 1; j < len;) {
@@ -894,15 +946,21 @@ static size_t mt_skip_string(const char *p, size_t len, size_t i)
     return 0;
 }
 
-static size_t mt_skip(const char *p, size_t len, size_t i)
+/* End of the value at p[i] in text the host printed (compact JSON, no
+ * check needed), or 0 if the text ends first: strings to their closing
+ * quote, containers to their closing bracket, scalars to the next , } or ]. */
+/* Inlined where printed is a constant, so each of mt_written's two uses
+ * becomes a loop of its own with no call per value. */
+#define MT_INLINE static inline __attribute__((always_inline))
+
+MT_INLINE size_t mt_skip(const char *p, size_t len, size_t i)
 {
     if (i >= len)
         return 0;
     if (p[i] == '"')
         return mt_skip_string(p, len, i);
     if (p[i] != '{' && p[i] != '[') {
-        while (i < len && p[i] >= '0' && p[i] <= '9') /* an integer's digits, quickly */
-            i++;
+        MT_FIND(p, len, i, mt_lanes_eq(w_, ',') | mt_lanes_eq(w_, '}') | mt_lanes_eq(w_, ']'));
         while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']')
             i++;
         return i;
@@ -926,7 +984,7 @@ static size_t mt_skip(const char *p, size_t len, size_t i)
 
 /* End of the name string at p[i]: a byte loop over printed text (names
  * are short; an escape goes the checked way), else mt_string. */
-static size_t mt_name_end(const char *p, size_t len, size_t i, int printed, int *escaped)
+MT_INLINE size_t mt_name_end(const char *p, size_t len, size_t i, int printed, int *escaped)
 {
     if (printed && i < len && p[i] == '"') {
         for (size_t j = i + 1; j < len && p[j] != '\\'; j++)
@@ -937,7 +995,7 @@ static size_t mt_name_end(const char *p, size_t len, size_t i, int printed, int 
 }
 
 /* End of the value at p[i]: skipped in printed text, else checked. */
-static size_t mt_end(const char *p, size_t len, size_t i, int printed)
+MT_INLINE size_t mt_end(const char *p, size_t len, size_t i, int printed)
 {
     return printed ? mt_skip(p, len, i) : mt_value(p, len, i, 1);
 }
@@ -1064,13 +1122,11 @@ static void mt_member_put(mt_out *o, const char *key, size_t key_len, const char
  * written as a string), else as mt_same decides. */
 static int mt_same_span(const mt_member *a, const mt_member *s)
 {
-    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2) {
-        size_t k = 0; /* ids are short: a byte loop, no library call */
-        while (k < a->val_len && a->val[k] == s->val[k] && a->val[k] != '\\')
-            k++;
-        if (k == a->val_len)
-            return 1;
-    }
+    /* The same bytes are the same text, escapes or not; a string of 1 to
+     * MESSAGING_ID_MAX bytes once unescaped is a valid id. */
+    if (a->val_len == s->val_len && a->val_len >= 3 && a->val_len <= MESSAGING_ID_MAX + 2 &&
+        a->val[0] == '"' && memcmp(a->val, s->val, a->val_len) == 0)
+        return 1;
     return mt_same(a, s) == 1;
 }
 
@@ -1083,29 +1139,29 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
  * printed (the host's own text) skips the values' JSON check.
  * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
  * shape: the member-by-member way decides) */
-static int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
+MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
 {
     static const char head[] = "{\"messages\":[{\"id\":";
-    static const struct {
-        const char *text;
-        size_t len;
-    } lead[] = {{"{\"id\":", 6},
-                {",\"from\":", 8},
-                {",\"to\":", 6},
-                {",\"ts\":", 6},
-                {",\"" MESSAGING_MSG_ID "\":", sizeof(MESSAGING_MSG_ID) + 3}};
     mt_member st[5], sid = {0}, rid = {0};
     size_t i = 0;
-    for (int k = 0; k < 5; k++) {
-        if (len - i < lead[k].len || memcmp(json + i, lead[k].text, lead[k].len) != 0)
-            return MESSAGING_FALLBACK;
-        i += lead[k].len;
-        size_t v = mt_end(json, len, i, printed);
-        if (v == 0 || v >= len)
-            return MESSAGING_FALLBACK;
-        st[k] = (mt_member){NULL, 0, json + i, v - i};
-        i = v;
-    }
+    /* Each lead a constant compare the compiler writes inline. */
+#define MT_LEAD(k, lit)                                                                            \
+    do {                                                                                           \
+        size_t v_;                                                                                 \
+        if (len - i < sizeof(lit) - 1 || memcmp(json + i, lit, sizeof(lit) - 1) != 0)              \
+            return MESSAGING_FALLBACK;                                                             \
+        i += sizeof(lit) - 1;                                                                      \
+        if ((v_ = mt_end(json, len, i, printed)) == 0 || v_ >= len)                                \
+            return MESSAGING_FALLBACK;                                                             \
+        st[k] = (mt_member){NULL, 0, json + i, v_ - i};                                            \
+        i = v_;                                                                                    \
+    } while (0)
+    MT_LEAD(0, "{\"id\":");
+    MT_LEAD(1, ",\"from\":");
+    MT_LEAD(2, ",\"to\":");
+    MT_LEAD(3, ",\"ts\":");
+    MT_LEAD(4, ",\"" MESSAGING_MSG_ID "\":");
+#undef MT_LEAD
     const char *t;
     size_t tn;
     if (st[1].val[0] != '"' || st[2].val[0] != '"' || mt_id(&st[4], &t, &tn) != 1)
@@ -1152,7 +1208,8 @@ int messaging_encode_text(const char *type, const char *json, size_t len, int pr
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
-    int rc = mt_written(json, len, printed, out, out_len);
+    int rc =
+        printed ? mt_written(json, len, 1, out, out_len) : mt_written(json, len, 0, out, out_len);
     if (rc != MESSAGING_FALLBACK)
         return rc;
     int n = mt_members(json, len, m);
