@@ -72,10 +72,10 @@ static void put_number(out *o, double d)
     put(o, tmp, (size_t)n);
 }
 
-static void put_string(out *o, const char *s)
+/* The escaping way: s from its first byte that needs an escape. */
+static void put_escaped(out *o, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    put(o, "\"", 1);
     const char *run = s;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -118,7 +118,77 @@ static void put_string(out *o, const char *s)
         run = s + 1;
     }
     put(o, run, (size_t)(s - run));
+}
+
+/* Length of the leading run of s[0..n) that needs no escape (no byte below
+ * 0x20, no quote, no backslash); eight bytes at a time where the byte order
+ * allows. */
+static size_t plain_run(const char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, q, b;
+        memcpy(&w, s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        /* a lane below 0x20, a quote or a backslash */
+        if (((w - ones * 0x20) & ~w & highs) | ((q - ones) & ~q & highs) |
+            ((b - ones) & ~b & highs))
+            break;
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            break;
+    }
+    return i;
+}
+
+/* "s", escaped as cJSON does. The common string needs no escape: one
+ * reservation and one copy. */
+static void put_string(out *o, const char *s)
+{
+    size_t len = strlen(s), n = plain_run(s, len);
+    if (!reserve(o, n + 2))
+        return;
+    char *d = o->p + o->len;
+    d[0] = '"';
+    memcpy(d + 1, s, n);
+    if (n == len) {
+        d[n + 1] = '"';
+        o->len += n + 2;
+        return;
+    }
+    o->len += n + 1;
+    put_escaped(o, s + n);
     put(o, "\"", 1);
+}
+
+/* A member's name: ,"key": (no comma for the first), in one reservation
+ * when the key needs no escape. */
+static void put_key(out *o, const char *key, int comma)
+{
+    size_t len = strlen(key);
+    if (plain_run(key, len) == len) {
+        if (!reserve(o, len + 4))
+            return;
+        char *d = o->p + o->len;
+        if (comma)
+            *d++ = ',';
+        *d++ = '"';
+        memcpy(d, key, len);
+        d[len] = '"';
+        d[len + 1] = ':';
+        o->len += len + 3 + (comma ? 1 : 0);
+        return;
+    }
+    if (comma)
+        put(o, ",", 1);
+    put_string(o, key);
+    put(o, ":", 1);
 }
 
 static void put_value(out *o, const cJSON *j, int depth)
@@ -154,13 +224,11 @@ static void put_value(out *o, const cJSON *j, int depth)
         int obj = (j->type & 0xff) == cJSON_Object;
         put(o, obj ? "{" : "[", 1);
         for (const cJSON *c = j->child; c && !o->failed; c = c->next) {
-            if (obj) {
-                put_string(o, c->string ? c->string : "");
-                put(o, ":", 1);
-            }
-            put_value(o, c, depth + 1);
-            if (c->next)
+            if (obj)
+                put_key(o, c->string ? c->string : "", c != j->child);
+            else if (c != j->child)
                 put(o, ",", 1);
+            put_value(o, c, depth + 1);
         }
         put(o, obj ? "}" : "]", 1);
         break;
@@ -190,22 +258,16 @@ const char *sb_json_out_object(const sb_json_member *lead, size_t n, const cJSON
     buf.failed = 0;
     put(&buf, "{", 1);
     for (size_t i = 0; i < n && !buf.failed; i++) {
-        if (!first)
-            put(&buf, ",", 1);
+        put_key(&buf, lead[i].key, !first);
         first = 0;
-        put_string(&buf, lead[i].key);
-        put(&buf, ":", 1);
         put_value(&buf, lead[i].value, 1);
     }
     for (const cJSON *m = cJSON_IsObject(rest) ? rest->child : NULL; m && !buf.failed;
          m = m->next) {
         if (skip(m->string, arg))
             continue;
-        if (!first)
-            put(&buf, ",", 1);
+        put_key(&buf, m->string, !first);
         first = 0;
-        put_string(&buf, m->string);
-        put(&buf, ":", 1);
         put_value(&buf, m, 1);
     }
     put(&buf, "}", 2); /* with the NUL */

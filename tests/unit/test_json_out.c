@@ -60,6 +60,36 @@ static void test_json_out_matches_cjson_strings(void **state)
     same_as_cjson("{\"k\\\"ey\":\"v\",\"\":\"\"}");
 }
 
+/* Strings are checked eight bytes at a time: a byte to escape at every
+ * place in and around a word, and plain runs of every length up to 40. */
+static void test_json_out_escapes_at_every_offset(void **state)
+{
+    (void)state;
+    static const char specials[] = {'"', '\\', '\n', 0x01, 0x1f};
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                char s[48];
+                for (size_t i = 0; i < len; i++)
+                    s[i] = (char)('a' + (i % 26));
+                if (at < len)
+                    s[at] = specials[k];
+                s[len] = '\0';
+                cJSON *j = cJSON_CreateString(s);
+                assert_non_null(j);
+                char *want = cJSON_PrintUnformatted(j);
+                size_t n = 0;
+                const char *got = sb_json_out(j, &n);
+                assert_non_null(got);
+                assert_int_equal(n, strlen(want));
+                assert_memory_equal(got, want, n);
+                cJSON_free(want);
+                cJSON_Delete(j);
+            }
+        }
+    }
+}
+
 static void test_json_out_matches_cjson_nesting(void **state)
 {
     (void)state;
@@ -95,6 +125,7 @@ int main(void)
         cmocka_unit_test(test_json_out_matches_cjson_numbers),
         cmocka_unit_test(test_json_out_numbers_round_trip_exactly),
         cmocka_unit_test(test_json_out_matches_cjson_strings),
+        cmocka_unit_test(test_json_out_escapes_at_every_offset),
         cmocka_unit_test(test_json_out_matches_cjson_nesting),
         cmocka_unit_test(test_json_out_raw_and_depth),
     };
