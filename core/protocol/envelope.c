@@ -229,7 +229,8 @@ static const char *find_duplicate(const cJSON *node, int *nomem)
             /* Small objects, the common case: pairwise is cheapest. */
             for (const cJSON *a = node->child; a; a = a->next) {
                 for (const cJSON *b = a->next; b; b = b->next) {
-                    if (strcmp(a->string, b->string) == 0)
+                    /* names mostly differ in their first byte: no call */
+                    if (a->string[0] == b->string[0] && strcmp(a->string, b->string) == 0)
                         return a->string;
                 }
             }
@@ -258,6 +259,8 @@ static const char *find_duplicate(const cJSON *node, int *nomem)
     if (cJSON_IsObject(node) || cJSON_IsArray(node)) {
         /* cJSON caps nesting at CJSON_NESTING_LIMIT, which bounds recursion. */
         for (const cJSON *c = node->child; c; c = c->next) {
+            if (c->child == NULL)
+                continue; /* a scalar or an empty container: nothing to check */
             const char *dup = find_duplicate(c, nomem);
             if (dup || *nomem)
                 return dup;

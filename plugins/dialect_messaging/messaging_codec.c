@@ -20,11 +20,13 @@
  * integer a double holds exactly. */
 static int messaging_id_valid(const cJSON *v)
 {
-    if (cJSON_IsString(v)) {
+    if (v == NULL)
+        return 0;
+    if ((v->type & 0xFF) == cJSON_String) { /* cJSON_IsString, without the call */
         size_t n = strnlen(v->valuestring, MESSAGING_ID_MAX + 1);
         return n >= 1 && n <= MESSAGING_ID_MAX;
     }
-    if (!cJSON_IsNumber(v))
+    if ((v->type & 0xFF) != cJSON_Number)
         return 0;
     double d = v->valuedouble;
     return d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT && (double)(long long)d == d;
@@ -59,7 +61,7 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
  * NULL if v is not an id. */
 static const char *messaging_id_str(const cJSON *v, char buf[MESSAGING_ID_MAX + 1])
 {
-    if (cJSON_IsString(v))
+    if (v != NULL && (v->type & 0xFF) == cJSON_String)
         return messaging_id_valid(v) ? v->valuestring : NULL;
     return messaging_id_text(v, buf) == 0 ? buf : NULL;
 }
@@ -176,39 +178,80 @@ static int messaging_reserved(const char *name)
     }
 }
 
+/* What a send item's one walk finds: its first id, sid and rid (as
+ * cJSON_GetObjectItemCaseSensitive finds them), and whether it has a name
+ * the item cannot keep where it is (a reserved one, or a second id). */
+typedef struct messaging_send_seen {
+    cJSON *id;
+    const cJSON *sid, *rid;
+    int move;
+} messaging_send_seen;
+
+static void messaging_send_members(cJSON *item, messaging_send_seen *seen)
+{
+    memset(seen, 0, sizeof(*seen));
+    for (cJSON *c = item->child; c != NULL; c = c->next) {
+        const char *s = c->string;
+        if (s == NULL)
+            continue;
+        if (s[0] == 'i' && s[1] == 'd' && s[2] == '\0') {
+            if (seen->id != NULL)
+                seen->move = 1;
+            else
+                seen->id = c;
+        } else if ((s[0] == 's' || s[0] == 'r') && s[1] == 'i' && s[2] == 'd' && s[3] == '\0') {
+            const cJSON **slot = s[0] == 's' ? &seen->sid : &seen->rid;
+            if (*slot == NULL)
+                *slot = c;
+        } else if (messaging_reserved(s)) {
+            seen->move = 1;
+        }
+    }
+}
+
+/* Rename member c `id` to MESSAGING_MSG_ID, in place. */
+static void messaging_rename_id(cJSON *c)
+{
+    if (!(c->type & cJSON_StringIsConst))
+        cJSON_free(c->string);
+    c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
+    c->type |= cJSON_StringIsConst;
+}
+
 /* Turn item into native message data in place (see the top of the file):
  * its `id` renamed MESSAGING_MSG_ID, members the stamp would drop moved under
  * MESSAGING_EXTRA, and `to` added first. Nothing is copied: a frame's items
  * are the messages submitted. -> MESSAGING_OK | MESSAGING_NOMEM (item is
  * then half turned: drop it) */
-static int messaging_item_to_data(cJSON *item, const cJSON *rid_v, const char *rid)
+static int messaging_item_to_data(cJSON *item, const messaging_send_seen *seen, const char *rid)
 {
-    cJSON *extra = NULL;
-    cJSON *c = item->child;
-    while (c != NULL) {
-        cJSON *next = c->next;
-        if (c->string[0] == 'i' && strcmp(c->string, "id") == 0) {
-            if (!(c->type & cJSON_StringIsConst))
-                cJSON_free(c->string);
-            c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
-            c->type |= cJSON_StringIsConst;
-        } else if (messaging_reserved(c->string)) {
-            if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
-                return MESSAGING_NOMEM;
-            /* the key stays: an object's members are its array's items */
-            cJSON_AddItemToArray(extra, cJSON_DetachItemViaPointer(item, c));
+    if (!seen->move) {
+        messaging_rename_id(seen->id); /* the common item: nothing else to move */
+    } else {
+        cJSON *extra = NULL;
+        cJSON *c = item->child;
+        while (c != NULL) {
+            cJSON *next = c->next;
+            if (c->string[0] == 'i' && strcmp(c->string, "id") == 0) {
+                messaging_rename_id(c);
+            } else if (messaging_reserved(c->string)) {
+                if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
+                    return MESSAGING_NOMEM;
+                /* the key stays: an object's members are its array's items */
+                cJSON_AddItemToArray(extra, cJSON_DetachItemViaPointer(item, c));
+            }
+            c = next;
         }
-        c = next;
-    }
-    if (extra != NULL && !cJSON_AddItemToObjectCS(item, MESSAGING_EXTRA, extra)) {
-        cJSON_Delete(extra);
-        return MESSAGING_NOMEM;
+        if (extra != NULL && !cJSON_AddItemToObjectCS(item, MESSAGING_EXTRA, extra)) {
+            cJSON_Delete(extra);
+            return MESSAGING_NOMEM;
+        }
     }
     /* `to` first: the message plugin looks it up twice, and the stamp puts
      * it first in the stored message whatever its place here. */
     /* A string rid is the text itself: `to` borrows it (rid stays in item). */
-    cJSON *to = cJSON_IsString(rid_v) ? cJSON_CreateStringReference(rid_v->valuestring)
-                                      : cJSON_CreateString(rid);
+    cJSON *to = cJSON_IsString(seen->rid) ? cJSON_CreateStringReference(seen->rid->valuestring)
+                                          : cJSON_CreateString(rid);
     if (to == NULL)
         return MESSAGING_NOMEM;
     to->string = (char *)"to";
@@ -218,27 +261,6 @@ static int messaging_item_to_data(cJSON *item, const cJSON *rid_v, const char *r
         return MESSAGING_NOMEM;
     }
     return MESSAGING_OK;
-}
-
-/* The members of item named id, sid and rid (the first of each, as
- * cJSON_GetObjectItemCaseSensitive finds them) in one walk. */
-static void messaging_send_members(const cJSON *item, const cJSON **id, const cJSON **sid,
-                                   const cJSON **rid)
-{
-    *id = *sid = *rid = NULL;
-    for (const cJSON *c = item->child; c != NULL; c = c->next) {
-        const char *s = c->string;
-        if (s == NULL)
-            continue;
-        if (s[0] == 'i' && s[1] == 'd' && s[2] == '\0') {
-            if (*id == NULL)
-                *id = c;
-        } else if ((s[0] == 's' || s[0] == 'r') && s[1] == 'i' && s[2] == 'd' && s[3] == '\0') {
-            const cJSON **slot = s[0] == 's' ? sid : rid;
-            if (*slot == NULL)
-                *slot = c;
-        }
-    }
 }
 
 /* One `send` item: turned into native data (*kept set: it stays in the
@@ -251,12 +273,13 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
     *kept = 0;
     if (!cJSON_IsObject(item))
         return messaging_refuse(plan, NULL, "bad_request", "a message must be an object", "send");
-    const cJSON *id, *sid_v, *rid_v;
-    messaging_send_members(item, &id, &sid_v, &rid_v);
+    messaging_send_seen seen;
+    messaging_send_members(item, &seen);
+    const cJSON *id = seen.id;
     if (!messaging_id_valid(id))
         return messaging_refuse(plan, NULL, "bad_request",
                                 "id must be a string (1-256 bytes) or an integer", "send");
-    const char *sid = messaging_id_str(sid_v, sid_buf);
+    const char *sid = messaging_id_str(seen.sid, sid_buf);
     if (sid == NULL)
         return messaging_refuse(plan, id, "bad_request",
                                 "sid must be a string (1-256 bytes) or an integer", "send");
@@ -264,7 +287,7 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
-    const char *rid = messaging_id_str(rid_v, rid_buf);
+    const char *rid = messaging_id_str(seen.rid, rid_buf);
     if (rid == NULL)
         return messaging_refuse(plan, id, "bad_request",
                                 "rid must be a string (1-256 bytes) or an integer", "send");
@@ -273,7 +296,7 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
         return messaging_refuse(plan, id, "bad_request", why, "send");
     }
     *kept = 1;
-    return messaging_item_to_data(item, rid_v, rid);
+    return messaging_item_to_data(item, &seen, rid);
 }
 
 /* One `read` item: {id[, sid]}. */
@@ -930,9 +953,9 @@ static inline uint64_t mt_lanes_eq(uint64_t w, unsigned char c)
 
 /* End of the string at p[i] (its opening quote) in text the host printed,
  * or 0 if the text ends first: the next quote that no backslash escapes. */
-static size_t mt_skip_string(const char *p, size_t len, size_t i)
+static size_t mt_skip_escaped(const char *p, size_t len, size_t i, size_t j)
 {
-    for (size_t j = i + 1; j < len;) {
+    while (j < len) {
         const char *q = memchr(p + j, '"', len - j);
         if (q == NULL)
             return 0;
@@ -946,12 +969,19 @@ static size_t mt_skip_string(const char *p, size_t len, size_t i)
     return 0;
 }
 
-/* End of the value at p[i] in text the host printed (compact JSON, no
- * check needed), or 0 if the text ends first: strings to their closing
- * quote, containers to their closing bracket, scalars to the next , } or ]. */
 /* Inlined where printed is a constant, so each of mt_written's two uses
  * becomes a loop of its own with no call per value. */
 #define MT_INLINE static inline __attribute__((always_inline))
+
+/* The common string has no backslash before its first quote: found with
+ * one memchr, inline; the rest goes the counting way. */
+MT_INLINE size_t mt_skip_string(const char *p, size_t len, size_t i)
+{
+    const char *q = i + 1 < len ? memchr(p + i + 1, '"', len - i - 1) : NULL;
+    if (q != NULL && q[-1] != '\\')
+        return (size_t)(q - p) + 1;
+    return mt_skip_escaped(p, len, i, i + 1);
+}
 
 MT_INLINE size_t mt_skip(const char *p, size_t len, size_t i)
 {
@@ -1148,8 +1178,11 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
 #define MT_LEAD(k, lit)                                                                            \
     do {                                                                                           \
         size_t v_;                                                                                 \
-        if (len - i < sizeof(lit) - 1 || memcmp(json + i, lit, sizeof(lit) - 1) != 0)              \
+        if (len - i < sizeof(lit) - 1)                                                             \
             return MESSAGING_FALLBACK;                                                             \
+        for (size_t b_ = 0; b_ < sizeof(lit) - 1; b_++) /* unrolled: lit is a constant */          \
+            if (json[i + b_] != (lit)[b_])                                                         \
+                return MESSAGING_FALLBACK;                                                         \
         i += sizeof(lit) - 1;                                                                      \
         if ((v_ = mt_end(json, len, i, printed)) == 0 || v_ >= len)                                \
             return MESSAGING_FALLBACK;                                                             \
