@@ -23,6 +23,7 @@
 #define WHY_REF        "ref must be a string or an integer below 2^53"
 #define WHY_DATA       "data must be an object"
 #define WHY_NOMEM      "out of memory"
+#define WHY_HUGE       "a number is too large for a double (it would arrive as null)"
 #define WHY_EMPTY      "empty frame"
 #define STRINGIFY_(x)  #x
 #define STRINGIFY(x)   STRINGIFY_(x)
@@ -218,8 +219,10 @@ static const char *why_duplicate(const char *key)
 }
 
 /* The first duplicated key found in any object of the tree, or NULL.
- * *nomem is set when a large object could not be checked. */
-static const char *find_duplicate(const cJSON *node, int *nomem)
+ * *nomem is set when a large object could not be checked, *huge when a
+ * number is beyond a double (1e400: cJSON makes it infinite, printed as
+ * null, so the text would not arrive as written). */
+static const char *find_duplicate(const cJSON *node, int *nomem, int *huge)
 {
     if (cJSON_IsObject(node)) {
         size_t n = 0;
@@ -259,10 +262,15 @@ static const char *find_duplicate(const cJSON *node, int *nomem)
     if (cJSON_IsObject(node) || cJSON_IsArray(node)) {
         /* cJSON caps nesting at CJSON_NESTING_LIMIT, which bounds recursion. */
         for (const cJSON *c = node->child; c; c = c->next) {
-            if (c->child == NULL)
-                continue; /* a scalar or an empty container: nothing to check */
-            const char *dup = find_duplicate(c, nomem);
-            if (dup || *nomem)
+            if (c->child == NULL) { /* a scalar or an empty container */
+                if ((c->type & 0xFF) == cJSON_Number && !isfinite(c->valuedouble)) {
+                    *huge = 1;
+                    return NULL;
+                }
+                continue;
+            }
+            const char *dup = find_duplicate(c, nomem, huge);
+            if (dup || *nomem || *huge)
                 return dup;
         }
     }
@@ -392,8 +400,8 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
         *why = WHY_NUL;
         return SB_EPROTO;
     }
-    int nomem = 0;
-    const char *dup = find_duplicate(root, &nomem);
+    int nomem = 0, huge = 0;
+    const char *dup = find_duplicate(root, &nomem, &huge);
     if (nomem) {
         *code = "internal";
         *why = WHY_NOMEM;
@@ -409,6 +417,10 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
     }
     if (ref && !env->ref) {
         *why = WHY_REF;
+        return SB_EPROTO;
+    }
+    if (huge) { /* after type and ref: their own reasons say more */
+        *why = WHY_HUGE;
         return SB_EPROTO;
     }
     cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -464,10 +476,14 @@ static cJSON *parse_strict(const char *buf, size_t len, const char **why, int *h
     cJSON *root = parse_whole(buf, len);
     if (arena_held)
         arena_stop();
-    int nomem = 0;
-    const char *dup = root ? find_duplicate(root, &nomem) : NULL;
-    if (!root || dup || nomem) {
-        *why = !root ? "text is not valid JSON" : nomem ? WHY_NOMEM : why_duplicate(dup);
+    int nomem = 0,
+        huge = root && (root->type & 0xFF) == cJSON_Number && !isfinite(root->valuedouble);
+    const char *dup = root && !huge ? find_duplicate(root, &nomem, &huge) : NULL;
+    if (!root || dup || nomem || huge) {
+        *why = !root   ? "text is not valid JSON"
+               : nomem ? WHY_NOMEM
+               : huge  ? WHY_HUGE
+                       : why_duplicate(dup);
         cJSON_Delete(root);
         if (arena_held)
             arena_release();

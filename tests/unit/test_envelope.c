@@ -267,6 +267,27 @@ static void test_envelope_parse_rejects_duplicate_keys(void **state)
                     "duplicate key \"data\"");
 }
 
+/* A number beyond a double would be printed as null: refused, not changed. */
+static void test_envelope_parse_rejects_huge_numbers(void **state)
+{
+    (void)state;
+    const char *why = "a number is too large for a double (it would arrive as null)";
+    assert_rejected("{\"type\":\"message\",\"data\":{\"to\":\"bob\",\"n\":1e400}}", "bad_request",
+                    why);
+    assert_rejected("{\"type\":\"x\",\"data\":{\"l\":[1,{\"k\":-2e999}]}}", "bad_request", why);
+    const char *texts[] = {"1e400", "[1,1e309]", "{\"a\":{\"b\":-1e400}}"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++) {
+        const char *w = NULL;
+        assert_null(sb_json_parse_strict(texts[i], strlen(texts[i]), &w));
+        assert_string_equal(w, why);
+    }
+    /* The largest finite double still passes. */
+    const char *w = NULL;
+    cJSON *j = sb_json_parse_strict("[1.7976931348623157e308]", 24, &w);
+    assert_non_null(j);
+    cJSON_Delete(j);
+}
+
 static void test_envelope_parse_empty_frame(void **state)
 {
     (void)state;
@@ -478,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_envelope_parse_rejects_nul_escape),
         cmocka_unit_test(test_envelope_parse_escaped_backslash_u0000_is_text),
         cmocka_unit_test(test_envelope_parse_rejects_duplicate_keys),
+        cmocka_unit_test(test_envelope_parse_rejects_huge_numbers),
         cmocka_unit_test(test_envelope_parse_empty_frame),
         cmocka_unit_test(test_envelope_parse_depth_limit),
         cmocka_unit_test(test_envelope_parse_duplicate_in_large_object),
