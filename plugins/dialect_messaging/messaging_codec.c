@@ -1,8 +1,10 @@
 /* Seed 001 frames <-> native data. A 001 message travels as a native
  * `message` whose data keeps the item as its sender wrote it: the client's
  * `id` under MESSAGING_MSG_ID (the native stamp owns `id`), members the stamp
- * would drop (from, to, ts) and the two reserved names under MESSAGING_EXTRA,
- * everything else (sid and rid included) where it was. Encoding reverses that
+ * would drop (from, to, ts) and the two reserved names under MESSAGING_EXTRA
+ * right after it, everything else (sid and rid included) where it was. The
+ * codec reads its names by place, as a format: the first of each name, and
+ * MESSAGING_EXTRA only right after MESSAGING_MSG_ID. Encoding reverses that
  * for any message whose sid and rid are its native from and to, so a 001
  * recipient gets the item exactly as written; other native messages are shown
  * with the server's id, the sender as sid and the recipient as rid. */
@@ -225,16 +227,13 @@ static void messaging_rename_id(cJSON *c)
  * then half turned: drop it) */
 static int messaging_item_to_data(cJSON *item, const messaging_send_seen *seen, const char *rid)
 {
-    if (!seen->move) {
-        messaging_rename_id(seen->id); /* the common item: nothing else to move */
-    } else {
+    messaging_rename_id(seen->id);
+    if (seen->move) {
         cJSON *extra = NULL;
         cJSON *c = item->child;
         while (c != NULL) {
             cJSON *next = c->next;
-            if (c->string[0] == 'i' && strcmp(c->string, "id") == 0) {
-                messaging_rename_id(c);
-            } else if (messaging_reserved(c->string)) {
+            if (c != seen->id && (strcmp(c->string, "id") == 0 || messaging_reserved(c->string))) {
                 if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
                     return MESSAGING_NOMEM;
                 /* the key stays: an object's members are its array's items */
@@ -242,9 +241,22 @@ static int messaging_item_to_data(cJSON *item, const messaging_send_seen *seen, 
             }
             c = next;
         }
-        if (extra != NULL && !cJSON_AddItemToObjectCS(item, MESSAGING_EXTRA, extra)) {
-            cJSON_Delete(extra);
-            return MESSAGING_NOMEM;
+        /* Right after msg_id, where encoding looks for it (the top of the
+         * file): a member of that name anywhere else is the sender's own. */
+        if (extra != NULL) {
+            /* By hand: Debian's cJSON_InsertItemInArray refuses any place
+             * but the first and the end. cJSON keeps the last member in the
+             * first one's prev. */
+            cJSON *id = seen->id;
+            extra->string = (char *)MESSAGING_EXTRA;
+            extra->type |= cJSON_StringIsConst;
+            extra->prev = id;
+            extra->next = id->next;
+            if (id->next != NULL)
+                id->next->prev = extra;
+            else
+                item->child->prev = extra;
+            id->next = extra;
         }
     }
     /* `to` first: the message plugin looks it up twice, and the stamp puts
@@ -430,22 +442,27 @@ static int messaging_add_ref(cJSON *obj, const char *name, const cJSON *v)
  * valid while data is). NULL on ENOMEM. */
 static cJSON *messaging_item_written(const cJSON *data)
 {
+    /* The stamp's members and the codec's own, each the first of its name
+     * (as the host prints them: first); a later member of the same name is
+     * the sender's and shown as it is. The extras are MESSAGING_EXTRA right
+     * after msg_id, where decoding puts them. */
+    const cJSON *own[4] = {cJSON_GetObjectItemCaseSensitive(data, "id"),
+                           cJSON_GetObjectItemCaseSensitive(data, "from"),
+                           cJSON_GetObjectItemCaseSensitive(data, "to"),
+                           cJSON_GetObjectItemCaseSensitive(data, "ts")};
+    const cJSON *msg_id = cJSON_GetObjectItemCaseSensitive(data, MESSAGING_MSG_ID);
+    const cJSON *extra = msg_id != NULL ? msg_id->next : NULL;
+    if (extra != NULL && (strcmp(extra->string, MESSAGING_EXTRA) != 0 || !cJSON_IsObject(extra)))
+        extra = NULL;
     cJSON *item = cJSON_CreateObject();
-    const cJSON *extra = NULL;
     const cJSON *c;
     if (item == NULL)
         return NULL;
     cJSON_ArrayForEach(c, data)
     {
-        const char *name = c->string;
-        if (strcmp(name, "id") == 0 || strcmp(name, "from") == 0 || strcmp(name, "to") == 0 ||
-            strcmp(name, "ts") == 0)
+        if (c == own[0] || c == own[1] || c == own[2] || c == own[3] || c == extra)
             continue;
-        if (strcmp(name, MESSAGING_EXTRA) == 0 && cJSON_IsObject(c)) {
-            extra = c;
-            continue;
-        }
-        if (messaging_add_ref(item, strcmp(name, MESSAGING_MSG_ID) == 0 ? "id" : name, c) != 0)
+        if (messaging_add_ref(item, c == msg_id ? "id" : c->string, c) != 0)
             goto fail;
     }
     if (extra != NULL) {
@@ -791,6 +808,25 @@ typedef struct mt_member {
     size_t val_len;
 } mt_member;
 
+/* The value of the four hex digits at p[i], or -1. */
+static long mt_hex4(const char *p, size_t len, size_t i)
+{
+    long v = 0;
+    if (len < 4 || i > len - 4)
+        return -1;
+    for (size_t k = i; k < i + 4; k++) {
+        char c = p[k];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
 /* End of the string at p[i] (a '"'), or 0 if it is not one; *escaped set
  * when it holds an escape. */
 static size_t mt_string(const char *p, size_t len, size_t i, int *escaped)
@@ -829,12 +865,19 @@ static size_t mt_string(const char *p, size_t len, size_t i, int *escaped)
             return 0;
         *escaped = 1;
         if (p[j + 1] == 'u') {
-            for (size_t k = j + 2; k < j + 6; k++) {
-                if (k >= len || !((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f') ||
-                                  (p[k] >= 'A' && p[k] <= 'F')))
-                    return 0;
-            }
+            /* As cJSON reads it: a low surrogate alone, or a high one not
+             * followed by \u and a low one, is no JSON. */
+            long u = mt_hex4(p, len, j + 2);
+            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                return 0;
             j += 6;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                long low =
+                    j + 1 < len && p[j] == '\\' && p[j + 1] == 'u' ? mt_hex4(p, len, j + 2) : -1;
+                if (low < 0xDC00 || low > 0xDFFF)
+                    return 0;
+                j += 6;
+            }
         } else if (strchr("\"\\/bfnrt", p[j + 1]) != NULL && p[j + 1] != '\0') {
             j += 2;
         } else {
@@ -1161,20 +1204,26 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
 }
 
 /* The common event: a message a 001 client wrote, as the host stores it,
- * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID,...the rest of the item} with
- * sid and rid once each in the rest, naming the from and the to, and no
- * other name the stamp or the codec owns. Its frame is that text from
- * msg_id's value on behind {"messages":[{"id": : the members are checked in
- * one pass and copied at once, with no member list and no per-member write;
- * printed (the host's own text) skips the values' JSON check.
+ * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID[,"msg_extra":{...}],...the rest
+ * of the item} with the rest's first sid and rid naming the from and the to.
+ * The stamp's members and msg_id come first and msg_extra next, so each is
+ * the first of its name; every later member is the sender's and shown as it
+ * is (messaging_item_written). Its frame is msg_id's value, the rest, then
+ * the extras' members, behind {"messages":[{"id": . Text the host printed
+ * is read only up to the rest's sid and rid and copied from there at once;
+ * other text has every value checked.
  * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
  * shape: the member-by-member way decides) */
 MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
 {
     static const char head[] = "{\"messages\":[{\"id\":";
+    static const char extra_lead[] = ",\"" MESSAGING_EXTRA "\":{";
     mt_member st[5], sid = {0}, rid = {0};
-    size_t i = 0;
-    /* Each lead a constant compare the compiler writes inline. */
+    const char *extra = NULL;
+    size_t i = 0, extra_len = 0;
+    if (len < 2 || json[len - 1] != '}')
+        return MESSAGING_FALLBACK;
+        /* Each lead a constant compare the compiler writes inline. */
 #define MT_LEAD(k, lit)                                                                            \
     do {                                                                                           \
         size_t v_;                                                                                 \
@@ -1199,6 +1248,16 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
     size_t tn;
     if (st[1].val[0] != '"' || st[2].val[0] != '"' || mt_id(&st[4], &t, &tn) != 1)
         return MESSAGING_FALLBACK;
+    if (len - i > sizeof(extra_lead) - 1 &&
+        memcmp(json + i, extra_lead, sizeof(extra_lead) - 1) == 0) {
+        size_t v = mt_end(json, len, i + sizeof(extra_lead) - 2, printed);
+        if (v == 0 || v >= len)
+            return MESSAGING_FALLBACK;
+        extra = json + i + sizeof(extra_lead) - 1; /* its members, without the braces */
+        extra_len = v - 1 - (size_t)(extra - json);
+        i = v;
+    }
+    size_t rest = i;
     while (json[i] == ',') {
         int escaped = 0;
         size_t k = mt_name_end(json, len, i + 1, printed, &escaped);
@@ -1208,25 +1267,38 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
-        int special = mt_special(&m);
+        int special = m.key_len == 3 ? mt_special(&m) : MT_S_N;
         if (special == MT_S_SID && sid.val == NULL)
             sid = m;
         else if (special == MT_S_RID && rid.val == NULL)
             rid = m;
-        else if (special != MT_S_N)
-            return MESSAGING_FALLBACK;
         i = v;
+        if (printed && sid.val != NULL && rid.val != NULL) {
+            i = len - 1; /* the host's own text: the rest needs no reading */
+            break;
+        }
     }
     if (json[i] != '}' || i + 1 != len || sid.val == NULL || rid.val == NULL ||
         !mt_same_span(&sid, &st[1]) || !mt_same_span(&rid, &st[2]))
         return MESSAGING_FALLBACK;
-    size_t from = (size_t)(st[4].val - json), n = sizeof(head) - 1 + (len - from) + 2;
+    size_t rest_len = len - 1 - rest;
+    size_t n = sizeof(head) - 1 + st[4].val_len + rest_len + (extra_len ? extra_len + 1 : 0) + 3;
     char *buf = malloc(n + 1);
     if (buf == NULL)
         return MESSAGING_NOMEM;
-    memcpy(buf, head, sizeof(head) - 1);
-    memcpy(buf + sizeof(head) - 1, json + from, len - from);
-    memcpy(buf + n - 2, "]}", 3);
+    char *d = buf;
+    memcpy(d, head, sizeof(head) - 1);
+    d += sizeof(head) - 1;
+    memcpy(d, st[4].val, st[4].val_len);
+    d += st[4].val_len;
+    memcpy(d, json + rest, rest_len);
+    d += rest_len;
+    if (extra_len) {
+        *d++ = ',';
+        memcpy(d, extra, extra_len);
+        d += extra_len;
+    }
+    memcpy(d, "}]}", 4);
     *out = buf;
     *out_len = n;
     return MESSAGING_OK;
@@ -1256,6 +1328,10 @@ int messaging_encode_text(const char *type, const char *json, size_t len, int pr
             return MESSAGING_FALLBACK; /* which one counts is the tree's business */
         s[k] = &m[i];
     }
+    /* msg_extra is the codec's only right after msg_id (mt_written) */
+    if (s[MT_S_EXTRA] != NULL && (s[MT_S_MSG_ID] == NULL || s[MT_S_EXTRA] != s[MT_S_MSG_ID] + 1 ||
+                                  s[MT_S_EXTRA]->val[0] != '{'))
+        s[MT_S_EXTRA] = NULL;
     const char *t;
     size_t tn;
     int id_ok = mt_id(s[MT_S_MSG_ID], &t, &tn);
@@ -1282,14 +1358,14 @@ int messaging_encode_text(const char *type, const char *json, size_t len, int pr
         for (int i = 0; i < n; i++) {
             const mt_member *c = &m[i];
             if (c == s[MT_S_ID] || c == s[MT_S_FROM] || c == s[MT_S_TO] || c == s[MT_S_TS] ||
-                (c == s[MT_S_EXTRA] && c->val[0] == '{'))
+                c == s[MT_S_EXTRA])
                 continue;
             if (c == s[MT_S_MSG_ID])
                 mt_member_put(&o, "id", 2, c->val, c->val_len);
             else
                 mt_member_put(&o, c->key, c->key_len, c->val, c->val_len);
         }
-        if (s[MT_S_EXTRA] != NULL && s[MT_S_EXTRA]->val[0] == '{' && s[MT_S_EXTRA]->val_len > 2) {
+        if (s[MT_S_EXTRA] != NULL && s[MT_S_EXTRA]->val_len > 2) {
             if (!o.first)
                 mt_put(&o, ",", 1);
             o.first = 0;

@@ -487,12 +487,21 @@ static void test_messaging_encode_text_as_written_and_native(void **state)
     (void)state;
     char *out = encode_text_checked(
         "{\"id\":\"" SRV_ID "\",\"from\":\"21\",\"to\":\"31\",\"ts\":5,\"msg_id\":11,"
-        "\"sid\":\"21\",\"rid\":31,\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}],"
-        "\"msg_extra\":{\"from\":\"me\",\"ts\":-1.5e3}}",
+        "\"msg_extra\":{\"from\":\"me\",\"ts\":-1.5e3},"
+        "\"sid\":\"21\",\"rid\":31,\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}]}",
         "31");
     assert_string_equal(out, "{\"messages\":[{\"id\":11,\"sid\":\"21\",\"rid\":31,"
                              "\"text\":\"a \\\"b\\\"\",\"n\":[1,{\"x\":null}],"
                              "\"from\":\"me\",\"ts\":-1.5e3}]}");
+    free(out);
+    /* msg_extra anywhere but right after msg_id is the sender's own member:
+     * shown as it is. */
+    out = encode_text_checked(
+        "{\"id\":\"" SRV_ID "\",\"from\":\"21\",\"to\":\"31\",\"ts\":5,"
+        "\"msg_id\":11,\"sid\":\"21\",\"rid\":31,\"msg_extra\":{\"from\":\"me\"}}",
+        "31");
+    assert_string_equal(out, "{\"messages\":[{\"id\":11,\"sid\":\"21\",\"rid\":31,"
+                             "\"msg_extra\":{\"from\":\"me\"}}]}");
     free(out);
     /* Quotes, brackets and backslashes inside strings (what skipping a
      * printed value must step over). */
