@@ -167,23 +167,36 @@ static void put_string(out *o, const char *s)
     put(o, "\"", 1);
 }
 
-/* A member's name: ,"key": (no comma for the first), in one reservation
- * when the key needs no escape. */
+/* Bytes a string may hold as they are: not below 0x20, not '"' or '\\'. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+/* A member's name: ,"key": (no comma for the first). Names are short: the
+ * common one is copied a byte at a time as it is checked, with no call;
+ * a long one or one to escape goes the string's way. */
 static void put_key(out *o, const char *key, int comma)
 {
-    size_t len = strlen(key);
-    if (plain_run(key, len) == len) {
-        if (!reserve(o, len + 4))
-            return;
-        char *d = o->p + o->len;
-        if (comma)
-            *d++ = ',';
-        *d++ = '"';
-        memcpy(d, key, len);
-        d[len] = '"';
-        d[len + 1] = ':';
-        o->len += len + 3 + (comma ? 1 : 0);
+    enum { SHORT = 24 };
+    if (!reserve(o, SHORT + 4))
         return;
+    char *d = o->p + o->len;
+    size_t n = 0;
+    if (comma)
+        d[n++] = ',';
+    d[n++] = '"';
+    for (size_t k = 0; k < SHORT; k++) {
+        unsigned char c = (unsigned char)key[k];
+        if (c == '\0') {
+            d[n++] = '"';
+            d[n++] = ':';
+            o->len += n;
+            return;
+        }
+        if (!plain_byte(c))
+            break;
+        d[n++] = (char)c;
     }
     if (comma)
         put(o, ",", 1);

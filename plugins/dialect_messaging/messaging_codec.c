@@ -1203,6 +1203,26 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
     return mt_same(a, s) == 1;
 }
 
+/* Whether a[0..n) is b[0..n), for a constant n of 4 to 16 (the names
+ * mt_written expects): two overlapping loads of each, no call. */
+MT_INLINE int mt_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y, u, v;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8);
+        memcpy(&v, b + n - 8, 8);
+        return x == y && u == v;
+    }
+    uint32_t x, y, u, v;
+    memcpy(&x, a, 4);
+    memcpy(&y, b, 4);
+    memcpy(&u, a + n - 4, 4);
+    memcpy(&v, b + n - 4, 4);
+    return x == y && u == v;
+}
+
 /* The common event: a message a 001 client wrote, as the host stores it,
  * {"id":S,"from":S,"to":S,"ts":N,"msg_id":ID[,"msg_extra":{...}],...the rest
  * of the item} with the rest's first sid and rid naming the from and the to.
@@ -1227,11 +1247,8 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
 #define MT_LEAD(k, lit)                                                                            \
     do {                                                                                           \
         size_t v_;                                                                                 \
-        if (len - i < sizeof(lit) - 1)                                                             \
+        if (len - i < sizeof(lit) - 1 || !mt_eq(json + i, lit, sizeof(lit) - 1))                   \
             return MESSAGING_FALLBACK;                                                             \
-        for (size_t b_ = 0; b_ < sizeof(lit) - 1; b_++) /* unrolled: lit is a constant */          \
-            if (json[i + b_] != (lit)[b_])                                                         \
-                return MESSAGING_FALLBACK;                                                         \
         i += sizeof(lit) - 1;                                                                      \
         if ((v_ = mt_end(json, len, i, printed)) == 0 || v_ >= len)                                \
             return MESSAGING_FALLBACK;                                                             \
@@ -1248,8 +1265,7 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
     size_t tn;
     if (st[1].val[0] != '"' || st[2].val[0] != '"' || mt_id(&st[4], &t, &tn) != 1)
         return MESSAGING_FALLBACK;
-    if (len - i > sizeof(extra_lead) - 1 &&
-        memcmp(json + i, extra_lead, sizeof(extra_lead) - 1) == 0) {
+    if (len - i > sizeof(extra_lead) - 1 && mt_eq(json + i, extra_lead, sizeof(extra_lead) - 1)) {
         size_t v = mt_end(json, len, i + sizeof(extra_lead) - 2, printed);
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;

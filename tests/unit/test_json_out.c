@@ -60,8 +60,9 @@ static void test_json_out_matches_cjson_strings(void **state)
     same_as_cjson("{\"k\\\"ey\":\"v\",\"\":\"\"}");
 }
 
-/* Strings are checked eight bytes at a time: a byte to escape at every
- * place in and around a word, and plain runs of every length up to 40. */
+/* Strings are checked eight bytes at a time and names a byte at a time up
+ * to 24: a byte to escape at every place, plain runs of every length up to
+ * 40, as values and as names. */
 static void test_json_out_escapes_at_every_offset(void **state)
 {
     (void)state;
@@ -75,8 +76,10 @@ static void test_json_out_escapes_at_every_offset(void **state)
                 if (at < len)
                     s[at] = specials[k];
                 s[len] = '\0';
-                cJSON *j = cJSON_CreateString(s);
+                cJSON *j = (k + len) % 2 ? cJSON_CreateString(s) : cJSON_CreateObject();
                 assert_non_null(j);
+                if (cJSON_IsObject(j)) /* as a member's name, after another member */
+                    assert_true(cJSON_AddNullToObject(j, "a") && cJSON_AddTrueToObject(j, s));
                 char *want = cJSON_PrintUnformatted(j);
                 size_t n = 0;
                 const char *got = sb_json_out(j, &n);
