@@ -116,13 +116,30 @@ int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char 
 }
 
 /* A dialect's encode, its text framed as one text frame. */
-static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *in, int *rc)
+/* The buffer lent to encode (sb_encode_in.scratch): one loop thread, and
+ * a frame is made from it before the next encode. An encode that encodes
+ * again (nothing in the tree does) gets none. */
+#define SCRATCH_BYTES 16384
+static char scratch[SCRATCH_BYTES];
+static int scratch_lent;
+
+static sb_frame *dialect_frame(const sb_endpoint_entry *e, sb_encode_in *in, int *rc)
 {
     char *out = NULL;
     size_t len = 0;
+    int lend = !scratch_lent;
+    if (lend) {
+        in->scratch = scratch;
+        in->scratch_cap = sizeof(scratch);
+        scratch_lent = 1;
+    }
     *rc = e->ep.encode(e->ud, in, &out, &len);
+    if (lend)
+        scratch_lent = 0;
+    int own = out != NULL && !(lend && out == scratch); /* host->alloc'd: ours to free */
     if (*rc != SB_OK) {
-        free(out);
+        if (own)
+            free(out);
         sb_log(SB_LOG_WARN, "endpoint %s: encoding %s failed (%d)", e->path, in->type, *rc);
         *rc = *rc == SB_ENOMEM ? SB_ENOMEM : SB_OK;
         return NULL;
@@ -130,7 +147,8 @@ static sb_frame *dialect_frame(const sb_endpoint_entry *e, const sb_encode_in *i
     if (!out)
         return NULL;
     sb_frame *f = sb_frame_ws(1, out, len);
-    free(out); /* host->alloc is malloc */
+    if (own)
+        free(out); /* host->alloc is malloc */
     if (!f)
         *rc = SB_ENOMEM;
     return f;

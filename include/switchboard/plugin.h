@@ -350,6 +350,12 @@ typedef struct sb_encode_in {
      * is that by its contract), so a codec may copy spans of it without
      * checking that it is JSON; 0 when it came from elsewhere (the bus). */
     int data_printed;
+    /* rw: a buffer of scratch_cap bytes the host lends for this call (NULL,
+     * 0: none). An encode whose frame fits, its NUL included, may write it
+     * there and set *out = scratch: the host frames it from there and frees
+     * nothing, so a frame costs no allocation. */
+    char *scratch;
+    size_t scratch_cap;
 } sb_encode_in;
 
 typedef struct sb_endpoint {
@@ -366,8 +372,8 @@ typedef struct sb_endpoint {
      * next call): the host then encodes an `error` reply without ref. */
     int (*decode)(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
                   const char **code, const char **why);
-    /* A native reply or event -> *out (allocated with host->alloc; the host
-     * takes it) of *out_len bytes, sent as one text frame; *out NULL: nothing
+    /* A native reply or event -> *out (allocated with host->alloc, or
+     * in->scratch; the host takes it) of *out_len bytes, sent as one text frame; *out NULL: nothing
      * is sent to this endpoint's connections. For an event the result is
      * built once per fan-out and shared by every connection of this endpoint
      * (of one user, for a direct message). -> SB_OK | SB_ENOMEM (not sent) */

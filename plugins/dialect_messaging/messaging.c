@@ -90,19 +90,37 @@ static int messaging_decode_tree_cb(void *ud, uint64_t conn_id, const char *user
     return messaging_decode_frame(ud, conn_id, user, frame, code, why);
 }
 
+/* The host's scratch buffer for this encode (ABI 1.4), or NULL. */
+static char *messaging_scratch(const sb_encode_in *in, size_t *cap)
+{
+    *cap = 0;
+    if (in->size < offsetof(sb_encode_in, scratch_cap) + sizeof(in->scratch_cap) ||
+        in->scratch == NULL)
+        return NULL;
+    *cap = in->scratch_cap;
+    return in->scratch;
+}
+
 static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
 {
     messaging_plugin *mp = ud;
     cJSON *frame = NULL;
+    size_t scratch_cap;
+    char *scratch = messaging_scratch(in, &scratch_cap);
     *out = NULL;
     *out_len = 0;
     if (in->reply && strcmp(in->type, "ack") == 0) {
         char buf[64]; /* {"sent":[{"id":N}]}, N below 2^53 */
-        int n = messaging_ack_text(in->ref, buf, sizeof(buf));
+        char *dst = scratch_cap >= sizeof(buf) ? scratch : buf;
+        int n = messaging_ack_text(in->ref, dst, sizeof(buf));
         if (n > 0) {
-            if ((*out = mp->host->alloc((size_t)n + 1)) == NULL)
-                return SB_ENOMEM;
-            memcpy(*out, buf, (size_t)n + 1);
+            if (dst == buf) {
+                if ((*out = mp->host->alloc((size_t)n + 1)) == NULL)
+                    return SB_ENOMEM;
+                memcpy(*out, buf, (size_t)n + 1);
+            } else {
+                *out = dst;
+            }
             *out_len = (size_t)n;
             return SB_OK;
         }
@@ -115,7 +133,7 @@ static int messaging_encode_cb(void *ud, const sb_encode_in *in, char **out, siz
         int printed = in->size >= offsetof(sb_encode_in, data_printed) + sizeof(in->data_printed) &&
                       in->data_printed;
         int rc = messaging_encode_text(in->type, in->data_json, in->data_len, printed, in->user,
-                                       out, out_len);
+                                       scratch, scratch_cap, out, out_len);
         if (rc != MESSAGING_FALLBACK)
             return rc == MESSAGING_OK ? SB_OK : SB_ENOMEM;
         const char *why = NULL;

@@ -34,16 +34,10 @@ static int messaging_id_valid(const cJSON *v)
     return d > -MESSAGING_INT_LIMIT && d < MESSAGING_INT_LIMIT && (double)(long long)d == d;
 }
 
-int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
+/* n in decimal into out (at most 20 bytes and a NUL): "%lld" without
+ * snprintf, for every numeric id of every item. -> its length */
+static size_t messaging_int_text(long long n, char *out)
 {
-    if (!messaging_id_valid(v))
-        return -1;
-    if (cJSON_IsString(v)) {
-        memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
-        return 0;
-    }
-    /* "%lld" without snprintf: this runs for every numeric id of every item. */
-    long long n = (long long)v->valuedouble;
     unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
     char digits[24];
     size_t k = 0, o = 0;
@@ -56,6 +50,17 @@ int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
     while (k > 0)
         out[o++] = digits[--k];
     out[o] = '\0';
+    return o;
+}
+
+int messaging_id_text(const cJSON *v, char out[MESSAGING_ID_MAX + 1])
+{
+    if (!messaging_id_valid(v))
+        return -1;
+    if (cJSON_IsString(v))
+        memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    else
+        messaging_int_text((long long)v->valuedouble, out);
     return 0;
 }
 
@@ -346,11 +351,11 @@ static int messaging_decode_read(const cJSON *item, messaging_plan *plan)
 /* A section's items, the first max_items planned, the rest refused. The
  * send section's accepted items stay in it, turned into native data, and
  * the section moves out of the frame into plan->sends. */
-static int messaging_decode_section(cJSON *frame, const char *name, const char *user,
+static int messaging_decode_section(cJSON *frame, cJSON *items, int is_send, const char *user,
                                     size_t max_items, int (*user_valid)(const char *s),
                                     messaging_plan *plan)
 {
-    cJSON *items = cJSON_GetObjectItemCaseSensitive(frame, name);
+    const char *name = is_send ? "send" : "read";
     if (items == NULL)
         return MESSAGING_OK;
     if (!cJSON_IsArray(items)) {
@@ -358,7 +363,6 @@ static int messaging_decode_section(cJSON *frame, const char *name, const char *
         snprintf(why, sizeof(why), "%s must be an array", name);
         return messaging_refuse(plan, NULL, "bad_request", why, name);
     }
-    int is_send = strcmp(name, "send") == 0;
     size_t i = 0;
     cJSON *item = items->child;
     while (item != NULL) {
@@ -397,9 +401,18 @@ int messaging_decode(cJSON *frame, const char *user, size_t max_items,
     memset(plan, 0, sizeof(*plan));
     if (!cJSON_IsObject(frame))
         return MESSAGING_NOT_OBJECT;
-    if (messaging_decode_section(frame, "send", user, max_items, user_valid, plan) !=
+    /* The two sections (the first of each name) in one walk; others are ignored. */
+    cJSON *send = NULL, *read = NULL;
+    for (cJSON *c = frame->child; c != NULL; c = c->next) {
+        const char *n = c->string;
+        if (n[0] == 's' && send == NULL && strcmp(n, "send") == 0)
+            send = c;
+        else if (n[0] == 'r' && read == NULL && strcmp(n, "read") == 0)
+            read = c;
+    }
+    if (messaging_decode_section(frame, send, 1, user, max_items, user_valid, plan) !=
             MESSAGING_OK ||
-        messaging_decode_section(frame, "read", user, max_items, user_valid, plan) !=
+        messaging_decode_section(frame, read, 0, user, max_items, user_valid, plan) !=
             MESSAGING_OK) {
         messaging_plan_free(plan);
         return MESSAGING_NOMEM;
@@ -741,14 +754,12 @@ static int messaging_encode_reply(const char *type, const cJSON *ref, const cJSO
 int messaging_ack_text(const cJSON *ref, char *buf, size_t cap)
 {
     static const char head[] = "{\"sent\":[{\"id\":", tail[] = "}]}";
-    char id[MESSAGING_ID_MAX + 1];
-    if (!cJSON_IsNumber(ref) || messaging_id_text(ref, id) != 0)
-        return -1;
-    size_t n = strlen(id);
-    if (sizeof(head) - 1 + n + sizeof(tail) > cap)
+    /* an integer below 2^53: at most 16 digits and a sign */
+    if (!cJSON_IsNumber(ref) || !messaging_id_valid(ref) ||
+        sizeof(head) - 1 + 17 + sizeof(tail) > cap)
         return -1;
     memcpy(buf, head, sizeof(head) - 1);
-    memcpy(buf + sizeof(head) - 1, id, n);
+    size_t n = messaging_int_text((long long)ref->valuedouble, buf + sizeof(head) - 1);
     memcpy(buf + sizeof(head) - 1 + n, tail, sizeof(tail));
     return (int)(sizeof(head) - 1 + n + sizeof(tail) - 1);
 }
@@ -1234,7 +1245,8 @@ MT_INLINE int mt_eq(const char *a, const char *b, size_t n)
  * other text has every value checked.
  * -> MESSAGING_OK (*out) | MESSAGING_NOMEM | MESSAGING_FALLBACK (another
  * shape: the member-by-member way decides) */
-MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, size_t *out_len)
+MT_INLINE int mt_written(const char *json, size_t len, int printed, char *scratch,
+                         size_t scratch_cap, char **out, size_t *out_len)
 {
     static const char head[] = "{\"messages\":[{\"id\":";
     static const char extra_lead[] = ",\"" MESSAGING_EXTRA "\":{";
@@ -1299,7 +1311,7 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
         return MESSAGING_FALLBACK;
     size_t rest_len = len - 1 - rest;
     size_t n = sizeof(head) - 1 + st[4].val_len + rest_len + (extra_len ? extra_len + 1 : 0) + 3;
-    char *buf = malloc(n + 1);
+    char *buf = n < scratch_cap ? scratch : malloc(n + 1);
     if (buf == NULL)
         return MESSAGING_NOMEM;
     char *d = buf;
@@ -1321,7 +1333,8 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char **out, 
 }
 
 int messaging_encode_text(const char *type, const char *json, size_t len, int printed,
-                          const char *user, char **out, size_t *out_len)
+                          const char *user, char *scratch, size_t scratch_cap, char **out,
+                          size_t *out_len)
 {
     mt_member m[MT_MEMBERS];
     const mt_member *s[MT_S_N] = {0};
@@ -1329,8 +1342,8 @@ int messaging_encode_text(const char *type, const char *json, size_t len, int pr
     *out_len = 0;
     if (type == NULL || strcmp(type, "message") != 0)
         return MESSAGING_OK; /* presence, publish, broadcast, receipt: not in 001 */
-    int rc =
-        printed ? mt_written(json, len, 1, out, out_len) : mt_written(json, len, 0, out, out_len);
+    int rc = printed ? mt_written(json, len, 1, scratch, scratch_cap, out, out_len)
+                     : mt_written(json, len, 0, scratch, scratch_cap, out, out_len);
     if (rc != MESSAGING_FALLBACK)
         return rc;
     int n = mt_members(json, len, m);
@@ -1367,7 +1380,7 @@ int messaging_encode_text(const char *type, const char *json, size_t len, int pr
             return MESSAGING_FALLBACK;
     }
     mt_out o = {.cap = len + user_len + 64, .first = 1};
-    if ((o.buf = malloc(o.cap)) == NULL)
+    if ((o.buf = o.cap <= scratch_cap ? scratch : malloc(o.cap)) == NULL)
         return MESSAGING_NOMEM;
     mt_put(&o, "{\"messages\":[{", 14);
     if (written) {

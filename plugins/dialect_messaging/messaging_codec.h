@@ -73,13 +73,15 @@ int messaging_encode(int reply, const char *type, const cJSON *ref, const cJSON 
 /* The frame for an event of type whose native data is the compact JSON text
  * json[0..len), for recipient user (NULL: not a direct message), written from
  * spans of the text; the same bytes messaging_encode's tree prints to. *out
- * (malloc, NUL-terminated; NULL: nothing for 001 clients) of *out_len bytes.
- * printed: the host printed json (sb_encode_in.data_printed), so the common
- * shape's values are skipped, not checked. -> MESSAGING_OK | MESSAGING_NOMEM
- * | MESSAGING_FALLBACK (the text is not one this can decide: parse it and
- * use messaging_encode) */
+ * (NUL-terminated; NULL: nothing for 001 clients) of *out_len bytes: scratch
+ * when the frame fits its scratch_cap bytes (sb_encode_in.scratch), else
+ * malloc'd. printed: the host printed json (sb_encode_in.data_printed), so
+ * the common shape's values are skipped, not checked. -> MESSAGING_OK |
+ * MESSAGING_NOMEM | MESSAGING_FALLBACK (the text is not one this can decide:
+ * parse it and use messaging_encode) */
 int messaging_encode_text(const char *type, const char *json, size_t len, int printed,
-                          const char *user, char **out, size_t *out_len);
+                          const char *user, char *scratch, size_t scratch_cap, char **out,
+                          size_t *out_len);
 
 /* The ref a planned message (an item of plan->sends) is submitted with, so
  * that its ack or error comes back to encode as an entry about it: its id
