@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The key a decoded item's id is renamed to: one object, so that a pointer
+ * compare finds the renamed member (messaging_send_ref). */
+static const char msg_id_key[] = MESSAGING_MSG_ID;
+
 /* 2^53: integers below it in magnitude are exact doubles. */
 #define MESSAGING_INT_LIMIT 9007199254740992.0
 
@@ -221,7 +225,7 @@ static void messaging_rename_id(cJSON *c)
 {
     if (!(c->type & cJSON_StringIsConst))
         cJSON_free(c->string);
-    c->string = (char *)MESSAGING_MSG_ID; /* cJSON_Delete leaves a const key */
+    c->string = (char *)msg_id_key; /* cJSON_Delete leaves a const key */
     c->type |= cJSON_StringIsConst;
 }
 
@@ -296,21 +300,28 @@ static int messaging_decode_send(cJSON *item, const char *user, int (*user_valid
     if (!messaging_id_valid(id))
         return messaging_refuse(plan, NULL, "bad_request",
                                 "id must be a string (1-256 bytes) or an integer", "send");
-    const char *sid = messaging_id_str(seen.sid, sid_buf);
-    if (sid == NULL)
-        return messaging_refuse(plan, id, "bad_request",
-                                "sid must be a string (1-256 bytes) or an integer", "send");
-    if (strcmp(sid, user) != 0) {
-        snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
-        return messaging_refuse(plan, id, "bad_request", why, "send");
+    /* A string sid that is the user, or a string rid that is a valid user,
+     * is a valid id (1 to SB_USER_MAX bytes): the common item is checked
+     * once; anything else is told apart for its error. */
+    const char *sid = cJSON_IsString(seen.sid) ? seen.sid->valuestring : NULL;
+    if (sid == NULL || strcmp(sid, user) != 0) {
+        if ((sid = messaging_id_str(seen.sid, sid_buf)) == NULL)
+            return messaging_refuse(plan, id, "bad_request",
+                                    "sid must be a string (1-256 bytes) or an integer", "send");
+        if (strcmp(sid, user) != 0) {
+            snprintf(why, sizeof(why), "sid %s is not your client_id %s", sid, user);
+            return messaging_refuse(plan, id, "bad_request", why, "send");
+        }
     }
-    const char *rid = messaging_id_str(seen.rid, rid_buf);
-    if (rid == NULL)
-        return messaging_refuse(plan, id, "bad_request",
-                                "rid must be a string (1-256 bytes) or an integer", "send");
-    if (!user_valid(rid)) {
-        snprintf(why, sizeof(why), "rid %s is not a valid client_id", rid);
-        return messaging_refuse(plan, id, "bad_request", why, "send");
+    const char *rid = cJSON_IsString(seen.rid) ? seen.rid->valuestring : NULL;
+    if (rid == NULL || !user_valid(rid)) {
+        if ((rid = messaging_id_str(seen.rid, rid_buf)) == NULL)
+            return messaging_refuse(plan, id, "bad_request",
+                                    "rid must be a string (1-256 bytes) or an integer", "send");
+        if (!user_valid(rid)) {
+            snprintf(why, sizeof(why), "rid %s is not a valid client_id", rid);
+            return messaging_refuse(plan, id, "bad_request", why, "send");
+        }
     }
     *kept = 1;
     return messaging_item_to_data(item, &seen, rid);
@@ -768,9 +779,14 @@ const cJSON *messaging_send_ref(const cJSON *data, cJSON **owned)
 {
     const cJSON *id = NULL;
     *owned = NULL;
-    /* decode put the id second, after `to`: found in a step or two */
+    /* decode renamed the id to this very constant (messaging_rename_id): a
+     * pointer compare finds it, and a member a client named so was moved
+     * under MESSAGING_EXTRA */
     for (const cJSON *c = data->child; c != NULL && id == NULL; c = c->next)
-        if (c->string[0] == 'm' && strcmp(c->string, MESSAGING_MSG_ID) == 0)
+        if (c->string == msg_id_key)
+            id = c;
+    for (const cJSON *c = data->child; c != NULL && id == NULL; c = c->next)
+        if (strcmp(c->string, MESSAGING_MSG_ID) == 0)
             id = c;
     if (cJSON_IsNumber(id))
         return id;
@@ -1149,6 +1165,16 @@ static int mt_id(const mt_member *m, const char **out, size_t *n)
         *n = m->val_len - 2;
         return *n >= 1 && *n <= MESSAGING_ID_MAX;
     }
+    if (m->val[0] >= '1' && m->val[0] <= '9' && m->val_len <= 15) {
+        size_t k = 1; /* the common id: a short positive integer */
+        while (k < m->val_len && m->val[k] >= '0' && m->val[k] <= '9')
+            k++;
+        if (k == m->val_len) {
+            *out = m->val;
+            *n = m->val_len;
+            return 1;
+        }
+    }
     if (m->val[0] != '-' && (m->val[0] < '0' || m->val[0] > '9'))
         return 0;
     if (m->val[0] == '-' && m->val_len > 1 && m->val[1] == '0')
@@ -1295,7 +1321,11 @@ MT_INLINE int mt_written(const char *json, size_t len, int printed, char *scratc
         if (v == 0 || v >= len)
             return MESSAGING_FALLBACK;
         mt_member m = {json + i + 2, k - i - 3, json + k + 1, v - k - 1};
-        int special = m.key_len == 3 ? mt_special(&m) : MT_S_N;
+        int special = m.key_len == 3 && m.key[1] == 'i' && m.key[2] == 'd'
+                          ? (m.key[0] == 's'   ? MT_S_SID
+                             : m.key[0] == 'r' ? MT_S_RID
+                                               : MT_S_N)
+                          : MT_S_N;
         if (special == MT_S_SID && sid.val == NULL)
             sid = m;
         else if (special == MT_S_RID && rid.val == NULL)
