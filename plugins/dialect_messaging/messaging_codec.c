@@ -1242,22 +1242,17 @@ static int mt_same_span(const mt_member *a, const mt_member *s)
 
 /* Whether a[0..n) is b[0..n), for a constant n of 4 to 16 (the names
  * mt_written expects): two overlapping loads of each, no call. */
+MT_INLINE uint64_t mt_word(const char *p, size_t w)
+{
+    uint64_t x = 0;
+    memcpy(&x, p, w);
+    return x;
+}
+
 MT_INLINE int mt_eq(const char *a, const char *b, size_t n)
 {
-    if (n >= 8) {
-        uint64_t x, y, u, v;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        memcpy(&u, a + n - 8, 8);
-        memcpy(&v, b + n - 8, 8);
-        return x == y && u == v;
-    }
-    uint32_t x, y, u, v;
-    memcpy(&x, a, 4);
-    memcpy(&y, b, 4);
-    memcpy(&u, a + n - 4, 4);
-    memcpy(&v, b + n - 4, 4);
-    return x == y && u == v;
+    size_t w = n >= 8 ? 8 : 4;
+    return mt_word(a, w) == mt_word(b, w) && mt_word(a + n - w, w) == mt_word(b + n - w, w);
 }
 
 /* The common event: a message a 001 client wrote, as the host stores it,
