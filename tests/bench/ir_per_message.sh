@@ -6,6 +6,10 @@
 # of 20 connections at RATE msg/s for SECONDS, dumps, and prints Ir / deliveries.
 #
 #   tests/bench/ir_per_message.sh BUILD native|001 [RATE=400] [SECONDS=5] [LUA_SCRIPT]
+#   tests/bench/ir_per_message.sh BUILD broadcast|003 [RATE=20] [SECONDS=5]
+#
+# broadcast and 003 count per delivered broadcast instead: native clients on /ws, or seed 003
+# chat clients on /chat (dialect_chat), each message to all 20 connections.
 #
 # SB_IR_KEEP=FILE keeps the callgrind profile (callgrind_annotate FILE).
 # With LUA_SCRIPT the lua plugin runs it (tests/bench/allow_all.lua, read_field.lua): what a
@@ -25,7 +29,7 @@ cat >"$W/plugins.conf" <<C
 [server]
 listen = 127.0.0.1:$PORT
 plugin_dir = $B/plugins
-max_connections = 1000
+max_connections = 2100
 rate_limit = 0
 max_recipients = 100
 log_level = warn
@@ -39,6 +43,7 @@ mode = none
 [store_memory]
 max_inbox = 10000000
 [dialect_messaging]
+[dialect_chat]
 C
 [ -n "$LUA" ] && printf '[lua]\nscripts = %s\non_error = deny\n' "$(realpath "$LUA")" >>"$W/plugins.conf"
 valgrind --tool=callgrind --callgrind-out-file="$W/cg.%p" "$B/switchboard" -c "$W/plugins.conf" \
@@ -48,12 +53,15 @@ for _ in $(seq 600); do
   curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break
   sleep 0.2
 done
-if [ "$KIND" = native ]; then
-  ARGS=(--url "ws://127.0.0.1:$PORT/ws" --read-batch 0)
-else
-  ARGS=(--url "ws://127.0.0.1:$PORT/messaging" --dialect messaging)
-fi
-BENCH=("$B/sb-bench" --scenario direct --connections 20 --quiet --json "${ARGS[@]}")
+case $KIND in
+  native) ARGS=(--scenario direct --url "ws://127.0.0.1:$PORT/ws" --read-batch 0) ;;
+  001) ARGS=(--scenario direct --url "ws://127.0.0.1:$PORT/messaging" --dialect messaging) ;;
+  broadcast) ARGS=(--scenario broadcast --url "ws://127.0.0.1:$PORT/ws") ;;
+  003) ARGS=(--scenario broadcast --url "ws://127.0.0.1:$PORT/chat" --dialect chat) ;;
+  *) echo "ir_per_message: KIND is native, 001, broadcast or 003" >&2; exit 2 ;;
+esac
+case $KIND in broadcast | 003) [ $# -ge 3 ] || RATE=20 ;; esac
+BENCH=("$B/sb-bench" --connections "${SB_IR_CONNS:-20}" --quiet --json "${ARGS[@]}")
 "${BENCH[@]}" --rate 50 --duration 1 --warmup 1 --drain 3 >/dev/null 2>&1
 callgrind_control -z "$VP" >/dev/null 2>&1
 "${BENCH[@]}" --rate "$RATE" --duration "$SECS" --warmup 0 --drain 5 --connect-timeout 60 \
