@@ -115,7 +115,6 @@ int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char 
     return rc;
 }
 
-/* A dialect's encode, its text framed as one text frame. */
 /* The buffer lent to encode (sb_encode_in.scratch): one loop thread, and
  * a frame is made from it before the next encode. An encode that encodes
  * again (nothing in the tree does) gets none. */
@@ -123,6 +122,7 @@ int sb_endpoint_decode(const sb_endpoint_entry *e, uint64_t conn_id, const char 
 static char scratch[SCRATCH_BYTES];
 static int scratch_lent;
 
+/* A dialect's encode, its text framed as one text frame. */
 static sb_frame *dialect_frame(const sb_endpoint_entry *e, sb_encode_in *in, int *rc)
 {
     char *out = NULL;

@@ -218,11 +218,12 @@ static const char *why_duplicate(const char *key)
     return why_buf;
 }
 
-/* The first duplicated key found in any object of the tree, or NULL.
+/* What the strict rules refuse in a tree: the first duplicated key found
+ * in any of its objects (returned; NULL: none).
  * *nomem is set when a large object could not be checked, *huge when a
  * number is beyond a double (1e400: cJSON makes it infinite, printed as
  * null, so the text would not arrive as written). */
-static const char *find_duplicate(const cJSON *node, int *nomem, int *huge)
+static const char *find_refused(const cJSON *node, int *nomem, int *huge)
 {
     if (cJSON_IsObject(node)) {
         size_t n = 0;
@@ -269,7 +270,7 @@ static const char *find_duplicate(const cJSON *node, int *nomem, int *huge)
                 }
                 continue;
             }
-            const char *dup = find_duplicate(c, nomem, huge);
+            const char *dup = find_refused(c, nomem, huge);
             if (dup || *nomem || *huge)
                 return dup;
         }
@@ -401,7 +402,7 @@ int sb_envelope_parse(const char *buf, size_t len, sb_envelope *env, const char 
         return SB_EPROTO;
     }
     int nomem = 0, huge = 0;
-    const char *dup = find_duplicate(root, &nomem, &huge);
+    const char *dup = find_refused(root, &nomem, &huge);
     if (nomem) {
         *code = "internal";
         *why = WHY_NOMEM;
@@ -478,7 +479,7 @@ static cJSON *parse_strict(const char *buf, size_t len, const char **why, int *h
         arena_stop();
     int nomem = 0,
         huge = root && (root->type & 0xFF) == cJSON_Number && !isfinite(root->valuedouble);
-    const char *dup = root && !huge ? find_duplicate(root, &nomem, &huge) : NULL;
+    const char *dup = root && !huge ? find_refused(root, &nomem, &huge) : NULL;
     if (!root || dup || nomem || huge) {
         *why = !root   ? "text is not valid JSON"
                : nomem ? WHY_NOMEM

@@ -72,6 +72,12 @@ static void put_number(out *o, double d)
     put(o, tmp, (size_t)n);
 }
 
+/* Bytes a string may hold as they are: not below 0x20, not '"' or '\\'. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
 /* The escaping way: s from its first byte that needs an escape. */
 static void put_escaped(out *o, const char *s)
 {
@@ -79,7 +85,7 @@ static void put_escaped(out *o, const char *s)
     const char *run = s;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (plain_byte(c))
             continue;
         put(o, run, (size_t)(s - run));
         char esc[6] = {'\\', 0};
@@ -139,11 +145,8 @@ static size_t plain_run(const char *s, size_t n)
             break;
     }
 #endif
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\')
-            break;
-    }
+    while (i < n && plain_byte((unsigned char)s[i]))
+        i++;
     return i;
 }
 
@@ -165,12 +168,6 @@ static void put_string(out *o, const char *s)
     o->len += n + 1;
     put_escaped(o, s + n);
     put(o, "\"", 1);
-}
-
-/* Bytes a string may hold as they are: not below 0x20, not '"' or '\\'. */
-static int plain_byte(unsigned char c)
-{
-    return c >= 0x20 && c != '"' && c != '\\';
 }
 
 /* A member's name: ,"key": (no comma for the first). Names are short: the

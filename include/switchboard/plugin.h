@@ -373,8 +373,8 @@ typedef struct sb_endpoint {
     int (*decode)(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
                   const char **code, const char **why);
     /* A native reply or event -> *out (allocated with host->alloc, or
-     * in->scratch; the host takes it) of *out_len bytes, sent as one text frame; *out NULL: nothing
-     * is sent to this endpoint's connections. For an event the result is
+     * in->scratch; the host takes it) of *out_len bytes, sent as one text
+     * frame; *out NULL: nothing is sent to this endpoint's connections. For an event the result is
      * built once per fan-out and shared by every connection of this endpoint
      * (of one user, for a direct message). -> SB_OK | SB_ENOMEM (not sent) */
     int (*encode)(void *ud, const sb_encode_in *in, char **out, size_t *out_len);

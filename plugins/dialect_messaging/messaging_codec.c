@@ -1001,26 +1001,6 @@ static inline uint64_t mt_lanes_eq(uint64_t w, unsigned char c)
     return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
 }
 
-/* Move i to the first of the next eight-byte words of p[i..len) in which
- * MASK (of the word w_) has a lane, at that lane; else to the last eight
- * bytes, which the caller reads a byte at a time. Little-endian only: the
- * lowest lane is the first byte. */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define MT_FIND(p, len, i, MASK)                                                                   \
-    do {                                                                                           \
-        for (; (i) + 8 <= (len); (i) += 8) {                                                       \
-            uint64_t w_, m_;                                                                       \
-            memcpy(&w_, (p) + (i), 8);                                                             \
-            if ((m_ = (MASK)) != 0) {                                                              \
-                (i) += (size_t)__builtin_ctzll(m_) / 8;                                            \
-                break;                                                                             \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
-#else
-#define MT_FIND(p, len, i, MASK) ((void)0)
-#endif
-
 /* End of the string at p[i] (its opening quote) in text the host printed,
  * or 0 if the text ends first: the next quote that no backslash escapes. */
 static size_t mt_skip_escaped(const char *p, size_t len, size_t i, size_t j)
@@ -1060,7 +1040,16 @@ MT_INLINE size_t mt_skip(const char *p, size_t len, size_t i)
     if (p[i] == '"')
         return mt_skip_string(p, len, i);
     if (p[i] != '{' && p[i] != '[') {
-        MT_FIND(p, len, i, mt_lanes_eq(w_, ',') | mt_lanes_eq(w_, '}') | mt_lanes_eq(w_, ']'));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        for (; i + 8 <= len; i += 8) { /* the lowest lane is the first byte */
+            uint64_t w, m;
+            memcpy(&w, p + i, 8);
+            if ((m = mt_lanes_eq(w, ',') | mt_lanes_eq(w, '}') | mt_lanes_eq(w, ']')) != 0) {
+                i += (size_t)__builtin_ctzll(m) / 8;
+                break;
+            }
+        }
+#endif
         while (i < len && p[i] != ',' && p[i] != '}' && p[i] != ']')
             i++;
         return i;
