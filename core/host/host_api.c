@@ -442,7 +442,7 @@ static int h_send_room(sb_plugin_ctx *pc, const char *room, const char *type, co
     sb_frame *f = sb_native_encode(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
-    int rc = sb_route_room(room, f, skip_conn, skip_user, delivered);
+    int rc = sb_route_room_printed(room, f, skip_conn, skip_user, delivered);
     const char *targets[2] = {room, skip_user};
     size_t n = skip_user && sb_hooks_bus_has_membership() ? 2 : 1;
     sb_route_to_bus(SB_ROUTE_ROOM, targets, n, f, 0);
@@ -457,7 +457,7 @@ static int h_send_all(sb_plugin_ctx *pc, const char *type, const cJSON *data, ui
     sb_frame *f = sb_native_encode(type, NULL, data);
     if (!f)
         return SB_ENOMEM;
-    int rc = sb_route_all(f, skip_conn, delivered);
+    int rc = sb_route_all_printed(f, skip_conn, delivered);
     sb_route_to_bus(SB_ROUTE_ALL, NULL, 0, f, 0);
     sb_frame_unref(f);
     return rc;

@@ -45,7 +45,7 @@ void sb_publish_configure(long keep, long ttl_s)
 
 static void publication_send(publication *p)
 {
-    sb_route_room(p->room, p->frame, p->skip_conn, NULL, &p->delivered);
+    sb_route_room_printed(p->room, p->frame, p->skip_conn, NULL, &p->delivered);
     const char *targets[1] = {p->room};
     sb_route_to_bus(SB_ROUTE_ROOM, targets, 1, p->frame, 0);
 }

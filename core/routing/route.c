@@ -224,17 +224,25 @@ int sb_route_users_printed(const char *const *users, size_t n, sb_frame *f, uint
     return route_users(users, n, f, skip_conn, direct, 1, delivered);
 }
 
-int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
-                  size_t *delivered)
+/* Whether c is left out as the connection that caused the event, unless
+ * its endpoint wants its own broadcasts and publications back. */
+static int skipped_sender(const sb_conn *c, uint64_t skip_conn)
+{
+    return c->id == skip_conn && !(c->ep && (c->ep->ep.flags & SB_ENDPOINT_ECHO));
+}
+
+static int route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                      int printed, size_t *delivered)
 {
     size_t count = 0;
-    fanout o = {.native = f};
+    fanout o = {.native = f, .printed = printed};
     sb_room *r = sb_registry_room(room);
     if (r) {
         sb_dict_iter it;
         for (sb_dict_iter_init(&it, r->conns); sb_dict_iter_next(&it);) {
             sb_conn *c = it.val;
-            if (c->id == skip_conn || (skip_user && c->user && strcmp(c->user, skip_user) == 0))
+            if (skipped_sender(c, skip_conn) ||
+                (skip_user && c->user && strcmp(c->user, skip_user) == 0))
                 continue;
             count += (size_t)deliver(c, &o);
         }
@@ -245,15 +253,37 @@ int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char 
     return SB_OK;
 }
 
-int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered)
+int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                  size_t *delivered)
+{
+    return route_room(room, f, skip_conn, skip_user, 0, delivered);
+}
+
+int sb_route_room_printed(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                          size_t *delivered)
+{
+    return route_room(room, f, skip_conn, skip_user, 1, delivered);
+}
+
+static int route_all(sb_frame *f, uint64_t skip_conn, int printed, size_t *delivered)
 {
     size_t count = 0;
-    fanout o = {.native = f};
+    fanout o = {.native = f, .printed = printed};
     for (sb_conn *c = sb_registry_all(); c; c = c->all_next)
-        if (c->id != skip_conn)
+        if (!skipped_sender(c, skip_conn))
             count += (size_t)deliver(c, &o);
     fanout_free(&o);
     if (delivered)
         *delivered = count;
     return SB_OK;
+}
+
+int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered)
+{
+    return route_all(f, skip_conn, 0, delivered);
+}
+
+int sb_route_all_printed(sb_frame *f, uint64_t skip_conn, size_t *delivered)
+{
+    return route_all(f, skip_conn, 1, delivered);
 }

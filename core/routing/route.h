@@ -19,6 +19,10 @@ int sb_route_users_printed(const char *const *users, size_t n, sb_frame *f, uint
 int sb_route_room(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
                   size_t *delivered);
 int sb_route_all(sb_frame *f, uint64_t skip_conn, size_t *delivered);
+/* The same for a frame this node's host printed (as sb_route_users_printed). */
+int sb_route_room_printed(const char *room, sb_frame *f, uint64_t skip_conn, const char *skip_user,
+                          size_t *delivered);
+int sb_route_all_printed(sb_frame *f, uint64_t skip_conn, size_t *delivered);
 /* Hand an envelope to the bus, if any. */
 void sb_route_to_bus(int route, const char *const *targets, size_t n, const sb_frame *f,
                      int direct);

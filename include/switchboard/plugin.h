@@ -326,6 +326,11 @@ typedef struct sb_bus {
 /* since 1.3: encode takes a fan-out's events as text (sb_encode_in data_json)
  * and the host does not parse them into a tree first. */
 #define SB_ENDPOINT_EVENT_TEXT 4u
+/* since 1.4: the connection that sent a broadcast or a room publication
+ * (send_all, send_room, publish_room) gets it too, with the same frame as
+ * everyone else; the native path leaves it out. Events that leave out the
+ * sending user (presence) still do. */
+#define SB_ENDPOINT_ECHO 8u
 
 /* What encode is asked to turn into a frame. Borrowed for the call. */
 typedef struct sb_encode_in {
@@ -346,9 +351,10 @@ typedef struct sb_encode_in {
     size_t data_len;
     /* since 1.4 */
     /* ro: with data_json: nonzero when this node's host printed it (a local
-     * send: json_print_new's compact JSON, or send_users_json's text, which
-     * is that by its contract), so a codec may copy spans of it without
-     * checking that it is JSON; 0 when it came from elsewhere (the bus). */
+     * send, send_all, send_room or publish_room: json_print_new's compact
+     * JSON, or send_users_json's text, which is that by its contract), so a
+     * codec may copy spans of it without checking that it is JSON; 0 when it
+     * came from elsewhere (the bus). */
     int data_printed;
     /* rw: a buffer of scratch_cap bytes the host lends for this call (NULL,
      * 0: none). An encode whose frame fits, its NUL included, may write it

@@ -98,8 +98,15 @@ static int chat_register_paths(chat_plugin *cp, const char *paths)
         }
         memcpy(path, p, len);
         path[len] = '\0';
-        sb_endpoint ep = {SB_ENDPOINT_INIT,          .path = path,          .flags = 0,
-                          .identify = chat_identify, .decode = chat_decode, .encode = chat_encode};
+        /* ECHO: the seed's hub sends a broadcast to every member, its sender
+         * included; the sender gets the frame everyone gets. EVENT_TEXT: a
+         * fan-out's event comes as its data text (chat_event_text.c). */
+        sb_endpoint ep = {SB_ENDPOINT_INIT,
+                          .path = path,
+                          .flags = SB_ENDPOINT_ECHO | SB_ENDPOINT_EVENT_TEXT,
+                          .identify = chat_identify,
+                          .decode = chat_decode,
+                          .encode = chat_encode};
         int rc = h->register_endpoint(cp->pc, &ep, cp);
         if (rc != SB_OK) {
             h->log(cp->pc, SB_LOG_ERROR, "cannot serve %s: %d", path, rc);

@@ -2,11 +2,10 @@
  *
  * decode: {"command": "broadcast" | "list" | "me" | "join" | "leave" |
  * "members" | "publish", ...} -> the native command of the same name. The
- * ref handed to submit names the command, and for broadcast and publish also
- * carries the sender and the message: the native path never echoes an event
- * to the connection that caused it, but the seed's hub sends a broadcast to
- * every member including its sender, so the sender's copy is built here from
- * the `ack`.
+ * ref handed to submit names the command (and its room). The seed's hub
+ * sends a broadcast to every member including its sender: the endpoint is
+ * SB_ENDPOINT_ECHO, so the sender gets the fan-out's own frame, and an `ack`
+ * has no chat form.
  *
  * join: with [dialect_chat] history, the room's newest publications follow
  * the `join` event as `publish` events (chat_history.c).
@@ -103,6 +102,7 @@ int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, 
                 const char **code, const char **why)
 {
     chat_codec *cc = ud;
+    (void)user; /* the host stamps the sender */
     const char *perr = NULL;
     cJSON *frame = cc->host->json_parse_new(text, len, &perr);
     if (!frame)
@@ -127,11 +127,9 @@ int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, 
         rc = chat_refuse(cc, "bad_request", code, why, "%s",
                          "message: a non-empty string is required");
     } else if (!ref || !data || !chat_add_text(ref, "command", cmd->name) ||
-               (user && !chat_add_text(ref, "member", user)) ||
                (cmd->room &&
                 (!chat_add_text(ref, "room", room) || !chat_add_text(data, "room", room))) ||
-               (cmd->message && (!chat_add_text(ref, "message", message) ||
-                                 !chat_add_text(data, "text", message))) ||
+               (cmd->message && !chat_add_text(data, "text", message)) ||
                (cmd->paged && (!chat_add_ref(data, "after", frame, "after") ||
                                !chat_add_ref(data, "limit", frame, "limit")))) {
         rc = SB_ENOMEM;
@@ -183,18 +181,6 @@ static int chat_reply(chat_codec *cc, cJSON *out, const sb_encode_in *in)
     if (cc->history > 0 && command && strcmp(command, "join") == 0)
         chat_history_answered(cc, in->conn_id, chat_string(in->ref, "room"),
                               strcmp(t, "join") == 0);
-    if (strcmp(t, "ack") == 0) {
-        /* The sender's own copy of its broadcast or publication. */
-        if (!command || (strcmp(command, "broadcast") != 0 && strcmp(command, "publish") != 0))
-            return 0;
-        int publish = command[0] == 'p';
-        return cJSON_AddStringToObject(out, "event", command) &&
-                       (!publish || chat_add_ref(out, "room", in->ref, "room")) &&
-                       chat_add_ref(out, "member", in->ref, "member") &&
-                       chat_add_ref(out, "message", in->ref, "message")
-                   ? 1
-                   : -1;
-    }
     if (strcmp(t, "error") == 0)
         return cJSON_AddStringToObject(out, "event", "error") &&
                        chat_add_ref(out, "message", d, "message") &&
@@ -227,7 +213,10 @@ static int chat_reply(chat_codec *cc, cJSON *out, const sb_encode_in *in)
                        chat_add_ref(out, "room", d, "room")
                    ? 1
                    : -1;
-    return 0; /* pong, auth, read, ...: no chat command asks for them */
+    /* ack: the sender's copy of its broadcast or publication is the echo of
+     * the fan-out (SB_ENDPOINT_ECHO); pong, auth, read, ...: no chat command
+     * asks for them */
+    return 0;
 }
 
 /* The chat form of a native event; same answers as chat_reply. */
@@ -266,11 +255,32 @@ int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len)
     chat_codec *cc = ud;
     *out = NULL;
     *out_len = 0;
+    sb_encode_in tree = *in;
+    cJSON *parsed = NULL;
+    if (!in->reply && in->data == NULL && in->data_json != NULL) {
+        /* an event as text: the common broadcast and publication straight
+         * from it when the host printed it, anything else from its tree */
+        int printed = in->size >= offsetof(sb_encode_in, data_printed) + sizeof(in->data_printed) &&
+                      in->data_printed;
+        int lent = in->size >= offsetof(sb_encode_in, scratch_cap) + sizeof(in->scratch_cap);
+        int r = printed ? chat_event_text(in, lent ? in->scratch : NULL,
+                                          lent && in->scratch ? in->scratch_cap : 0, out, out_len)
+                        : 0;
+        if (r != 0)
+            return r > 0 ? SB_OK : SB_ENOMEM;
+        const char *why = NULL;
+        if ((tree.data = parsed = cc->host->json_parse_new(in->data_json, in->data_len, &why)) ==
+            NULL)
+            return SB_OK; /* not JSON: nothing a chat client could read */
+    }
     cJSON *frame = cJSON_CreateObject();
-    if (!frame)
+    if (!frame) {
+        cJSON_Delete(parsed);
         return SB_ENOMEM;
-    int r = in->reply ? chat_reply(cc, frame, in) : chat_event(frame, in);
+    }
+    int r = in->reply ? chat_reply(cc, frame, &tree) : chat_event(frame, &tree);
     int rc = r > 0 ? chat_print(cc->host, frame, out, out_len) : r < 0 ? SB_ENOMEM : SB_OK;
     cJSON_Delete(frame);
+    cJSON_Delete(parsed);
     return rc;
 }

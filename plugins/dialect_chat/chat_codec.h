@@ -21,7 +21,15 @@ typedef struct chat_codec {
 int chat_decode(void *ud, uint64_t conn_id, const char *user, const char *text, size_t len,
                 const char **code, const char **why);
 
-/* sb_endpoint.encode: a native reply or event -> a chat event, or nothing. */
+/* sb_endpoint.encode: a native reply or event -> a chat event, or nothing.
+ * An event may come as its data text (SB_ENDPOINT_EVENT_TEXT). */
 int chat_encode(void *ud, const sb_encode_in *in, char **out, size_t *out_len);
+
+/* A broadcast or publish event of in->data_json (printed by this host) in its
+ * common shape, framed from the text's spans (chat_event_text.c): *out is
+ * scratch when the frame fits scratch_cap bytes, else malloc'd.
+ * -> 1 | 0 (another shape or type: use the tree) | -1 (ENOMEM) */
+int chat_event_text(const sb_encode_in *in, char *scratch, size_t scratch_cap, char **out,
+                    size_t *out_len);
 
 #endif

@@ -7,7 +7,8 @@
  * Each submitted command's possible replies (ack, error, its own reply type
  * with a plausible body) and, when the input is an object, the native events
  * built from it encode to nothing or to a JSON object the strict parser
- * accepts, with a string "event". No leak, no crash. */
+ * accepts, with a string "event"; as data text the host printed, broadcast
+ * and publish events frame to the tree's bytes exactly. No leak, no crash. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "chat_codec.h"
 #include "envelope.h"
+#include "json_out.h"
 #include "stub_host.h"
 #include "utf8.h"
 
@@ -27,6 +29,43 @@ static chat_codec codec = {.host = &host};
 static void check_encode(int reply, const char *type, const cJSON *ref, const cJSON *data)
 {
     stub_host_check_encode(chat_encode, &codec, "event", reply, type, ref, data);
+}
+
+/* An event's frame from its data's text (SB_ENDPOINT_EVENT_TEXT), as the
+ * host printed it, must be the frame from its tree, byte for byte. */
+static void check_event_text(const char *type, const cJSON *data)
+{
+    char *want = NULL, *got = NULL;
+    size_t want_len = 0, got_len = 0, n = 0;
+    sb_encode_in tree = {.size = sizeof(tree), .conn_id = 1, .type = type, .data = data};
+    if (chat_encode(&codec, &tree, &want, &want_len) != SB_OK)
+        abort();
+    const char *printed = sb_json_out(data, &n);
+    char *json = printed ? malloc(n ? n : 1) : NULL; /* no NUL: an over-read is caught */
+    if (json == NULL)
+        abort();
+    memcpy(json, printed, n);
+    static char scratch[128]; /* small: frames fit it or not */
+    sb_encode_in text = {.size = sizeof(text),
+                         .conn_id = 1,
+                         .type = type,
+                         .data_json = json,
+                         .data_len = n,
+                         .data_printed = 1,
+                         .scratch = scratch,
+                         .scratch_cap = sizeof(scratch)};
+    if (chat_encode(&codec, &text, &got, &got_len) != SB_OK)
+        abort();
+    if ((want == NULL) != (got == NULL) ||
+        (want != NULL && (want_len != got_len || memcmp(want, got, want_len) != 0))) {
+        fprintf(stderr, "chat frame from text: %.*s\nfrom the tree: %.*s\n", (int)got_len,
+                got ? got : "", (int)want_len, want ? want : "");
+        abort();
+    }
+    free(want);
+    if (got != scratch)
+        free(got);
+    free(json);
 }
 
 /* A plausible reply body for the submitted command. */
@@ -87,13 +126,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     stub_host_reset();
 
+    /* The input as the text of a chat member's broadcast and publication,
+     * stamped as the host stamps them: the text path's common shape. */
+    char *as_text = malloc(size + 1);
+    if (!as_text)
+        abort();
+    memcpy(as_text, text, size);
+    as_text[size] = '\0';
+    if (strlen(as_text) == size) { /* U+0000 cannot be a string here */
+        for (int publish = 0; publish < 2; publish++) {
+            cJSON *stamped = cJSON_CreateObject();
+            if (!stamped || !cJSON_AddStringToObject(stamped, "id", "01HF") ||
+                !cJSON_AddStringToObject(stamped, "from", "bob") ||
+                (publish && !cJSON_AddStringToObject(stamped, "room", as_text)) ||
+                !cJSON_AddNumberToObject(stamped, "ts", 1) ||
+                !cJSON_AddStringToObject(stamped, "text", as_text))
+                abort();
+            check_event_text(publish ? "publish" : "broadcast", stamped);
+            cJSON_Delete(stamped);
+        }
+    }
+    free(as_text);
+
     /* The input as the data of native events and replies. */
     cJSON *obj = sb_json_parse_strict(text, size, &why);
     if (cJSON_IsObject(obj)) {
         static const char *const events[] = {"broadcast", "publish", "presence", "message",
                                              "receipt"};
-        for (size_t i = 0; i < sizeof events / sizeof events[0]; i++)
+        for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
             check_encode(0, events[i], NULL, obj);
+            check_event_text(events[i], obj);
+        }
         static const char *const replies[] = {"ack",  "error", "list",   "me",
                                               "join", "leave", "members"};
         for (size_t i = 0; i < sizeof replies / sizeof replies[0]; i++)

@@ -183,6 +183,14 @@ static void use_text_dialect(void)
     assert_int_equal(harness_host->register_endpoint(harness_pc, &ep, NULL), SB_OK);
 }
 
+/* A dialect whose connections get their own broadcasts and publications. */
+static void use_echo_dialect(void)
+{
+    sb_endpoint ep = {SB_ENDPOINT_INIT, .path = "/e", .flags = SB_ENDPOINT_ECHO,
+                      .decode = dialect_decode, .encode = dialect_encode};
+    assert_int_equal(harness_host->register_endpoint(harness_pc, &ep, NULL), SB_OK);
+}
+
 static harness_client *open_as(const char *path, const char *user)
 {
     char target[128];
@@ -393,6 +401,36 @@ static void test_route_all_dialect_encoded_once(void **state)
     harness_expect_text(native, "{\"type\":\"broadcast\",\"data\":{\"text\":\"hi\"}}");
 }
 
+/* SB_ENDPOINT_ECHO: the sending connection gets its broadcast and room
+ * publication too, with the shared frame; a native sender does not, and a
+ * user left out (presence) stays left out. */
+static void test_route_echo_endpoint_gets_its_own(void **state)
+{
+    (void)state;
+    use_echo_dialect();
+    harness_client *e = open_as("/e", "alice"), *native = open_as("/ws", "bob");
+    sb_frame *f = event("broadcast", "hi");
+    size_t n = 0;
+    sb_route_all(f, e->conn_id, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(encodes, 1);
+    harness_expect_text(e, "D broadcast {\"text\":\"hi\"}");
+    harness_expect_text(native, "{\"type\":\"broadcast\",\"data\":{\"text\":\"hi\"}}");
+    sb_route_all(f, native->conn_id, &n);
+    assert_int_equal(n, 1);
+    harness_expect_text(e, "D broadcast {\"text\":\"hi\"}");
+    harness_expect_nothing(native);
+    int was_in = 0;
+    assert_int_equal(sb_registry_room_join(harness_conn(e), "r", &was_in), SB_OK);
+    sb_route_room("r", f, e->conn_id, NULL, &n);
+    assert_int_equal(n, 1);
+    harness_expect_text(e, "D broadcast {\"text\":\"hi\"}");
+    sb_route_room("r", f, e->conn_id, "alice", &n);
+    assert_int_equal(n, 0);
+    harness_expect_nothing(e);
+    sb_frame_unref(f);
+}
+
 /* Direct: once per recipient user (a dialect may name the recipient). */
 static void test_route_users_dialect_once_per_user(void **state)
 {
@@ -528,6 +566,7 @@ int main(void)
         T(test_route_all_held_behind_backlog),
         T(test_route_users_direct_left_to_backlog),
         T(test_route_all_dialect_encoded_once),
+        T(test_route_echo_endpoint_gets_its_own),
         T(test_route_all_dialect_as_text),
         T(test_route_users_dialect_once_per_user),
         T(test_route_room_dialect_says_nothing),

@@ -89,43 +89,36 @@ static void assert_encoded(int reply, const char *type, const char *ref, const c
     cJSON_Delete(d);
 }
 
-static void test_chat_decode_broadcast_keeps_message_in_ref(void **state)
+/* The ref names the command only: the sender's copy is the fan-out's echo. */
+static void test_chat_decode_broadcast_ref_names_the_command(void **state)
 {
     (void)state;
     assert_submitted("{\"command\":\"broadcast\",\"message\":\"Hello, world!\"}", "broadcast",
-                     "{\"command\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, "
-                     "world!\"}",
-                     "{\"text\":\"Hello, world!\"}");
+                     "{\"command\":\"broadcast\"}", "{\"text\":\"Hello, world!\"}");
 }
 
 static void test_chat_decode_list_and_me(void **state)
 {
     (void)state;
-    assert_submitted("{\"command\":\"list\"}", "list",
-                     "{\"command\":\"list\",\"member\":\"alice\"}", "{}");
-    assert_submitted("{\"command\":\"me\",\"extra\":1}", "me",
-                     "{\"command\":\"me\",\"member\":\"alice\"}", "{}");
+    assert_submitted("{\"command\":\"list\"}", "list", "{\"command\":\"list\"}", "{}");
+    assert_submitted("{\"command\":\"me\",\"extra\":1}", "me", "{\"command\":\"me\"}", "{}");
 }
 
 static void test_chat_decode_rooms(void **state)
 {
     (void)state;
     assert_submitted("{\"command\":\"join\",\"room\":\"lobby\"}", "join",
-                     "{\"command\":\"join\",\"member\":\"alice\",\"room\":\"lobby\"}",
-                     "{\"room\":\"lobby\"}");
+                     "{\"command\":\"join\",\"room\":\"lobby\"}", "{\"room\":\"lobby\"}");
     assert_submitted("{\"command\":\"leave\",\"room\":\"lobby\"}", "leave",
-                     "{\"command\":\"leave\",\"member\":\"alice\",\"room\":\"lobby\"}",
-                     "{\"room\":\"lobby\"}");
+                     "{\"command\":\"leave\",\"room\":\"lobby\"}", "{\"room\":\"lobby\"}");
     assert_submitted("{\"command\":\"members\",\"room\":\"lobby\"}", "members",
-                     "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
-                     "{\"room\":\"lobby\"}");
+                     "{\"command\":\"members\",\"room\":\"lobby\"}", "{\"room\":\"lobby\"}");
     /* members pages as the native one does: after and limit pass as they are. */
     assert_submitted("{\"command\":\"members\",\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}",
-                     "members", "{\"command\":\"members\",\"member\":\"alice\",\"room\":\"lobby\"}",
+                     "members", "{\"command\":\"members\",\"room\":\"lobby\"}",
                      "{\"room\":\"lobby\",\"after\":\"bob\",\"limit\":2}");
     assert_submitted("{\"command\":\"publish\",\"room\":\"lobby\",\"message\":\"hi\"}", "publish",
-                     "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
-                     "\"message\":\"hi\"}",
+                     "{\"command\":\"publish\",\"room\":\"lobby\"}",
                      "{\"room\":\"lobby\",\"text\":\"hi\"}");
 }
 
@@ -158,19 +151,14 @@ static void test_chat_decode_long_unknown_command_is_cut(void **state)
     assert_true(strlen(why) < CHAT_WHY_MAX);
 }
 
-static void test_chat_encode_ack_is_the_senders_copy(void **state)
+/* An ack has no chat form: the sender's copy of a broadcast or publication
+ * is the fan-out's own frame (SB_ENDPOINT_ECHO). */
+static void test_chat_encode_ack_is_nothing(void **state)
 {
     (void)state;
-    assert_encoded(1, "ack",
-                   "{\"command\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, world!\"}",
-                   "{\"id\":\"01HF\",\"ts\":1}",
-                   "{\"event\":\"broadcast\",\"member\":\"alice\",\"message\":\"Hello, world!\"}");
-    assert_encoded(1, "ack",
-                   "{\"command\":\"publish\",\"member\":\"alice\",\"room\":\"lobby\","
-                   "\"message\":\"hi\"}",
-                   "{\"id\":\"01HF\",\"ts\":1}",
-                   "{\"event\":\"publish\",\"room\":\"lobby\",\"member\":\"alice\","
-                   "\"message\":\"hi\"}");
+    assert_encoded(1, "ack", "{\"command\":\"broadcast\"}", "{\"id\":\"01HF\",\"ts\":1}", NULL);
+    assert_encoded(1, "ack", "{\"command\":\"publish\",\"room\":\"lobby\"}",
+                   "{\"id\":\"01HF\",\"ts\":1}", NULL);
     assert_encoded(1, "ack", NULL, "{\"id\":\"01HF\",\"ts\":1}", NULL);
     assert_encoded(1, "ack", "{\"command\":\"list\"}", "{\"id\":\"01HF\",\"ts\":1}", NULL);
 }
@@ -178,7 +166,7 @@ static void test_chat_encode_ack_is_the_senders_copy(void **state)
 static void test_chat_encode_errors(void **state)
 {
     (void)state;
-    assert_encoded(1, "error", "{\"command\":\"broadcast\",\"member\":\"alice\"}",
+    assert_encoded(1, "error", "{\"command\":\"broadcast\"}",
                    "{\"code\":\"forbidden\",\"message\":\"no shouting\"}",
                    "{\"event\":\"error\",\"message\":\"no shouting\",\"code\":\"forbidden\","
                    "\"command\":\"broadcast\"}");
@@ -222,6 +210,55 @@ static void test_chat_encode_broadcast_event_text_or_data(void **state)
                    "\"n\":[1]}}");
     assert_encoded(0, "broadcast", NULL, "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1}",
                    "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":{}}");
+}
+
+/* An event as its data text (SB_ENDPOINT_EVENT_TEXT): want, from the text
+ * the host printed and from text it did not (the tree's way); spans: the
+ * printed text's frame is written from its spans, into the lent buffer. */
+static void assert_encoded_text(const char *type, const char *data, const char *want, int spans)
+{
+    static char scratch[256];
+    for (int printed = 0; printed < 2; printed++) {
+        sb_encode_in in = {.size = sizeof in,
+                           .conn_id = 7,
+                           .type = type,
+                           .data_json = data,
+                           .data_len = strlen(data),
+                           .data_printed = printed,
+                           .scratch = scratch,
+                           .scratch_cap = sizeof scratch};
+        char *out = NULL;
+        size_t len = 0;
+        assert_int_equal(chat_encode(&codec, &in, &out, &len), SB_OK);
+        assert_non_null(out);
+        assert_int_equal(len, strlen(want));
+        assert_string_equal(out, want);
+        assert_int_equal(out == scratch, printed && spans);
+        if (out != scratch)
+            free(out);
+    }
+}
+
+static void test_chat_encode_events_from_text(void **state)
+{
+    (void)state;
+    assert_encoded_text("broadcast", "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":17,\"text\":\"yo\"}",
+                        "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":\"yo\"}", 1);
+    /* escapes stay as printed; a quote after a backslash pair ends the string */
+    assert_encoded_text(
+        "publish",
+        "{\"id\":\"01HF\",\"from\":\"bob\",\"room\":\"l\\\"o\",\"ts\":1,\"text\":\"a\\\\\"}",
+        "{\"event\":\"publish\",\"room\":\"l\\\"o\",\"member\":\"bob\",\"message\":\"a\\\\\"}", 1);
+    /* other shapes go the tree's way, to the same frames */
+    assert_encoded_text("broadcast",
+                        "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":\"yo\",\"x\":1}",
+                        "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":\"yo\"}", 0);
+    assert_encoded_text("broadcast", "{\"id\":\"01HF\",\"from\":\"bob\",\"ts\":1,\"text\":5}",
+                        "{\"event\":\"broadcast\",\"member\":\"bob\",\"message\":5}", 0);
+    assert_encoded_text("presence", "{\"room\":\"lobby\",\"user\":\"bob\",\"event\":\"join\"}",
+                        "{\"event\":\"presence\",\"room\":\"lobby\",\"member\":\"bob\","
+                        "\"action\":\"join\"}",
+                        0);
 }
 
 static void test_chat_encode_room_events(void **state)
@@ -270,18 +307,19 @@ static void test_chat_encode_uses_the_hosts_printer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_chat_decode_broadcast_keeps_message_in_ref, chat_setup,
-                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_decode_broadcast_ref_names_the_command,
+                                        chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_decode_list_and_me, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_decode_rooms, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_decode_refusals, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_decode_long_unknown_command_is_cut, chat_setup,
                                         chat_teardown),
-        cmocka_unit_test_setup_teardown(test_chat_encode_ack_is_the_senders_copy, chat_setup,
-                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_ack_is_nothing, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_errors, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_replies, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_broadcast_event_text_or_data, chat_setup,
+                                        chat_teardown),
+        cmocka_unit_test_setup_teardown(test_chat_encode_events_from_text, chat_setup,
                                         chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_room_events, chat_setup, chat_teardown),
         cmocka_unit_test_setup_teardown(test_chat_encode_drops_direct_messages, chat_setup,
