@@ -13,6 +13,8 @@
 
 #include "chat_codec.h"
 
+#include "../common/printed_json.h"
+
 typedef struct span {
     const char *p;
     size_t n;
@@ -22,23 +24,12 @@ typedef struct span {
  * quotes included, and *i past it. -> 1 | 0 (no string there) */
 static int printed_string(const char *json, size_t len, size_t *i, span *s)
 {
-    if (*i >= len || json[*i] != '"')
+    size_t end = *i < len && json[*i] == '"' ? printed_string_end(json, len, *i) : 0;
+    if (end == 0)
         return 0;
-    for (size_t j = *i + 1; j < len;) {
-        const char *q = memchr(json + j, '"', len - j);
-        if (q == NULL)
-            return 0;
-        size_t end = (size_t)(q - json), back = 0;
-        while (json[end - back - 1] == '\\') /* json[*i] is a quote: this stops */
-            back++;
-        if (back % 2 == 0) {
-            *s = (span){json + *i, end + 1 - *i};
-            *i = end + 1;
-            return 1;
-        }
-        j = end + 1;
-    }
-    return 0;
+    *s = (span){json + *i, end - *i};
+    *i = end;
+    return 1;
 }
 
 /* json[*i..] starts with the literal lit: *i past it. -> 1 | 0 */

@@ -10,6 +10,8 @@
  * with the server's id, the sender as sid and the recipient as rid. */
 #include "messaging_codec.h"
 
+#include "../common/printed_json.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1001,44 +1003,16 @@ static inline uint64_t mt_lanes_eq(uint64_t w, unsigned char c)
     return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
 }
 
-/* End of the string at p[i] (its opening quote) in text the host printed,
- * or 0 if the text ends first: the next quote that no backslash escapes. */
-static size_t mt_skip_escaped(const char *p, size_t len, size_t i, size_t j)
-{
-    while (j < len) {
-        const char *q = memchr(p + j, '"', len - j);
-        if (q == NULL)
-            return 0;
-        size_t end = (size_t)(q - p), back = 0;
-        while (end - back > i + 1 && p[end - back - 1] == '\\')
-            back++;
-        if (back % 2 == 0)
-            return end + 1;
-        j = end + 1; /* an escaped quote */
-    }
-    return 0;
-}
-
 /* Inlined where printed is a constant, so each of mt_written's two uses
  * becomes a loop of its own with no call per value. */
 #define MT_INLINE static inline __attribute__((always_inline))
-
-/* The common string has no backslash before its first quote: found with
- * one memchr, inline; the rest goes the counting way. */
-MT_INLINE size_t mt_skip_string(const char *p, size_t len, size_t i)
-{
-    const char *q = i + 1 < len ? memchr(p + i + 1, '"', len - i - 1) : NULL;
-    if (q != NULL && q[-1] != '\\')
-        return (size_t)(q - p) + 1;
-    return mt_skip_escaped(p, len, i, i + 1);
-}
 
 MT_INLINE size_t mt_skip(const char *p, size_t len, size_t i)
 {
     if (i >= len)
         return 0;
     if (p[i] == '"')
-        return mt_skip_string(p, len, i);
+        return printed_string_end(p, len, i);
     if (p[i] != '{' && p[i] != '[') {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         for (; i + 8 <= len; i += 8) { /* the lowest lane is the first byte */
@@ -1058,7 +1032,7 @@ MT_INLINE size_t mt_skip(const char *p, size_t len, size_t i)
     while (i < len) {
         char c = p[i];
         if (c == '"') {
-            if ((i = mt_skip_string(p, len, i)) == 0)
+            if ((i = printed_string_end(p, len, i)) == 0)
                 return 0;
             continue;
         }
